@@ -1,0 +1,33 @@
+# Two entry points for a newcomer: `make test` and `make demo`.
+# Both create (or reuse) .venv inside the repo, install the pinned requirements, and make the
+# collection importable as winsec.ipsec through build/collections/ansible_collections/winsec/ipsec.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+COLLECTIONS := build/collections
+LINK := $(COLLECTIONS)/ansible_collections/winsec/ipsec
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
+export PYTHONPATH := $(CURDIR)/$(COLLECTIONS):$(CURDIR)
+
+.PHONY: setup test demo clean
+
+setup: $(VENV)/.installed $(LINK)
+
+$(VENV)/.installed: requirements/runtime.txt requirements/test.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/test.txt
+	touch $@
+
+$(LINK):
+	mkdir -p $(dir $@)
+	ln -sfn ../../../.. $@
+
+test: setup
+	$(PY) -m pytest -n 2 tests
+
+demo: setup
+	$(PY) -m winsim.demo
+
+clean:
+	rm -rf build $(VENV)
