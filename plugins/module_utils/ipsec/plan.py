@@ -1,0 +1,757 @@
+# -*- coding: utf-8 -*-
+# Copyright: winsec.ipsec developers; GNU General Public License v3.0+
+"""Desired state vs actual state -> a minimal, ordered list of changes, each with its inverse.
+
+Pure functions over the model; standard library only (ships to controllers).
+
+Conventions every module shares:
+- a rule's filter list is named after the rule; its filter action after what it does ("Block",
+  "Permit"), so all block rules share one "Block" action (`rule_objects`);
+- filters are compared by `Filter.key()`: a filter the host already has is never added again
+  (netsh itself would store a duplicate, SYNTAX.md 1.4 [E]);
+- a filter list or filter action that another rule still uses is never deleted nor changed under
+  that rule's feet (a change to it is a `ValidationError`);
+- creation comes before reference (filter list and action, then rule, then assign) and deletion
+  after unreferencing (unassign, then rule, then its list and action);
+- default response rules belong to their policy's `activatedefaultrule` setting: the planner
+  neither adds nor deletes them.
+
+Change semantics (what `apply` does, and what a dialect must render):
+  add_policy        creates `obj` (a Policy) with the rules it carries (the planner's own are empty;
+                    an inverse of delete_policy carries the rules the policy still had)
+  set_policy        sets name, description and polling interval of policy `old` to `obj`'s; rules stay
+  delete_policy     deletes the policy and its rules, never filter lists or actions ([E] SYNTAX 1.4)
+  assign            makes `obj` the assigned policy; `old` names the one this displaces ('' if none):
+                    only one local policy is assigned at a time (KB 813878 on `-x`)
+  unassign          leaves no policy assigned
+  add_filterlist    creates `obj` with the filters it carries
+  set_filterlist    sets the description (filters change one by one, by add/delete_filter)
+  delete_filterlist deletes it; refused while a rule uses it
+  add_filter        appends `obj` to filter list `parent`, creating the list if missing ([H] add filter)
+  delete_filter     deletes the filters of `parent` whose key equals `obj.key()` (netsh matches
+                    filters by their parameters, [E] SYNTAX 1.4)
+  add/set/delete_filteraction   like the filter list ops; set replaces every setting
+  add_rule          appends `obj` to policy `parent`; its filter list and action must exist
+  set_rule          replaces rule `old` of policy `parent` by `obj`
+  delete_rule       deletes rule `obj` from policy `parent`
+  add/delete_dynamic            a volatile rule; identity is its filter and connection type, as for
+                                `netsh ipsec dynamic set rule` ([H] "other fields are identifiers")
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
+
+from .model import (
+    ACTIONS, Change, DynamicRule, Filter, FilterAction, FilterList, HostState, IPsecError, Policy,
+    Rule, ValidationError, name_key,
+)
+
+RULE_STATES = ("present", "absent")
+POLICY_STATES = ("merged", "replaced", "overridden", "deleted")
+DYNAMIC_STATES = ("present", "absent", "cleared")
+DYNAMIC_NOTE = ("dynamic rules live only in the PolicyAgent's memory: they are lost when the service "
+                "restarts or the host reboots (KB 813878)")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to do (`changes`, in order), the state it leads to, and what the user should know."""
+    changes: Tuple[Change, ...]
+    after: HostState
+    warnings: Tuple[str, ...] = ()
+    notes: Tuple[str, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes)
+
+
+# ---------------------------------------------------------------------------------------------
+# apply: the state after a list of changes
+
+def apply(state: HostState, changes: Iterable[Change]) -> HostState:
+    """The state after `changes`. Raises IPsecError for a change that cannot apply (wrong order)."""
+    for change in changes:
+        state = _APPLY[change.op](state, change)
+    return state
+
+
+def undo(changes: Sequence[Change]) -> Tuple[Change, ...]:
+    """The changes that undo `changes` (all of them, or the part that succeeded): inverses, reversed."""
+    missing = [c for c in changes if c.inverse is None]
+    if missing:
+        raise IPsecError("change %s %r carries no inverse" % (missing[0].op, _label(missing[0].obj)))
+    return tuple(c.inverse for c in reversed(changes))
+
+
+def with_inverse(state: HostState, op: str, obj, parent: str = "", old=None) -> Change:
+    """A Change carrying the Change that undoes it, given `state`, the state just before it."""
+    inverse = None
+    if op == "add_policy":
+        inverse = Change("delete_policy", obj)
+    elif op == "delete_policy":
+        inverse = Change("add_policy", _must(state.policy(obj.name), "policy", obj.name))
+    elif op == "set_policy":
+        inverse = Change("set_policy", old, old=obj)
+    elif op == "assign":
+        previous = state.policy(state.assigned) if state.assigned else None
+        if previous is None:
+            inverse = Change("unassign", obj)
+        else:
+            inverse = Change("assign", previous, old=obj.name)
+    elif op == "unassign":
+        inverse = Change("assign", obj, old="")
+    elif op in ("add_filterlist", "add_filteraction", "add_rule", "add_dynamic"):
+        inverse = Change(op.replace("add_", "delete_"), obj, parent)
+    elif op == "delete_filterlist":
+        inverse = Change("add_filterlist", _must(state.filterlist(obj.name), "filter list", obj.name))
+    elif op == "delete_filteraction":
+        inverse = Change("add_filteraction", _must(state.filteraction(obj.name), "filter action", obj.name))
+    elif op in ("delete_rule", "delete_dynamic"):
+        inverse = Change(op.replace("delete_", "add_"), obj, parent)
+    elif op == "add_filter":
+        inverse = Change("delete_filter", obj, parent)
+    elif op == "delete_filter":
+        inverse = Change("add_filter", obj, parent)
+    elif op in ("set_filterlist", "set_filteraction", "set_rule"):
+        inverse = Change(op, old, parent, old=obj)
+    return Change(op, obj, parent, old, inverse=inverse)
+
+
+def _must(item, kind, name):
+    if item is None:
+        raise IPsecError("%s %r does not exist" % (kind, name))
+    return item
+
+
+def _label(obj) -> str:
+    return getattr(obj, "name", None) or str(getattr(obj, "filter", obj))
+
+
+def _same_name(a: str, b: str) -> bool:
+    return name_key(a) == name_key(b)
+
+
+def _without(items, pred):
+    return tuple(i for i in items if not pred(i))
+
+
+def _apply_add_policy(state, c):
+    if state.policy(c.obj.name):
+        raise IPsecError("add_policy: policy %r already exists" % c.obj.name)
+    return replace(state, policies=state.policies + (c.obj,))
+
+
+def _apply_set_policy(state, c):
+    cur = _must(state.policy((c.old or c.obj).name), "policy", (c.old or c.obj).name)
+    new = replace(cur, name=c.obj.name, description=c.obj.description,
+                  polling_interval=c.obj.polling_interval)
+    assigned = c.obj.name if _same_name(state.assigned, cur.name) and state.assigned else state.assigned
+    return replace(state, assigned=assigned,
+                   policies=tuple(new if p is cur else p for p in state.policies))
+
+
+def _apply_delete_policy(state, c):
+    cur = _must(state.policy(c.obj.name), "policy", c.obj.name)
+    if state.assigned and _same_name(state.assigned, cur.name):
+        raise IPsecError("delete_policy: policy %r is assigned; unassign it first" % cur.name)
+    return replace(state, policies=tuple(p for p in state.policies if p is not cur))
+
+
+def _apply_assign(state, c):
+    _must(state.policy(c.obj.name), "policy", c.obj.name)
+    return replace(state, assigned=state.policy(c.obj.name).name)
+
+
+def _apply_unassign(state, c):
+    return replace(state, assigned="")
+
+
+def _apply_add_filterlist(state, c):
+    if state.filterlist(c.obj.name):
+        raise IPsecError("add_filterlist: filter list %r already exists" % c.obj.name)
+    return replace(state, filterlists=state.filterlists + (c.obj,))
+
+
+def _apply_set_filterlist(state, c):
+    cur = _must(state.filterlist((c.old or c.obj).name), "filter list", (c.old or c.obj).name)
+    new = replace(cur, description=c.obj.description)
+    return replace(state, filterlists=tuple(new if f is cur else f for f in state.filterlists))
+
+
+def _apply_delete_filterlist(state, c):
+    cur = _must(state.filterlist(c.obj.name), "filter list", c.obj.name)
+    users = state.users_of(filterlist=cur.name)
+    if users:
+        raise IPsecError("delete_filterlist: filter list %r is used by rule %r of policy %r"
+                         % (cur.name, users[0][1], users[0][0]))
+    return replace(state, filterlists=tuple(f for f in state.filterlists if f is not cur))
+
+
+def _apply_add_filter(state, c):
+    cur = state.filterlist(c.parent)
+    if cur is None:     # [H] add filter: "If the filter list does not exist it will be created"
+        return replace(state, filterlists=state.filterlists + (FilterList(c.parent, (c.obj,)),))
+    new = replace(cur, filters=cur.filters + (c.obj,))
+    return replace(state, filterlists=tuple(new if f is cur else f for f in state.filterlists))
+
+
+def _apply_delete_filter(state, c):
+    cur = _must(state.filterlist(c.parent), "filter list", c.parent)
+    key = c.obj.key()
+    if not any(f.key() == key for f in cur.filters):
+        raise IPsecError("delete_filter: filter list %r has no filter %s" % (cur.name, _filter_text(c.obj)))
+    new = replace(cur, filters=_without(cur.filters, lambda f: f.key() == key))
+    return replace(state, filterlists=tuple(new if f is cur else f for f in state.filterlists))
+
+
+def _apply_add_filteraction(state, c):
+    if state.filteraction(c.obj.name):
+        raise IPsecError("add_filteraction: filter action %r already exists" % c.obj.name)
+    return replace(state, filteractions=state.filteractions + (c.obj,))
+
+
+def _apply_set_filteraction(state, c):
+    cur = _must(state.filteraction((c.old or c.obj).name), "filter action", (c.old or c.obj).name)
+    new = replace(c.obj, guid=cur.guid)
+    return replace(state, filteractions=tuple(new if a is cur else a for a in state.filteractions))
+
+
+def _apply_delete_filteraction(state, c):
+    cur = _must(state.filteraction(c.obj.name), "filter action", c.obj.name)
+    users = state.users_of(filteraction=cur.name)
+    if users:
+        raise IPsecError("delete_filteraction: filter action %r is used by rule %r of policy %r"
+                         % (cur.name, users[0][1], users[0][0]))
+    return replace(state, filteractions=tuple(a for a in state.filteractions if a is not cur))
+
+
+def _with_policy(state, name, edit):
+    pol = _must(state.policy(name), "policy", name)
+    return replace(state, policies=tuple(edit(p) if p is pol else p for p in state.policies))
+
+
+def _find_rule(pol: Policy, rule: Rule) -> Optional[Rule]:
+    """The policy's rule equal to `rule`, else the one of the same (non-empty) name."""
+    for r in pol.rules:
+        if r == rule:
+            return r
+    return pol.rule(rule.name) if rule.name else None
+
+
+def _apply_add_rule(state, c):
+    pol = _must(state.policy(c.parent), "policy", c.parent)
+    if c.obj.name and pol.rule(c.obj.name):
+        raise IPsecError("add_rule: policy %r already has rule %r" % (pol.name, c.obj.name))
+    if not c.obj.default_response:
+        _must(state.filterlist(c.obj.filterlist), "filter list", c.obj.filterlist)
+        _must(state.filteraction(c.obj.filteraction), "filter action", c.obj.filteraction)
+    return _with_policy(state, c.parent, lambda p: replace(p, rules=p.rules + (c.obj,)))
+
+
+def _apply_set_rule(state, c):
+    pol = _must(state.policy(c.parent), "policy", c.parent)
+    cur = _must(_find_rule(pol, c.old or c.obj), "rule", (c.old or c.obj).name)
+    if not c.obj.default_response:
+        _must(state.filterlist(c.obj.filterlist), "filter list", c.obj.filterlist)
+        _must(state.filteraction(c.obj.filteraction), "filter action", c.obj.filteraction)
+    new = replace(c.obj, guid=c.obj.guid or cur.guid)
+    return _with_policy(state, c.parent, lambda p: replace(p, rules=tuple(new if r is cur else r for r in p.rules)))
+
+
+def _apply_delete_rule(state, c):
+    pol = _must(state.policy(c.parent), "policy", c.parent)
+    cur = _must(_find_rule(pol, c.obj), "rule", c.obj.name)
+    return _with_policy(state, c.parent, lambda p: replace(p, rules=tuple(r for r in p.rules if r is not cur)))
+
+
+def dynamic_key(rule: DynamicRule) -> tuple:
+    """What identifies a dynamic rule: its filter and connection type ([H] dynamic set rule)."""
+    return (rule.filter.key(), rule.conntype)
+
+
+def _apply_add_dynamic(state, c):
+    if any(dynamic_key(d) == dynamic_key(c.obj) for d in state.dynamic):
+        raise IPsecError("add_dynamic: a dynamic rule for %s already exists" % _filter_text(c.obj.filter))
+    return replace(state, dynamic=state.dynamic + (c.obj,))
+
+
+def _apply_delete_dynamic(state, c):
+    key = dynamic_key(c.obj)
+    if not any(dynamic_key(d) == key for d in state.dynamic):
+        raise IPsecError("delete_dynamic: no dynamic rule for %s" % _filter_text(c.obj.filter))
+    return replace(state, dynamic=_without(state.dynamic, lambda d: dynamic_key(d) == key))
+
+
+_APPLY = {
+    "add_policy": _apply_add_policy, "set_policy": _apply_set_policy, "delete_policy": _apply_delete_policy,
+    "assign": _apply_assign, "unassign": _apply_unassign,
+    "add_filterlist": _apply_add_filterlist, "set_filterlist": _apply_set_filterlist,
+    "delete_filterlist": _apply_delete_filterlist,
+    "add_filter": _apply_add_filter, "delete_filter": _apply_delete_filter,
+    "add_filteraction": _apply_add_filteraction, "set_filteraction": _apply_set_filteraction,
+    "delete_filteraction": _apply_delete_filteraction,
+    "add_rule": _apply_add_rule, "set_rule": _apply_set_rule, "delete_rule": _apply_delete_rule,
+    "add_dynamic": _apply_add_dynamic, "delete_dynamic": _apply_delete_dynamic,
+}
+
+
+def _filter_text(f: Filter) -> str:
+    text = "%s -> %s protocol %d" % (f.src, f.dst, f.protocol)
+    if f.src_port or f.dst_port:
+        text += " ports %d -> %d" % (f.src_port, f.dst_port)
+    return text + (" mirrored" if f.mirrored else "")
+
+
+# ---------------------------------------------------------------------------------------------
+# Comparing states
+
+def canonical(state: HostState) -> tuple:
+    """`state` reduced to what matters, independent of order, name case and GUIDs."""
+    policies = sorted((name_key(p.name), p.description, p.polling_interval,
+                       tuple(sorted((_rule_shape(r) for r in p.rules), key=repr))) for p in state.policies)
+    lists = sorted((name_key(fl.name), fl.description, tuple(sorted((f.key() for f in fl.filters), key=repr)))
+                   for fl in state.filterlists)
+    actions = sorted((name_key(a.name),) + _action_settings(a) + (a.description,) for a in state.filteractions)
+    dynamic = tuple(sorted(((dynamic_key(d), d.inbound, d.outbound) for d in state.dynamic), key=repr))
+    return (tuple(policies), tuple(lists), tuple(actions), name_key(state.assigned), state.domain, dynamic,
+            state.policyagent, state.no_default_exempt, state.os)
+
+
+def converged(a: HostState, b: HostState) -> bool:
+    """True when the two states are the same store (what verification after a write checks)."""
+    return canonical(a) == canonical(b)
+
+
+def _action_settings(a: FilterAction) -> tuple:
+    return (a.action, a.inpass, a.soft, a.qmpfs, a.offers)
+
+
+def _rule_shape(r: Rule) -> tuple:
+    return (name_key(r.name), name_key(r.filterlist), name_key(r.filteraction), r.description, r.active,
+            r.conntype, r.auth, r.tunnel, r.default_response)
+
+
+# ---------------------------------------------------------------------------------------------
+# Desired-state builders
+
+def rule_objects(rule_name: str, filters: Iterable[Filter], action: str = "block", *,
+                 filteraction_name: str = "", description: str = "", offers=(), inpass: bool = False,
+                 soft: bool = False) -> Tuple[Rule, FilterList, FilterAction]:
+    """The rule, its filter list and its filter action, named by the collection's conventions."""
+    if not rule_name:
+        raise ValidationError("name", rule_name, "a non-empty rule name")
+    if action not in ACTIONS:
+        raise ValidationError("action", action, "one of %s" % ", ".join(ACTIONS))
+    if action == "negotiate" and not filteraction_name:
+        raise ValidationError("filteraction", filteraction_name, "a filter action name",
+                              "a negotiate action carries its own security methods, so it needs a name")
+    if action != "negotiate":
+        # [H] add filteraction: "Quick mode security methods are ignored if the action is not 'negotiate'"
+        for option, value in (("offers", tuple(offers)), ("inpass", inpass), ("soft", soft)):
+            if value:
+                raise ValidationError(option, value, "no value unless action is negotiate",
+                                      "it only affects negotiation")
+    unique: Dict[tuple, Filter] = {}
+    for f in filters:
+        unique.setdefault(f.key(), f)
+    if not unique:
+        # [E] SYNTAX 1.4: netsh add rule needs a filter list with at least one filter
+        raise ValidationError("filters", (), "at least one filter")
+    flist = FilterList(rule_name, tuple(unique.values()))
+    faction = FilterAction(filteraction_name or action.capitalize(), action, inpass=inpass, soft=soft,
+                           offers=tuple(offers))
+    rule = Rule(rule_name, filterlist=flist.name, filteraction=faction.name, description=description)
+    return rule, flist, faction
+
+
+def policy_objects(policy_name: str, rules: Iterable[Tuple[Rule, FilterList, FilterAction]], *,
+                   description: str = "", polling_interval: Optional[int] = None
+                   ) -> Tuple[Policy, Tuple[object, ...]]:
+    """A Policy holding the rules of `rule_objects` triples, and the objects `plan_policy` takes."""
+    rules = tuple(rules)
+    kw = {} if polling_interval is None else {"polling_interval": polling_interval}
+    policy = Policy(policy_name, description=description, rules=tuple(r for r, _, _ in rules), **kw)
+    return policy, tuple(o for _, fl, fa in rules for o in (fl, fa))
+
+
+# ---------------------------------------------------------------------------------------------
+# The builder: emits changes while keeping the state they lead to
+
+class _Builder:
+    def __init__(self, actual: HostState):
+        self.state = actual
+        self.changes: List[Change] = []
+        self.warnings: List[str] = []
+        self.notes: List[str] = []
+        self.unreferenced_lists: Set[str] = set()
+        self.unreferenced_actions: Set[str] = set()
+
+    def emit(self, op, obj, parent="", old=None):
+        change = with_inverse(self.state, op, obj, parent, old)
+        self.state = apply(self.state, (change,))
+        self.changes.append(change)
+
+    def plan(self) -> Plan:
+        return Plan(tuple(self.changes), self.state, tuple(dict.fromkeys(self.warnings)),
+                    tuple(dict.fromkeys(self.notes)))
+
+    # -- objects ---------------------------------------------------------------------------
+
+    def ensure_policy(self, desired: Policy, settings: bool = True):
+        cur = self.state.policy(desired.name)
+        if cur is None:
+            self.emit("add_policy", replace(desired, rules=()))
+        elif settings and (cur.description, cur.polling_interval) != (desired.description,
+                                                                         desired.polling_interval):
+            self.emit("set_policy", replace(cur, description=desired.description,
+                                            polling_interval=desired.polling_interval, rules=()),
+                      old=replace(cur, rules=()))
+
+    def ensure_filterlist(self, desired: FilterList, managed: Set[tuple]):
+        cur = self.state.filterlist(desired.name)
+        wanted = {}
+        for f in desired.filters:
+            wanted.setdefault(f.key(), f)
+        if cur is None:
+            self.emit("add_filterlist", replace(desired, filters=tuple(wanted.values())))
+            return
+        have = {f.key() for f in cur.filters}
+        if have != set(wanted):
+            _refuse_shared("filterlist", cur.name, self.state.users_of(filterlist=cur.name), managed,
+                           "its filters differ from the ones given")
+            for key, f in wanted.items():
+                if key not in have:
+                    self.emit("add_filter", f, cur.name)
+            extra = {f.key(): f for f in cur.filters if f.key() not in wanted}
+            for f in extra.values():     # one delete_filter removes every duplicate of it
+                self.emit("delete_filter", f, cur.name)
+        if desired.description and desired.description != cur.description:
+            self.emit("set_filterlist", replace(cur, description=desired.description, filters=()),
+                      old=replace(cur, filters=()))
+
+    def ensure_filteraction(self, desired: FilterAction, managed: Set[tuple]):
+        cur = self.state.filteraction(desired.name)
+        if cur is None:
+            self.emit("add_filteraction", desired)
+            return
+        new = replace(desired, name=cur.name, description=desired.description or cur.description)
+        if _action_settings(new) + (new.description,) != _action_settings(cur) + (cur.description,):
+            if _action_settings(new) != _action_settings(cur):
+                _refuse_shared("filteraction", cur.name, self.state.users_of(filteraction=cur.name), managed,
+                               "it exists with other settings (%s)" % _action_text(cur))
+            self.emit("set_filteraction", new, old=cur)
+
+    def ensure_rule(self, policy_name: str, desired: Rule):
+        pol = self.state.policy(policy_name)
+        cur = pol.rule(desired.name)
+        if cur is None:
+            self.emit("add_rule", desired, pol.name)
+        elif _rule_shape(cur) != _rule_shape(desired):
+            self._forget_refs(cur, desired)
+            self.emit("set_rule", replace(desired, name=cur.name, guid=cur.guid), pol.name, old=cur)
+
+    def delete_rule(self, policy_name: str, rule: Rule):
+        self._forget_refs(rule, None)
+        self.emit("delete_rule", rule, self.state.policy(policy_name).name)
+
+    def _forget_refs(self, old: Rule, new: Optional[Rule]):
+        """Remember lists/actions a rule stops using: deleted at the end if nobody else uses them."""
+        if old.filterlist and (new is None or not _same_name(old.filterlist, new.filterlist)):
+            self.unreferenced_lists.add(name_key(old.filterlist))
+        if old.filteraction and (new is None or not _same_name(old.filteraction, new.filteraction)):
+            self.unreferenced_actions.add(name_key(old.filteraction))
+
+    def delete_policy(self, policy: Policy):
+        pol = self.state.policy(policy.name)
+        for rule in pol.rules:
+            if not rule.default_response:
+                self.delete_rule(pol.name, rule)
+        self.emit("delete_policy", self.state.policy(pol.name))
+
+    def collect_unused(self, keep_lists=(), keep_actions=()):
+        """Delete the filter lists and actions this plan stopped using and nobody else uses."""
+        keep_l = {name_key(n) for n in keep_lists}
+        keep_a = {name_key(n) for n in keep_actions}
+        for fl in self.state.filterlists:
+            key = name_key(fl.name)
+            if key in self.unreferenced_lists and key not in keep_l and not self.state.users_of(filterlist=fl.name):
+                self.emit("delete_filterlist", fl)
+        for fa in self.state.filteractions:
+            key = name_key(fa.name)
+            if key in self.unreferenced_actions and key not in keep_a and \
+                    not self.state.users_of(filteraction=fa.name):
+                self.emit("delete_filteraction", fa)
+
+    # -- assignment ------------------------------------------------------------------------
+
+    def unassign_if(self, names: Iterable[str], why: str):
+        keys = {name_key(n) for n in names}
+        if self.state.assigned and name_key(self.state.assigned) in keys:
+            name = self.state.assigned
+            self.warnings.append("policy %r is assigned; it is unassigned %s, so the host is left "
+                                 "with no assigned local policy" % (name, why))
+            self.emit("unassign", self.state.policy(name))
+
+    def assign(self, name: str):
+        if self.state.assigned and _same_name(self.state.assigned, name):
+            return
+        if self.state.assigned:
+            self.warnings.append("assigning policy %r unassigns policy %r: only one local policy can be "
+                                 "assigned at a time (KB 813878)" % (name, self.state.assigned))
+        self.emit("assign", self.state.policy(name), old=self.state.assigned)
+
+    def unassign(self, name: str):
+        if self.state.assigned and _same_name(self.state.assigned, name):
+            self.emit("unassign", self.state.policy(name))
+
+    def domain_warning(self):
+        if self.state.domain is not None and self.changes:
+            self.warnings.append("domain policy %r is assigned by Group Policy and overrides the local store: "
+                                 "local changes take effect only once it is unassigned (KB 813878)"
+                                 % self.state.domain.name)
+
+
+def _action_text(a: FilterAction) -> str:
+    text = "action=%s" % a.action
+    for flag in ("inpass", "soft", "qmpfs"):
+        if getattr(a, flag):
+            text += " %s=yes" % flag
+    if a.offers:
+        text += " %d security methods" % len(a.offers)
+    return text
+
+
+def _refuse_shared(option: str, name: str, users, managed: Set[tuple], why: str):
+    others = [(p, r) for p, r in users if (name_key(p), name_key(r)) not in managed]
+    if others:
+        policy, rule = others[0]
+        kind = "filter list" if option == "filterlist" else "filter action"
+        raise ValidationError(option, name, "another %s name, or the settings the host already has" % kind,
+                              "%s; it is also used by rule %r of policy %r, which must not change with it"
+                              % (why, rule, policy))
+
+
+def _rule_id(policy: str, rule: str) -> tuple:
+    return (name_key(policy), name_key(rule))
+
+
+# ---------------------------------------------------------------------------------------------
+# Rules and policies
+
+def plan_rule(actual: HostState, policy: Union[str, Policy], rule: Rule,
+              filterlist: Optional[FilterList] = None, filteraction: Optional[FilterAction] = None, *,
+              state: str = "present", create_policy: bool = True) -> Plan:
+    """One rule of a policy: present with exactly these filters and this action, or absent."""
+    if state not in RULE_STATES:
+        raise ValidationError("state", state, "one of %s" % ", ".join(RULE_STATES))
+    desired_policy = policy if isinstance(policy, Policy) else Policy(policy)
+    b = _Builder(actual)
+    cur = actual.policy(desired_policy.name)
+    if state == "absent":
+        found = cur.rule(rule.name) if cur else None
+        if found is not None:
+            b.delete_rule(cur.name, found)
+            b.collect_unused()
+        b.domain_warning()
+        return b.plan()
+    if cur is None and not create_policy:
+        raise ValidationError("policy", desired_policy.name, "an existing policy (or create_policy=true)",
+                              "the host has no such policy")
+    if filterlist is None or filteraction is None:
+        raise ValidationError("filters", None, "a filter list and a filter action for state=present")
+    if not (_same_name(rule.filterlist, filterlist.name) and _same_name(rule.filteraction, filteraction.name)):
+        raise ValidationError("rule", rule.name, "a rule referring to the given filter list and filter action")
+    managed = {_rule_id(desired_policy.name, rule.name)}
+    b.ensure_policy(desired_policy, settings=isinstance(policy, Policy))
+    b.ensure_filterlist(filterlist, managed)
+    b.ensure_filteraction(filteraction, managed)
+    b.ensure_rule(desired_policy.name, rule)
+    b.collect_unused(keep_lists=(filterlist.name,), keep_actions=(filteraction.name,))
+    b.domain_warning()
+    return b.plan()
+
+
+def plan_policy(actual: HostState, desired: Union[Policy, Sequence[Policy]], *,
+                rules_objects: Iterable[Union[FilterList, FilterAction]] = (),
+                state: str = "merged", assign: Optional[bool] = None) -> Plan:
+    """Whole policies, in the sense of ansible.netcommon resource modules.
+
+    merged      the given rules are added or updated; the policy's other rules stay
+    replaced    the given policy's rules become exactly the given ones
+    overridden  the given policies become the only ones on the host
+    deleted     the given policies go, with their rules and the filter lists/actions nobody else uses
+    Policy settings (description, polling interval) are taken as given: fill options the user left
+    out from `actual` first. `assign`: True assigns (the one policy given), False unassigns, None
+    leaves the assignment alone.
+    """
+    if state not in POLICY_STATES:
+        raise ValidationError("state", state, "one of %s" % ", ".join(POLICY_STATES))
+    policies = (desired,) if isinstance(desired, Policy) else tuple(desired)
+    _check_unique("policy", [p.name for p in policies])
+    if assign and (state == "deleted" or len(policies) != 1):
+        raise ValidationError("assign", assign, "false or unset unless exactly one policy is kept",
+                              "state=%s with %d policies" % (state, len(policies)))
+    lists, actions = _objects_by_name(rules_objects)
+    b = _Builder(actual)
+    names = [p.name for p in policies]
+
+    if state == "deleted":
+        doomed = [actual.policy(n) for n in names if actual.policy(n)]
+        b.unassign_if([p.name for p in doomed], "before it is deleted")
+        for pol in doomed:
+            b.delete_policy(pol)
+        b.collect_unused()
+        b.domain_warning()
+        return b.plan()
+
+    for pol in policies:
+        _check_unique("rules", [r.name for r in pol.rules])
+        for rule in pol.rules:
+            _check_refs(actual, rule, lists, actions)
+
+    # Rules this plan rewrites or deletes: their use of a list or action does not block changing it.
+    managed = {_rule_id(p.name, r.name) for p in policies for r in p.rules}
+    doomed_rules: List[Tuple[str, Rule]] = []
+    if state in ("replaced", "overridden"):
+        for pol in policies:
+            cur = actual.policy(pol.name)
+            wanted = {name_key(r.name) for r in pol.rules}
+            for r in (cur.rules if cur else ()):
+                if not r.default_response and name_key(r.name) not in wanted:
+                    doomed_rules.append((cur.name, r))
+    doomed_policies = []
+    if state == "overridden":
+        keep = {name_key(n) for n in names}
+        doomed_policies = [p for p in actual.policies if name_key(p.name) not in keep]
+    managed |= {_rule_id(p, r.name) for p, r in doomed_rules}
+    managed |= {_rule_id(p.name, r.name) for p in doomed_policies for r in p.rules}
+
+    if assign is False:
+        for n in names:
+            b.unassign(n)
+    b.unassign_if([p.name for p in doomed_policies], "before it is deleted (state=overridden)")
+    for pol in policies:
+        b.ensure_policy(pol)
+    used_lists = _ordered_refs(policies, "filterlist")
+    used_actions = _ordered_refs(policies, "filteraction")
+    for key in used_lists:
+        if key in lists:
+            b.ensure_filterlist(lists[key], managed)
+    for key in used_actions:
+        if key in actions:
+            b.ensure_filteraction(actions[key], managed)
+    for pol in policies:
+        for rule in pol.rules:
+            b.ensure_rule(pol.name, rule)
+    for pol_name, rule in doomed_rules:
+        b.delete_rule(pol_name, rule)
+    for pol in doomed_policies:
+        b.delete_policy(pol)
+    b.collect_unused(keep_lists=used_lists, keep_actions=used_actions)
+    if assign:
+        b.assign(policies[0].name)
+    if assign and actual.domain is not None:
+        b.notes.append("the local assignment is recorded but has no effect while domain policy %r applies"
+                       % actual.domain.name)
+    b.domain_warning()
+    return b.plan()
+
+
+def _check_unique(option: str, names: Sequence[str]):
+    seen = set()
+    for n in names:
+        if name_key(n) in seen:
+            raise ValidationError(option, n, "distinct names", "%r is given twice" % n)
+        seen.add(name_key(n))
+
+
+def _objects_by_name(objects) -> Tuple[Dict[str, FilterList], Dict[str, FilterAction]]:
+    lists: Dict[str, FilterList] = {}
+    actions: Dict[str, FilterAction] = {}
+    for obj in objects:
+        if isinstance(obj, FilterList):
+            table, option = lists, "filterlist"
+        elif isinstance(obj, FilterAction):
+            table, option = actions, "filteraction"
+        else:
+            raise TypeError("rules_objects holds FilterList and FilterAction objects, not %r" % (obj,))
+        prev = table.setdefault(name_key(obj.name), obj)
+        if prev != obj and not (isinstance(obj, FilterList) and
+                                {f.key() for f in prev.filters} == {f.key() for f in obj.filters}
+                                and prev.description == obj.description):
+            raise ValidationError(option, obj.name, "one definition per name", "given twice, differently")
+    return lists, actions
+
+
+def _check_refs(actual: HostState, rule: Rule, lists, actions):
+    for attr, table, getter, kind in (("filterlist", lists, actual.filterlist, "filter list"),
+                                      ("filteraction", actions, actual.filteraction, "filter action")):
+        name = getattr(rule, attr)
+        if name_key(name) not in table and getter(name) is None:
+            raise ValidationError("rules", rule.name, "a %s given with the rule or present on the host" % kind,
+                                  "%s %r does not exist" % (kind, name))
+
+
+def _ordered_refs(policies, attr) -> Tuple[str, ...]:
+    return tuple(dict.fromkeys(name_key(getattr(r, attr)) for p in policies for r in p.rules))
+
+
+def plan_assignment(actual: HostState, policy: str, assign: bool) -> Plan:
+    """Assign (unassigning whichever policy was assigned) or unassign one existing policy."""
+    if actual.policy(policy) is None:
+        raise ValidationError("policy", policy, "the name of an existing policy",
+                              "the host has no such policy")
+    b = _Builder(actual)
+    if assign:
+        b.assign(policy)
+        if actual.domain is not None:
+            b.notes.append("the local assignment is recorded but has no effect while domain policy %r applies"
+                           % actual.domain.name)
+    else:
+        b.unassign(policy)
+    b.domain_warning()
+    return b.plan()
+
+
+# ---------------------------------------------------------------------------------------------
+# Dynamic rules
+
+def plan_dynamic(actual: HostState, desired: Sequence[DynamicRule] = (), *, state: str = "present") -> Plan:
+    """Volatile rules: present (added or their actions corrected), absent, or cleared (all deleted)."""
+    if state not in DYNAMIC_STATES:
+        raise ValidationError("state", state, "one of %s" % ", ".join(DYNAMIC_STATES))
+    desired = tuple(desired)
+    if state == "cleared" and desired:
+        raise ValidationError("rules", desired, "no rules with state=cleared", "cleared deletes every dynamic rule")
+    keys = [dynamic_key(d) for d in desired]
+    if len(set(keys)) != len(keys):
+        raise ValidationError("rules", desired, "distinct filters", "the same filter is given twice")
+    b = _Builder(actual)
+    current = {dynamic_key(d): d for d in actual.dynamic}
+    if state == "cleared":
+        for d in actual.dynamic:
+            b.emit("delete_dynamic", d)
+    for d in desired:
+        have = current.get(dynamic_key(d))
+        if state == "absent":
+            if have is not None:
+                b.emit("delete_dynamic", have)
+        elif have is None:
+            b.emit("add_dynamic", d)
+        elif (have.inbound, have.outbound) != (d.inbound, d.outbound):
+            b.emit("delete_dynamic", have)      # no set op: netsh set rule exists, ipseccmd has none
+            b.emit("add_dynamic", d)
+    if any(c.op == "add_dynamic" for c in b.changes):
+        b.notes.append(DYNAMIC_NOTE)
+        if actual.policyagent == "stopped":
+            b.warnings.append("the PolicyAgent service is stopped: dynamic rules need it running")
+    return b.plan()
+
+
+__all__ = [
+    "Plan", "apply", "undo", "with_inverse", "canonical", "converged", "dynamic_key", "rule_objects",
+    "policy_objects", "plan_rule", "plan_policy", "plan_assignment", "plan_dynamic", "RULE_STATES",
+    "POLICY_STATES", "DYNAMIC_STATES",
+]
