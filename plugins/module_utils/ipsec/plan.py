@@ -126,7 +126,11 @@ def _must(item, kind, name):
 
 
 def _label(obj) -> str:
-    return getattr(obj, "name", None) or str(getattr(obj, "filter", obj))
+    if isinstance(obj, Filter):
+        return _filter_text(obj)
+    if isinstance(obj, DynamicRule):
+        return _filter_text(obj.filter)
+    return getattr(obj, "name", str(obj))
 
 
 def _same_name(a: str, b: str) -> bool:
