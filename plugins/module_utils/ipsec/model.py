@@ -14,6 +14,9 @@ Standard library only: this ships to controllers as module_utils.
 """
 from __future__ import annotations
 
+import ipaddress
+import re
+import unicodedata
 from dataclasses import dataclass, field, replace
 from typing import Optional, Tuple
 
@@ -277,9 +280,407 @@ class Change:
             raise IPsecError("unknown change op %r" % self.op)
 
 
+# --------------------------------------------------------------------------------------------
+# Validation and normalisation of user input. Every function takes the option path it reports
+# (`filters[0].dst_port`) and raises ValidationError naming that option, the value and what
+# would be accepted.
+# --------------------------------------------------------------------------------------------
+
+# Our own limit on object names and descriptions: Windows' own limit is not documented [I].
+MAX_NAME_LENGTH = 255
+MAX_DESCRIPTION_LENGTH = 1024
+
+NAME_ACCEPTED = "a non-empty name of at most %d characters without control characters"
+
+
+def parse_name(option: str, value, max_len: int = MAX_NAME_LENGTH) -> str:
+    """A policy, rule, filter list or filter action name."""
+    accepted = NAME_ACCEPTED % max_len
+    text = _text(option, value, accepted, max_len)
+    if not text.strip():
+        raise ValidationError(option, value, accepted, "it is empty or only spaces")
+    if text != text.strip():
+        # [I] not verified: netsh may trim the value, and the name read back would then differ.
+        raise ValidationError(option, value, accepted, "it starts or ends with whitespace")
+    return text
+
+
+def parse_description(option: str, value) -> str:
+    """Free text; may be empty. None means empty."""
+    if value is None:
+        return ""
+    return _text(option, value, "text of at most %d characters without control characters"
+                 % MAX_DESCRIPTION_LENGTH, MAX_DESCRIPTION_LENGTH)
+
+
+def _text(option, value, accepted, max_len):
+    if not isinstance(value, str):
+        raise ValidationError(option, value, accepted, "it is not a string")
+    if len(value) > max_len:
+        raise ValidationError(option, value, accepted, "it is %d characters long" % len(value))
+    for c in value:
+        # Cc: NUL, TAB, CR, LF and the other C0/C1 controls; Zl/Zp end a line in some tools;
+        # Cs: a lone surrogate cannot be encoded as UTF-16.
+        if unicodedata.category(c) in ("Cc", "Zl", "Zp", "Cs"):
+            raise ValidationError(option, value, accepted, "it contains the control character %r" % c)
+    return value
+
+
+_KEYWORD_ADDRESSES = {"me": ME, "any": ANY}
+ADDRESS_ACCEPTED = ("me, any, an IPv4 or IPv6 address (optionally /mask or /prefix), a range a-b of "
+                    "one family, a DNS name, or a server type (DNS, WINS, DHCP, GATEWAY)")
+# RFC 1123 section 2.1 host name labels; RFC 3696 section 2: a top-level label is not all-numeric,
+# which keeps a mistyped IPv4 address (10.0.0.256) from being taken as a name.
+_DNS_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def parse_address(option: str, value) -> Address:
+    """One side of a filter, normalised: keywords lower-case, IP addresses in canonical form,
+    server types upper-case, DNS names lower-case without a trailing dot."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(option, value, ADDRESS_ACCEPTED)
+    text = value.strip()
+    key = text.lower()
+    if key in _KEYWORD_ADDRESSES:
+        return _KEYWORD_ADDRESSES[key]
+    if text.upper() in SERVER_TYPES:
+        return Address("server", text.upper())
+    if "/" in text:
+        addr, _, mask = text.partition("/")
+        ip = _ip(option, value, addr)
+        return Address("ip", str(ip), _mask_for(option, value, ip, mask))
+    first, dash, last = text.partition("-")
+    if dash and _looks_like_ip(first) and _looks_like_ip(last):
+        start, end = _ip(option, value, first), _ip(option, value, last)
+        if start.version != end.version:
+            raise ValidationError(option, value, ADDRESS_ACCEPTED, "the range mixes IPv4 and IPv6")
+        if int(start) > int(end):
+            raise ValidationError(option, value, ADDRESS_ACCEPTED, "the range starts after it ends")
+        return Address("range", str(start), end=str(end))
+    if _looks_like_ip(text):
+        return Address("ip", str(_ip(option, value, text)))
+    return Address("dns", _dns_name(option, value, text))
+
+
+def _looks_like_ip(text):
+    return ":" in text or bool(re.match(r"^[0-9.]+$", text.strip()))
+
+
+def _ip(option, value, text):
+    text = text.strip()
+    if "%" in text:
+        raise ValidationError(option, value, ADDRESS_ACCEPTED, "IPv6 zone indexes are not supported")
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        raise ValidationError(option, value, ADDRESS_ACCEPTED, "%r is not an IP address" % text) from None
+
+
+def _dns_name(option, value, text):
+    name = text[:-1] if text.endswith(".") else text
+    labels = name.split(".")
+    if (len(name) > 253 or not all(_DNS_LABEL.match(label) for label in labels)
+            or labels[-1].isdigit()):
+        raise ValidationError(option, value, ADDRESS_ACCEPTED, "not an address, keyword or RFC 1123 host name")
+    return name.lower()
+
+
+MASK_ACCEPTED_V4 = "a contiguous dotted mask (255.255.255.0) or a prefix length 0-32"
+MASK_ACCEPTED_V6 = "a prefix length 0-128"
+DEFAULT_MASK_V4 = "255.255.255.255"     # a single host ([I] netsh default for a specific address)
+DEFAULT_PREFIX_V6 = "128"
+
+
+def parse_mask(option: str, value, address: Address) -> str:
+    """The mask of `address`: dotted for IPv4 (a prefix is converted), a prefix length for IPv6.
+
+    None or "" gives the mask `address` already carries, else a single host. A mask is refused for
+    me, any, ranges, DNS names and server types ([H] add filter: "Not applicable if srcaddr is set
+    to a range"; the others have no mask of their own).
+    """
+    empty = value is None or value == ""
+    if address.kind != "ip":
+        if empty:
+            return ""
+        raise ValidationError(option, value, "no mask", "a mask does not apply to %s address %s"
+                              % (address.kind, address))
+    if empty:
+        if address.mask:
+            return address.mask
+        return DEFAULT_PREFIX_V6 if ":" in address.value else DEFAULT_MASK_V4
+    if address.mask:
+        raise ValidationError(option, value, "no mask", "the address %s already has one" % address)
+    return _mask_for(option, value, ipaddress.ip_address(address.value), value)
+
+
+def _mask_for(option, value, ip, mask):
+    v6 = ip.version == 6
+    accepted = MASK_ACCEPTED_V6 if v6 else MASK_ACCEPTED_V4
+    limit = 128 if v6 else 32
+    if isinstance(mask, bool):
+        raise ValidationError(option, value, accepted)
+    if isinstance(mask, int) or (isinstance(mask, str) and re.match(r"^\s*[0-9]{1,3}\s*$", mask)):
+        prefix = int(mask)
+        if prefix > limit:
+            raise ValidationError(option, value, accepted, "prefix %d is longer than %d" % (prefix, limit))
+        return str(prefix) if v6 else str(ipaddress.IPv4Network((0, prefix)).netmask)
+    if v6 or not isinstance(mask, str):
+        raise ValidationError(option, value, accepted)
+    try:
+        dotted = ipaddress.IPv4Address(mask.strip())
+    except ValueError:
+        raise ValidationError(option, value, accepted) from None
+    bits = int(dotted)
+    inverted = ~bits & 0xFFFFFFFF
+    if inverted & (inverted + 1):
+        raise ValidationError(option, value, accepted, "the mask is not contiguous")
+    return str(dotted)
+
+
+PROTOCOL_ACCEPTED = "ANY, ICMP, TCP, UDP, RAW or a protocol number 0-255"
+PROTOCOL_NAMES = {number: name for name, number in PROTOCOL_NUMBERS.items()}
+
+
+def parse_protocol(option: str, value) -> int:
+    """An IP protocol number; names as netsh takes them, case-insensitively ([H] add filter)."""
+    if isinstance(value, str) and value.strip().upper() in PROTOCOL_NUMBERS:
+        return PROTOCOL_NUMBERS[value.strip().upper()]
+    return _int_in(option, value, 0, 255, PROTOCOL_ACCEPTED)
+
+
+def protocol_name(number: int) -> str:
+    """netsh's name for a protocol number, or the number itself."""
+    return PROTOCOL_NAMES.get(number, str(number))
+
+
+PORT_ACCEPTED = "an integer 0-65535 (0 = any port)"
+
+
+def parse_port(option: str, value, protocol: int) -> int:
+    """A port; 0 means any. A specific port needs TCP or UDP ([H] dynamic add rule)."""
+    port = _int_in(option, value, 0, 65535, PORT_ACCEPTED)
+    if port and protocol not in PORT_PROTOCOLS:
+        raise ValidationError(option, value, "0 (any port) unless the protocol is TCP or UDP",
+                              "ports apply only to TCP and UDP, the protocol is %s" % protocol_name(protocol))
+    return port
+
+
+def _int_in(option, value, low, high, accepted):
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValidationError(option, value, accepted)
+    if isinstance(value, str):
+        if not re.match(r"^\s*[0-9]+\s*$", value):
+            raise ValidationError(option, value, accepted)
+        number = int(value)
+    else:
+        number = value
+    if not low <= number <= high:
+        raise ValidationError(option, value, accepted, "out of range")
+    return number
+
+
+_TRUE = ("yes", "y", "true", "on", "1")
+_FALSE = ("no", "n", "false", "off", "0")
+BOOL_ACCEPTED = "yes or no (also y/n, true/false, on/off, 1/0)"
+
+
+def parse_bool(option: str, value) -> bool:
+    """netsh takes yes/no and y/n ([H] examples); YAML gives real booleans."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        key = value.strip().lower()
+        if key in _TRUE:
+            return True
+        if key in _FALSE:
+            return False
+    raise ValidationError(option, value, BOOL_ACCEPTED)
+
+
+def parse_choice(option: str, value, choices) -> str:
+    """One of `choices`, matched case-insensitively, returned as spelt in `choices`."""
+    if isinstance(value, str):
+        for choice in choices:
+            if value.strip().lower() == choice.lower():
+                return choice
+    raise ValidationError(option, value, "one of " + ", ".join(choices))
+
+
+def parse_action(option: str, value) -> str:
+    return parse_choice(option, value, ACTIONS)
+
+
+def parse_conntype(option: str, value) -> str:
+    return parse_choice(option, value, CONNTYPES)
+
+
+# Quick-mode security methods, netsh grammar ([H] add filteraction; SYNTAX.md 1.3):
+#   ESP[ConfAlg,AuthAlg]:k/s   AH[HashAlg]:k/s   AH[HashAlg]+ESP[ConfAlg,AuthAlg]:k/s
+# ConfAlg DES|3DES|None, AuthAlg MD5|SHA1|None, HashAlg MD5|SHA1; k lifetime in kilobytes,
+# s lifetime in seconds. The lifetime part is optional (0 = Windows' default); Windows' limits on
+# the lifetimes are not documented here [I], so any positive number is accepted.
+QMSEC_ACCEPTED = ("offers like ESP[3DES,SHA1]:100000k/3600s, AH[SHA1] or AH[MD5]+ESP[DES,MD5], "
+                  "separated by spaces; ConfAlg DES|3DES|None, AuthAlg MD5|SHA1|None, HashAlg MD5|SHA1")
+_CONF_ALGS = ("None", "DES", "3DES")
+_AUTH_ALGS = ("None", "MD5", "SHA1")
+_HASH_ALGS = ("MD5", "SHA1")
+_QM_METHOD = re.compile(
+    r"(?:AH\[(?P<ah>[^\],]+)\])?(?P<plus>\+)?(?:ESP\[(?P<conf>[^\],]+),(?P<auth>[^\],]+)\])?", re.IGNORECASE)
+_QM_LIFETIME = re.compile(r"(?P<kb>[0-9]+)k/(?P<s>[0-9]+)s|(?P<kb_only>[0-9]+)k|(?P<s_only>[0-9]+)s",
+                          re.IGNORECASE)
+
+
+def parse_qmsecmethods(option: str, text) -> tuple:
+    """Quick-mode offers from netsh text (space-separated) or a list of offer strings."""
+    if isinstance(text, (list, tuple)):
+        items = list(text)
+    elif isinstance(text, str):
+        items = text.split()
+    else:
+        raise ValidationError(option, text, QMSEC_ACCEPTED)
+    if not items:
+        raise ValidationError(option, text, QMSEC_ACCEPTED, "no offer given")
+    return tuple(_qm_offer("%s[%d]" % (option, i), item) for i, item in enumerate(items))
+
+
+def _qm_offer(option, item):
+    if not isinstance(item, str):
+        raise ValidationError(option, item, QMSEC_ACCEPTED)
+    method_text, colon, lifetime_text = item.strip().partition(":")
+    method = _QM_METHOD.fullmatch(method_text)
+    lifetime = _QM_LIFETIME.fullmatch(lifetime_text) if colon else None
+    if not method or (colon and not lifetime):
+        raise ValidationError(option, item, QMSEC_ACCEPTED)
+    ah, conf, auth = method.group("ah"), method.group("conf"), method.group("auth")
+    if not (ah or conf) or bool(method.group("plus")) != bool(ah and conf):
+        raise ValidationError(option, item, QMSEC_ACCEPTED)
+    offer = QmOffer(
+        ah=_alg(option, item, ah, _HASH_ALGS) if ah else "",
+        esp_conf=_alg(option, item, conf, _CONF_ALGS) if conf else "",
+        esp_auth=_alg(option, item, auth, _AUTH_ALGS) if conf else "",
+        lifetime_kb=int(lifetime and (lifetime.group("kb") or lifetime.group("kb_only")) or 0),
+        lifetime_s=int(lifetime and (lifetime.group("s") or lifetime.group("s_only")) or 0),
+    )
+    if conf and offer.esp_conf == "None" and offer.esp_auth == "None":
+        raise ValidationError(option, item, QMSEC_ACCEPTED, "ESP[None,None] protects nothing")
+    return offer
+
+
+def _alg(option, item, name, allowed):
+    for alg in allowed:
+        if name.strip().upper() == alg.upper():
+            return alg
+    raise ValidationError(option, item, QMSEC_ACCEPTED, "%r is not one of %s" % (name, "|".join(allowed)))
+
+
+def format_qmsecmethods(offers) -> str:
+    """The netsh text of quick-mode offers (the inverse of parse_qmsecmethods)."""
+    return " ".join(_format_offer(offer) for offer in offers)
+
+
+def _format_offer(offer):
+    parts = []
+    if offer.ah:
+        parts.append("AH[%s]" % offer.ah)
+    if offer.esp_conf or offer.esp_auth:
+        parts.append("ESP[%s,%s]" % (offer.esp_conf or "None", offer.esp_auth or "None"))
+    text = "+".join(parts)
+    lifetime = "/".join(part for part in (
+        "%dk" % offer.lifetime_kb if offer.lifetime_kb else "",
+        "%ds" % offer.lifetime_s if offer.lifetime_s else "") if part)
+    return text + (":" + lifetime if lifetime else "")
+
+
+FILTER_KEYS = ("src", "dst", "src_mask", "dst_mask", "protocol", "src_port", "dst_port", "mirrored",
+               "description")
+# Defaults chosen for the KB's case (traffic to this host): src any, dst me, any protocol and port,
+# mirrored yes as netsh defaults it ([I] SYNTAX.md 1.3).
+FILTER_DEFAULTS = {"src": "any", "dst": "me", "protocol": "any", "src_port": 0, "dst_port": 0,
+                   "mirrored": True, "description": ""}
+
+
+def filter_from_dict(option: str, d) -> Filter:
+    """A Filter from user keys (FILTER_KEYS; defaults in FILTER_DEFAULTS)."""
+    return _filter(option, d, FILTER_KEYS)
+
+
+def _filter(option, d, allowed):
+    _check_keys(option, d, allowed)
+    values = dict(FILTER_DEFAULTS)
+    values.update({k: v for k, v in d.items() if v is not None})
+    src = _side(option, "src", values)
+    dst = _side(option, "dst", values)
+    _check_sides(option, values, src, dst)
+    protocol = parse_protocol(option + ".protocol", values["protocol"])
+    return Filter(
+        src=src, dst=dst, protocol=protocol,
+        src_port=parse_port(option + ".src_port", values["src_port"], protocol),
+        dst_port=parse_port(option + ".dst_port", values["dst_port"], protocol),
+        mirrored=parse_bool(option + ".mirrored", values["mirrored"]),
+        description=parse_description(option + ".description", values["description"]),
+    )
+
+
+def _check_keys(option, d, allowed):
+    if not isinstance(d, dict):
+        raise ValidationError(option, d, "a mapping with keys " + ", ".join(allowed))
+    for key in d:
+        if key not in allowed:
+            raise ValidationError("%s.%s" % (option, key), d[key], "one of the keys " + ", ".join(allowed),
+                                  "unknown key")
+
+
+def _side(option, side, values):
+    address = parse_address("%s.%s" % (option, side), values[side])
+    mask = parse_mask("%s.%s_mask" % (option, side), values.get(side + "_mask"), address)
+    if address.kind == "ip" and address.value == "0.0.0.0" and mask == "0.0.0.0":
+        return ANY          # how the store writes "any" (0.0.0.0 / 0.0.0.0)
+    return replace(address, mask=mask) if address.kind == "ip" else address
+
+
+def _check_sides(option, values, src, dst):
+    # [H] add filter remark 4: "If source is a server type, then dest is 'me' and vice-versa."
+    for here, there, name in ((src, dst, "dst"), (dst, src, "src")):
+        if here.kind == "server" and there != ME:
+            raise ValidationError("%s.%s" % (option, name), values[name], "me",
+                                  "the other side is the server type %s" % here.value)
+    families = {_family(a) for a in (src, dst)} - {None}
+    if len(families) > 1:
+        raise ValidationError(option + ".dst", values["dst"], "an address of the same IP version as src",
+                              "src is IPv%s" % _family(src))
+
+
+def _family(address):
+    if address.kind in ("ip", "range"):
+        return 6 if ":" in address.value else 4
+    return None
+
+
+DYNAMIC_KEYS = FILTER_KEYS[:-1] + ("inbound", "outbound", "conntype")
+
+
+def dynamic_rule_from_dict(option: str, d) -> DynamicRule:
+    """A DynamicRule from the filter keys plus inbound, outbound (actions, default block) and
+    conntype (default all), as netsh ipsec dynamic add rule takes them ([H])."""
+    _check_keys(option, d, DYNAMIC_KEYS)
+    return DynamicRule(
+        filter=_filter(option, {k: v for k, v in d.items() if k in FILTER_KEYS}, FILTER_KEYS),
+        inbound=parse_action(option + ".inbound", d.get("inbound") or "block"),
+        outbound=parse_action(option + ".outbound", d.get("outbound") or "block"),
+        conntype=parse_conntype(option + ".conntype", d.get("conntype") or "all"),
+    )
+
+
 __all__ = [
     "PROTOCOL_NUMBERS", "PORT_PROTOCOLS", "SERVER_TYPES", "ACTIONS", "CONNTYPES", "STORES", "DIALECTS",
     "IPsecError", "ValidationError", "name_key", "Address", "ANY", "ME", "Filter", "FilterList",
     "QmOffer", "FilterAction", "AuthMethod", "KERBEROS", "Rule", "Policy", "DynamicRule",
     "DomainAssignment", "OsInfo", "HostState", "Change", "CHANGE_OPS", "replace",
+    "MAX_NAME_LENGTH", "MAX_DESCRIPTION_LENGTH", "PROTOCOL_NAMES", "FILTER_KEYS", "FILTER_DEFAULTS",
+    "DYNAMIC_KEYS", "DEFAULT_MASK_V4", "DEFAULT_PREFIX_V6",
+    "parse_name", "parse_description", "parse_address", "parse_mask", "parse_protocol", "protocol_name",
+    "parse_port", "parse_bool", "parse_choice", "parse_action", "parse_conntype", "parse_qmsecmethods",
+    "format_qmsecmethods", "filter_from_dict", "dynamic_rule_from_dict",
 ]
