@@ -17,11 +17,11 @@ Standard library only.
 """
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Dict, List, Optional, Tuple
 
-from .model import ANY, ME, Address, DynamicRule, Filter, IPsecError, PROTOCOL_NUMBERS
+from .model import (ANY, ME, PROTOCOL_NUMBERS, Address, DynamicRule, Filter, IPsecError, ValidationError,
+                    parse_address, parse_mask)
 
 # "ERR IPsec[05072]" -- the prefix and the 5-digit number are attested by several independent parsers
 # of real output; what follows the bracket is not ([E] netsh_static_errors_EVIDENCE.txt). The casing
@@ -146,6 +146,7 @@ class _Field:
         return self.number(label, 255)
 
     def address(self, label: str, mask_label: str) -> Address:
+        """An address and its mask, normalised as model.parse_address/parse_mask normalise input."""
         value = self.fields[label][1]
         mask = self.fields[mask_label][1]
         special = _SPECIAL_ADDRESSES.get(value.lower())
@@ -155,35 +156,20 @@ class _Field:
             self.fail(label, "unknown special address (known: <Any IP Address>, <My IP Address>)")
         if mask.upper() == "NONE":
             mask = ""
-        if "-" in value:
-            start, _, end = value.partition("-")
-            if _is_ip(start) and _is_ip(end) and not mask:
-                return Address("range", start, end=end)
-            self.fail(label, "expected an address range a-b of two addresses, with mask NONE")
-        if not _is_ip(value):
-            self.fail(label, "expected an IPv4 or IPv6 address")
-        if not _is_mask(mask, ipv6=":" in value):
-            self.fail(mask_label, "expected a dotted IPv4 mask or an IPv6 prefix length")
-        return Address("ip", value, mask)
+        try:
+            address = parse_address(label, value)
+        except ValidationError as err:
+            self.fail(label, "expected an IPv4 or IPv6 address or a range a-b (%s)" % err)
+        if address.kind not in ("ip", "range"):
+            self.fail(label, "expected an IPv4 or IPv6 address or a range a-b")
+        try:
+            return Address(address.kind, address.value, parse_mask(mask_label, mask, address), address.end)
+        except ValidationError as err:
+            self.fail(mask_label, "expected the address's mask, or NONE for a range (%s)" % err)
 
 
 # Special values of the one real netsh capture (SYNTAX.md 1.5 [V]); ipseccmd's are assumed the same [I].
 _SPECIAL_ADDRESSES = {"<any ip address>": ANY, "<my ip address>": ME}
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _is_mask(mask: str, ipv6: bool) -> bool:
-    if ipv6:
-        return mask.isdigit() and int(mask) <= 128
-    parts = mask.split(".")
-    return len(parts) == 4 and all(part.isdigit() and int(part) <= 255 for part in parts)
 
 
 # --- netsh ipsec dynamic show rule | show all ([I] layout, see the fixture) -----------------------------

@@ -1,0 +1,153 @@
+# -*- coding: utf-8 -*-
+# Copyright: winsec.ipsec developers; GNU General Public License v3.0+
+"""A plan -> the command lines of one Windows tool (a dialect), each with its undo.
+
+    render(changes, dialect, *, before, after, store='local', domain='') -> [Command]
+
+`changes` are the planner's `model.Change`s in order; `before` and `after` are the host state
+before and after the whole plan. netsh works per object and renders one command per change.
+ipseccmd and ipsecpol work per rule (`-r Rule -f specs -n BLOCK` makes the rule, its filter list
+and its filter action in one go, and cannot delete one filter), so they read `before`/`after` to
+know each touched rule's complete content.
+
+Undo: every Command carries `undo`, the commands that revert it (run in the order given), computed
+against `before`. A failed batch runs the `undo` of the commands already done, newest first; that
+returns the host to `before` because each object is touched by one command only.
+
+Secrets: a pre-shared key must reach the tool in argv, but nothing that is displayed or logged
+may carry it. `display` (alias `redacted_display`) and `repr()` show `shown_argv`, the argv with
+secrets masked; `command_line` is the real line and is meant only for execution.
+
+Standard library only.
+"""
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+from typing import List, Optional, Sequence, Tuple
+
+from ..model import DIALECTS, STORES, Change, HostState, ValidationError, parse_name
+from ..quoting import join_command_line
+
+MASK = "********"
+
+
+@dataclass(frozen=True)
+class Command:
+    """One tool invocation.
+
+    argv        what the tool receives (argv[0] is the bare tool name; the remote layer finds it).
+    change      the planned change this command carries out (for ipseccmd: the rule's change).
+    script      for the netsh domain store only: the whole netsh script. The remote layer writes it
+                to a temporary file and runs `netsh -f <that file>`; argv then names a placeholder
+                file (SCRIPT_FILE) and is not run as it is.
+    undo        commands that revert this one, in the order to run them.
+    shown_argv  argv with secrets masked; empty when argv holds no secret.
+    shown_script  the script with secrets masked; empty when it holds none.
+    """
+    argv: Tuple[str, ...]
+    change: Optional[Change] = None
+    script: str = field(default="", repr=False)
+    undo: Tuple["Command", ...] = field(default=(), repr=False)
+    shown_argv: Tuple[str, ...] = field(default=(), repr=False)
+    shown_script: str = field(default="", repr=False)
+
+    @property
+    def command_line(self) -> str:
+        """The real command line, secrets included: for execution only, never for display."""
+        return join_command_line(self.argv)
+
+    @property
+    def display(self) -> str:
+        """What an admin would type, with any secret masked."""
+        return join_command_line(self.shown_argv or self.argv)
+
+    redacted_display = display
+
+    @property
+    def redacted_script(self) -> str:
+        return self.shown_script or self.script
+
+    def __repr__(self) -> str:
+        return "Command(%r%s)" % (self.display, ", script" if self.script else "")
+
+
+# argv[1:] of a domain-store netsh script command; the remote layer substitutes its temp file.
+SCRIPT_FILE = "winsec-ipsec.netsh"
+
+
+def render(changes: Sequence[Change], dialect: str, *, before: HostState, after: HostState,
+           store: str = "local", domain: str = "") -> List[Command]:
+    """The commands, in order, that carry out `changes` with `dialect`'s tool."""
+    if dialect not in DIALECTS:
+        raise ValidationError("dialect", dialect, "one of %s" % ", ".join(DIALECTS))
+    if store not in STORES:
+        raise ValidationError("store", store, "one of %s" % ", ".join(STORES))
+    if domain and store != "domain":
+        raise ValidationError("domain", domain, "no domain unless store is 'domain'")
+    if dialect == "netsh":
+        from . import netsh as module
+    elif dialect == "ipseccmd":
+        from . import ipseccmd as module
+    else:
+        from . import ipsecpol as module
+    return module.render(list(changes), before=before, after=after, store=store, domain=domain)
+
+
+def undo_commands(command: Command, dialect: str = "", **_state) -> Tuple[Command, ...]:
+    """The commands that revert `command` (its `undo`; the state arguments are accepted for callers
+    that pass the render context, and are not needed: render computed the undo already)."""
+    return command.undo
+
+
+def render_undo(commands: Sequence[Command]) -> List[Command]:
+    """What reverts `commands` (all of them done): their undos, newest command first."""
+    undone = []
+    for command in reversed(commands):
+        undone.extend(command.undo)
+    return undone
+
+
+def check_name(option: str, value: str) -> str:
+    """A policy, rule, filter list or filter action name, as model.parse_name accepts it."""
+    return parse_name(option, value)
+
+
+def check_text(option: str, value: str) -> str:
+    """Any other free text that reaches a command line: no control characters (a line break would
+    end the command in every script it is written into)."""
+    if not isinstance(value, str):
+        raise ValidationError(option, value, "a string")
+    bad = next((c for c in value if unicodedata.category(c) == "Cc"), None)
+    if bad is not None:
+        raise ValidationError(option, value, "text without control characters",
+                              "contains %r" % bad)
+    return value
+
+
+class Args:
+    """Builds argv and its displayed twin side by side, so a secret is masked exactly where it sits."""
+
+    def __init__(self, *fixed: str):
+        self.argv = list(fixed)
+        self.shown = list(fixed)
+        self.secret = False
+
+    def add(self, *args: str) -> "Args":
+        self.argv.extend(args)
+        self.shown.extend(args)
+        return self
+
+    def add_secret(self, arg: str, shown: str) -> "Args":
+        self.argv.append(arg)
+        self.shown.append(shown)
+        self.secret = True
+        return self
+
+    def command(self, change: Optional[Change] = None, undo: Sequence[Command] = ()) -> Command:
+        return Command(tuple(self.argv), change, undo=tuple(undo),
+                       shown_argv=tuple(self.shown) if self.secret else ())
+
+
+__all__ = ["Command", "SCRIPT_FILE", "MASK", "render", "render_undo", "undo_commands", "Args",
+           "check_name", "check_text"]
