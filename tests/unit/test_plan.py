@@ -304,7 +304,7 @@ def test_filter_lists_change_filter_by_filter_and_never_gain_duplicates():
     host = one_rule_state()
     rule = Rule("R", "L", "Block")
     step = P.plan_rule(host, "P", rule, FilterList("L", (IN_80, IN_1434, IN_80)), BLOCK)
-    assert ops(step) == [("add_filter", "any -> me protocol 6 ports 0 -> 80", "L")]
+    assert ops(step) == [("add_filter", "any -> me:80 TCP", "L")]
     assert step.changes[0].obj == IN_80
     assert step.after.filterlist("L").filters == (IN_1434, IN_80)
     step2 = P.plan_rule(step.after, "P", rule, FilterList("L", (OUT_1434, IN_80)), BLOCK)

@@ -43,7 +43,7 @@ from dataclasses import dataclass, replace
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 from .model import (
-    ACTIONS, Change, DynamicRule, Filter, FilterAction, FilterList, HostState, IPsecError, Policy,
+    ACTIONS, PROTOCOL_NUMBERS, Change, DynamicRule, Filter, FilterAction, FilterList, HostState, IPsecError, Policy,
     Rule, ValidationError, name_key,
 )
 
@@ -127,9 +127,9 @@ def _must(item, kind, name):
 
 def _label(obj) -> str:
     if isinstance(obj, Filter):
-        return _filter_text(obj)
+        return filter_text(obj)
     if isinstance(obj, DynamicRule):
-        return _filter_text(obj.filter)
+        return filter_text(obj.filter)
     return getattr(obj, "name", str(obj))
 
 
@@ -205,7 +205,7 @@ def _apply_delete_filter(state, c):
     cur = _must(state.filterlist(c.parent), "filter list", c.parent)
     key = c.obj.key()
     if not any(f.key() == key for f in cur.filters):
-        raise IPsecError("delete_filter: filter list %r has no filter %s" % (cur.name, _filter_text(c.obj)))
+        raise IPsecError("delete_filter: filter list %r has no filter %s" % (cur.name, filter_text(c.obj)))
     new = replace(cur, filters=_without(cur.filters, lambda f: f.key() == key))
     return replace(state, filterlists=tuple(new if f is cur else f for f in state.filterlists))
 
@@ -277,14 +277,14 @@ def dynamic_key(rule: DynamicRule) -> tuple:
 
 def _apply_add_dynamic(state, c):
     if any(dynamic_key(d) == dynamic_key(c.obj) for d in state.dynamic):
-        raise IPsecError("add_dynamic: a dynamic rule for %s already exists" % _filter_text(c.obj.filter))
+        raise IPsecError("add_dynamic: a dynamic rule for %s already exists" % filter_text(c.obj.filter))
     return replace(state, dynamic=state.dynamic + (c.obj,))
 
 
 def _apply_delete_dynamic(state, c):
     key = dynamic_key(c.obj)
     if not any(dynamic_key(d) == key for d in state.dynamic):
-        raise IPsecError("delete_dynamic: no dynamic rule for %s" % _filter_text(c.obj.filter))
+        raise IPsecError("delete_dynamic: no dynamic rule for %s" % filter_text(c.obj.filter))
     return replace(state, dynamic=_without(state.dynamic, lambda d: dynamic_key(d) == key))
 
 
@@ -301,10 +301,12 @@ _APPLY = {
 }
 
 
-def _filter_text(f: Filter) -> str:
-    text = "%s -> %s protocol %d" % (f.src, f.dst, f.protocol)
-    if f.src_port or f.dst_port:
-        text += " ports %d -> %d" % (f.src_port, f.dst_port)
+def filter_text(f: Filter) -> str:
+    """A filter for people: `any -> me:1434 UDP`, `me -> 10.0.0.0/255.0.0.0 ICMP mirrored`."""
+    names = {number: name for name, number in PROTOCOL_NUMBERS.items()}
+    protocol = names.get(f.protocol, "protocol %d" % f.protocol) if f.protocol else "any protocol"
+    text = "%s%s -> %s%s %s" % (f.src, ":%d" % f.src_port if f.src_port else "",
+                                f.dst, ":%d" % f.dst_port if f.dst_port else "", protocol)
     return text + (" mirrored" if f.mirrored else "")
 
 
@@ -755,7 +757,7 @@ def plan_dynamic(actual: HostState, desired: Sequence[DynamicRule] = (), *, stat
 
 
 __all__ = [
-    "Plan", "apply", "undo", "with_inverse", "canonical", "converged", "dynamic_key", "rule_objects",
-    "policy_objects", "plan_rule", "plan_policy", "plan_assignment", "plan_dynamic", "RULE_STATES",
+    "Plan", "apply", "undo", "with_inverse", "filter_text", "canonical", "converged", "dynamic_key",
+    "rule_objects",    "policy_objects", "plan_rule", "plan_policy", "plan_assignment", "plan_dynamic", "RULE_STATES",
     "POLICY_STATES", "DYNAMIC_STATES",
 ]
