@@ -1,0 +1,280 @@
+"""winsim's WinRM transport against real clients: pywinrm and Ansible's winrm connection.
+
+The host behind the transport is a recorder (RecordingHost) so that these tests prove what the
+transport delivers and returns, independent of the shell and tools emulation.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import pytest
+import requests
+import winrm
+import xmltodict
+import yaml
+from winrm.exceptions import InvalidCredentialsError, WinRMOperationTimeoutError, WSManFaultError
+from winrm.protocol import Protocol
+
+from winsim import estate as estate_mod
+from winsim.result import Result
+
+SHELL_URI = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd"
+
+
+class RecordingHost:
+    """Records every run(); answers by command: sleep S, big N, fail, PowerShell -EncodedCommand."""
+
+    def __init__(self, name, address, personality, state_dir, users=None, domain_store=None):
+        self.name, self.address, self.personality = name, address, personality
+        self.calls: list[tuple[str, list[str], bytes]] = []
+        self.lock = threading.Lock()
+
+    def run(self, command, arguments, stdin=b""):
+        with self.lock:
+            self.calls.append((command, list(arguments), stdin))
+        words = " ".join(arguments).split()
+        if command == "sleep":
+            time.sleep(float(words[0]))
+            return Result("slept\r\n", "", 0)
+        if command == "big":
+            return Result("x" * int(words[0]), "", 0)
+        if command == "fail":
+            return Result("", "it failed\r\n", 7)
+        if command.lower() == "powershell" and "-EncodedCommand" in words:
+            script = base64.b64decode(words[words.index("-EncodedCommand") + 1]).decode("utf-16-le")
+            return Result("%s ran: %s\r\n" % (self.name, script.strip()), "", 0)
+        if command == "echo-stdin":
+            return Result(stdin.decode("utf-8"), "", 0)
+        return Result("%s: %s %s\r\n" % (self.name, command, " ".join(arguments)), "", 0)
+
+
+def session(estate, host, scheme="http", transport="basic", password=None, **kw):
+    return winrm.Session(estate.endpoint(host, scheme), auth=(estate.user, password or estate.password),
+                         transport=transport, server_cert_validation="ignore", **kw)
+
+
+def protocol(estate, host, scheme="http", transport="basic", **kw):
+    return Protocol(estate.endpoint(host, scheme), transport=transport, username=estate.user,
+                    password=estate.password, server_cert_validation="ignore", **kw)
+
+
+@pytest.fixture
+def recorded(estate_factory):
+    return estate_factory(1, host_factory=RecordingHost)
+
+
+@pytest.mark.parametrize("scheme,transport", [("http", "basic"), ("https", "basic"), ("http", "ntlm")])
+def test_run_cmd_reaches_the_host_and_returns_its_output(recorded, scheme, transport):
+    host = recorded.hosts[0]
+    result = session(recorded, host, scheme, transport).run_cmd("ipconfig", ["/all"])
+    assert result.status_code == 0
+    assert result.std_out == b"win001: ipconfig /all\r\n"
+    assert host.host.calls == [("ipconfig", ["/all"], b"")]
+
+
+def test_ntlm_over_http_encrypts_every_message(recorded):
+    host = recorded.hosts[0]
+    result = session(recorded, host, "http", "ntlm").run_cmd("fail")
+    assert (result.status_code, result.std_err) == (7, b"it failed\r\n")
+    # Create, Command, Receive, Signal, Delete: all sealed ([MS-WSMV] 2.2.9.1.1).
+    assert host.encrypted_requests >= 5
+
+
+@pytest.mark.parametrize("scheme,transport", [("http", "basic"), ("https", "basic"), ("http", "ntlm")])
+def test_wrong_password_is_401_and_runs_nothing(recorded, scheme, transport):
+    host = recorded.hosts[0]
+    with pytest.raises(InvalidCredentialsError):
+        session(recorded, host, scheme, transport, password="not-" + recorded.password).run_cmd("ipconfig")
+    assert host.host.calls == []
+    assert host.service.shells == {}
+    assert host.auth_failures >= 1
+
+
+def test_unknown_user_is_refused(recorded):
+    host = recorded.hosts[0]
+    client = winrm.Session(recorded.endpoint(host), auth=("Guest", recorded.password), transport="basic",
+                           server_cert_validation="ignore")
+    with pytest.raises(InvalidCredentialsError):
+        client.run_cmd("ipconfig")
+    assert host.host.calls == []
+
+
+def test_receive_waits_for_operation_timeout_then_the_command_completes(recorded):
+    host = recorded.hosts[0]
+    client = protocol(recorded, host, operation_timeout_sec=1, read_timeout_sec=3)
+    shell = client.open_shell(codepage=65001)
+    command = client.run_command(shell, "sleep", ["1.6"])
+    started = time.monotonic()
+    with pytest.raises(WinRMOperationTimeoutError):
+        client.get_command_output_raw(shell, command)
+    waited = time.monotonic() - started
+    assert 0.9 <= waited < 1.5, "Receive must block for OperationTimeout, not answer at once"
+    assert client.get_command_output(shell, command) == (b"slept\r\n", b"", 0)
+    client.cleanup_command(shell, command)
+    client.close_shell(shell)
+
+
+def test_signal_and_delete_reply_with_relates_to_and_end_the_shell(recorded):
+    host = recorded.hosts[0]
+    client = protocol(recorded, host)
+    shell = client.open_shell()
+    command = client.run_command(shell, "sleep", ["5"])
+    client.cleanup_command(shell, command)  # terminate while running; pywinrm checks RelatesTo
+    assert host.service.shells[shell].commands == {}
+    client.close_shell(shell, close_session=False)  # pywinrm checks RelatesTo here too
+    with pytest.raises(WSManFaultError) as fault:
+        client.run_command(shell, "ipconfig")
+    assert fault.value.code == 500
+    assert fault.value.wsman_fault_code == 2150858843
+    assert shell in fault.value.reason
+
+
+def _raw(client: Protocol, action: str, resource_uri: str = SHELL_URI, body=None) -> str:
+    request = {"env:Envelope": client.build_wsman_header(action=action, resource_uri=resource_uri)}
+    request["env:Envelope"]["env:Body"] = body or {}
+    return client.send_message(xmltodict.unparse(request))
+
+
+@pytest.mark.parametrize("action,resource_uri,code", [
+    ("http://schemas.xmlsoap.org/ws/2004/09/transfer/Get", SHELL_URI, 2150858771),
+    ("http://schemas.xmlsoap.org/ws/2004/09/transfer/Create",
+     "http://schemas.microsoft.com/powershell/Microsoft.PowerShell", 2150858752),
+])
+def test_unknown_actions_and_resources_fault_loudly(recorded, action, resource_uri, code):
+    client = protocol(recorded, recorded.hosts[0])
+    with pytest.raises(WSManFaultError) as fault:
+        _raw(client, action, resource_uri)
+    assert (fault.value.code, fault.value.wsman_fault_code) == (500, code)
+
+
+def test_malformed_envelope_is_a_fault_not_a_crash(recorded):
+    host = recorded.hosts[0]
+    response = requests.post(recorded.endpoint(host), data=b"<not-soap", auth=(recorded.user, recorded.password),
+                             headers={"Content-Type": "application/soap+xml;charset=UTF-8"}, timeout=5)
+    assert response.status_code == 500
+    assert b'Code="2150858791"' in response.content
+
+
+def test_stdin_sent_ansible_style_reaches_the_command(recorded):
+    host = recorded.hosts[0]
+    client = protocol(recorded, host, transport="ntlm")
+    shell = client.open_shell(codepage=65001)
+    # Ansible announces stdin with WINRS_CONSOLEMODE_STDIN=FALSE, then streams it through Send.
+    command = client.run_command(shell, "echo-stdin", console_mode_stdin=False)
+    client.send_command_input(shell, command, b"first ")
+    client.send_command_input(shell, command, "zweite Zeile \u00e9".encode("utf-8"), end=True)
+    assert client.get_command_output(shell, command) == ("first zweite Zeile \u00e9".encode("utf-8"), b"", 0)
+    assert host.host.calls[0][2] == "first zweite Zeile \u00e9".encode("utf-8")
+    client.close_shell(shell)
+
+
+@pytest.mark.parametrize("codepage,encoding", [(65001, "utf-8"), (437, "cp437")])
+def test_output_uses_the_shells_code_page(recorded, codepage, encoding):
+    client = protocol(recorded, recorded.hosts[0])
+    shell = client.open_shell(codepage=codepage)
+    command = client.run_command(shell, "caf\u00e9")
+    stdout, _stderr, rc = client.get_command_output(shell, command)
+    assert stdout == "win001: caf\u00e9 \r\n".encode(encoding)
+    client.close_shell(shell)
+
+
+def test_large_output_is_split_across_receives_within_max_envelope_size(recorded):
+    host = recorded.hosts[0]
+    size = 400_000
+    before = host.requests
+    result = session(recorded, host).run_cmd("big", [str(size)])
+    assert result.std_out == b"x" * size
+    receives = host.requests - before - 4  # minus Create, Command, Signal, Delete
+    assert receives >= 3, "400 kB of output cannot fit one 150 kB envelope"
+
+
+def test_hosts_have_their_own_addresses_and_inventory(estate_factory):
+    estate = estate_factory(3, ["modern", "2003", "xp"], host_factory=RecordingHost)
+    assert len({h.address for h in estate.hosts}) == 3
+    for host in estate.hosts:
+        assert session(estate, host).run_cmd("hostname").std_out == ("%s: hostname \r\n" % host.name).encode()
+    with open(estate.inventory_path) as handle:
+        inventory = yaml.safe_load(handle)
+    common = inventory["all"]["vars"]
+    assert common["ansible_connection"] == "winrm"
+    assert common["ansible_winrm_transport"] == "basic"
+    assert common["ansible_winrm_server_cert_validation"] == "ignore"
+    assert (common["ansible_user"], common["ansible_password"]) == (estate.user, estate.password)
+    groups = inventory["all"]["children"]
+    assert sorted(groups) == ["2003", "modern", "xp"]
+    xp = estate.hosts[2]
+    assert groups["xp"]["hosts"] == {xp.name: {"ansible_host": xp.address, "ansible_port": xp.http_port,
+                                               "ansible_winrm_scheme": "http", "winsim_personality": "xp"}}
+
+
+def test_https_only_serves_no_http(estate_factory):
+    estate = estate_factory(1, host_factory=RecordingHost, https_only=True)
+    host = estate.hosts[0]
+    assert host.http_port is None
+    assert session(estate, host, "https").run_cmd("ver").status_code == 0
+    with open(estate.inventory_path) as handle:
+        host_vars = yaml.safe_load(handle)["all"]["children"]["modern"]["hosts"][host.name]
+    assert (host_vars["ansible_winrm_scheme"], host_vars["ansible_port"]) == ("https", host.https_port)
+
+
+def test_latency_is_injected_per_request_through_the_control_api(recorded):
+    host = recorded.hosts[0]
+    status = estate_mod.control(recorded.state_dir, host.name, {"latency_ms": 150})
+    assert status["latency_ms"] == 150
+    started = time.monotonic()
+    session(recorded, host).run_cmd("ver")  # five requests
+    assert time.monotonic() - started >= 5 * 0.15
+    estate_mod.control(recorded.state_dir, host.name, {"latency_ms": 0})
+
+
+def test_control_api_refuses_bad_credentials_and_bad_values(recorded):
+    host = recorded.hosts[0]
+    url = "http://%s:%d/winsim/control" % (host.address, host.http_port)
+    refused = requests.post(url, json={"latency_ms": 900}, auth=(recorded.user, "wrong"), timeout=5)
+    assert refused.status_code == 401 and host.latency_ms == 0
+    bad = requests.post(url, json={"latency_ms": -1}, auth=(recorded.user, recorded.password), timeout=5)
+    assert bad.status_code == 400 and "latency_ms" in bad.json()["error"]
+    unknown = requests.post(url, json={"fail_step": 2}, auth=(recorded.user, recorded.password), timeout=5)
+    assert unknown.status_code == 400 and "fail_step" in unknown.json()["error"]  # RecordingHost has no configure
+
+
+def test_dropped_connection_during_the_kth_command(recorded):
+    host = recorded.hosts[0]
+    estate_mod.control(recorded.state_dir, host.name, {"drop_command": 2})
+    client = session(recorded, host)
+    assert client.run_cmd("one").status_code == 0
+    with pytest.raises(requests.exceptions.ConnectionError):
+        session(recorded, host).run_cmd("two")
+    # The command ran (its effect happened); only the answer was lost, as on a real network cut.
+    assert [call[0] for call in host.host.calls] == ["one", "two"]
+    assert session(recorded, host).run_cmd("three").status_code == 0
+
+
+def test_ctl_command_line_sets_and_reports(recorded):
+    host = recorded.hosts[0]
+    run = subprocess.run([sys.executable, "-m", "winsim", "ctl", "--state", recorded.state_dir,
+                          "--host", host.name, "set", "latency_ms=20", "drop_command=3"],
+                         capture_output=True, text=True, timeout=30, cwd=estate_mod.__file__.rsplit("/winsim/", 1)[0])
+    assert run.returncode == 0, run.stderr
+    status = json.loads(run.stdout)
+    assert (status["latency_ms"], status["drop_command"]) == (20, host.service.commands_seen + 3)
+    assert host.latency_ms == 20
+
+
+@pytest.mark.parametrize("transport", ["basic", "ntlm"])
+def test_ansible_raw_through_the_winrm_connection(recorded, ansible_env, transport, tmp_path):
+    inventory = recorded.write_inventory(str(tmp_path / ("inv-%s.yml" % transport)), transport=transport)
+    marker = "hi-%s" % uuid.uuid4().hex[:8]
+    run = subprocess.run(["ansible", "all", "-i", inventory, "-m", "raw", "-a", "echo %s" % marker],
+                         capture_output=True, text=True, timeout=60, env=ansible_env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "win001 | CHANGED | rc=0" in run.stdout
+    assert "win001 ran: echo %s" % marker in run.stdout
+    command, arguments, _stdin = recorded.hosts[0].host.calls[-1]
+    assert command.lower() == "powershell" and "-EncodedCommand" in " ".join(arguments)
