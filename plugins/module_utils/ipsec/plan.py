@@ -758,6 +758,6 @@ def plan_dynamic(actual: HostState, desired: Sequence[DynamicRule] = (), *, stat
 
 __all__ = [
     "Plan", "apply", "undo", "with_inverse", "filter_text", "canonical", "converged", "dynamic_key",
-    "rule_objects",    "policy_objects", "plan_rule", "plan_policy", "plan_assignment", "plan_dynamic", "RULE_STATES",
-    "POLICY_STATES", "DYNAMIC_STATES",
+    "rule_objects", "policy_objects", "plan_rule", "plan_policy", "plan_assignment", "plan_dynamic",
+    "RULE_STATES", "POLICY_STATES", "DYNAMIC_STATES",
 ]
