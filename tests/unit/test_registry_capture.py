@@ -137,3 +137,67 @@ def test_gsecurity_reference_values_survive_encoding(gsec_tree, gsec):
         assert owners.type == "REG_MULTI_SZ"
         assert sorted(owners.data) == sorted(gsec_tree.get(key, "ipsecOwnersReference").data)
     assert encoded.get(LOCAL, "ActivePolicy") == gsec_tree.get(LOCAL, "ActivePolicy")
+
+
+# ---------------------------------------------------------------- Windows 2000 blobs (VPNease)
+
+VPN_FILTER = "ipsecFilter{0a000002-0000-4000-8000-000000000002}"
+
+
+@pytest.fixture(scope="module")
+def vpn_tree():
+    return fixture_tree("vpnease_win2000_l2tp_template.reg")
+
+
+@pytest.fixture(scope="module")
+def vpn(vpn_tree):
+    return registry.decode_store(vpn_tree)
+
+
+def test_win2000_filter_blob(vpn_tree, vpn):
+    raw = blob_of(vpn_tree, VPN_FILTER)
+    assert len(raw) == 95 and raw[16:20] == b"\x4a\x00\x00\x00" and raw[-1:] == b"\x00"   # 4 + 70, trailer
+    (flt,) = vpn.filterlist("L2TP server filter").filters
+    assert flt.src == ANY and flt.dst == Address("ip", "192.0.2.10", "255.255.255.255")
+    assert (flt.protocol, flt.src_port, flt.dst_port, flt.mirrored) == (17, 1701, 0, True)     # a5 06 = 1701
+    assert flt.guid == "{2aa93c48-1ce1-463f-aaa1-60d818ab6878}"
+
+
+def test_win2000_filter_blob_reencodes_byte_for_byte_in_legacy_flavor(vpn_tree, vpn):
+    encoded = registry.encode_store(vpn, flavor="legacy", now=0)
+    assert encoded.get(LOCAL + "\\" + VPN_FILTER, "ipsecData").data == blob_of(vpn_tree, VPN_FILTER)
+    modern = blobs.encode_filter_blob(vpn.filterlist("L2TP server filter").filters, "modern")
+    assert len(modern) == 94 and modern[16:20] == b"\x46\x00\x00\x00"       # 70, no trailer
+
+
+def test_win2000_isakmp_four_methods(vpn_tree):
+    data = blobs.decode_isakmp_blob(blob_of(vpn_tree, "ipsecISAKMPPolicy{0a000003-0000-4000-8000-000000000003}"))
+    # enc/hash/group per method: 3/2/2, 3/1/2, 1/2/1, 1/1/1; each 0x7080 = 28800 s; key-length words ignored.
+    assert [str(m) for m in data.methods] == ["3DES-SHA1-2", "3DES-MD5-2", "DES-SHA1-1", "DES-MD5-1"]
+    assert {m.lifetime_s for m in data.methods} == {28800}
+    assert data.lifetime_s == 28800          # MM-Lifetime 0 on Win2000 means 28800
+
+
+def test_win2000_default_response_action_ignores_garbage_slots(vpn):
+    action = vpn.filteraction("{8A171DD3-77E3-11D1-8659-A04F00000000}")   # its ipsecName is the action GUID
+    assert action.action == "negotiate" and action.qmpfs is False
+    assert action.offers == (QmOffer(esp_conf="3DES", esp_auth="SHA1"), QmOffer(esp_conf="3DES", esp_auth="MD5"),
+                             QmOffer(esp_conf="DES", esp_auth="SHA1"), QmOffer(esp_conf="DES", esp_auth="MD5"),
+                             QmOffer(ah="SHA1"), QmOffer(ah="MD5"))
+    (negotiate,) = vpn.filteraction("L2TP negotiate").offers
+    assert negotiate == QmOffer(esp_conf="3DES", esp_auth="MD5", lifetime_s=300)       # 2c 01 = 300
+
+
+def test_win2000_store_shape(vpn):
+    (pol,) = vpn.policies
+    assert vpn.assigned == "VPNease L2TP policy" and pol.polling_interval == 180
+    response, l2tp = pol.rules
+    assert response.default_response and not response.active
+    assert l2tp.filterlist == "L2TP server filter" and l2tp.filteraction == "L2TP negotiate" and l2tp.active
+    assert l2tp.auth == (AuthMethod("psk", "example-psk"),)
+    assert "example-psk" not in repr(l2tp)
+
+
+def test_win2000_store_round_trips_in_both_flavors(vpn):
+    for flavor in ("legacy", "modern"):
+        assert registry.decode_store(registry.encode_store(vpn, flavor=flavor, now=0)) == vpn
