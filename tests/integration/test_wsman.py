@@ -69,7 +69,8 @@ def recorded(estate_factory):
     return estate_factory(1, host_factory=RecordingHost)
 
 
-@pytest.mark.parametrize("scheme,transport", [("http", "basic"), ("https", "basic"), ("http", "ntlm")])
+@pytest.mark.parametrize("scheme,transport", [("http", "basic"), ("https", "basic"), ("http", "ntlm"),
+                                              ("https", "ntlm")])
 def test_run_cmd_reaches_the_host_and_returns_its_output(recorded, scheme, transport):
     host = recorded.hosts[0]
     result = session(recorded, host, scheme, transport).run_cmd("ipconfig", ["/all"])
@@ -267,14 +268,27 @@ def test_ctl_command_line_sets_and_reports(recorded):
     assert host.latency_ms == 20
 
 
-@pytest.mark.parametrize("transport", ["basic", "ntlm"])
-def test_ansible_raw_through_the_winrm_connection(recorded, ansible_env, transport, tmp_path):
-    inventory = recorded.write_inventory(str(tmp_path / ("inv-%s.yml" % transport)), transport=transport)
+def test_ansible_raw_adhoc_over_basic(recorded, ansible_env, tmp_path):
     marker = "hi-%s" % uuid.uuid4().hex[:8]
-    run = subprocess.run(["ansible", "all", "-i", inventory, "-m", "raw", "-a", "echo %s" % marker],
+    run = subprocess.run(["ansible", "all", "-i", recorded.inventory_path, "-m", "raw", "-a", "echo %s" % marker],
                          capture_output=True, text=True, timeout=60, env=ansible_env)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "win001 | CHANGED | rc=0" in run.stdout
     assert "win001 ran: echo %s" % marker in run.stdout
     command, arguments, _stdin = recorded.hosts[0].host.calls[-1]
     assert command.lower() == "powershell" and "-EncodedCommand" in " ".join(arguments)
+
+
+def test_ansible_playbook_raw_over_ntlm(recorded, ansible_env, tmp_path):
+    inventory = recorded.write_inventory(str(tmp_path / "ntlm.yml"), transport="ntlm")
+    marker = "hi-%s" % uuid.uuid4().hex[:8]
+    playbook = tmp_path / "raw.yml"
+    playbook.write_text(yaml.safe_dump([{
+        "hosts": "all", "gather_facts": False,  # no real PowerShell behind winsim for the setup module
+        "tasks": [{"raw": "echo %s" % marker, "register": "out"},
+                  {"assert": {"that": ["'ran: echo %s' in out.stdout" % marker]}}]}]))
+    run = subprocess.run(["ansible-playbook", "-i", inventory, str(playbook)],
+                         capture_output=True, text=True, timeout=60, env=ansible_env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "ok=2" in run.stdout and "failed=0" in run.stdout
+    assert recorded.hosts[0].encrypted_requests >= 5
