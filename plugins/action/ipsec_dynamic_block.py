@@ -1,0 +1,47 @@
+# -*- coding: utf-8 -*-
+# Copyright: winsec.ipsec developers; GNU General Public License v3.0+
+"""winsec.ipsec.ipsec_dynamic_block: volatile block filters (see plugins/modules/ipsec_dynamic_block.py)."""
+from __future__ import annotations
+
+import functools
+
+from ansible.plugins.action import ActionBase
+from ansible.plugins.loader import fragment_loader
+from ansible.utils.plugin_docs import get_docstring
+
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import host
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import filters_option, run_action
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import DynamicRule, ValidationError
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.plan import plan_dynamic
+from ansible_collections.winsec.ipsec.plugins.modules import ipsec_dynamic_block as docs
+
+
+@functools.lru_cache(maxsize=1)
+def documentation():
+    return get_docstring(docs.__file__, fragment_loader, collection_name="winsec.ipsec", is_module=True)[0]
+
+
+def handle(ctx):
+    p = ctx.params
+    if p["reapply_at_startup"]:
+        raise ValidationError("reapply_at_startup", True, "false", "re-applying at startup is not supported yet")
+    if p["state"] == "cleared":
+        if p["filters"]:
+            raise ValidationError("filters", p["filters"], "no filters with state=cleared",
+                                  "cleared deletes every dynamic filter")
+        rules = ()
+    else:
+        rules = tuple(DynamicRule(f) for f in filters_option("filters", p["filters"], dynamic=True))
+    return host.run(ctx.execute, lambda actual: plan_dynamic(actual, rules, state=p["state"]),
+                    ctx.check_mode, dialect=p["dialect"] or "", dynamic=True)
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _supports_check_mode = True
+    _supports_async = False
+
+    def run(self, tmp=None, task_vars=None):
+        super().run(tmp, task_vars)
+        return run_action(self, task_vars, documentation(), handle,
+                          required_if=[("state", "present", ("filters",)), ("state", "absent", ("filters",))])

@@ -1,0 +1,56 @@
+# -*- coding: utf-8 -*-
+# Copyright: winsec.ipsec developers; GNU General Public License v3.0+
+"""winsec.ipsec.ipsec_info: everything read, in one round trip (see plugins/modules/ipsec_info.py)."""
+from __future__ import annotations
+
+import functools
+import ipaddress
+
+from ansible.plugins.action import ActionBase
+from ansible.plugins.loader import fragment_loader
+from ansible.utils.plugin_docs import get_docstring
+
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import host, netdiag
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import run_action
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.report import exemptions
+from ansible_collections.winsec.ipsec.plugins.modules import ipsec_info as docs
+
+
+@functools.lru_cache(maxsize=1)
+def documentation():
+    return get_docstring(docs.__file__, fragment_loader, collection_name="winsec.ipsec", is_module=True)[0]
+
+
+def local_address(task_vars) -> str:
+    """The host's address as the inventory knows it (netdiag shows `me` as the real address)."""
+    for name in ("ansible_host", "inventory_hostname"):
+        try:
+            return str(ipaddress.ip_address(str(task_vars.get(name, ""))))
+        except ValueError:
+            continue
+    return ""
+
+
+def handle(ctx):
+    state, _ = host.read(ctx.execute, ctx.params["dialect"] or "")
+    os = state.os
+    return {
+        "changed": False,
+        "state": host.state_report(state, guids=True),
+        "netdiag": netdiag.render(host.canonical(state), local_address=local_address(ctx.task_vars),
+                                  debug=True),
+        "exemptions": exemptions(os.generation, state.no_default_exempt),
+        "dialect": os.dialect,
+        "os": host.state_report(state)["os"],
+        "round_trips": 1,
+    }
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _supports_check_mode = True
+    _supports_async = False
+
+    def run(self, tmp=None, task_vars=None):
+        super().run(tmp, task_vars)
+        return run_action(self, task_vars, documentation(), handle)

@@ -1,0 +1,118 @@
+# -*- coding: utf-8 -*-
+# Copyright: winsec.ipsec developers; GNU General Public License v3.0+
+"""winsec.ipsec.ipsec_policy: a whole static policy (see plugins/modules/ipsec_policy.py)."""
+from __future__ import annotations
+
+import functools
+
+from ansible.plugins.action import ActionBase
+from ansible.plugins.loader import fragment_loader
+from ansible.utils.plugin_docs import get_docstring
+
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import host
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import filters_option, run_action
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
+    HostState, Policy, ValidationError, name_key, parse_description, parse_name, parse_qmsecmethods)
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.plan import (
+    plan_policy, policy_objects, rule_objects)
+from ansible_collections.winsec.ipsec.plugins.modules import ipsec_policy as docs
+
+WRITE_STATES = ("merged", "replaced", "overridden", "deleted")
+
+
+@functools.lru_cache(maxsize=1)
+def documentation():
+    return get_docstring(docs.__file__, fragment_loader, collection_name="winsec.ipsec", is_module=True)[0]
+
+
+def rule_triples(rules):
+    """The `rules` option -> (Rule, FilterList, FilterAction) per rule, validated."""
+    triples = []
+    for index, item in enumerate(rules or ()):
+        option = "rules[%d]" % index
+        triples.append(rule_objects(
+            parse_name(option + ".name", item["name"]),
+            filters_option(option + ".filters", item["filters"]),
+            item["action"],
+            filteraction_name=item["filteraction"] and parse_name(option + ".filteraction",
+                                                                  item["filteraction"]) or "",
+            description=parse_description(option + ".description", item["description"] or ""),
+            offers=parse_qmsecmethods(option + ".methods", item["methods"]) if item["methods"] else ()))
+    return triples
+
+
+def desired_policy(p, triples, actual: HostState):
+    """The Policy the task describes; settings it leaves out are taken from the host."""
+    current = actual.policy(p["name"])
+    description = p["description"]
+    if description is None:
+        description = current.description if current else ""
+    polling = p["polling_interval"]
+    if polling is None and current is not None:
+        polling = current.polling_interval
+    if polling is not None and not 0 <= polling <= 43200:     # [I] a month: our own sanity bound
+        raise ValidationError("polling_interval", polling, "minutes from 0 to 43200")
+    return policy_objects(current.name if current else p["name"], triples,
+                          description=parse_description("description", description),
+                          polling_interval=polling)
+
+
+def planner_for(p, triples):
+    def planner(actual):
+        if p["state"] == "deleted":
+            return plan_policy(actual, Policy(p["name"]), state="deleted")
+        policy, objects = desired_policy(p, triples, actual)
+        return plan_policy(actual, policy, rules_objects=objects, state=p["state"], assign=p["assigned"])
+    return planner
+
+
+def only(state: HostState, name):
+    """The report of `state`, narrowed to policy `name` when given."""
+    report = host.state_report(state, guids=True)
+    if name:
+        report["policies"] = [pol for pol in report["policies"] if name_key(pol["name"]) == name_key(name)]
+    return report
+
+
+def rendered(p, triples):
+    """Commands that create the policy on an empty store, in `dialect`'s syntax: no host involved."""
+    empty = HostState()
+    plan = planner_for(p, triples)(empty)
+    commands = host.render_commands(plan, empty, p["dialect"], p["store"], p["domain"] or "")
+    return {"changed": False, "rendered": [host.shown(c) for c in commands],
+            "warnings": list(plan.warnings)}
+
+
+def handle(ctx):
+    p = ctx.params
+    state = p["state"]
+    if p["name"] is not None:
+        p["name"] = parse_name("name", p["name"])
+    if p["domain"] and p["store"] != "domain":
+        raise ValidationError("domain", p["domain"], "no domain unless store is domain")
+    if state == "parsed":
+        return {"changed": False, "parsed": only(host.state_from_saved(p["running_config"]), p["name"])}
+    triples = rule_triples(p["rules"])
+    if state == "rendered":
+        return rendered(p, triples)
+    if state == "gathered":
+        before, _ = host.read(ctx.execute, p["dialect"] or "")
+        return {"changed": False, "gathered": only(before, p["name"]), "round_trips": 1}
+    if p["store"] == "domain":
+        raise ValidationError("store", "domain", "local",
+                              "reading the domain store back for verification is not supported yet; "
+                              "use state=rendered to get the commands")
+    return host.run(ctx.execute, planner_for(p, triples), ctx.check_mode, dialect=p["dialect"] or "")
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _supports_check_mode = True
+    _supports_async = False
+
+    def run(self, tmp=None, task_vars=None):
+        super().run(tmp, task_vars)
+        return run_action(self, task_vars, documentation(), handle, required_if=[
+            ("state", "merged", ("name",)), ("state", "replaced", ("name",)),
+            ("state", "overridden", ("name",)), ("state", "deleted", ("name",)),
+            ("state", "rendered", ("name", "dialect")), ("state", "parsed", ("running_config",))])

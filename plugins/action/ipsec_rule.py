@@ -1,0 +1,67 @@
+# -*- coding: utf-8 -*-
+# Copyright: winsec.ipsec developers; GNU General Public License v3.0+
+"""winsec.ipsec.ipsec_rule: one rule of a static policy (see plugins/modules/ipsec_rule.py)."""
+from __future__ import annotations
+
+import functools
+from dataclasses import replace
+
+from ansible.plugins.action import ActionBase
+from ansible.plugins.loader import fragment_loader
+from ansible.utils.plugin_docs import get_docstring
+
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import host
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import filters_option, run_action
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
+    Rule, ValidationError, parse_description, parse_name, parse_qmsecmethods)
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.plan import plan_rule, rule_objects
+from ansible_collections.winsec.ipsec.plugins.modules import ipsec_rule as docs
+
+
+@functools.lru_cache(maxsize=1)
+def documentation():
+    return get_docstring(docs.__file__, fragment_loader, collection_name="winsec.ipsec", is_module=True)[0]
+
+
+def handle(ctx):
+    p = ctx.params
+    policy = parse_name("policy", p["policy"])
+    name = parse_name("name", p["name"])
+    if p["state"] == "absent":
+        def planner(actual):
+            if actual.policy(policy) is None:
+                raise ValidationError("policy", policy, "the name of a policy on the host",
+                                      "the host has no such policy, so it has no rule %r to delete" % name)
+            return plan_rule(actual, policy, Rule(name), state="absent")
+        return host.run(ctx.execute, planner, ctx.check_mode, dialect=p["dialect"] or "")
+
+    rule, flist, faction = rule_objects(
+        name, filters_option("filters", p["filters"]), p["action"],
+        filteraction_name=p["filteraction"] and parse_name("filteraction", p["filteraction"]) or "",
+        description=parse_description("description", p["description"] or ""),
+        offers=parse_qmsecmethods("methods", p["methods"]) if p["methods"] else ())
+
+    def planner(actual):
+        existing = actual.policy(policy)
+        current = existing.rule(name) if existing else None
+        wanted = rule
+        if p["description"] is None and current is not None:
+            wanted = replace(rule, description=current.description)    # omitted: left as it is
+        plan = plan_rule(actual, policy, wanted, flist, faction, state="present")
+        if existing is None:
+            plan = replace(plan, notes=plan.notes + (
+                "policy %r did not exist: it is created unassigned (assign it with "
+                "winsec.ipsec.ipsec_policy assigned: true)" % policy,))
+        return plan
+    return host.run(ctx.execute, planner, ctx.check_mode, dialect=p["dialect"] or "")
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _supports_check_mode = True
+    _supports_async = False
+
+    def run(self, tmp=None, task_vars=None):
+        super().run(tmp, task_vars)
+        return run_action(self, task_vars, documentation(), handle,
+                          required_if=[("state", "present", ("filters",))])

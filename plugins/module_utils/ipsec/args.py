@@ -1,0 +1,116 @@
+# -*- coding: utf-8 -*-
+# Copyright: winsec.ipsec developers; GNU General Public License v3.0+
+"""One argument spec per module, derived from the module's own DOCUMENTATION.
+
+The options block of DOCUMENTATION is the single source: `spec_from_doc` turns it into the
+argument spec Ansible validates with, so docs and spec cannot drift apart. Keys that only the
+spec knows (mutually_exclusive, required_if) stay beside it in each action plugin.
+
+Standard library only: callers pass the already loaded DOCUMENTATION mapping.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict
+
+# Option keys that carry over from documentation to argument spec unchanged.
+_SPEC_KEYS = ("type", "required", "default", "choices", "elements", "aliases", "no_log")
+
+
+def spec_from_doc(options: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+    """DOCUMENTATION `options` -> argument_spec (recursing into suboptions).
+
+    Every option must declare a type and a description: an undocumented or untyped option is a
+    defect, reported here rather than at run time.
+    """
+    spec: Dict[str, Dict[str, Any]] = {}
+    for name, doc in options.items():
+        if not doc.get("description"):
+            raise ValueError("option %r has no description" % name)
+        if "type" not in doc:
+            raise ValueError("option %r has no type" % name)
+        entry = {key: doc[key] for key in _SPEC_KEYS if key in doc}
+        if "suboptions" in doc:
+            entry["options"] = spec_from_doc(doc["suboptions"])
+        spec[name] = entry
+    return spec
+
+
+def option_paths(options: Dict[str, Any], prefix: str = "") -> Dict[str, Dict[str, Any]]:
+    """Flatten options (docs) or argument_spec: {'rules.filters': {...}, ...} for comparisons."""
+    found: Dict[str, Dict[str, Any]] = {}
+    for name, entry in options.items():
+        path = prefix + name
+        found[path] = entry
+        nested = entry.get("suboptions") or entry.get("options")
+        if nested:
+            found.update(option_paths(nested, path + "."))
+    return found
+
+
+
+
+
+# --------------------------------------------------------------------------------------------
+# Values shared by several modules
+# --------------------------------------------------------------------------------------------
+
+def filters_option(option: str, items, dynamic: bool = False):
+    """`filters`: KB filterspec strings or dicts -> Filters (validated, in order).
+
+    A bracketed spec (`[*=0:1434:UDP]`, a block filter in ipseccmd's syntax) is accepted where the
+    filters block: always for dynamic filters. A pass spec `(...)` is refused there: this option
+    says *which* traffic; the action says what happens to it.
+    """
+    from .filterspec import parse_filterspec
+    from .model import ValidationError, filter_from_dict
+    if not isinstance(items, (list, tuple)) or not items:
+        raise ValidationError(option, items, "a non-empty list of filterspec strings or filter dicts")
+    found = []
+    for index, item in enumerate(items):
+        name = "%s[%d]" % (option, index)
+        if isinstance(item, str):
+            spec = parse_filterspec(item, name)
+            if spec.kind == "pass" or (spec.kind == "block" and not dynamic):
+                raise ValidationError(name, item, "a filterspec without %s" % (
+                    "( ) brackets: these filters block" if spec.kind == "pass"
+                    else "[ ] brackets: the rule's action decides what happens"))
+            found.append(spec.filter)
+        else:
+            found.append(filter_from_dict(name, item))
+    return tuple(found)
+
+
+class Context:
+    """What a module's handler gets: validated parameters, check mode and the host connection."""
+
+    def __init__(self, params: Dict[str, Any], check_mode: bool, execute, task_vars: Dict[str, Any]):
+        self.params = params
+        self.check_mode = check_mode
+        self.execute = execute
+        self.task_vars = task_vars
+
+
+def run_action(action, task_vars, doc: Dict[str, Any], handler, **spec_kwargs) -> Dict[str, Any]:
+    """The body of every winsec.ipsec action plugin's run().
+
+    Validates the task's arguments against the spec derived from `doc` (an invalid argument
+    fails here, before any connection), then calls `handler(Context)`. Engine errors become
+    failed results naming the option; a HostError keeps what was learnt (before, commands).
+    """
+    from .host import HostError
+    from .model import IPsecError
+    _result, params = action.validate_argument_spec(argument_spec=spec_from_doc(doc["options"]),
+                                                    **spec_kwargs)
+
+    def execute(script: str):
+        res = action._low_level_execute_command(script, sudoable=False)
+        return res.get("rc", 0), res.get("stdout", ""), res.get("stderr", "")
+
+    try:
+        return handler(Context(params, bool(action._task.check_mode), execute, task_vars or {}))
+    except HostError as err:
+        return dict(err.result, failed=True, msg=str(err))
+    except IPsecError as err:
+        return {"failed": True, "changed": False, "msg": str(err)}
+
+__all__ = ["spec_from_doc", "option_paths", "filters_option", "Context", "run_action"]

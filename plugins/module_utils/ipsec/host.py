@@ -1,0 +1,333 @@
+# -*- coding: utf-8 -*-
+# Copyright: winsec.ipsec developers; GNU General Public License v3.0+
+"""The one flow every action plugin shares: read -> plan -> (check: report) -> write+verify.
+
+Costs, per task and host: one round trip to read; only when something changes, one more to write
+the whole batch (stopping at the first failure and undoing what it did) and to read the new state
+back. A batch too long for one Windows command line is split over as few trips as needed, and the
+result says so.
+
+The caller passes `execute(script) -> (rc, stdout, stderr)` (the action plugin's connection) and a
+`planner(actual) -> Plan`; nothing here imports Ansible. Standard library only.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from . import remote
+from .model import (AuthMethod, Change, DynamicRule, HostState, IPsecError, Rule, name_key)
+from .report import SECRET_MASK, state_to_dict
+
+Execute = Callable[[str], Tuple[int, str, str]]
+Planner = Callable[[HostState], object]
+
+# KB 813878 and SYNTAX.md 6: dynamic policy is discarded when PolicyAgent stops or the host reboots.
+DYNAMIC_WARNING = ("dynamic filters are volatile: they vanish when the IPsec Policy Agent service "
+                   "(PolicyAgent) restarts or the host reboots")
+
+
+class HostError(IPsecError):
+    """A task failure; `result` holds what is known so far (commands, before, ...)."""
+
+    def __init__(self, msg: str, **result):
+        super().__init__(msg)
+        self.result = result
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------------
+
+def decode_registry(text: str, **kwargs) -> HostState:
+    """`reg query /s` text of the IPsec key -> HostState (empty text: empty store)."""
+    if not text.strip():
+        return HostState()
+    from .registry import decode_store, parse_reg_query
+    return decode_store(parse_reg_query(text), **kwargs)
+
+
+def state_from_transcript(transcript: remote.Transcript, dialect: str = "",
+                          need_dynamic: bool = False) -> HostState:
+    """The read sections of a transcript -> HostState with os, policyagent, dynamic and exemptions.
+
+    `dialect` overrides the detected one. The dynamic-filter section also proves the dialect's
+    tool exists: when it is missing, a task that changes dynamic filters (`need_dynamic`) fails;
+    others leave `dynamic` empty.
+    """
+    sections = transcript.sections
+    os = remote.os_info(sections.get("os"))
+    if dialect:
+        os = replace(os, dialect=dialect)
+    state = decode_registry(remote.store_text(sections.get("store")))
+    agent = remote.policyagent_state(sections.get("policyagent"))
+    dynamic: Tuple[DynamicRule, ...] = ()
+    section = remote.dynamic_section(transcript)
+    if section is not None:
+        tool = "ipseccmd" if section.name == "dynamic-ipseccmd" else "netsh ipsec dynamic"
+        if remote.tool_missing(section):
+            raise HostError(
+                "%s is not available on this host (%s, dialect %s): %s" % (
+                    tool, os.caption or os.generation, os.dialect,
+                    "install the Windows XP SP2 / Server 2003 Support Tools (ipseccmd.exe) or set the "
+                    "`dialect` option to a tool this host has" if tool == "ipseccmd" else
+                    "this Windows has no `netsh ipsec` context; set the `dialect` option to ipseccmd"),
+                os=_os_dict(os))
+        if agent == "running":
+            dynamic = _parse_dynamic(section, tool, need_dynamic)
+    return replace(state, os=os, policyagent=agent, dynamic=dynamic,
+                   no_default_exempt=remote.no_default_exempt(sections.get("exempt")))
+
+
+def _parse_dynamic(section: remote.Section, tool: str, strict: bool) -> Tuple[DynamicRule, ...]:
+    from . import toolout
+    parse = (toolout.parse_ipseccmd_show_filters if tool == "ipseccmd"
+             else toolout.parse_netsh_dynamic_show)
+    try:
+        if section.rc not in (0, None) or toolout.parse_netsh_error(section.text):
+            raise IPsecError("%s show failed (rc=%s): %s" % (tool, section.rc, section.text.strip()[:300]))
+        return parse(section.text)
+    except IPsecError:
+        if strict:
+            raise
+        return ()
+
+
+def read(execute: Execute, dialect: str = "", need_dynamic: bool = False) -> Tuple[HostState, str]:
+    """One round trip: the read script, parsed. Returns the state and the raw transcript."""
+    rc, out, err = execute(remote.read_script(dynamic=True, dialect=dialect))
+    transcript = remote.parse_transcript(out)
+    if "os" not in transcript.sections or "store" not in transcript.sections:
+        raise HostError("the read script did not complete (rc=%s): %s" % (rc, (err or out).strip()[:500]))
+    return state_from_transcript(transcript, dialect, need_dynamic), out
+
+
+# --------------------------------------------------------------------------------------------
+# Comparing and reporting
+# --------------------------------------------------------------------------------------------
+
+def canonical(state: HostState) -> HostState:
+    """The same state with every collection in a fixed order (names compare case-insensitively).
+
+    The registry returns objects in key order, the planner in creation order; neither order means
+    anything to the policy agent, so comparisons and reports use this one.
+    """
+    def by_name(items):
+        return tuple(sorted(items, key=lambda o: name_key(o.name)))
+
+    policies = tuple(replace(p, rules=tuple(sorted(p.rules, key=lambda r: (name_key(r.name), r.filterlist))))
+                     for p in by_name(state.policies))
+    lists = tuple(replace(fl, filters=tuple(sorted(fl.filters, key=lambda f: repr(f.key()))))
+                  for fl in by_name(state.filterlists))
+    return replace(state, policies=policies, filterlists=lists,
+                   filteractions=by_name(state.filteractions),
+                   dynamic=tuple(sorted(state.dynamic, key=repr)))
+
+
+def same_store(a: HostState, b: HostState, dynamic: bool) -> bool:
+    """Whether two states agree on everything a task can change (the planner's own comparison)."""
+    from .plan import canonical as shape
+    a_shape, b_shape = shape(a), shape(b)
+    if a_shape[:4] != b_shape[:4]:
+        return False
+    return not dynamic or a_shape[5] == b_shape[5]
+
+
+def secrets_of(changes: Iterable[Change]) -> List[str]:
+    """Pre-shared keys carried by planned changes (to be masked in anything shown)."""
+    found = []
+    for change in changes:
+        for obj in (change.obj, change.old):
+            if isinstance(obj, Rule):
+                found += [a.value for a in obj.auth if isinstance(a, AuthMethod) and a.kind == "psk" and a.value]
+    return found
+
+
+def redact(text: str, secrets: Sequence[str]) -> str:
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, SECRET_MASK)
+    return text
+
+
+def _os_dict(os) -> Optional[Dict[str, str]]:
+    if os is None:
+        return None
+    return {"generation": os.generation, "version": os.version, "dialect": os.dialect,
+            "caption": os.caption}
+
+
+def state_report(state: HostState, guids: bool = False) -> dict:
+    return state_to_dict(canonical(state), guids)
+
+
+def netdiag_diff(before: HostState, after: HostState) -> Dict[str, str]:
+    from . import netdiag
+    return netdiag.diff(canonical(before), canonical(after))
+
+
+# --------------------------------------------------------------------------------------------
+# Rendering
+# --------------------------------------------------------------------------------------------
+
+def shown(command) -> str:
+    """One display line per command; a netsh domain-store script shows its (redacted) lines."""
+    if command.script:
+        lines = [ln for ln in command.redacted_script.splitlines() if ln.strip()]
+        return "%s <<< %s" % (command.redacted_display, " ; ".join(lines))
+    return command.redacted_display
+
+
+def render_commands(plan, before: HostState, dialect: str, store: str = "local", domain: str = ""):
+    from . import dialects
+    return dialects.render(list(plan.changes), dialect, before=before, after=plan.after,
+                           store=store, domain=domain)
+
+
+def render_steps(plan, before: HostState, dialect: str, store: str = "local",
+                 domain: str = "") -> List[remote.Step]:
+    """A plan's changes -> the dialect's commands as write steps, each with the commands that undo it."""
+    def step(command, undo=()):
+        return remote.Step(tuple(command.argv), command.script or "", tuple(undo), shown(command))
+
+    return [step(c, [step(u) for u in c.undo])
+            for c in render_commands(plan, before, dialect, store, domain)]
+
+
+# --------------------------------------------------------------------------------------------
+# The flow
+# --------------------------------------------------------------------------------------------
+
+def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
+        store: str = "local", domain: str = "", dynamic: bool = False,
+        warnings: Sequence[str] = ()) -> dict:
+    """Read, plan and (unless check mode) write and verify. Returns the task result.
+
+    dynamic: the task manages dynamic filters (they must be read strictly, PolicyAgent must run,
+             and results carry the volatility warning).
+    """
+    round_trips = 1
+    before, _ = read(execute, dialect, need_dynamic=dynamic)
+    os = before.os
+    effective = dialect or os.dialect
+    plan = planner(before)
+    secrets = secrets_of(plan.changes)
+    result = {
+        "changed": bool(plan.changes),
+        "dialect": effective,
+        "os": _os_dict(os),
+        "before": state_report(before),
+        "warnings": list(warnings) + list(plan.warnings),
+        "notes": list(getattr(plan, "notes", ()) or ()),
+    }
+    if (before.domain is not None and store == "local"
+            and not any(before.domain.name in w for w in result["warnings"])):
+        result["warnings"].append(
+            "a domain (GPO) IPsec policy %r is assigned to this host and overrides the local store; "
+            "local policy changes take no effect while it is assigned (use store: domain to manage it)"
+            % before.domain.name)
+    after_predicted = replace(plan.after, os=os, policyagent=before.policyagent,
+                              no_default_exempt=before.no_default_exempt)
+    if not plan.changes:
+        result.update(commands=[], after=state_report(before), round_trips=round_trips)
+        return _finish(result)
+    steps = render_steps(plan, before, effective, store, domain)
+    result["commands"] = [redact(s.display, secrets) for s in steps]
+    result["after"] = state_report(after_predicted)
+    result["diff"] = {k: redact(v, secrets) for k, v in netdiag_diff(before, after_predicted).items()}
+    if dynamic:
+        result["warnings"].append(DYNAMIC_WARNING)
+        if before.policyagent != "running":
+            raise HostError("the IPsec Policy Agent service (PolicyAgent) is %s: dynamic filters need it "
+                            "running; start it with `sc start PolicyAgent` (or `net start policyagent`)"
+                            % (before.policyagent or "in an unknown state"), **result)
+    if check_mode:
+        result["round_trips"] = round_trips
+        return _finish(result)
+
+    scripts = remote.write_scripts(steps, dynamic=True, dialect=dialect)
+    if len(scripts) > 1:
+        result["notes"].append("the batch of %d commands exceeds one Windows command line; it was sent "
+                               "in %d scripts" % (len(steps), len(scripts)))
+    sent = 0
+    transcript = None
+    for script in scripts:
+        rc, out, err = execute(script)
+        round_trips += 1
+        transcript = remote.parse_transcript(out)
+        if transcript.failed:
+            result["round_trips"] = round_trips
+            _fail_batch(execute, result, steps, sent, transcript, secrets, dialect)
+        if "os" not in transcript.sections and script is scripts[-1]:
+            result["round_trips"] = round_trips
+            raise HostError("the write script did not complete (rc=%s); the host state is unknown: %s"
+                            % (rc, redact((err or out).strip()[:500], secrets)), **result)
+        sent += len(transcript.done)
+    result["round_trips"] = round_trips
+    verified = state_from_transcript(transcript, dialect, need_dynamic=dynamic)
+    result["after"] = state_report(verified)
+    if not same_store(verified, after_predicted, dynamic):
+        result["diff"] = {k: redact(v, secrets) for k, v in netdiag_diff(before, verified).items()}
+        raise HostError("the host's state after the change differs from the planned one; every command "
+                        "reported success, so this is a defect in winsec.ipsec or an unexpected tool "
+                        "behaviour: compare `after` with the plan (`commands`)", **result)
+    return _finish(result)
+
+
+def _fail_batch(execute, result, steps, sent_before, transcript, secrets, dialect):
+    """A step failed: the script undid its own earlier steps; undo earlier scripts' steps too."""
+    number, rc, output = transcript.failed
+    step = steps[number - 1]
+    message = ("step %d of %d failed (rc=%s): %s\n%s" % (number, len(steps), rc,
+                                                        redact(step.display, secrets),
+                                                        redact(output.strip(), secrets)))
+    undo_failures = list(transcript.undo_failed)
+    final = transcript
+    earlier = remote.undo_steps(steps[:sent_before])
+    if earlier:
+        for script in remote.write_scripts(earlier, dynamic=True, dialect=dialect):
+            _rc, out, _err = execute(script)
+            result["round_trips"] += 1
+            final = remote.parse_transcript(out)
+            if final.failed:
+                undo_failures.append(("earlier step", final.failed[1], final.failed[2]))
+                break
+    if undo_failures:
+        message += ("\nundoing the earlier steps failed too; the host is left partly changed: "
+                    "compare `after` with `before`")
+    else:
+        message += "\nthe steps done before it were undone; the host is as it was before the task"
+    try:
+        result["after"] = state_report(state_from_transcript(final, dialect))
+    except IPsecError:
+        pass
+    raise HostError(message, **result)
+
+
+def _finish(result: dict) -> dict:
+    result["warnings"] = list(dict.fromkeys(result["warnings"]))
+    if not result["notes"]:
+        del result["notes"]
+    return result
+
+
+
+
+def state_from_saved(text: str) -> HostState:
+    """Saved output -> HostState: `reg query /s` text, a regedit .reg export, or netdiag text."""
+    from . import registry
+    if isinstance(text, bytes) or text.lstrip("\ufeff \r\n").lower().startswith(("windows registry editor",
+                                                                                   "regedit4")):
+        return registry.decode_store(registry.parse_reg_file(text))
+    if "IP Security test" in text or "IPSec policy" in text.replace("IPsec", "IPSec"):
+        from . import netdiag
+        return netdiag.parse(text)
+    if "HKEY_LOCAL_MACHINE" in text or "HKLM\\" in text:
+        return decode_registry(text)
+    raise HostError("running_config: not recognised; expected the text of `reg query \"%s\" /s`, a "
+                    "regedit .reg export of that key, or `netdiag /test:ipsec /debug` output"
+                    % remote.IPSEC_KEY)
+
+
+__all__ = ["HostError", "DYNAMIC_WARNING", "decode_registry", "state_from_transcript", "read",
+           "canonical", "same_store", "secrets_of", "redact", "state_report", "netdiag_diff",
+           "render_steps", "render_commands", "shown", "run", "state_from_saved"]

@@ -1,0 +1,406 @@
+# -*- coding: utf-8 -*-
+# Copyright: winsec.ipsec developers; GNU General Public License v3.0+
+"""Commands -> one PowerShell script per round trip; its transcript -> sections and step results.
+
+Two scripts exist. The *read* script prints everything a task needs, each part between markers:
+the OS version, the IPsec registry store, the PolicyAgent service, the dynamic filters and the
+NoDefaultExempt value. The *write* script runs a batch of commands, stops at the first failure,
+undoes the steps already done (newest first), and then prints the read sections again so that the
+new state is verified in the same trip.
+
+Both scripts stay inside the PowerShell subset every target can run (Windows PowerShell 2.0 on
+2003/XP, 5.1 later, and winsim): native commands, variables, `if`, here-strings, Write-Output,
+Set-Content/Remove-Item. No functions, loops, pipelines or .NET calls. Ansible strips every line
+and drops blank lines before it encodes a script (ansible/plugins/shell/powershell.py
+`_encode_script`), so nothing here depends on indentation or on blank lines.
+
+Standard library only.
+"""
+from __future__ import annotations
+
+import base64
+import re
+import secrets
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from .model import IPsecError, OsInfo
+from .quoting import powershell_native_args
+
+MARK = "#winsec#"
+IPSEC_KEY = r"HKLM\SOFTWARE\Policies\Microsoft\Windows\IPSec"
+OS_KEY = r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion"
+# NoDefaultExempt moved with the service: SYNTAX.md 5.2 (IPSEC on 2000/XP/2003, PolicyAgent on Vista+).
+EXEMPT_KEY_LEGACY = r"HKLM\SYSTEM\CurrentControlSet\Services\IPSEC"
+EXEMPT_KEY_MODERN = r"HKLM\SYSTEM\CurrentControlSet\Services\PolicyAgent"
+
+# CreateProcess takes at most 32767 characters including the terminating NUL (Microsoft docs,
+# CreateProcessW lpCommandLine); WinRM starts the shell command through it.
+MAX_COMMAND_LINE = 32766
+# What Ansible's PowerShell shell plugin puts before the base64 script (`_common_args`).
+POWERSHELL_PREFIX = ("PowerShell -NoProfile -NonInteractive -ExecutionPolicy Unrestricted "
+                     "-EncodedCommand ")
+
+# `CurrentVersion` of each Windows generation (Microsoft "Operating System Version" table).
+_LEGACY_VERSIONS = {"5.0": ("2000", "ipsecpol"), "5.1": ("xp", "ipseccmd"), "5.2": ("2003", "netsh")}
+
+# Texts by which a missing tool shows itself. PowerShell: CommandNotFoundException; cmd.exe: exit
+# 9009; netsh without an `ipsec` context (XP): "The following command was not found" [I, English].
+_MISSING_TOOL = re.compile(r"is not recognized as|CommandNotFoundException|command was not found",
+                           re.IGNORECASE)
+_NETSH_ERROR = re.compile(r"ERR IPsec\[", re.IGNORECASE)
+# Tools are called by bare name (found on PATH, as an admin types them); nothing else may stand there.
+_PROGRAM = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
+
+
+# --------------------------------------------------------------------------------------------
+# Script building
+# --------------------------------------------------------------------------------------------
+
+def _say(text: str) -> str:
+    """A marker line; single-quoted so PowerShell expands nothing in it."""
+    if "'" in text or "\n" in text:
+        raise IPsecError("internal: marker text %r cannot be single-quoted" % text)
+    return "Write-Output '%s %s'" % (MARK, text)
+
+
+def _section(name: str, command: str) -> List[str]:
+    """Run one read command, print its output and exit code between markers."""
+    return [
+        _say("begin " + name),
+        "$out = %s 2>&1" % command,
+        "$rc = $LASTEXITCODE",
+        "Write-Output $out",
+        'Write-Output "%s end %s rc=$rc"' % (MARK, name),
+    ]
+
+
+def read_lines(dynamic: bool = True, dialect: str = "") -> List[str]:
+    """The read sections as script lines (shared by the read and the write script).
+
+    `dialect` forces which tool lists the dynamic filters (and so proves that tool exists);
+    without it the script picks by the OS version it just read: XP has ipseccmd, 2003 and later
+    have `netsh ipsec dynamic` (SYNTAX.md 2 and 3).
+    """
+    lines = _section("os", 'reg query "%s"' % OS_KEY)
+    lines += ["$osout = $out"]
+    lines += _section("store", 'reg query "%s" /s' % IPSEC_KEY)
+    lines += _section("policyagent", "sc.exe query PolicyAgent")   # `sc` alone is PowerShell's Set-Content alias
+    # 5.x (2000/XP/2003) keep NoDefaultExempt under Services\IPSEC; 6.x and later under PolicyAgent.
+    lines += ["if ($osout -match 'CurrentVersion\\s+REG_SZ\\s+5\\.') {"]
+    lines += _section("exempt", 'reg query "%s" /v NoDefaultExempt' % EXEMPT_KEY_LEGACY)
+    lines += ["} else {"]
+    lines += _section("exempt", 'reg query "%s" /v NoDefaultExempt' % EXEMPT_KEY_MODERN)
+    lines += ["}"]
+    if dynamic:
+        # Through cmd /c so that a missing tool shows as exit 9009 in any display language.
+        netsh = _section("dynamic-netsh", "cmd /c netsh ipsec dynamic show rule")
+        ipseccmd = _section("dynamic-ipseccmd", "cmd /c ipseccmd show filters")
+        if dialect == "netsh":
+            lines += netsh
+        elif dialect in ("ipseccmd", "ipsecpol"):
+            lines += ipseccmd
+        else:
+            lines += ["if ($osout -match 'CurrentVersion\\s+REG_SZ\\s+5\\.1') {"] + ipseccmd
+            lines += ["} else {"] + netsh + ["}"]
+    return lines
+
+
+def read_script(dynamic: bool = True, dialect: str = "") -> str:
+    return "\n".join(read_lines(dynamic, dialect) + ["exit 0"]) + "\n"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One command of a write batch and the commands that undo it (run newest first)."""
+    argv: Tuple[str, ...]
+    script: str = ""                    # netsh -f script body (domain store); argv then runs it
+    undo: Tuple["Step", ...] = ()
+    display: str = ""                   # redacted, for messages
+
+
+def _command_lines(step: Step, var: str = "$out") -> List[str]:
+    """Script lines that run one step and leave its output in `var` and its exit code in $rc.
+
+    A step with a `script` (the netsh domain store: `set store` holds only within one netsh
+    session, SYNTAX.md 1.2) is written to a temporary file, run with `netsh -f`, then removed.
+    """
+    if not step.script:
+        program = step.argv[0]
+        if not _PROGRAM.match(program):
+            raise IPsecError("internal: program name %r is not a bare tool name" % program)
+        args = powershell_native_args(list(step.argv[1:])) if len(step.argv) > 1 else ""
+        return ["%s = %s %s 2>&1" % (var, program, args), "$rc = $LASTEXITCODE"]
+    path = "$env:TEMP\\winsec-%s.txt" % secrets.token_hex(8)
+    body = [ln.strip() for ln in step.script.splitlines() if ln.strip()]
+    if any(ln.startswith("'@") for ln in body):
+        raise IPsecError("internal: a netsh script line may not start with '@ (it would end the here-string)")
+    return (['Set-Content -LiteralPath "%s" -Value @\'' % path] + body + ["'@",
+            '%s = netsh -f "%s" 2>&1' % (var, path), "$rc = $LASTEXITCODE",
+            'Remove-Item -LiteralPath "%s"' % path])
+
+
+def write_lines(steps: Sequence[Step], first: int = 1) -> List[str]:
+    """Run `steps` numbered from `first`; stop at the first failure and undo the earlier ones.
+
+    `$failed` holds the number of the failed step (0: none). Every step runs only while nothing
+    failed; after the batch, the undo of step i runs when a later step failed, newest first.
+    """
+    lines = ["$failed = 0"]
+    for number, step in enumerate(steps, first):
+        lines += ["if ($failed -eq 0) {"]
+        lines += _command_lines(step)
+        lines += [
+            "if ($rc -ne 0 -or $out -match 'ERR IPsec\\[') {",
+            "$failed = %d" % number,
+            'Write-Output "%s failed %d rc=$rc"' % (MARK, number),
+            "Write-Output $out",
+            _say("end failed"),
+            "} else {",
+            _say("done %d" % number),
+            "}",
+            "}",
+        ]
+    for number in range(first + len(steps) - 1, first - 1, -1):
+        step = steps[number - first]
+        if not step.undo:
+            continue
+        lines += ["if ($failed -gt %d) {" % number]
+        for index, undo in enumerate(step.undo, 1):
+            lines += [_say("undo %d.%d" % (number, index))]
+            lines += _command_lines(undo, "$uout")
+            lines += ['Write-Output "%s undone %d.%d rc=$rc"' % (MARK, number, index),
+                      "Write-Output $uout", _say("end undone")]
+        lines += ["}"]
+    return lines
+
+
+def write_script(steps: Sequence[Step], first: int = 1, verify: bool = True,
+                 dynamic: bool = True, dialect: str = "") -> str:
+    lines = write_lines(steps, first)
+    if verify:
+        lines += read_lines(dynamic, dialect)
+    return "\n".join(lines + ["exit 0"]) + "\n"
+
+
+def command_line_length(script: str) -> int:
+    """Length of the command line Ansible's PowerShell shell makes of `script` (stripped, encoded)."""
+    stripped = "\n".join(ln.strip() for ln in script.splitlines() if ln.strip())
+    return len(POWERSHELL_PREFIX) + len(base64.b64encode(stripped.encode("utf-16-le")))
+
+
+def write_scripts(steps: Sequence[Step], dynamic: bool = True, dialect: str = "",
+                  limit: int = MAX_COMMAND_LINE) -> List[str]:
+    """The batch in as few scripts as fit the command-line limit; only the last one verifies.
+
+    Each script undoes its own steps on failure; the caller undoes earlier scripts' steps
+    (`undo_steps`) when a later one fails.
+    """
+    scripts: List[str] = []
+    start = 0
+    while start < len(steps) or not scripts:
+        end = len(steps)
+        while True:
+            last = end == len(steps)
+            script = write_script(steps[start:end], start + 1, verify=last, dynamic=dynamic,
+                                  dialect=dialect)
+            if command_line_length(script) <= limit:
+                break
+            if end - start <= 1:
+                raise IPsecError("step %d alone (%s) does not fit the Windows command-line limit of "
+                                 "%d characters" % (start + 1, steps[start].display or "?", limit))
+            end = start + max(1, (end - start) // 2) if end - start > 64 else end - 1
+        scripts.append(script)
+        start = end
+        if start >= len(steps):
+            break
+    return scripts
+
+
+def undo_steps(steps: Sequence[Step]) -> List[Step]:
+    """The undo commands of fully completed steps, newest first (for a failure in a later script)."""
+    found: List[Step] = []
+    for step in reversed(list(steps)):
+        found.extend(step.undo)
+    return found
+
+
+# --------------------------------------------------------------------------------------------
+# Transcript parsing
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class Section:
+    name: str
+    text: str
+    rc: Optional[int]
+
+
+@dataclass
+class Transcript:
+    sections: Dict[str, Section] = field(default_factory=dict)
+    done: List[int] = field(default_factory=list)        # steps that succeeded
+    failed: Optional[Tuple[int, Optional[int], str]] = None   # (step, rc, output)
+    undone: List[Tuple[str, Optional[int], str]] = field(default_factory=list)
+
+    @property
+    def undo_failed(self) -> List[Tuple[str, Optional[int], str]]:
+        return [u for u in self.undone if u[1] != 0 or _NETSH_ERROR.search(u[2])]
+
+
+_BEGIN = re.compile(r"^%s begin (\S+)$" % MARK)
+_END = re.compile(r"^%s end (\S+) rc=(-?\d*)$" % MARK)
+_DONE = re.compile(r"^%s done (\d+)$" % MARK)
+_FAILED = re.compile(r"^%s failed (\d+) rc=(-?\d*)$" % MARK)
+_UNDONE = re.compile(r"^%s undone (\d+\.\d+) rc=(-?\d*)$" % MARK)
+
+
+def _rc(text: str) -> Optional[int]:
+    return int(text) if text else None
+
+
+def parse_transcript(text: str) -> Transcript:
+    """Split the output of a read or write script at its markers.
+
+    A marker line must stand alone; lines between `begin`/`end` belong to that section (a
+    section's own output can never fake a marker that matters, because the text inside is not
+    scanned for markers until its `end` arrives).
+    """
+    out = Transcript()
+    open_name: Optional[str] = None
+    body: List[str] = []
+    block: Optional[Tuple[str, object]] = None     # ('failed', (step, rc)) or ('undone', (id, rc))
+    for raw in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        line = raw.rstrip()
+        if open_name is not None:
+            match = _END.match(line)
+            if match and match.group(1) == open_name:
+                out.sections[open_name] = Section(open_name, "\n".join(body), _rc(match.group(2)))
+                open_name, body = None, []
+            else:
+                body.append(raw)
+            continue
+        if block is not None:
+            if line in ("%s end failed" % MARK, "%s end undone" % MARK):
+                kind, (ident, rc) = block
+                if kind == "failed":
+                    out.failed = (int(ident), rc, "\n".join(body))
+                else:
+                    out.undone.append((ident, rc, "\n".join(body)))
+                block, body = None, []
+            else:
+                body.append(raw)
+            continue
+        match = _BEGIN.match(line)
+        if match:
+            open_name, body = match.group(1), []
+            continue
+        match = _DONE.match(line)
+        if match:
+            out.done.append(int(match.group(1)))
+            continue
+        match = _FAILED.match(line)
+        if match:
+            block, body = ("failed", (match.group(1), _rc(match.group(2)))), []
+            continue
+        match = _UNDONE.match(line)
+        if match:
+            block, body = ("undone", (match.group(1), _rc(match.group(2)))), []
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Sections -> facts
+# --------------------------------------------------------------------------------------------
+
+def reg_values(text: str) -> Dict[str, Tuple[str, str]]:
+    """`reg query` value lines -> {name: (type, data)}.
+
+    Vista+ reg.exe separates with four spaces, XP/2003 reg.exe with tabs [I, both tolerated].
+    """
+    values: Dict[str, Tuple[str, str]] = {}
+    for line in text.splitlines():
+        match = re.match(r"^\s+(.*?)(?:\t+|\s{2,})(REG_[A-Z_]+)(?:(?:\t+|\s{2,})(.*))?$", line)
+        if match:
+            values[match.group(1).strip()] = (match.group(2), (match.group(3) or "").strip())
+    return values
+
+
+def os_info(section: Optional[Section]) -> OsInfo:
+    """ProductName / CurrentVersion / CurrentBuildNumber -> generation and dialect."""
+    if section is None or section.rc not in (0, None):
+        raise IPsecError("could not read the Windows version (reg query \"%s\" failed: %s)"
+                         % (OS_KEY, (section.text.strip() if section else "no output")[:300]))
+    values = reg_values(section.text)
+    version = values.get("CurrentVersion", ("", ""))[1]
+    build = values.get("CurrentBuildNumber", ("", ""))[1]
+    caption = values.get("ProductName", ("", ""))[1]
+    if not re.match(r"^\d+\.\d+$", version):
+        raise IPsecError("could not read the Windows version: CurrentVersion %r not found in "
+                         "reg query output" % version)
+    generation, dialect = _LEGACY_VERSIONS.get(version, ("modern", "netsh"))
+    if version == "6.1" and "2008 R2" in caption:
+        generation = "2008r2"
+    full = "%s.%s" % (version, build) if build else version
+    return OsInfo(generation=generation, version=full, dialect=dialect, caption=caption)
+
+
+def policyagent_state(section: Optional[Section]) -> str:
+    """`sc query` STATE line -> 'running' | 'stopped' | other lower-case state | '' unknown.
+
+    The numeric state is language-independent (SERVICE_STATUS dwCurrentState: 1 stopped,
+    2 start pending, 3 stop pending, 4 running; Microsoft docs).
+    """
+    if section is None:
+        return ""
+    match = re.search(r"STATE\s*:\s*(\d+)", section.text)
+    if not match:
+        return ""
+    return {1: "stopped", 2: "start_pending", 3: "stop_pending", 4: "running",
+            5: "continue_pending", 6: "pause_pending", 7: "paused"}.get(int(match.group(1)), "")
+
+
+def no_default_exempt(section: Optional[Section]) -> Optional[int]:
+    """The NoDefaultExempt DWORD, None when absent (reg query fails on a missing value)."""
+    if section is None or section.rc not in (0, None):
+        return None
+    value = reg_values(section.text).get("NoDefaultExempt")
+    if not value:
+        return None
+    try:
+        return int(value[1], 0)
+    except ValueError:
+        raise IPsecError("NoDefaultExempt: unreadable value %r" % value[1])
+
+
+def store_text(section: Optional[Section]) -> str:
+    """The `reg query /s` text of the IPsec key; '' when the key does not exist (empty store)."""
+    if section is None:
+        raise IPsecError("the read script printed no store section")
+    if section.rc in (0, None):
+        return section.text
+    if re.search(r"unable to find|ERROR:", section.text):
+        return ""      # reg.exe: "ERROR: The system was unable to find the specified registry key"
+    raise IPsecError("reg query \"%s\" /s failed (rc=%s): %s"
+                     % (IPSEC_KEY, section.rc, section.text.strip()[:300]))
+
+
+def tool_missing(section: Optional[Section]) -> bool:
+    if section is None:
+        return False
+    return section.rc == 9009 or bool(_MISSING_TOOL.search(section.text))
+
+
+def dynamic_section(transcript: Transcript) -> Optional[Section]:
+    for name in ("dynamic-netsh", "dynamic-ipseccmd"):
+        if name in transcript.sections:
+            return transcript.sections[name]
+    return None
+
+
+__all__ = [
+    "MARK", "MAX_COMMAND_LINE", "Step", "Section", "Transcript", "read_lines", "read_script",
+    "write_lines", "write_script", "write_scripts", "undo_steps", "command_line_length",
+    "parse_transcript", "reg_values", "os_info", "policyagent_state", "no_default_exempt",
+    "store_text", "tool_missing", "dynamic_section",
+]

@@ -1,0 +1,113 @@
+# -*- coding: utf-8 -*-
+# Copyright: winsec.ipsec developers; GNU General Public License v3.0+
+"""HostState <-> plain dicts, for the `before`/`after` of results and for reports.
+
+The dicts hold only str, int, bool, None, lists and dicts, so Ansible can template and compare
+them. Pre-shared keys never leave as text: they are replaced by a fixed mask. GUIDs are included
+only on request (a predicted state has none yet, so `before`/`after` leave them out and a check
+run's `after` can equal the real run's).
+
+Standard library only.
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Any, Dict, Optional
+
+from .model import AuthMethod, HostState
+
+SECRET_MASK = "********"
+
+
+def to_dict(obj: Any, guids: bool = False) -> Any:
+    """A model object (or tuple of them) as plain data."""
+    if isinstance(obj, AuthMethod):
+        return {"kind": obj.kind, "value": SECRET_MASK if obj.kind == "psk" else obj.value}
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        out = {}
+        for f in dataclasses.fields(obj):
+            if f.name == "guid" and not guids:
+                continue
+            out[f.name] = to_dict(getattr(obj, f.name), guids)
+        return out
+    if isinstance(obj, (tuple, list)):
+        return [to_dict(item, guids) for item in obj]
+    return obj
+
+
+def state_to_dict(state: Optional[HostState], guids: bool = False) -> Optional[Dict[str, Any]]:
+    """A HostState as plain data; each policy also says whether it is the assigned one."""
+    if state is None:
+        return None
+    data = to_dict(state, guids)
+    assigned = state.assigned.casefold()
+    for policy in data["policies"]:
+        policy["assigned"] = bool(assigned) and policy["name"].casefold() == assigned
+    return data
+
+
+def from_dict(cls, data: Any):
+    """Plain data back into model class `cls` (the inverse of to_dict; unknown keys rejected)."""
+    if data is None:
+        return None
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - known
+    if unknown:
+        raise ValueError("%s: unknown keys %s" % (cls.__name__, ", ".join(sorted(unknown))))
+    kwargs = {name: _convert(hints[name], value) for name, value in data.items()}
+    return cls(**kwargs)
+
+
+def _convert(hint, value):
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if value is None:
+        return None
+    if origin is typing.Union:                      # Optional[X]
+        inner = [a for a in args if a is not type(None)]
+        return _convert(inner[0], value)
+    if origin is tuple:
+        return tuple(_convert(args[0], item) for item in value)
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, value)
+    return value
+
+
+def state_from_dict(data: Dict[str, Any]) -> HostState:
+    """The inverse of state_to_dict (the per-policy `assigned` flag is derived, so dropped)."""
+    data = dict(data)
+    data["policies"] = [{k: v for k, v in p.items() if k != "assigned"} for p in data.get("policies", ())]
+    return from_dict(HostState, data)
+
+
+
+
+
+# What NoDefaultExempt means, per Windows generation (SYNTAX.md 5.2: [D] KB 254728/811832 and
+# cc756041 for 2000/XP/2003; Vista+ from a reverse-engineering hint [E], and its default [I]).
+_EXEMPT_MEANING = {
+    0: "Broadcast, multicast, RSVP, Kerberos and IKE (ISAKMP) traffic is exempt from IPsec filtering",
+    1: "Kerberos and RSVP are not exempt; broadcast, multicast and IKE (ISAKMP) traffic is exempt",
+    2: "Multicast and broadcast are not exempt; RSVP, Kerberos and IKE (ISAKMP) traffic is exempt",
+    3: "Only IKE (ISAKMP) traffic is exempt from IPsec filtering",
+}
+_EXEMPT_DEFAULT = {"2000": 0, "xp": 0, "2003": 3, "2008r2": 3, "modern": 3}
+
+
+def exemptions(generation: str, value: Optional[int]) -> str:
+    """The default exemptions a block really leaves open on this host, in words."""
+    legacy = generation in ("2000", "xp")
+    if value is None:
+        default = _EXEMPT_DEFAULT.get(generation, 3)
+        note = " (NoDefaultExempt not set: the %s default%s)" % (
+            generation, "" if generation in ("2000", "xp", "2003") else ", not verified on real Windows")
+        return _EXEMPT_MEANING[default] + note
+    if legacy:
+        meaning = _EXEMPT_MEANING[0 if value == 0 else 1]   # 2000/XP know only 0 and 1 ([D] KB 811832)
+    else:
+        meaning = _EXEMPT_MEANING[min(value, 3)]            # > 3 acts as 3 ([E] ipsecsvc.dll)
+    return "%s (NoDefaultExempt=%d)" % (meaning, value)
+
+__all__ = ["SECRET_MASK", "to_dict", "state_to_dict", "from_dict", "state_from_dict", "exemptions"]

@@ -1,0 +1,106 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: winsec.ipsec developers; GNU General Public License v3.0+
+# Documentation only: the work is done on the controller by plugins/action/ipsec_dynamic_block.py.
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: ipsec_dynamic_block
+short_description: Manage volatile (dynamic) IPsec block filters on Windows
+version_added: 0.1.0
+description:
+  - Adds or deletes dynamic IPsec filters that block traffic at once, without a stored policy, as
+    KB 813878's emergency step does (C(netsh ipsec dynamic add rule), C(ipseccmd -f [*=0:1434:UDP])).
+  - Dynamic filters live in the IPsec Policy Agent's memory only; they vanish when the PolicyAgent service
+    restarts or the host reboots. Every change says so in its warnings.
+  - Needs the PolicyAgent service running; the task fails with the command that starts it otherwise.
+options:
+  filters:
+    description:
+      - The traffic to block; required unless O(state=cleared).
+      - Each item is a KB 813878 filterspec string, optionally in the block brackets the KB uses
+        (V([*=0:1434:UDP]) or V(*=0:1434:UDP)), or a dict with the keys C(src), C(dst), C(src_mask),
+        C(dst_mask), C(protocol), C(src_port), C(dst_port) and C(mirrored), as in M(winsec.ipsec.ipsec_rule).
+    type: list
+    elements: raw
+  state:
+    description:
+      - V(present) makes the filters exist (blocking in both directions).
+      - V(absent) deletes these filters.
+      - V(cleared) deletes every dynamic filter of the host.
+    type: str
+    choices: [present, absent, cleared]
+    default: present
+  reapply_at_startup:
+    description:
+      - Re-add the filters when the host starts, by a startup task the module keeps in step with O(filters).
+      - Not supported yet; V(true) fails before anything is sent to the host.
+    type: bool
+    default: false
+extends_documentation_fragment:
+  - winsec.ipsec.ipsec
+author:
+  - winsec.ipsec developers
+"""
+
+EXAMPLES = r"""
+- name: Block Slammer now, on every host, until the static policy is in place (KB 813878)
+  winsec.ipsec.ipsec_dynamic_block:
+    filters: ['[*=0:1434:UDP]']
+
+- name: Lift the block
+  winsec.ipsec.ipsec_dynamic_block:
+    filters: ['[*=0:1434:UDP]']
+    state: absent
+
+- name: Remove every dynamic filter
+  winsec.ipsec.ipsec_dynamic_block:
+    state: cleared
+"""
+
+RETURN = r"""
+changed:
+  description: Whether the task changed (in check mode, would change) the host.
+  returned: always
+  type: bool
+commands:
+  description:
+    - The commands sent to the host (in check mode, that would be sent), in order.
+    - Pre-shared keys are shown as C(********).
+  returned: when the host was read
+  type: list
+  elements: str
+before:
+  description: The IPsec state read before the change; the same layout as RV(winsec.ipsec.ipsec_info#module:state).
+  returned: when the host was read
+  type: dict
+after:
+  description: The state read back after the change; in check mode, the predicted state (equal to what a real run reads back).
+  returned: when the host was read
+  type: dict
+dialect:
+  description: The tool that writes (detected, or the O(dialect) option).
+  returned: when the host was read
+  type: str
+  sample: netsh
+os:
+  description: The Windows version read from the host.
+  returned: when the host was read
+  type: dict
+  sample: {generation: modern, version: "6.3.20348", dialect: netsh, caption: Windows Server 2022 Standard}
+round_trips:
+  description: WinRM commands this task sent to the host (1 to read, 1 more when something changed).
+  returned: when the host was read
+  type: int
+  sample: 2
+notes:
+  description: What is worth knowing about the change, e.g. that a policy was created unassigned.
+  returned: when there are any
+  type: list
+  elements: str
+diff:
+  description: The IPsec state before and after, as netdiag-style text.
+  returned: when changed
+  type: dict
+"""

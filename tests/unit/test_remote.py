@@ -1,0 +1,209 @@
+"""remote.py: the read and write scripts, and how their transcripts are read back."""
+import base64
+import re
+
+import pytest
+import tree_sitter
+import tree_sitter_powershell
+
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import remote
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import IPsecError
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.quoting import split_powershell_literals
+
+PARSER = tree_sitter.Parser(tree_sitter.Language(tree_sitter_powershell.language()))
+
+# reg.exe value lines: Vista+ uses four spaces; XP/2003 reg.exe tabs ([I], both tolerated).
+OS_MODERN = """
+HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion
+    ProductName    REG_SZ    Windows Server 2022 Standard
+    CurrentVersion    REG_SZ    6.3
+    CurrentBuildNumber    REG_SZ    20348
+"""
+OS_XP = ("\n! REG.EXE VERSION 3.0\n\nHKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\n"
+         "\tCurrentVersion\tREG_SZ\t5.1\n\tCurrentBuildNumber\tREG_SZ\t2600\n"
+         "\tProductName\tREG_SZ\tMicrosoft Windows XP\n")
+SC_RUNNING = """
+SERVICE_NAME: PolicyAgent
+        TYPE               : 20  WIN32_SHARE_PROCESS
+        STATE              : 4  RUNNING
+                                (STOPPABLE, NOT_PAUSABLE, IGNORES_SHUTDOWN)
+        WIN32_EXIT_CODE    : 0  (0x0)
+"""
+
+
+def section(name, text, rc=0):
+    return "%s begin %s\n%s\n%s end %s rc=%s\n" % (remote.MARK, name, text, remote.MARK, name, rc)
+
+
+def assert_powershell(script):
+    tree = PARSER.parse(script.encode("utf-8"))
+    assert not tree.root_node.has_error, script
+
+
+def step(*argv, undo=()):
+    return remote.Step(tuple(argv), undo=tuple(undo), display=" ".join(argv))
+
+
+def test_read_script_is_powershell_with_every_section():
+    script = remote.read_script()
+    assert_powershell(script)
+    for name in ("os", "store", "policyagent", "exempt", "dynamic-netsh", "dynamic-ipseccmd"):
+        assert "begin %s'" % name in script
+    # `sc` alone is Set-Content in PowerShell; the service query must name sc.exe.
+    assert "sc.exe query PolicyAgent" in script
+    assert 'reg query "HKLM\\SOFTWARE\\Policies\\Microsoft\\Windows\\IPSec" /s' in script
+    # Ansible strips lines and drops blank ones: the script must not depend on either.
+    assert all(line == line.strip() and line for line in script.splitlines())
+
+
+def test_read_script_with_forced_dialect_probes_only_that_tool():
+    netsh = remote.read_script(dialect="netsh")
+    assert "dynamic-netsh" in netsh and "ipseccmd" not in netsh
+    xp = remote.read_script(dialect="ipseccmd")
+    assert "ipseccmd show filters" in xp and "netsh" not in xp
+
+
+def test_transcript_sections_and_facts():
+    text = (section("os", OS_MODERN) + section("store", "ERROR: The system was unable to find the "
+                                                       "specified registry key or value.", 1)
+            + section("policyagent", SC_RUNNING)
+            + section("exempt", "\nHKEY_LOCAL_MACHINE\\SYSTEM\\...\\PolicyAgent\n"
+                                "    NoDefaultExempt    REG_DWORD    0x1\n")
+            + section("dynamic-netsh", "", 0))
+    t = remote.parse_transcript(text.replace("\n", "\r\n"))
+    assert set(t.sections) == {"os", "store", "policyagent", "exempt", "dynamic-netsh"}
+    info = remote.os_info(t.sections["os"])
+    assert (info.generation, info.version, info.dialect) == ("modern", "6.3.20348", "netsh")
+    assert remote.store_text(t.sections["store"]) == ""          # missing key = empty store
+    assert remote.policyagent_state(t.sections["policyagent"]) == "running"
+    assert remote.no_default_exempt(t.sections["exempt"]) == 1
+    assert remote.dynamic_section(t).name == "dynamic-netsh"
+
+
+@pytest.mark.parametrize("text,expected", [
+    (OS_XP, ("xp", "ipseccmd", "5.1.2600")),
+    (OS_MODERN.replace("6.3", "5.2").replace("20348", "3790"), ("2003", "netsh", "5.2.3790")),
+    (OS_MODERN.replace("6.3", "5.0"), ("2000", "ipsecpol", "5.0.20348")),
+    (OS_MODERN.replace("6.3", "6.1").replace("2022 Standard", "2008 R2 Standard"), ("2008r2", "netsh", "6.1.20348")),
+    (OS_MODERN.replace("6.3", "6.0"), ("modern", "netsh", "6.0.20348")),
+])
+def test_os_generations(text, expected):
+    info = remote.os_info(remote.Section("os", text, 0))
+    assert (info.generation, info.dialect, info.version) == expected
+
+
+def test_os_unreadable_is_an_error():
+    with pytest.raises(IPsecError, match="Windows version"):
+        remote.os_info(remote.Section("os", "ERROR: Access is denied.", 1))
+    with pytest.raises(IPsecError, match="CurrentVersion"):
+        remote.os_info(remote.Section("os", "    ProductName    REG_SZ    X", 0))
+
+
+def test_store_errors_other_than_missing_fail():
+    with pytest.raises(IPsecError, match="failed"):
+        remote.store_text(remote.Section("store", "something odd", 5))
+
+
+def test_policyagent_states_by_number():
+    assert remote.policyagent_state(remote.Section("p", "STATE : 1  STOPPED", 0)) == "stopped"
+    # localized label, same number
+    assert remote.policyagent_state(remote.Section("p", "STATUS  : 4  EN_COURS", 0)) == ""
+    assert remote.policyagent_state(remote.Section("p", "        STATE              : 4  WIRD_AUSGEFUEHRT", 0)) == "running"
+
+
+def test_missing_tool_detection():
+    assert remote.tool_missing(remote.Section("d", "'ipseccmd' is not recognized as an internal or external command", 1))
+    assert remote.tool_missing(remote.Section("d", "", 9009))
+    assert remote.tool_missing(remote.Section("d", "The following command was not found: ipsec dynamic show rule.", 1))
+    assert not remote.tool_missing(remote.Section("d", "", 0))
+
+
+def test_write_script_runs_steps_in_order_with_undo_newest_first():
+    steps = [step("netsh", "ipsec", "static", "add", "policy", "name=A B", undo=[step("netsh", "x", "undo1")]),
+             step("netsh", "ipsec", "static", "add", "filterlist", "name=it's", undo=[step("netsh", "x", "undo2")]),
+             step("netsh", "ipsec", "static", "set", "policy", "name=A B", "assign=yes")]
+    script = remote.write_script(steps)
+    assert_powershell(script)
+    lines = script.splitlines()
+    runs = [ln for ln in lines if ln.startswith("$out = netsh")]
+    assert [split_powershell_literals(r[len("$out = netsh "):-len(" 2>&1")]) for r in runs] == [
+        ["ipsec", "static", "add", "policy", "name=A B"],
+        ["ipsec", "static", "add", "filterlist", "name=it's"],
+        ["ipsec", "static", "set", "policy", "name=A B", "assign=yes"]]
+    undo_at = [i for i, ln in enumerate(lines) if ln.startswith("$uout = netsh")]
+    assert [lines[i] for i in undo_at] == ["$uout = netsh 'x' 'undo2' 2>&1", "$uout = netsh 'x' 'undo1' 2>&1"]
+    # the undo of step 2 runs only when a later step (3) failed; the read sections follow
+    assert lines[undo_at[0] - 2] == "if ($failed -gt 2) {"
+    assert script.index("$uout") < script.index("begin os")
+    assert lines[-1] == "exit 0"
+
+
+def test_write_script_refuses_a_program_that_is_not_a_bare_name():
+    with pytest.raises(IPsecError):
+        remote.write_script([step("netsh; Remove-Item x", "a")])
+
+
+def test_domain_script_goes_through_a_temp_file():
+    s = remote.Step(("netsh", "-f", "winsec-ipsec.netsh"), script="pushd ipsec static\n  set store location=domain\n\nadd policy name=X\npopd\n")
+    script = remote.write_script([s], verify=False)
+    assert_powershell(script)
+    lines = script.splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.startswith("Set-Content -LiteralPath \"$env:TEMP\\winsec-"))
+    assert lines[start].endswith("-Value @'")
+    assert lines[start + 1:start + 6] == ["pushd ipsec static", "set store location=domain", "add policy name=X", "popd", "'@"]
+    path = lines[start].split('"')[1]
+    assert lines[start + 6] == '$out = netsh -f "%s" 2>&1' % path
+    assert 'Remove-Item -LiteralPath "%s"' % path in lines
+    with pytest.raises(IPsecError):
+        remote.write_script([remote.Step(("netsh",), script="'@\nexit 0")])
+
+
+def test_transcript_steps_failure_and_undo():
+    m = remote.MARK
+    text = "\n".join([
+        "%s done 1" % m, "%s done 2" % m,
+        "%s failed 3 rc=1" % m, "ERR IPsec[05072] : No Policies", "%s end failed" % m,
+        "%s undone 2.1 rc=0" % m, "%s end undone" % m,
+        "%s undone 1.1 rc=1" % m, "ERR IPsec[05073]", "%s end undone" % m,
+    ]) + "\n" + section("os", OS_MODERN)
+    t = remote.parse_transcript(text)
+    assert t.done == [1, 2]
+    assert t.failed == (3, 1, "ERR IPsec[05072] : No Policies")
+    assert [u[0] for u in t.undone] == ["2.1", "1.1"]
+    assert [u[0] for u in t.undo_failed] == ["1.1"]
+    assert "os" in t.sections
+
+
+def test_section_text_cannot_fake_markers():
+    fake = "%s done 7\n%s end os rc=0" % (remote.MARK, remote.MARK)
+    t = remote.parse_transcript(section("store", fake) + section("os", OS_MODERN))
+    assert t.done == [] and "done 7" in t.sections["store"].text
+
+
+def test_big_batches_split_under_the_command_line_limit():
+    steps = [step("netsh", "ipsec", "static", "add", "filter", "filterlist=L", "dstport=%d" % i,
+                  undo=[step("netsh", "ipsec", "static", "delete", "filter", "filterlist=L", "dstport=%d" % i)])
+             for i in range(1, 121)]
+    scripts = remote.write_scripts(steps)
+    assert len(scripts) > 1
+    for script in scripts:
+        assert remote.command_line_length(script) <= remote.MAX_COMMAND_LINE
+    assert ["begin os" in s for s in scripts] == [False] * (len(scripts) - 1) + [True]
+    numbers = [int(m) for s in scripts for m in re.findall(r"#winsec# done (\d+)'", s)]
+    assert numbers == list(range(1, 121))
+    # few round trips: each script but the last is filled
+    assert len(scripts) <= 1 + remote.command_line_length("\n".join(scripts)) // remote.MAX_COMMAND_LINE + 1
+
+
+def test_command_line_length_matches_ansible_encoding():
+    from ansible.plugins.shell.powershell import ShellModule
+    script = remote.read_script()
+    encoded = ShellModule()._encode_script(script, strict_mode=False, preserve_rc=False)
+    assert remote.command_line_length(script) == len(encoded)
+    assert base64.b64decode(encoded.split()[-1]).decode("utf-16-le").splitlines()[0] == "Write-Output '#winsec# begin os'"
+
+
+def test_undo_steps_newest_first():
+    a = step("a", undo=[step("ua")])
+    b = step("b", undo=[step("ub1"), step("ub2")])
+    assert [u.argv[0] for u in remote.undo_steps([a, b])] == ["ub1", "ub2", "ua"]
