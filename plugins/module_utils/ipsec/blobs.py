@@ -46,7 +46,8 @@ _EMPTY_STR = b"\x02\x00\x00\x00\x00\x00"
 _EMPTY3 = _EMPTY_STR * 3
 # Legacy filter record after its three strings (fs 5.5): guid, mirrored, src, srcmask, dst, dstmask,
 # tunnel (network order -> read as raw 4-byte strings), protocol, ports (LE), is-tunnel, special, options.
-_FILTER_FIXED = struct.Struct("<16sI4s4s4s4s4sIHHBBH")
+_FILTER_FIXED = struct.Struct("<IHH8sI4s4s4s4s4sIHHBBH")   # GUID split as Data1..Data4
+_GUID_PARTS = struct.Struct("<IHH8s")
 _V2_ADDR = struct.Struct("<II16s16s")
 _V2_PORT = struct.Struct("<IHH")
 
@@ -467,11 +468,11 @@ def _legacy_address(addr: bytes, mask: bytes) -> Address:
     return found
 
 
-def _read_filter_strings(data: bytes, pos: int, what: str):
+def _read_filter_strings(data: bytes, pos: int, what: str, index: int):
     """Three length-prefixed strings (src DNS, dst DNS, description) -> (strings, new pos)."""
     if data[pos:pos + 18] == _EMPTY3:
         return ("", "", ""), pos + 18
-    rd = _Reader(data, what, pos)
+    rd = _Reader(data, "%s filter %d" % (what, index + 1), pos)
     values = (rd.string("source DNS name"), rd.string("destination DNS name"), rd.string("description"))
     return values, rd.pos
 
@@ -480,15 +481,17 @@ def _decode_legacy_records(data: bytes, pos: int, count: int, what: str):
     filters = []
     size = _FILTER_FIXED.size
     fixed = _FILTER_FIXED.unpack_from
+    address = _legacy_address
+    make = Filter
     for index in range(count):
-        (src_dns, dst_dns, desc), pos = _read_filter_strings(data, pos, "%s filter %d" % (what, index + 1))
+        (src_dns, dst_dns, desc), pos = _read_filter_strings(data, pos, what, index)
         if pos + size > len(data):
             raise _err(what, "truncated in filter %d of %d (offset %d)" % (index + 1, count, pos))
-        (guid, mirrored, src, smask, dst, dmask, _tun, proto, sport, dport, _is_tun, special,
+        (g1, g2, g3, g4, mirrored, src, smask, dst, dmask, _tun, proto, sport, dport, _is_tun, special,
          _opts) = fixed(data, pos)
         pos += size
-        src_addr = Address("dns", src_dns) if src_dns else _legacy_address(src, smask)
-        dst_addr = Address("dns", dst_dns) if dst_dns else _legacy_address(dst, dmask)
+        src_addr = Address("dns", src_dns) if src_dns else address(src, smask)
+        dst_addr = Address("dns", dst_dns) if dst_dns else address(dst, dmask)
         if special:                     # fs 5.5 [S]: server types; the other side is "me"
             name = SPECIAL_NAMES.get(special & 0x7F)
             if name is None:
@@ -497,8 +500,9 @@ def _decode_legacy_records(data: bytes, pos: int, count: int, what: str):
                 dst_addr = Address("server", name)
             else:
                 src_addr = Address("server", name)
-        filters.append(Filter(src_addr, dst_addr, proto, sport, dport, mirrored == 1, desc,
-                              bytes_to_guid(guid)))
+        tail = g4.hex()
+        filters.append(make(src_addr, dst_addr, proto, sport, dport, mirrored == 1, desc,
+                            "{%08x-%04x-%04x-%s-%s}" % (g1, g2, g3, tail[:4], tail[4:])))
     return filters, pos
 
 
@@ -529,7 +533,7 @@ def _decode_v2_records(data: bytes, pos: int, count: int, what: str):
     filters = []
     for index in range(count):
         label = "%s v2 filter %d" % (what, index + 1)
-        (_src_dns, _dst_dns, desc), pos = _read_filter_strings(data, pos, label)
+        (_src_dns, _dst_dns, desc), pos = _read_filter_strings(data, pos, what + " v2", index)
         if pos + 124 > len(data):
             raise _err(what, "truncated in v2 filter %d of %d" % (index + 1, count))
         guid = data[pos:pos + 16]
@@ -665,7 +669,7 @@ def encode_filter_blob(filters: Sequence[Filter], flavor: str = "modern",
                 raise IPsecError("%s %s: %r is not valid; expected 0-%d" % (label, name, value, top))
         strings = _str(src_dns) + _str(dst_dns) + _str(flt.description)
         guid = guid_to_bytes(flt.guid or make_guid())
-        records.append(strings + _FILTER_FIXED.pack(guid, int(flt.mirrored), src, smask, dst, dmask, _ZERO,
+        records.append(strings + _FILTER_FIXED.pack(*_GUID_PARTS.unpack(guid), int(flt.mirrored), src, smask, dst, dmask, _ZERO,
                                                     flt.protocol, flt.src_port, flt.dst_port, 0, special, 0))
         if needs_v2:
             v2_records.append(strings + guid + _U32.pack(int(flt.mirrored)) + _v2_side(flt.src)

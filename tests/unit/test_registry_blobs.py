@@ -1,0 +1,280 @@
+"""Every ipsecData blob type both ways, robustness against bad input, and a decode speed figure.
+
+Byte layouts are those of shared/reference/MS-GPIPSEC-factsheet.md (fs N.N below).
+"""
+import struct
+import time
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import blobs
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
+    ANY, ME, Address, AuthMethod, Filter, IPsecError, QmOffer, Rule)
+
+# fs 7 worked example. SYNTHETIC (built to the layout, not captured): any -> me, TCP dst 445,
+# mirrored, Vista+ framing (Data-Length 70, no trailer). "me" as 0.0.0.0/255.255.255.255 is [?].
+WORKED_EXAMPLE = bytes.fromhex(
+    "b520dc80c82ed111a89e00a0248d3021" "46000000" "01000000"
+    "020000000000" "020000000000" "020000000000"
+    "11111111222233334444555555555555" "01000000"
+    "0000000000000000" "00000000ffffffff" "00000000" "06000000" "0000bd01" "00000000")
+WORKED_GUID = "{11111111-2222-3333-4444-555555555555}"
+
+
+def guids():
+    counter = iter(range(1, 1 << 30))
+    return lambda: "{%08x-0000-4000-8000-000000000000}" % next(counter)
+
+
+# ----------------------------------------------------------------------------- filter lists
+
+def test_worked_example_decodes():
+    (flt,) = blobs.decode_filter_blob(WORKED_EXAMPLE)
+    assert (flt.src, flt.dst, flt.protocol, flt.src_port, flt.dst_port, flt.mirrored) == (ANY, ME, 6, 0, 445, True)
+    assert flt.guid == WORKED_GUID
+
+
+def test_worked_example_encodes_byte_for_byte():
+    flt = Filter(ANY, ME, 6, 0, 445, True, guid=WORKED_GUID)
+    assert blobs.encode_filter_blob([flt], "modern") == WORKED_EXAMPLE
+
+
+def test_legacy_framing_counts_everything_and_ends_with_zero():
+    flt = Filter(ANY, ME, 6, 0, 445, True, guid=WORKED_GUID)
+    raw = blobs.encode_filter_blob([flt, flt], "legacy")
+    assert len(raw) == 24 + 2 * 70 + 1 and raw[-1] == 0
+    assert struct.unpack_from("<I", raw, 16)[0] == len(raw) - 21
+    assert blobs.decode_filter_blob(raw) == (flt, flt)
+
+
+def test_decoder_ignores_data_length_and_accepts_one_trailing_zero():
+    broken = WORKED_EXAMPLE[:16] + b"\xff\xff\x00\x00" + WORKED_EXAMPLE[20:]
+    assert blobs.decode_filter_blob(broken) == blobs.decode_filter_blob(WORKED_EXAMPLE + b"\x00")
+    with pytest.raises(IPsecError, match="unexpected bytes"):
+        blobs.decode_filter_blob(WORKED_EXAMPLE + b"\x00\x00")
+
+
+def test_filter_fields_round_trip():
+    filters = (
+        Filter(Address("ip", "10.0.0.0", "255.0.0.0"), Address("ip", "192.168.1.7", "255.255.255.255"),
+               17, 1434, 53, False, "udp with text", "{00000001-0000-4000-8000-000000000000}"),
+        Filter(Address("dns", "db.example.com"), ME, 6, 0, 1433, True, "", "{00000002-0000-4000-8000-000000000000}"),
+        Filter(ANY, Address("dns", "mail.example.org"), 255, 0, 0, True, "ünïcode ✓",
+               "{00000003-0000-4000-8000-000000000000}"),
+    )
+    for flavor in blobs.FLAVORS:
+        raw = blobs.encode_filter_blob(filters, flavor)
+        assert blobs.FILTER_V2_SECTION not in raw
+        decoded = blobs.decode_filter_blob(raw)
+        assert decoded == filters
+        assert [f.description for f in decoded] == [f.description for f in filters]
+        assert [f.guid for f in decoded] == [f.guid for f in filters]
+
+
+def test_ports_are_little_endian_and_mirrored_is_one_record():
+    raw = blobs.encode_filter_blob([Filter(ANY, ME, 17, 1434, 0, True)], "modern")
+    assert len(raw) == 94 and raw[24 + 62:24 + 66] == b"\x9a\x05\x00\x00"      # 1434 = 0x059a
+    assert raw[24 + 34:24 + 38] == b"\x01\x00\x00\x00"
+
+
+def test_v2_section_carries_ranges_ipv6_and_server_types():
+    # fs 5.6 is spec only: no capture confirms this layout; the test pins our reading of it.
+    filters = (
+        Filter(Address("range", "10.0.0.5", end="10.0.0.20"), ME, 6, 0, 80, True, guid=guids()()),
+        Filter(Address("ip", "2001:db8::", "32"), ME, 0, 0, 0, True, guid="{00000009-0000-4000-8000-000000000000}"),
+        Filter(Address("server", "DNS"), ME, 17, 53, 0, True, guid="{0000000a-0000-4000-8000-000000000000}"),
+        Filter(ME, Address("server", "GATEWAY"), 0, 0, 0, True, guid="{0000000b-0000-4000-8000-000000000000}"),
+        Filter(ANY, Address("ip", "2001:db8::1", "128"), 6, 0, 443, False, guid="{0000000c-0000-4000-8000-000000000000}"),
+    )
+    for flavor in blobs.FLAVORS:
+        raw = blobs.encode_filter_blob(filters, flavor)
+        assert blobs.FILTER_V2_SECTION in raw
+        assert blobs.decode_filter_blob(raw) == filters
+
+
+def test_legacy_record_of_a_range_is_its_covering_subnet_and_server_byte_is_set():
+    raw = blobs.encode_filter_blob([Filter(Address("range", "10.0.0.5", end="10.0.0.20"), ME),
+                                    Filter(ME, Address("server", "WINS"))], "modern")
+    legacy_only = raw[:raw.index(blobs.FILTER_V2_SECTION)]
+    first, second = blobs.decode_filter_blob(legacy_only)
+    assert first.src == Address("ip", "10.0.0.0", "255.255.255.224")
+    assert second.dst == Address("server", "WINS") and legacy_only[24 + 70 + 67] == 0x82
+
+
+def test_bad_filter_values_are_named():
+    with pytest.raises(IPsecError, match="filter 1 dst_port"):
+        blobs.encode_filter_blob([Filter(ANY, ME, 6, 0, 70000)])
+    with pytest.raises(IPsecError, match="filter 1 src"):
+        blobs.encode_filter_blob([Filter(Address("ip", "10.0.0.300"), ME)])
+    with pytest.raises(IPsecError, match="flavor"):
+        blobs.encode_filter_blob([], "vista")
+
+
+_octet = st.integers(0, 255)
+_ipv4 = st.tuples(_octet, _octet, _octet, _octet).map(lambda t: "%d.%d.%d.%d" % t)
+_side = st.one_of(
+    st.just(ANY), st.just(ME),
+    st.builds(lambda a: Address("ip", a, "255.255.255.255"), _ipv4.filter(lambda a: a != "0.0.0.0")),
+    st.builds(lambda a, p: Address("ip", a, str(__import__("ipaddress").IPv4Network((0, p)).netmask)),
+              _ipv4.filter(lambda a: a != "0.0.0.0"), st.integers(1, 31)),
+    st.builds(lambda n: Address("dns", n), st.from_regex(r"[a-z][a-z0-9]{0,10}\.example\.com", fullmatch=True)),
+)
+_filter = st.builds(Filter, _side, _side, st.integers(0, 255), st.integers(0, 65535), st.integers(0, 65535),
+                    st.booleans(), st.text(max_size=12).filter(lambda s: "\x00" not in s))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_filter, max_size=6), st.sampled_from(blobs.FLAVORS))
+def test_filter_round_trip_property(filters, flavor):
+    decoded = blobs.decode_filter_blob(blobs.encode_filter_blob(filters, flavor, guids()))
+    assert decoded == tuple(filters)
+    assert [f.description for f in decoded] == [f.description for f in filters]
+
+
+# --------------------------------------------------------------------------------- policies
+
+def test_policy_blob():
+    raw = blobs.encode_policy_blob(180)
+    assert raw == bytes.fromhex("632120224c4fd111863b00a0248d3021" "04000000" "302a0000" "00")
+    assert blobs.decode_policy_blob(raw) == 180
+    assert blobs.decode_policy_blob(blobs.encode_policy_blob(5)) == 5
+    zero = raw[:20] + b"\x00\x00\x00\x00\x00"
+    assert blobs.decode_policy_blob(zero) == 180                    # 0 means 10800 s (fs 4.1)
+
+
+def test_isakmp_blob_round_trip_including_dh2048():
+    data = blobs.IsakmpData((blobs.MmMethod("3DES", "SHA1", 3), blobs.MmMethod("DES", "MD5", 1, 3600, 1000, 5)),
+                            mmpfs=True, options=2, qm_limit=4, lifetime_s=600)
+    raw = blobs.encode_isakmp_blob(data)
+    assert len(raw) == 85 + 64 * 2 and raw[80 + 4 + 36] == 4          # RF 4 = 3DES/SHA1/DH2048
+    assert blobs.decode_isakmp_blob(raw) == data
+
+
+def test_default_isakmp_is_the_windows10_one():
+    assert [str(m) for m in blobs.decode_isakmp_blob(blobs.encode_isakmp_blob()).methods] == ["3DES-SHA1-2"]
+
+
+# ----------------------------------------------------------------------- filter actions (NegPol)
+
+def test_block_action_blob_is_the_captured_25_bytes():
+    assert blobs.encode_negpol_blob(()) == bytes.fromhex("b920dc80c82ed111a89e00a0248d3021" "04000000" "00000000" "00")
+
+
+def test_negpol_round_trip():
+    offers = (QmOffer("SHA1", "3DES", "MD5", 50000, 900), QmOffer("", "DES", "None"), QmOffer("MD5"),
+              QmOffer("", "None", "SHA1"))
+    raw = blobs.encode_negpol_blob(offers, qmpfs=True, soft=True)
+    assert len(raw) == 25 + 80 * 5                                     # soft: one empty offer [?]
+    assert blobs.decode_negpol_blob(raw) == blobs.NegPolData(offers, True, True)
+    # AH+ESP is one offer with two algorithm slots (fs 5.4).
+    assert struct.unpack_from("<I", raw, 24 + 16)[0] == 2
+
+
+def test_negpol_rejects_empty_and_unknown_offers():
+    with pytest.raises(IPsecError, match="needs AH or ESP"):
+        blobs.encode_negpol_blob((QmOffer(),))
+    with pytest.raises(IPsecError, match="AH 'SHA256'"):
+        blobs.encode_negpol_blob((QmOffer("SHA256"),))
+    raw = bytearray(blobs.encode_negpol_blob((QmOffer("MD5"),)))
+    raw[24 + 20 + 8] = 7                                               # offer type 7
+    with pytest.raises(IPsecError, match="unknown offer type 7"):
+        blobs.decode_negpol_blob(bytes(raw))
+
+
+# ------------------------------------------------------------------------------- rules (NFA)
+
+def test_nfa_kerberos_modern_and_legacy_sizes():
+    rule = Rule("r", "fl", "fa")
+    modern, legacy = blobs.encode_nfa_blob(rule, "modern"), blobs.encode_nfa_blob(rule, "legacy")
+    assert (len(modern), len(legacy)) == (115, 63)                      # fs 5.3
+    assert struct.unpack_from("<I", modern, 16)[0] == 42 == struct.unpack_from("<I", legacy, 16)[0]
+    for raw in (modern, legacy):
+        assert blobs.decode_nfa_blob(raw) == blobs.NfaData((AuthMethod("kerberos"),), "all", "", True)
+
+
+def test_nfa_auth_conntype_tunnel_round_trip():
+    auth = (AuthMethod("psk", "s3cret ünï"), AuthMethod("cert", "CN=Root CA, O=Example"), AuthMethod("kerberos"))
+    for flavor in blobs.FLAVORS:
+        for conntype, tunnel, active in (("lan", "", False), ("dialup", "192.0.2.1", True),
+                                         ("all", "2001:db8::9", True), ("all", "gw.example.com", True)):
+            if tunnel.count(":") and flavor == "legacy":
+                continue
+            raw = blobs.encode_nfa_blob(blobs.NfaData(auth, conntype, tunnel, active), flavor)
+            assert blobs.decode_nfa_blob(raw) == blobs.NfaData(auth, conntype, tunnel, active)
+
+
+def test_nfa_psk_is_stored_in_clear_but_never_shown():
+    raw = blobs.encode_nfa_blob(blobs.NfaData((AuthMethod("psk", "hunter2"),)))
+    assert "hunter2".encode("utf-16-le") in raw                         # fs 5.2: plaintext in the store
+    decoded = blobs.decode_nfa_blob(raw)
+    assert "hunter2" not in repr(decoded)
+
+
+def test_nfa_unknown_values_are_errors():
+    raw = bytearray(blobs.encode_nfa_blob(Rule("r"), "legacy"))
+    raw[24] = 9
+    with pytest.raises(IPsecError, match="unknown type 9"):
+        blobs.decode_nfa_blob(bytes(raw))
+    with pytest.raises(IPsecError, match="conntype"):
+        blobs.encode_nfa_blob(Rule("r", conntype="wifi"))
+
+
+# ------------------------------------------------------------------------------- robustness
+
+SAMPLES = {
+    "ipsecFilter": (blobs.decode_filter_blob, WORKED_EXAMPLE),
+    "ipsecPolicy": (blobs.decode_policy_blob, blobs.encode_policy_blob(180)),
+    "ipsecISAKMPPolicy": (blobs.decode_isakmp_blob, blobs.encode_isakmp_blob()),
+    "ipsecNegotiationPolicy": (blobs.decode_negpol_blob, blobs.encode_negpol_blob((QmOffer("", "3DES", "SHA1"),))),
+    "ipsecNFA": (blobs.decode_nfa_blob, blobs.encode_nfa_blob(Rule("r", auth=(AuthMethod("psk", "k"),)))),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(SAMPLES))
+def test_every_truncation_is_a_clear_error(kind):
+    decode, raw = SAMPLES[kind]
+    decode(raw)
+    # An NFA cut right before its optional Vista+ tail is a complete tail-less (2000/XP) NFA.
+    valid_cut = 20 + struct.unpack_from("<I", raw, 16)[0] if kind == "ipsecNFA" else None
+    for cut in range(len(raw) - 1):
+        if cut == valid_cut:
+            continue
+        with pytest.raises(IPsecError, match="the-key"):
+            decode(raw[:cut], "the-key")
+
+
+@pytest.mark.parametrize("kind", sorted(SAMPLES))
+def test_wrong_blob_type_is_named(kind):
+    decode, raw = SAMPLES[kind]
+    other = SAMPLES["ipsecPolicy" if kind != "ipsecPolicy" else "ipsecFilter"][1]
+    with pytest.raises(IPsecError, match="not an %s blob" % kind):
+        decode(other)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(sorted(SAMPLES)), st.data())
+def test_corrupted_blobs_fail_only_with_ipsecerror(kind, data):
+    decode, raw = SAMPLES[kind]
+    mutated = bytearray(raw)
+    for _ in range(data.draw(st.integers(1, 4))):
+        mutated[data.draw(st.integers(16, len(raw) - 1))] = data.draw(st.integers(0, 255))
+    try:
+        decode(bytes(mutated))
+    except IPsecError:
+        pass
+
+
+# ------------------------------------------------------------------------------ performance
+
+def test_decode_speed_figure(capsys):
+    """Not a timed assertion: prints the figure the benchmark issue tracks (10k filters)."""
+    filters = [Filter(ANY, Address("ip", "10.%d.%d.1" % (i // 250, i % 250), "255.255.255.255"), 6, 0, i % 65535 + 1)
+               for i in range(10000)]
+    raw = blobs.encode_filter_blob(filters, "modern", guids())
+    start = time.perf_counter()
+    decoded = blobs.decode_filter_blob(raw)
+    elapsed = time.perf_counter() - start
+    assert len(decoded) == 10000 and decoded[-1] == filters[-1]
+    with capsys.disabled():
+        print("\n[figure] decode_filter_blob: 10000 filters, %d bytes, %.1f ms" % (len(raw), elapsed * 1000))
