@@ -1,9 +1,9 @@
 """Who may talk to a winsim host: HTTP Basic, and NTLM with WinRM message encryption.
 
 NTLM is pyspnego's acceptor. It reads the users it accepts from the file named by NTLM_USER_FILE
-(`DOMAIN:USER:PASSWORD` lines), a process-wide setting, so this module keeps one such file per
-process holding every live host's users; after the handshake each host still checks that the
-authenticated user is one of its own. Passwords never reach a log line.
+(`DOMAIN:USER:PASSWORD` lines); each estate writes its own file (see _user_file for how one process
+serves several). After the handshake the host still checks that the user is one of its own.
+Passwords never reach a log line.
 
 Encrypted messages follow [MS-WSMV] 2.2.9.1.1 (Negotiate): a multipart/encrypted body whose
 octet-stream part is a 4-byte little-endian signature length, the signature, then the sealed
@@ -11,12 +11,11 @@ message.
 """
 from __future__ import annotations
 
-import atexit
 import base64
 import binascii
+import contextlib
 import os
 import struct
-import tempfile
 import threading
 
 import spnego
@@ -59,63 +58,44 @@ def find_user(user: str, users: dict[str, str], machine: str = "") -> str | None
     return next((known for known in users if known.lower() == name.lower()), None)
 
 
-class _NtlmUserFile:
-    """The process-wide NTLM_USER_FILE: the union of every registered host's users."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.entries: dict[tuple[str, str], tuple[str, int]] = {}  # (DOMAIN, user) -> (password, refs)
-        self.path: str | None = None
-
-    def register(self, machine: str, users: dict[str, str]) -> None:
-        with self.lock:
-            for user, password in users.items():
-                for domain in ("", machine.upper()):
-                    key = (domain, user.lower())
-                    known = self.entries.get(key)
-                    if known and known[0] != password:
-                        raise ValueError(
-                            "NTLM user %r is already served with another password in this process; "
-                            "NTLM_USER_FILE is process-wide, so give %r the same password everywhere "
-                            "or run the estates in separate processes" % (user, user))
-                    self.entries[key] = (password, (known[1] if known else 0) + 1)
-            self._write()
-
-    def unregister(self, machine: str, users: dict[str, str]) -> None:
-        with self.lock:
-            for user in users:
-                for domain in ("", machine.upper()):
-                    key = (domain, user.lower())
-                    password, refs = self.entries.get(key, ("", 1))
-                    if refs <= 1:
-                        self.entries.pop(key, None)
-                    else:
-                        self.entries[key] = (password, refs - 1)
-            self._write()
-
-    def _write(self) -> None:
-        if self.path is None:
-            fd, self.path = tempfile.mkstemp(prefix="winsim-ntlm-", suffix=".users")
-            os.close(fd)
-            atexit.register(lambda: os.path.exists(self.path) and os.unlink(self.path))
-        lines = "".join("%s:%s:%s\n" % (domain, user, password)
-                        for (domain, user), (password, _refs) in sorted(self.entries.items()))
-        tmp = self.path + ".tmp"
-        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
-            handle.write(lines)
-        os.replace(tmp, self.path)
-        os.environ["NTLM_USER_FILE"] = self.path
+def write_ntlm_user_file(path: str, machines: list[str], users: dict[str, str]) -> str:
+    """pyspnego's user file (`DOMAIN:USER:PASSWORD`, mode 0600): each user bare and as MACHINE\\user."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    lines = "".join("%s:%s:%s\n" % (domain, user, password)
+                    for user, password in users.items() for domain in [""] + [m.upper() for m in machines])
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
+        handle.write(lines)
+    return path
 
 
-NTLM_USERS = _NtlmUserFile()
+# pyspnego's acceptor reads NTLM_USER_FILE from the environment when a context is made and when
+# the client's AUTHENTICATE message is checked. The environment is process-wide, so those steps run
+# under this lock with the variable pointing at the serving host's own file, which keeps each
+# estate's users (and passwords) separate inside one process. A step takes about a millisecond.
+_USER_FILE_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _user_file(path: str):
+    with _USER_FILE_LOCK:
+        previous = os.environ.get("NTLM_USER_FILE")
+        os.environ["NTLM_USER_FILE"] = path
+        try:
+            yield
+        finally:
+            if previous is None:
+                del os.environ["NTLM_USER_FILE"]
+            else:
+                os.environ["NTLM_USER_FILE"] = previous
 
 
 class NtlmSession:
     """NTLM state of one TCP connection (NTLM authenticates the connection, not each request)."""
 
-    def __init__(self, machine: str, users: dict[str, str]):
+    def __init__(self, machine: str, users: dict[str, str], user_file: str):
         self.machine = machine
         self.users = users
+        self.user_file = user_file
         self.context = None
         self.user: str | None = None
 
@@ -130,12 +110,13 @@ class NtlmSession:
             token = base64.b64decode(blob.strip(), validate=True)
         except binascii.Error:
             raise AuthError("malformed %s token" % scheme) from None
-        if self.context is None or token.startswith(b"NTLMSSP\x00\x01"):
-            protocol = "ntlm" if token.startswith(b"NTLMSSP\x00") else "negotiate"
-            self.context = spnego.server(hostname=self.machine, service="HTTP", protocol=protocol)
-            self.user = None
         try:
-            out = self.context.step(token)
+            with _user_file(self.user_file):
+                if self.context is None or token.startswith(b"NTLMSSP\x00\x01"):
+                    protocol = "ntlm" if token.startswith(b"NTLMSSP\x00") else "negotiate"
+                    self.context = spnego.server(hostname=self.machine, service="HTTP", protocol=protocol)
+                    self.user = None
+                out = self.context.step(token)
         except spnego.exceptions.SpnegoError as err:
             self.context = None
             raise AuthError("NTLM authentication failed: %s" % err.message) from None

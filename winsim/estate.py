@@ -79,21 +79,21 @@ class Estate:
         domain_store = os.path.join(self.state_dir, "domain")
         listener = Listener()
         tls = tls_context(self.state_dir, [address for _n, address, _p in self._plan])
+        user_file = auth.write_ntlm_user_file(os.path.join(self.state_dir, "auth", "ntlm-users"),
+                                              [name for name, _a, _p in self._plan], users)
         try:
             for name, address, personality in self._plan:
                 host_dir = os.path.join(self.state_dir, "hosts", name)
                 os.makedirs(host_dir, exist_ok=True)
                 host = self.host_factory(name, address, personality, host_dir, dict(users), domain_store)
-                served = ServedHost(host, name, address, users, personality)
+                served = ServedHost(host, name, address, users, user_file, personality)
                 served.latency_ms = self.latency_ms
-                auth.NTLM_USERS.register(name, users)
                 self.hosts.append(served)
                 if not self.https_only:
                     served.http_port = listener.listen(served, "http", self.http_port)
                 served.https_port = listener.listen(served, "https", self.https_port, tls)
         except Exception:
             listener.stop()
-            self._unregister()
             raise
         listener.start()
         self.listener = listener
@@ -104,15 +104,10 @@ class Estate:
         if self.listener is not None:
             self.listener.stop()
             self.listener = None
-        self._unregister()
         for served in self.hosts:
             close = getattr(served.host, "close", None)
             if close:
                 close()
-
-    def _unregister(self) -> None:
-        for served in self.hosts:
-            auth.NTLM_USERS.unregister(served.name, served.users)
 
     def __enter__(self) -> "Estate":
         return self.start()

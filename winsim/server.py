@@ -36,8 +36,10 @@ IDLE_KEEPALIVE = 120  # seconds; HTTP.sys's default idle connection timeout
 class ServedHost:
     """One host as the network sees it: its addresses, users, shell service and injected faults."""
 
-    def __init__(self, host, name: str, address: str, users: dict[str, str], personality: str = ""):
+    def __init__(self, host, name: str, address: str, users: dict[str, str], ntlm_user_file: str,
+                 personality: str = ""):
         self.host = host
+        self.ntlm_user_file = ntlm_user_file
         self.name = name
         self.address = address
         self.personality = personality
@@ -181,7 +183,7 @@ class WinRMHandler(BaseHTTPRequestHandler):
             return auth.check_basic(header, served.users), None
         if scheme in ("negotiate", "ntlm"):
             if self.ntlm is None:
-                self.ntlm = auth.NtlmSession(served.name, served.users)
+                self.ntlm = auth.NtlmSession(served.name, served.users, served.ntlm_user_file)
             token = self.ntlm.step(header)
             prefix = header.split(" ", 1)[0]
             reply = "%s %s" % (prefix, token) if token else None
@@ -235,7 +237,11 @@ class Listener:
 
     def listen(self, served: ServedHost, scheme: str, port: int, tls: ssl.SSLContext | None = None) -> int:
         """Bind served.address:port (0 = any free port) and return the port bound."""
-        sock = socket.create_server((served.address, port), backlog=128)
+        try:
+            sock = socket.create_server((served.address, port), backlog=128)
+        except OSError as err:
+            raise OSError(err.errno, "%s cannot listen on %s:%d (%s): %s" % (
+                served.name, served.address, port, scheme, err.strerror or err)) from None
         sock.setblocking(False)
         bound = sock.getsockname()[1]
         self.sockets.append(sock)

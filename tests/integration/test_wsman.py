@@ -97,6 +97,16 @@ def test_wrong_password_is_401_and_runs_nothing(recorded, scheme, transport):
     assert host.auth_failures >= 1
 
 
+def test_estates_with_different_passwords_coexist_under_ntlm(estate_factory):
+    first = estate_factory(1, host_factory=RecordingHost, password="first-Passw0rd")
+    second = estate_factory(1, host_factory=RecordingHost, password="second-Passw0rd")
+    for estate in (first, second):
+        assert session(estate, estate.hosts[0], transport="ntlm").run_cmd("ver").status_code == 0
+    with pytest.raises(InvalidCredentialsError):
+        session(second, second.hosts[0], transport="ntlm", password="first-Passw0rd").run_cmd("ver")
+    assert [c[0] for c in second.hosts[0].host.calls] == ["ver"]
+
+
 def test_unknown_user_is_refused(recorded):
     host = recorded.hosts[0]
     client = winrm.Session(recorded.endpoint(host), auth=("Guest", recorded.password), transport="basic",
