@@ -1,0 +1,231 @@
+"""netsh dialect: every change op renders the argv the grammar (SYNTAX.md 1.3, 2) says."""
+from dataclasses import replace
+
+import pytest
+
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import dialects, plan
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.dialects import MASK, SCRIPT_FILE, netsh
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
+    ANY, KERBEROS, ME, Address, AuthMethod, Change, DynamicRule, Filter, FilterAction, FilterList, HostState,
+    Policy, QmOffer, Rule, ValidationError)
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.quoting import split_command_line
+
+S = ("netsh", "ipsec", "static")
+D = ("netsh", "ipsec", "dynamic")
+TCP445 = Filter(Address("ip", "10.1.0.0", "255.255.0.0"), ME, 6, 0, 445, True)
+UDP1434_IN = Filter(ANY, ME, 17, 0, 1434, mirrored=False)
+ICMP = Filter(ANY, ME, 1)
+LIST = FilterList("L", (TCP445,))
+BLOCK = FilterAction("Block")
+RULE = Rule("R", "L", "Block")
+POLICY = Policy("P", polling_interval=30, rules=(RULE,))
+STATE = HostState(policies=(POLICY,), filterlists=(LIST,), filteractions=(BLOCK,))
+DYN = DynamicRule(UDP1434_IN, "block", "block", "all")
+
+FILTER_ARGS = ("srcaddr=10.1.0.0", "dstaddr=me", "srcmask=255.255.0.0", "protocol=TCP", "srcport=0",
+               "dstport=445", "mirrored=yes")
+
+
+def render(*changes, before=STATE, after=STATE, **kw):
+    return dialects.render(list(changes), "netsh", before=before, after=after, **kw)
+
+
+def argvs(commands):
+    return [c.argv for c in commands]
+
+
+CASES = [
+    (Change("add_policy", Policy("P", "why", 30)),
+     [S + ("add", "policy", "name=P", "description=why", "pollinginterval=30", "activatedefaultrule=no")]),
+    (Change("add_policy", Policy("P", rules=(Rule("", default_response=True), RULE))),
+     [S + ("add", "policy", "name=P", "pollinginterval=180", "activatedefaultrule=yes"),
+      S + ("add", "rule", "name=R", "policy=P", "filterlist=L", "filteraction=Block", "conntype=all",
+           "activate=yes", "kerberos=yes")]),
+    (Change("set_policy", Policy("P2", "new", 60), old=Policy("P", "old", 30)),
+     [S + ("set", "policy", "name=P", "newname=P2", "description=new", "pollinginterval=60")]),
+    (Change("set_policy", Policy("P", "", 60), old=Policy("P", "", 30)),
+     [S + ("set", "policy", "name=P", "pollinginterval=60")]),
+    (Change("delete_policy", POLICY), [S + ("delete", "policy", "name=P")]),
+    (Change("assign", POLICY, old=""), [S + ("set", "policy", "name=P", "assign=yes")]),
+    (Change("unassign", POLICY), [S + ("set", "policy", "name=P", "assign=no")]),
+    (Change("add_filterlist", FilterList("L2", (TCP445, ICMP), "two")),
+     [S + ("add", "filterlist", "name=L2", "description=two"),
+      S + ("add", "filter", "filterlist=L2") + FILTER_ARGS,
+      S + ("add", "filter", "filterlist=L2", "srcaddr=any", "dstaddr=me", "protocol=ICMP", "mirrored=yes")]),
+    (Change("set_filterlist", FilterList("L", description="d"), old=LIST),
+     [S + ("set", "filterlist", "name=L", "description=d")]),
+    (Change("delete_filterlist", LIST), [S + ("delete", "filterlist", "name=L")]),
+    (Change("add_filter", Filter(Address("range", "10.0.0.1", end="10.0.0.9"), Address("server", "DNS"), 17,
+                                 53, 0, False, description="dns"), "L"),
+     [S + ("add", "filter", "filterlist=L", "srcaddr=10.0.0.1-10.0.0.9", "dstaddr=DNS", "protocol=UDP",
+           "srcport=53", "dstport=0", "mirrored=no", "description=dns")]),
+    (Change("add_filter", Filter(Address("ip", "fe80::1", "64"), Address("dns", "db.example.com"), 47), "L"),
+     [S + ("add", "filter", "filterlist=L", "srcaddr=fe80::1", "dstaddr=db.example.com", "srcmask=64",
+           "protocol=47", "mirrored=yes")]),
+    (Change("delete_filter", TCP445, "L"), [S + ("delete", "filter", "filterlist=L") + FILTER_ARGS]),
+    (Change("add_filteraction", FilterAction("Secure", "negotiate", "d", inpass=True, soft=True, qmpfs=True,
+                                             offers=(QmOffer("", "3DES", "SHA1", 100000, 3600), QmOffer("MD5")))),
+     [S + ("add", "filteraction", "name=Secure", "description=d", "qmpfs=yes", "inpass=yes", "soft=yes",
+           "action=negotiate", "qmsecmethods=ESP[3DES,SHA1]:100000k/3600s AH[MD5]")]),
+    (Change("set_filteraction", FilterAction("Permit", "permit"), old=BLOCK),
+     [S + ("set", "filteraction", "name=Block", "newname=Permit", "description=", "qmpfs=no", "inpass=no",
+           "soft=no", "action=permit")]),
+    (Change("delete_filteraction", BLOCK), [S + ("delete", "filteraction", "name=Block")]),
+    (Change("add_rule", Rule("R2", "L", "Block", "d", False, "lan", (KERBEROS, AuthMethod("cert", "CN=Root CA")),
+                             tunnel="10.9.9.9"), "P"),
+     [S + ("add", "rule", "name=R2", "policy=P", "filterlist=L", "filteraction=Block", "tunnel=10.9.9.9",
+           "conntype=lan", "activate=no", "description=d", "kerberos=yes",
+           "rootca=CN=Root CA certmap:no excludecaname:no")]),
+    (Change("set_rule", Rule("R", "L", "Permit"), "P", old=RULE),
+     [S + ("set", "rule", "name=R", "policy=P", "filteraction=Permit")]),
+    (Change("set_rule", Rule("R3", "L", "Block", auth=()), "P", old=RULE),
+     [S + ("set", "rule", "name=R", "policy=P", "newname=R3")]),
+    (Change("delete_rule", RULE, "P"), [S + ("delete", "rule", "name=R", "policy=P")]),
+    (Change("add_rule", Rule("", active=False, default_response=True, auth=()), "P"),
+     [S + ("set", "defaultrule", "policy=P", "activate=no")]),
+]
+
+
+@pytest.mark.parametrize("change, expected", CASES, ids=[c.op for c, _ in CASES])
+def test_static_op(change, expected):
+    commands = render(change)
+    assert argvs(commands) == expected
+    assert all(c.change is change for c in commands)
+    for command in commands:
+        assert split_command_line(command.display) == list(command.argv)
+
+
+@pytest.mark.parametrize("change, _expected", CASES, ids=[c.op for c, _ in CASES])
+def test_undo_is_the_rendered_inverse(change, _expected):
+    inverse = plan.with_inverse(STATE, change.op, change.obj, change.parent, change.old).inverse
+    first, *rest = render(change)
+    # the inverse carries the change as its own inverse, so rendering it needs no state
+    assert argvs(first.undo) == argvs(render(replace(inverse, inverse=change)))
+    assert all(c.undo == () for c in rest)
+
+
+def test_planner_inverse_is_preferred():
+    change = Change("assign", POLICY, old="Q", inverse=Change("assign", Policy("Q"), old="P"))
+    assert argvs(render(change)[0].undo) == [S + ("set", "policy", "name=Q", "assign=yes")]
+
+
+def test_delete_and_add_filter_repeat_the_same_parameters():
+    add, = render(Change("add_filter", TCP445, "L"))
+    delete, = render(Change("delete_filter", TCP445, "L"))
+    assert add.argv[5:] == delete.argv[5:]
+    assert argvs(add.undo) == [delete.argv] and argvs(delete.undo) == [add.argv]
+
+
+def test_psk_is_in_argv_but_never_displayed():
+    key = "s3cret key&x"
+    rule = Rule("R", "L", "Block", auth=(AuthMethod("psk", key), KERBEROS))
+    add, = render(Change("add_rule", rule, "P"))
+    assert add.argv[-2:] == ("psk=" + key, "kerberos=yes")
+    assert split_command_line(add.command_line) == list(add.argv)
+    for shown in (add.display, add.redacted_display, repr(add)):
+        assert key not in shown
+    assert "psk=" + MASK in add.display
+    assert split_command_line(add.display) == list(add.shown_argv)
+    # the undo of deleting that rule re-adds it: masked too
+    delete, = render(Change("delete_rule", rule, "P"))
+    assert delete.undo[0].argv[-2] == "psk=" + key and key not in delete.undo[0].display
+
+
+def test_psk_in_domain_script_is_masked():
+    key = "s3cret"
+    rule = Rule("R", "L", "Block", auth=(AuthMethod("psk", key),))
+    command, = render(Change("add_rule", rule, "P"), store="domain", domain="corp.example")
+    assert "psk=" + key in command.script
+    assert key not in command.redacted_script and key not in command.display and key not in repr(command)
+
+
+def test_domain_store_is_one_netsh_script():
+    changes = [Change("add_filterlist", FilterList("L2", (ICMP,))), Change("delete_rule", RULE, "P"),
+               Change("add_dynamic", DYN)]
+    commands = render(*changes, store="domain", domain="corp.example")
+    script, mm, dyn = commands
+    assert script.argv == ("netsh", "-f", SCRIPT_FILE)
+    assert script.script.splitlines() == [
+        "pushd ipsec static",
+        "set store location=domain domain=corp.example",
+        "add filterlist name=L2",
+        "add filter filterlist=L2 srcaddr=any dstaddr=me protocol=ICMP mirrored=yes",
+        "delete rule name=R policy=P",
+        "popd"]
+    # undo: one script per command that has an undo, newest first
+    assert [u.script.splitlines()[2:-1] for u in script.undo] == [
+        ["add rule name=R policy=P filterlist=L filteraction=Block conntype=all activate=yes kerberos=yes"],
+        ["delete filterlist name=L2"]]
+    assert all(u.script.splitlines()[:2] == script.script.splitlines()[:2] for u in script.undo)
+    assert mm.argv[:5] == D + ("add", "mmpolicy") and dyn.argv[:5] == D + ("add", "rule")
+
+
+def test_domain_store_without_domain_name():
+    command, = render(Change("delete_policy", POLICY), store="domain")
+    assert command.script.splitlines()[1] == "set store location=domain"
+
+
+def test_dynamic_rules_keep_one_mmpolicy_alive():
+    other = DynamicRule(TCP445, "permit", "block", "lan")
+    added = render(Change("add_dynamic", DYN), Change("add_dynamic", other), before=HostState(),
+                   after=HostState(dynamic=(DYN, other)))
+    assert argvs(added) == [
+        D + ("add", "mmpolicy", "name=" + netsh.MM_POLICY),
+        D + ("add", "rule", "srcaddr=any", "dstaddr=me", "protocol=UDP", "srcport=0", "dstport=1434",
+             "mirrored=no", "conntype=all", "mmpolicy=" + netsh.MM_POLICY, "actioninbound=block",
+             "actionoutbound=block"),
+        D + ("add", "rule") + FILTER_ARGS + ("conntype=lan", "mmpolicy=" + netsh.MM_POLICY,
+                                             "actioninbound=permit", "actionoutbound=block"),
+    ]
+    assert argvs(added[0].undo) == [D + ("delete", "mmpolicy", "name=" + netsh.MM_POLICY)]
+    assert argvs(added[1].undo) == [D + ("delete", "rule", "srcaddr=any", "dstaddr=me", "protocol=UDP",
+                                         "srcport=0", "dstport=1434", "mirrored=no", "conntype=all")]
+    deleted = render(Change("delete_dynamic", DYN), before=HostState(dynamic=(DYN,)), after=HostState())
+    assert argvs(deleted) == [added[1].undo[0].argv, added[0].undo[0].argv]
+    kept = render(Change("delete_dynamic", DYN), before=HostState(dynamic=(DYN, other)),
+                  after=HostState(dynamic=(other,)))
+    assert len(kept) == 1
+
+
+@pytest.mark.parametrize("change, option", [
+    (Change("add_policy", Policy('say "hi"')), "policy"),
+    (Change("add_policy", Policy("P", description='a "quoted" word')), "description"),
+    (Change("add_policy", Policy("")), "policy"),
+    (Change("add_policy", Policy("P", polling_interval=0)), "pollinginterval"),
+    (Change("add_filterlist", FilterList("a\nb")), "filterlist"),
+    (Change("add_rule", Rule("R", "L", 'B"'), "P"), "filteraction"),
+    (Change("add_rule", Rule("R", "L", "Block", auth=(AuthMethod("psk", 'a"b'),)), "P"), "psk"),
+    (Change("add_rule", Rule("R", "L", "Block", auth=(AuthMethod("psk", ""),)), "P"), "psk"),
+    (Change("add_rule", Rule("R", "L", "Block", conntype="wan"), "P"), "conntype"),
+    (Change("add_filter", Filter(ANY, Address("dns", 'x"y')), "L"), "dstaddr"),
+    (Change("add_filter", Filter(ANY, ME, 1, 0, 80), "L"), "dstport"),
+    (Change("add_filter", Filter(Address("ip", "10.0.0.300"), ME), "L"), "srcaddr"),
+    (Change("add_filteraction", FilterAction("A", "block", offers=(QmOffer("MD5"),))), "qmsecmethods"),
+    (Change("add_filteraction", FilterAction("A", "drop")), "action"),
+    (Change("set_rule", Rule("R", "L", "Block", description="x\ry"), "P", old=RULE), "description"),
+])
+def test_rejected_values_name_the_option(change, option):
+    with pytest.raises(ValidationError) as err:
+        render(change)
+    assert err.value.option == option
+
+
+def test_embedded_quote_rejection_says_why():
+    with pytest.raises(ValidationError, match="embedded quotes is not documented"):
+        render(Change("add_policy", Policy('a"b')))
+
+
+HOSTILE = ["Block & Tackle", "a|b", "50% off", "<in>", "caret^", "tab\there", "Bl\u00f6ck \u0444\u0438\u043b\u044c\u0442\u0440",
+           "trailing\\", "back\\\\slash \\", "(paren)", "!bang!"]
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_hostile_names_round_trip(name):
+    if "\t" in name:
+        with pytest.raises(ValidationError):
+            render(Change("add_policy", Policy(name)))
+        return
+    command, = render(Change("add_policy", Policy(name)))
+    assert command.argv[5] == "name=" + name
+    assert split_command_line(command.display) == list(command.argv)
+    assert split_command_line(command.display, variant="msvcrt2008") == list(command.argv)
