@@ -102,7 +102,8 @@ IPV4 = st.tuples(OCTET, OCTET, OCTET, OCTET).map(lambda t: "%d.%d.%d.%d" % t)
 MASKS = st.integers(0, 32).map(lambda n: ".".join(str((0xFFFFFFFF << (32 - n) >> s) & 0xFF) for s in (24, 16, 8, 0)))
 SIDES = st.one_of(
     st.just(ANY), st.just(ME),
-    st.builds(lambda ip, mask: Address("ip", ip, mask), IPV4, MASKS).filter(lambda a: a.value != "0.0.0.0" or a.mask != "0.0.0.0"),
+    st.builds(lambda ip, mask: Address("ip", ip, mask), IPV4, MASKS).filter(
+        lambda a: (a.value, a.mask) != ("0.0.0.0", "0.0.0.0")),      # that one is `any`
     st.from_regex(r"[a-z][a-z0-9-]{0,10}[a-z0-9](\.[a-z]{2,6}){1,2}", fullmatch=True).map(lambda n: Address("dns", n)),
 )
 

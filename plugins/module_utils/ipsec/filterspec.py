@@ -47,7 +47,7 @@ def parse_filterspec(text, option: str = "filters") -> FilterSpec:
     for name, (opening, closing) in _BRACKETS.items():
         if spec[:1] == opening or spec[-1:] == closing:
             if not (spec[:1] == opening and spec[-1:] == closing):
-                raise ValidationError(option, text, FILTERSPEC_ACCEPTED, "unbalanced %s" % opening + closing)
+                raise ValidationError(option, text, FILTERSPEC_ACCEPTED, "unbalanced %s" % (opening + closing))
             kind, spec = name, spec[1:-1].strip()
     _check_typo(option, text, spec)
     if any(c in spec for c in '"\u201c\u201d'):
@@ -57,13 +57,12 @@ def parse_filterspec(text, option: str = "filters") -> FilterSpec:
         raise ValidationError(option, text, FILTERSPEC_ACCEPTED,
                               "needs exactly one '=' or '+' between source and destination")
     left, separator, right = spec.partition(separators[0])
-    src_parts = left.split(":")
-    dst_parts = right.split(":") + ["", ""]
-    if len(src_parts) > 2 or len(dst_parts) > 5:
+    src_parts, dst_parts = left.split(":"), right.split(":")
+    if len(src_parts) > 2 or len(dst_parts) > 3:
         raise ValidationError(option, text, FILTERSPEC_ACCEPTED, "too many ':' fields (IPv6 addresses "
                               "cannot be written in a filterspec)")
-    src_port = src_parts[1] if len(src_parts) > 1 else ""
-    dst_port, protocol = dst_parts[1], dst_parts[2]
+    src_port = (src_parts + [""])[1]
+    dst_port, protocol = (dst_parts + ["", ""])[1:3]
     _check_placeholders(option, text, (src_port, dst_port), protocol)
     fields = {"src_port": src_port or 0, "dst_port": dst_port or 0, "protocol": protocol or "ANY",
               "mirrored": separator == "+"}
@@ -119,10 +118,6 @@ def _address(option, text, side, field):
     if "-" in address and re.match(r"^[0-9.]+-[0-9.]+$", address):
         raise ValidationError(option, text, FILTERSPEC_ACCEPTED, "address ranges cannot be written in a filterspec")
     return address, (mask or None)
-
-
-def _port_field(parts, index):
-    return parts[index] if len(parts) > index and parts[index] else 0
 
 
 def format_filterspec(flt: Filter, kind: str = "") -> str:

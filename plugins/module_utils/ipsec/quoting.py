@@ -31,8 +31,9 @@ _UNREPRESENTABLE = "\x00\r\n"
 _CMD_SPECIAL = "&|<>^()"
 # netsh style `tag=value`: join_command_line writes tag="value" (see _quote_argument).
 _NETSH_TAG = re.compile(r"[A-Za-z][A-Za-z0-9_]*=")
-# Characters PowerShell's tokenizer treats as a single quote (ASCII ' and the typographic ones,
-# about_Quoting_Rules); inside a single-quoted literal each is escaped by doubling.
+# Characters PowerShell's tokenizer treats as a single quote (ASCII ' and four typographic ones:
+# CharTraits.IsSingleQuote, as ansible.windows' quote filter notes, PR #48); inside a single-quoted
+# literal each is escaped by doubling.
 _PS_SINGLE_QUOTES = "'\u2018\u2019\u201a\u201b"
 # The longest command line CreateProcess accepts is 32767 characters including the terminating NUL
 # (CreateProcessW, lpCommandLine).
@@ -245,17 +246,19 @@ def _escape_quotes(text, closing):
 # Windows PowerShell 5.1, legacy native argument passing
 # --------------------------------------------------------------------------------------------
 #
-# How Windows PowerShell 5.1 builds the command line of a native program (what
-# $PSNativeCommandArgumentPassing='Legacy' keeps in PowerShell 7.3+; about_Parsing, "Passing
-# arguments that contain quote characters"; PowerShell issues #1995 and #14747):
-#   - each argument is evaluated to a string; an empty string is dropped entirely;
+# How Windows PowerShell 5.1 builds the command line of a native program (NativeCommandParameterBinder;
+# what $PSNativeCommandArgumentPassing='Legacy' keeps in PowerShell 7.3+; PowerShell issues #1995 and
+# #14747, PowerShell-RFC PR #90 "Improve generation of argument string for executables"):
+#   - each argument is evaluated to a string; an empty string is dropped entirely (#14747);
 #   - the strings are joined with single spaces;
 #   - a string is wrapped in double quotes when it contains a whitespace character (.NET
-#     char.IsWhiteSpace) that is preceded by an even number of double quotes in the string; every
-#     `"` counts, even one escaped with a backslash, and nothing inside is escaped. Issue #1995
-#     (comment of 2017-05-22) shows both sides: 'A \"B' arrives as "A \"B" (wrapped, one argument)
-#     while 'A\" B' arrives as A\" B (not wrapped, split in two);
-#   - so a trailing backslash of a wrapped string escapes the closing quote ("C:\dir\").
+#     char.IsWhiteSpace) preceded by an even number of double quotes in the string; every `"` counts,
+#     even one escaped with a backslash, and nothing inside is escaped. Issue #1995 (comment of
+#     2017-05-22) shows both sides: 'A \"B' arrives as "A \"B" (wrapped, one argument) while
+#     'A\" B' arrives as A\" B (not wrapped, split in two). PowerShell 6+ later stopped counting
+#     backslash-escaped quotes; 5.1 did not get that change;
+#   - a trailing backslash of a wrapped string escapes the closing quote ("C:\dir\"): issue #4358,
+#     fixed only in PowerShell 6 (PR #4965).
 # The program itself then splits that line by the CommandLineToArgvW rules.
 #
 # powershell_native_args therefore writes, per argument, a string that is already a
