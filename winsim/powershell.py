@@ -1,0 +1,1770 @@
+"""A small Windows PowerShell (5.1, and 2.0 for the 2003/XP personalities) interpreter.
+
+It runs the subset documented in winsim/SHELL.md and fails everything else the way PowerShell
+fails: an error record on stderr and a non-zero exit, never a silent success. Statement structure
+and argument mode are parsed by one hand-written recursive-descent parser because argument mode is
+where fidelity matters (tree-sitter-powershell splits `name="A B"` into three tokens).
+
+Error texts follow Windows PowerShell 5.1's NormalView layout ("At line:L char:C", the `+ ~~~`
+marker, CategoryInfo, FullyQualifiedErrorId); message strings are PowerShell's own resource texts.
+"""
+import re
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from .cmdline import (Argument, NativePiece, Parameter, Verbatim, command_line_to_argv,
+                      legacy_command_line)
+
+# ---------------------------------------------------------------------------------------------
+# Errors
+
+
+class ParseError(Exception):
+    def __init__(self, message: str, fqid: str, offset: int, length: int = 1):
+        super().__init__(message)
+        self.message, self.fqid, self.offset, self.length = message, fqid, offset, length
+
+
+class PSError(Exception):
+    """An error record. Raised when terminating; written and swallowed when not."""
+
+    def __init__(self, message: str, fqid: str, category: str, target: str = "",
+                 reason: str = "RuntimeException", extent: Optional[Tuple[int, int]] = None,
+                 prefix: str = "", script_terminating: bool = False, type_name: str = "String"):
+        super().__init__(message)
+        self.message, self.fqid, self.category, self.target = message, fqid, category, target
+        self.reason, self.extent, self.prefix = reason, extent, prefix
+        self.script_terminating, self.type_name = script_terminating, type_name
+
+
+class ExitScript(Exception):
+    def __init__(self, code: int):
+        super().__init__(code)
+        self.code = code
+
+
+def command_not_found(name: str, extent) -> PSError:
+    return PSError("The term '%s' is not recognized as the name of a cmdlet, function, script "
+                   "file, or operable program. Check the spelling of the name, or if a path was "
+                   "included, verify that the path is correct and try again." % name,
+                   "CommandNotFoundException", "ObjectNotFound", name, "CommandNotFoundException",
+                   extent, prefix=name + " : ")
+
+
+NOT_RECOGNIZED = "is not recognized as the name of a cmdlet"
+
+# ---------------------------------------------------------------------------------------------
+# Values
+
+
+class NativeErrorLine(str):
+    """A native command's stderr line brought into the pipeline by `2>&1` (an ErrorRecord in
+    PowerShell 5.1: it converts to its text; the first one of a command displays as a full
+    NativeCommandError record)."""
+    record: Optional[str] = None
+
+
+class RawText(str):
+    """A native command's stdout on its way to the console untouched (no capture, no merge)."""
+
+
+class Version:
+    def __init__(self, text: str):
+        parts = [int(p) for p in text.split(".")]
+        self.Major, self.Minor = parts[0], parts[1] if len(parts) > 1 else 0
+        self.text = text
+
+    def __str__(self):
+        return self.text
+
+
+class PSVariable:
+    def __init__(self, name: str, value: Any):
+        self.Name, self.Value = name, value
+
+
+def members(obj: Any) -> Dict[str, Any]:
+    if isinstance(obj, dict):
+        return {str(k).lower(): v for k, v in obj.items()}
+    if isinstance(obj, (Version, PSVariable)):
+        return {k.lower(): v for k, v in vars(obj).items() if k[0].isupper()}
+    if isinstance(obj, str):
+        return {"length": len(obj)}
+    if isinstance(obj, list):
+        return {"count": len(obj), "length": len(obj)}
+    return {}
+
+
+def to_str(v: Any) -> str:
+    """PowerShell's string conversion (arrays joined by $OFS, a space)."""
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "True" if v else "False"
+    if isinstance(v, list):
+        return " ".join(to_str(x) for x in v)
+    if isinstance(v, PSVariable):
+        return "System.Management.Automation.PSVariable"
+    return str(v)
+
+
+def truthy(v: Any) -> bool:
+    if isinstance(v, list):
+        if not v:
+            return False
+        return truthy(v[0]) if len(v) == 1 else True
+    if v is None:
+        return False
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, int):
+        return v != 0
+    if isinstance(v, str):
+        return v != ""
+    return True
+
+
+def enumerate_output(v: Any) -> List[Any]:
+    """What a value writes to the pipeline: arrays are unrolled, $null writes nothing."""
+    if v is None:
+        return []
+    if isinstance(v, list):
+        out: List[Any] = []
+        for x in v:
+            out.extend([x] if not isinstance(x, list) else [x])
+        return out
+    return [v]
+
+
+def collect(objs: List[Any]) -> Any:
+    """A captured pipeline's value: nothing -> $null, one object -> itself, more -> array."""
+    if not objs:
+        return None
+    return objs[0] if len(objs) == 1 else list(objs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Syntax tree (plain tuples would do; small classes keep the evaluator readable)
+
+
+class Node:
+    start = 0
+    end = 0
+
+
+class Lit(Node):
+    def __init__(self, value):
+        self.value = value
+
+
+class Expandable(Node):
+    def __init__(self, parts):
+        self.parts = parts          # str or Node
+
+
+class Var(Node):
+    def __init__(self, name):
+        self.name = name
+
+
+class SubExpr(Node):
+    def __init__(self, statements, force_array=False):
+        self.statements, self.force_array = statements, force_array
+
+
+class Paren(Node):
+    def __init__(self, pipeline):
+        self.pipeline = pipeline
+
+
+class Unary(Node):
+    def __init__(self, op, operand):
+        self.op, self.operand = op, operand
+
+
+class Binary(Node):
+    def __init__(self, op, left, right):
+        self.op, self.left, self.right = op, left, right
+
+
+class ArrayLit(Node):
+    def __init__(self, items):
+        self.items = items
+
+
+class Member(Node):
+    def __init__(self, target, name):
+        self.target, self.name = target, name
+
+
+class Index(Node):
+    def __init__(self, target, index):
+        self.target, self.index = target, index
+
+
+class Redirect:
+    def __init__(self, stream, append, merge, target):
+        self.stream, self.append, self.merge, self.target = stream, append, merge, target
+
+
+class Command(Node):
+    def __init__(self, name, name_text, invoke, elements, redirects):
+        self.name, self.name_text, self.invoke = name, name_text, invoke
+        self.elements, self.redirects = elements, redirects
+
+
+class ExprElement(Node):
+    def __init__(self, expr, redirects):
+        self.expr, self.redirects = expr, redirects
+
+
+class ArgParam:
+    def __init__(self, text, argument=None, space_after=False):
+        self.text, self.argument, self.space_after = text, argument, space_after
+
+
+class ArgValue:
+    def __init__(self, node, comma=False):
+        self.node, self.comma = node, comma
+
+
+class ArgVerbatim:
+    def __init__(self, text):
+        self.text = text
+
+
+class Pipeline(Node):
+    def __init__(self, elements):
+        self.elements = elements
+
+
+class Assign(Node):
+    def __init__(self, target, value):
+        self.target, self.value = target, value
+
+
+class If(Node):
+    def __init__(self, clauses, else_body):
+        self.clauses, self.else_body = clauses, else_body
+
+
+class Exit(Node):
+    def __init__(self, value):
+        self.value = value
+
+
+class Throw(Node):
+    def __init__(self, value):
+        self.value = value
+
+
+class Return(Node):
+    pass
+
+
+# ---------------------------------------------------------------------------------------------
+# Parser
+
+_ARG_END = set(" \t\r\n;|&(){},<>")
+_NAME_CHARS = re.compile(r"[A-Za-z0-9_?]")
+_VAR_NAME = re.compile(r"(?:[A-Za-z_][A-Za-z0-9_]*:)?[A-Za-z0-9_?]+|\$|\^|\?")
+_COMPARISON = re.compile(
+    r"-([ci]?)(eq|ne|gt|ge|lt|le|like|notlike|match|notmatch|contains|notcontains|in|notin|"
+    r"replace|join)(?![A-Za-z0-9_])", re.I)
+_LOGICAL = re.compile(r"-(and|or|xor)(?![A-Za-z0-9_])", re.I)
+_NOT = re.compile(r"-not(?![A-Za-z0-9_])", re.I)
+_NUMBER = re.compile(r"(0x[0-9a-fA-F]+|\d+)(?![A-Za-z0-9_.])")
+_REDIRECT = re.compile(r"(\*|[1-6])?(>>?)(&[12])?")
+_UNSUPPORTED_KEYWORDS = {
+    "function", "filter", "foreach", "for", "while", "do", "until", "switch", "try", "catch",
+    "finally", "trap", "param", "begin", "process", "end", "break", "continue", "data",
+    "dynamicparam", "class", "enum", "using", "workflow", "configuration", "parallel",
+    "sequence", "inlinescript"}
+_ESCAPES = {"0": "\0", "a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t",
+            "v": "\v"}
+
+
+class Parser:
+    def __init__(self, src: str, version: int = 5):
+        self.src = src
+        self.n = len(src)
+        self.i = 0
+        self.version = version
+
+    # -- helpers --------------------------------------------------------------------------
+    def peek(self, k: int = 0) -> str:
+        j = self.i + k
+        return self.src[j] if j < self.n else ""
+
+    def startswith(self, text: str) -> bool:
+        return self.src.startswith(text, self.i)
+
+    def error(self, message: str, fqid: str, offset: Optional[int] = None, length: int = 1):
+        raise ParseError(message, fqid, self.i if offset is None else offset, length)
+
+    def skip_blank(self, newlines: bool = False):
+        while self.i < self.n:
+            c = self.src[self.i]
+            if c in " \t" or (newlines and c in "\r\n"):
+                self.i += 1
+            elif c == "`" and self.peek(1) in ("\n", "\r"):
+                self.i += 2
+                if self.src[self.i - 1] == "\r" and self.peek() == "\n":
+                    self.i += 1
+            elif self.startswith("<#"):
+                end = self.src.find("#>", self.i + 2)
+                if end < 0:
+                    self.error("Missing the end of the comment block, '#>'.",
+                               "MissingEndOfComment", self.n)
+                self.i = end + 2
+            elif c == "#":
+                while self.i < self.n and self.src[self.i] not in "\r\n":
+                    self.i += 1
+            else:
+                break
+
+    def at_statement_end(self) -> bool:
+        c = self.peek()
+        return c == "" or c in "\r\n;)}"
+
+    def word(self) -> str:
+        m = re.compile(r"[A-Za-z][A-Za-z0-9_-]*").match(self.src, self.i)
+        if not m:
+            return ""
+        end = m.end()
+        if end < self.n and self.src[end] not in _ARG_END:
+            return ""
+        return m.group(0)
+
+    # -- statements -----------------------------------------------------------------------
+    def parse_script(self) -> List[Node]:
+        body = self.parse_statements(end="")
+        if self.i < self.n:
+            self.unexpected()
+        return body
+
+    def unexpected(self):
+        token = re.compile(r"[^\s]+").match(self.src, self.i)
+        text = token.group(0) if token else self.peek()
+        if text.startswith("}"):
+            self.error("Unexpected token '}' in expression or statement.", "UnexpectedToken")
+        self.error("Unexpected token '%s' in expression or statement." % text, "UnexpectedToken",
+                   length=len(text))
+
+    def parse_statements(self, end: str) -> List[Node]:
+        body: List[Node] = []
+        while True:
+            self.skip_blank(newlines=True)
+            while self.peek() == ";":
+                self.i += 1
+                self.skip_blank(newlines=True)
+            c = self.peek()
+            if c == "" or (end and c == end):
+                return body
+            if c in ")}":
+                self.unexpected()
+            body.append(self.parse_statement())
+            self.skip_blank()
+            if not self.at_statement_end():
+                if self.startswith("&&") or self.startswith("||"):
+                    self.error("The token '%s' is not a valid statement separator in this "
+                               "version." % self.src[self.i:self.i + 2], "InvalidEndOfLine",
+                               length=2)
+                self.unexpected()
+
+    def parse_statement(self) -> Node:
+        start = self.i
+        kw = self.word().lower()
+        if kw == "if":
+            node = self.parse_if()
+        elif kw in ("exit", "throw", "return"):
+            self.i += len(kw)
+            self.skip_blank()
+            value = None
+            if not self.at_statement_end() and self.peek() != "|":
+                value = self.parse_pipeline()
+            node = {"exit": Exit, "throw": Throw}.get(kw, lambda v: Return())(value)
+        elif kw in ("else", "elseif"):
+            self.error("Unexpected token '%s' in expression or statement." % kw,
+                       "UnexpectedToken", length=len(kw))
+        elif kw in _UNSUPPORTED_KEYWORDS:
+            self.error("winsim: the '%s' statement is outside the PowerShell subset winsim "
+                       "runs (see winsim/SHELL.md)." % kw, "WinsimUnsupportedStatement",
+                       length=len(kw))
+        else:
+            node = self.parse_assignment_or_pipeline()
+        node.start, node.end = start, self.i
+        return node
+
+    def parse_if(self) -> Node:
+        clauses = []
+        else_body = None
+        keyword = "if"
+        while True:
+            self.i += len(keyword)
+            self.skip_blank(newlines=True)
+            if self.peek() != "(":
+                self.error("Missing '(' after '%s' in if statement." % keyword,
+                           "MissingOpenParenthesisInIfStatement")
+            self.i += 1
+            self.skip_blank(newlines=True)
+            if self.peek() in ("", ")"):
+                self.error("Missing condition in if statement after '%s ('." % keyword,
+                           "IfStatementMissingCondition")
+            cond = self.parse_pipeline()
+            self.skip_blank(newlines=True)
+            if self.peek() != ")":
+                self.error("Missing closing ')' after expression in '%s' statement." % keyword,
+                           "MissingEndParenthesisAfterStatement")
+            self.i += 1
+            clauses.append((cond, self.parse_block("if ( condition )")))
+            save = self.i
+            self.skip_blank(newlines=True)
+            keyword = self.word().lower()
+            if keyword == "elseif":
+                continue
+            if keyword == "else":
+                self.i += 4
+                else_body = self.parse_block("else")
+            else:
+                self.i = save
+            return If(clauses, else_body)
+
+    def parse_block(self, after: str) -> List[Node]:
+        self.skip_blank(newlines=True)
+        if self.peek() != "{":
+            self.error("Missing statement block after %s." % after, "MissingStatementBlock")
+        open_at = self.i
+        self.i += 1
+        body = self.parse_statements(end="}")
+        if self.peek() != "}":
+            self.error("Missing closing '}' in statement block or type definition.",
+                       "MissingEndCurlyBrace", open_at)
+        self.i += 1
+        return body
+
+    def parse_assignment_or_pipeline(self) -> Node:
+        if self.peek() == "$":
+            save = self.i
+            m = _VAR_NAME.match(self.src, self.i + 1)
+            if m:
+                self.i = m.end()
+                self.skip_blank()
+                if self.peek() == "=" and self.peek(1) != "=":
+                    self.i += 1
+                    self.skip_blank(newlines=True)
+                    value = self.parse_statement_value()
+                    return Assign(m.group(0), value)
+            self.i = save
+        return self.parse_pipeline()
+
+    def parse_statement_value(self) -> Node:
+        kw = self.word().lower()
+        if kw == "if":
+            self.error("winsim: assigning an if statement is outside the subset.",
+                       "WinsimUnsupportedStatement")
+        return self.parse_pipeline()
+
+    # -- pipelines and commands -----------------------------------------------------------
+    def expression_starts(self) -> bool:
+        c = self.peek()
+        if c in ("$", "'", '"', "(", "!", "["):
+            return True
+        if c == "@" and self.peek(1) in "('\"{":
+            return True
+        if c.isdigit() and _NUMBER.match(self.src, self.i):
+            return True
+        if c == "-" and (self.peek(1).isdigit() or _NOT.match(self.src, self.i)):
+            return True
+        return False
+
+    def parse_pipeline(self) -> Pipeline:
+        start = self.i
+        elements = []
+        if self.expression_starts():
+            e_start = self.i
+            expr = self.parse_expression()
+            element = ExprElement(expr, self.parse_redirections())
+            element.start, element.end = e_start, self.i
+            elements.append(element)
+        else:
+            elements.append(self.parse_command())
+        while True:
+            self.skip_blank()
+            if self.peek() == "|" and self.peek(1) != "|":
+                self.i += 1
+                self.skip_blank(newlines=True)
+                if self.at_statement_end() or self.peek() == "|":
+                    self.error("An empty pipe element is not allowed.", "EmptyPipeElement")
+                if self.expression_starts():
+                    self.error("Expressions are only allowed as the first element of a "
+                               "pipeline.", "ExpressionsMustBeFirstInPipeline")
+                elements.append(self.parse_command())
+            else:
+                break
+        pipe = Pipeline(elements)
+        pipe.start, pipe.end = start, self.i
+        return pipe
+
+    def parse_redirections(self) -> List[Redirect]:
+        redirects = []
+        while True:
+            self.skip_blank()
+            r = self.try_redirection()
+            if r is None:
+                return redirects
+            redirects.append(r)
+
+    def try_redirection(self) -> Optional[Redirect]:
+        if self.peek() == "<":
+            self.error("The '<' operator is reserved for future use.", "RedirectionNotSupported")
+        m = _REDIRECT.match(self.src, self.i)
+        if not m:
+            return None
+        stream = m.group(1) or "1"
+        self.i = m.end()
+        if m.group(3):
+            return Redirect(stream, False, m.group(3)[1], None)
+        self.skip_blank()
+        if self.at_statement_end() or self.peek() == "|":
+            self.error("Missing file specification after redirection operator.",
+                       "MissingFileSpecification")
+        return Redirect(stream, m.group(2) == ">>", None, self.parse_argument())
+
+    def parse_command(self) -> Command:
+        start = self.i
+        invoke = False
+        if self.peek() == "&":
+            if self.peek(1) == "&":
+                self.error("The token '&&' is not a valid statement separator in this version.",
+                           "InvalidEndOfLine", length=2)
+            invoke = True
+            self.i += 1
+            self.skip_blank()
+            if self.at_statement_end():
+                self.error("Missing expression after '&' in pipeline element.",
+                           "MissingExpression")
+            name = self.parse_argument()
+        elif self.peek() == ".":
+            self.error("winsim: dot-sourcing is outside the subset.", "WinsimUnsupportedStatement")
+        elif self.peek() == "{":
+            self.error("winsim: script blocks are outside the subset.",
+                       "WinsimUnsupportedStatement")
+        else:
+            name = self.parse_argument()
+        if self.i == start:
+            self.unexpected()
+        name_text = self.src[start:self.i].lstrip("&").strip()
+        elements: List[Any] = []
+        redirects: List[Redirect] = []
+        while True:
+            self.skip_blank()
+            c = self.peek()
+            if c == "" or c in "\r\n;|)}":
+                break
+            if c == "&":
+                if self.peek(1) == "&":
+                    self.error("The token '&&' is not a valid statement separator in this "
+                               "version.", "InvalidEndOfLine", length=2)
+                self.error("The ampersand (&) character is not allowed. The & operator is "
+                           "reserved for future use; wrap an ampersand in double quotation marks "
+                           "(\"&\") to pass it as part of a string.", "AmpersandNotAllowed")
+            r = self.try_redirection()
+            if r is not None:
+                redirects.append(r)
+                continue
+            if self.version >= 3 and self.startswith("--%") and (
+                    self.peek(3) == "" or self.peek(3) in " \t\r\n"):
+                # about_Parsing: the stop-parsing token (PowerShell 3.0+) passes the rest of the
+                # line as is; only %NAME% is expanded.
+                self.i += 3
+                end = self.i
+                while end < self.n and self.src[end] not in "\r\n":
+                    end += 1
+                elements.append(ArgVerbatim(self.src[self.i:end].lstrip(" \t")))
+                self.i = end
+                break
+            if c == "-" and re.match(r"[A-Za-z_?]", self.peek(1) or " "):
+                param = self.try_parameter()
+                if param is not None:
+                    elements.append(param)
+                    continue
+            elements.append(self.parse_argument_list())
+        cmd = Command(name, name_text, invoke, elements, redirects)
+        cmd.start, cmd.end = start, self.i
+        return cmd
+
+    def try_parameter(self) -> Optional[ArgParam]:
+        """A `-name` token. PowerShell's tokenizer ends a parameter name at blanks, `:` (kept),
+        `.` and the other operator characters; a quote or `$` inside makes the whole word a plain
+        argument instead (Tokenizer.ScanParameter)."""
+        j = self.i + 1
+        while j < self.n and self.src[j] not in _ARG_END and self.src[j] not in ":.[":
+            if self.src[j] in "'\"`$":
+                return None
+            j += 1
+        colon = j < self.n and self.src[j] == ":"
+        if colon:
+            j += 1
+        text = self.src[self.i:j]
+        self.i = j
+        if not colon:
+            return ArgParam(text)
+        space = self.peek() in (" ", "\t")
+        self.skip_blank()
+        if self.at_statement_end() or self.peek() == "|":
+            return ArgParam(text)
+        return ArgParam(text, self.parse_argument_list(), space)
+
+    def parse_argument_list(self) -> ArgValue:
+        first = self.parse_argument()
+        items = [first]
+        while True:
+            save = self.i
+            self.skip_blank()
+            if self.peek() != ",":
+                self.i = save
+                break
+            self.i += 1
+            self.skip_blank(newlines=True)
+            items.append(self.parse_argument())
+        if len(items) == 1:
+            return ArgValue(first)
+        return ArgValue(ArrayLit(items), comma=True)
+
+    def parse_argument(self) -> Node:
+        """One argument-mode value: a quoted string ends the argument at its closing quote
+        (`'a'b` is two arguments); a variable or bare word may be a compound (`$env:TEMP\\x`)."""
+        start = self.i
+        c = self.peek()
+        if c == "'":
+            node = Lit(self.read_single_quoted())
+        elif c == '"':
+            node = Expandable(self.read_double_quoted())
+        elif c == "@" and self.peek(1) in "'\"" and self.src[self.i + 2:self.i + 3] in "\r\n":
+            node = self.parse_primary()
+        elif c == "(" or (c in "$@" and self.peek(1) == "("):
+            node = self.parse_postfix(self.parse_primary())
+        elif c == "$" and (_VAR_NAME.match(self.src, self.i + 1) or self.peek(1) == "{"):
+            node = self.parse_postfix(self.parse_primary(), argument_mode=True)
+            if self.peek() and self.peek() not in _ARG_END:
+                node = Expandable([node] + self.read_bare_word())
+        elif c == "{":
+            self.error("winsim: script blocks are outside the subset.",
+                       "WinsimUnsupportedStatement")
+        else:
+            node = Expandable(self.read_bare_word())
+        node.start, node.end = start, self.i
+        return node
+
+    def read_bare_word(self) -> List[Any]:
+        parts: List[Any] = []
+        buf: List[str] = []
+
+        def flush():
+            if buf:
+                parts.append("".join(buf))
+                buf.clear()
+
+        while self.i < self.n:
+            c = self.src[self.i]
+            if c in _ARG_END:
+                break
+            if c == "`":
+                nxt = self.peek(1)
+                if nxt in ("", "\r", "\n"):
+                    break
+                buf.append(_ESCAPES.get(nxt, nxt))
+                self.i += 2
+            elif c == "'":
+                buf.append(self.read_single_quoted())
+            elif c == '"':
+                flush()
+                parts.extend(self.read_double_quoted())
+            elif c == "$" and (_VAR_NAME.match(self.src, self.i + 1) or self.peek(1) in "{("):
+                flush()
+                parts.append(self.read_dollar())
+            else:
+                buf.append(c)
+                self.i += 1
+        flush()
+        return parts
+
+    # -- strings ---------------------------------------------------------------------------
+    def read_single_quoted(self) -> str:
+        open_at = self.i
+        self.i += 1
+        out = []
+        while True:
+            if self.i >= self.n:
+                self.error("The string is missing the terminator: '.", "TerminatorExpectedAtEndOfString",
+                           open_at)
+            c = self.src[self.i]
+            if c == "'":
+                if self.peek(1) == "'":
+                    out.append("'")
+                    self.i += 2
+                    continue
+                self.i += 1
+                return "".join(out)
+            out.append(c)
+            self.i += 1
+
+    def read_double_quoted(self) -> List[Any]:
+        open_at = self.i
+        self.i += 1
+        parts: List[Any] = []
+        buf: List[str] = []
+        while True:
+            if self.i >= self.n:
+                self.error('The string is missing the terminator: ".',
+                           "TerminatorExpectedAtEndOfString", open_at)
+            c = self.src[self.i]
+            if c == '"':
+                if self.peek(1) == '"':
+                    buf.append('"')
+                    self.i += 2
+                    continue
+                self.i += 1
+                break
+            if c == "`" and self.i + 1 < self.n:
+                nxt = self.src[self.i + 1]
+                buf.append(_ESCAPES.get(nxt, nxt))
+                self.i += 2
+            elif c == "$" and (_VAR_NAME.match(self.src, self.i + 1) or self.peek(1) in "{("):
+                if buf:
+                    parts.append("".join(buf))
+                    buf = []
+                parts.append(self.read_dollar())
+            else:
+                buf.append(c)
+                self.i += 1
+        if buf:
+            parts.append("".join(buf))
+        return parts
+
+    def read_here_string(self) -> Node:
+        quote = self.peek(1)
+        open_at = self.i
+        self.i += 2
+        if self.peek() == "\r":
+            self.i += 1
+        if self.peek() != "\n":
+            self.error("No characters are allowed after a here-string header but before the end "
+                       "of the line.", "UnexpectedCharactersAfterHereStringHeader")
+        self.i += 1
+        closing = re.compile(r"\r?\n" + re.escape(quote) + "@", re.M)
+        m = closing.search(self.src, self.i - 1)
+        if self.src.startswith(quote + "@", self.i):
+            body, after = "", self.i + 2     # empty here-string: the footer right away
+        elif not m:
+            self.error("The string is missing the terminator: %s@." % quote,
+                       "TerminatorExpectedAtEndOfString", open_at)
+        else:
+            body, after = self.src[self.i:m.start()], m.end()
+        if quote == "'":
+            self.i = after
+            return Lit(body)
+        inner = Parser(body, self.version)
+        parts: List[Any] = []
+        buf: List[str] = []
+        while inner.i < inner.n:
+            c = inner.src[inner.i]
+            if c == "`" and inner.i + 1 < inner.n:
+                nxt = inner.src[inner.i + 1]
+                buf.append(_ESCAPES.get(nxt, nxt))
+                inner.i += 2
+            elif c == "$" and (_VAR_NAME.match(inner.src, inner.i + 1) or inner.peek(1) in "{("):
+                if buf:
+                    parts.append("".join(buf))
+                    buf = []
+                parts.append(inner.read_dollar())
+            else:
+                buf.append(c)
+                inner.i += 1
+        if buf:
+            parts.append("".join(buf))
+        self.i = after
+        return Expandable(parts)
+
+    def read_dollar(self) -> Node:
+        start = self.i
+        if self.peek(1) == "(":
+            self.i += 2
+            body = self.parse_statements(end=")")
+            if self.peek() != ")":
+                self.error("Missing closing ')' in subexpression.", "MissingEndParenthesisInSubexpression",
+                           start)
+            self.i += 1
+            node = SubExpr(body)
+        elif self.peek(1) == "{":
+            end = self.src.find("}", self.i + 2)
+            if end < 0:
+                self.error("Missing '}' in variable name.", "MissingEndCurlyBrace", start)
+            node = Var(self.src[self.i + 2:end])
+            self.i = end + 1
+        else:
+            m = _VAR_NAME.match(self.src, self.i + 1)
+            name = m.group(0)
+            if name.endswith(":"):
+                name = name[:-1]
+            node = Var(name)
+            self.i = m.end()
+        node.start, node.end = start, self.i
+        return node
+
+    # -- expressions -----------------------------------------------------------------------
+    def parse_expression(self) -> Node:
+        left = self.parse_comparison()
+        while True:
+            save = self.i
+            self.skip_blank()
+            m = _LOGICAL.match(self.src, self.i)
+            if not m:
+                self.i = save
+                return left
+            self.i = m.end()
+            self.skip_blank(newlines=True)
+            right = self.parse_comparison()
+            left = self.span(Binary(m.group(1).lower(), left, right), left.start)
+
+    def span(self, node: Node, start: int) -> Node:
+        node.start, node.end = start, self.i
+        return node
+
+    def parse_comparison(self) -> Node:
+        left = self.parse_additive()
+        while True:
+            save = self.i
+            self.skip_blank()
+            m = _COMPARISON.match(self.src, self.i)
+            if not m:
+                if self.peek() == "-" and re.match(r"-[A-Za-z]+", self.src[self.i:]):
+                    op = re.match(r"-[A-Za-z]+", self.src[self.i:]).group(0)
+                    if op.lower() not in ("-and", "-or", "-xor", "-not"):
+                        self.error("Unexpected token '%s' in expression or statement." % op,
+                                   "UnexpectedToken", length=len(op))
+                self.i = save
+                return left
+            op = (m.group(1).lower() or "i") + m.group(2).lower()
+            if m.group(2).lower() in ("in", "notin") and self.version < 3:
+                self.error("Unexpected token '%s' in expression or statement." % m.group(0),
+                           "UnexpectedToken", length=len(m.group(0)))
+            self.i = m.end()
+            self.skip_blank(newlines=True)
+            right = self.parse_additive()
+            left = self.span(Binary(op, left, right), left.start)
+
+    def parse_additive(self) -> Node:
+        left = self.parse_unary()
+        while True:
+            save = self.i
+            self.skip_blank()
+            c = self.peek()
+            if c == "+" or (c == "-" and self.peek(1) in " \t$('\"0123456789"):
+                self.i += 1
+                self.skip_blank(newlines=True)
+                right = self.parse_unary()
+                left = self.span(Binary(c, left, right), left.start)
+            else:
+                self.i = save
+                return left
+
+    def parse_unary(self) -> Node:
+        start = self.i
+        m = _NOT.match(self.src, self.i)
+        if m or self.peek() == "!":
+            self.i = m.end() if m else self.i + 1
+            self.skip_blank()
+            return self.span(Unary("not", self.parse_unary()), start)
+        if self.peek() == "-" and self.peek(1).isdigit():
+            self.i += 1
+            return self.span(Unary("neg", self.parse_unary()), start)
+        return self.parse_comma()
+
+    def parse_comma(self) -> Node:
+        start = self.i
+        first = self.parse_postfix(self.parse_primary())
+        items = [first]
+        while True:
+            save = self.i
+            self.skip_blank()
+            if self.peek() != ",":
+                self.i = save
+                break
+            self.i += 1
+            self.skip_blank(newlines=True)
+            items.append(self.parse_postfix(self.parse_primary()))
+        return first if len(items) == 1 else self.span(ArrayLit(items), start)
+
+    def parse_postfix(self, node: Node, argument_mode: bool = False) -> Node:
+        start = node.start
+        while True:
+            if self.peek() == "." and re.match(r"[A-Za-z_]", self.peek(1) or " "):
+                m = re.compile(r"[A-Za-z_][A-Za-z0-9_]*").match(self.src, self.i + 1)
+                self.i = m.end()
+                if self.peek() == "(":
+                    self.error("winsim: method calls ('.%s(') are outside the subset."
+                               % m.group(0), "WinsimUnsupportedStatement")
+                node = self.span(Member(node, m.group(0)), start)
+            elif self.peek() == "[":
+                self.i += 1
+                self.skip_blank()
+                index = self.parse_expression()
+                self.skip_blank()
+                if self.peek() != "]":
+                    self.error("Array index expression is missing or not valid.",
+                               "MissingArrayIndexExpression")
+                self.i += 1
+                node = self.span(Index(node, index), start)
+            else:
+                return node
+
+    def parse_primary(self) -> Node:
+        start = self.i
+        c = self.peek()
+        if c == "'":
+            node = Lit(self.read_single_quoted())
+        elif c == '"':
+            node = Expandable(self.read_double_quoted())
+        elif c == "@" and self.peek(1) in "'\"":
+            node = self.read_here_string()
+        elif c == "@" and self.peek(1) == "(":
+            self.i += 2
+            body = self.parse_statements(end=")")
+            if self.peek() != ")":
+                self.error("Missing closing ')' in subexpression.",
+                           "MissingEndParenthesisInSubexpression", start)
+            self.i += 1
+            node = SubExpr(body, force_array=True)
+        elif c == "@" and self.peek(1) == "{":
+            self.error("winsim: hash tables are outside the subset.", "WinsimUnsupportedStatement")
+        elif c == "$":
+            node = self.read_dollar()
+        elif c == "(":
+            self.i += 1
+            self.skip_blank(newlines=True)
+            if self.peek() == ")":
+                self.error("An expression was expected after '('.", "ExpectedExpression")
+            kw = self.word().lower()
+            if kw in ("exit", "throw", "return", "if"):
+                self.error("winsim: '%s' inside parentheses is outside the subset." % kw,
+                           "WinsimUnsupportedStatement")
+            inner = self.parse_assignment_or_pipeline()
+            self.skip_blank(newlines=True)
+            if self.peek() != ")":
+                self.error("Missing closing ')' in expression.", "MissingEndParenthesisInExpression",
+                           start)
+            self.i += 1
+            node = Paren(inner)
+        elif c == "[":
+            self.error("winsim: type literals and casts are outside the subset.",
+                       "WinsimUnsupportedStatement")
+        elif c.isdigit():
+            m = _NUMBER.match(self.src, self.i)
+            if not m:
+                self.unexpected()
+            self.i = m.end()
+            text = m.group(0)
+            node = Lit(int(text, 16) if text.lower().startswith("0x") else int(text))
+        else:
+            if c == "" or c in "\r\n;":
+                self.error("You must provide a value expression following the operator.",
+                           "ExpectedValueExpression")
+            self.unexpected()
+        node.start, node.end = start, self.i
+        return node
+
+
+# ---------------------------------------------------------------------------------------------
+# Interpreter
+
+# (name as typed, argv, argument text after the program, stdin) -> Result, or None when no such
+# program exists.
+NativeRunner = Callable[[str, List[str], str, str], Any]
+
+
+def _wildcard(pattern: str) -> "re.Pattern":
+    out = []
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "*":
+            out.append(".*")
+        elif c == "?":
+            out.append(".")
+        elif c == "[":
+            j = pattern.find("]", i)
+            if j < 0:
+                out.append(re.escape(c))
+            else:
+                out.append("[" + pattern[i + 1:j] + "]")
+                i = j
+        elif c == "`" and i + 1 < len(pattern):
+            i += 1
+            out.append(re.escape(pattern[i]))
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return re.compile("".join(out) + r"\Z", re.S | re.I)
+
+
+class Interpreter:
+    """Runs one script for one powershell.exe process."""
+
+    def __init__(self, source: str, env: Dict[str, str], version: str, fs: Dict[str, str],
+                 run_native: NativeRunner, write_out: Callable[[str], None],
+                 write_err: Callable[[str], None], write_error_record: Callable[[str], None]):
+        self.src = source
+        self.env = env
+        self.version_text = version
+        self.major = int(version.split(".")[0])
+        self.fs = fs
+        self.run_native = run_native
+        self.write_out, self.write_err = write_out, write_err
+        self.write_error_record = write_error_record
+        self.vars: Dict[str, Any] = {
+            "true": True, "false": False, "null": None, "?": True,
+            "erroractionpreference": "Continue", "ofs": " ",
+            "psversiontable": {"PSVersion": Version(version),
+                               "CLRVersion": Version("4.0.30319.42000" if self.major >= 3
+                                                     else "2.0.50727.8806"),
+                               "PSEdition": "Desktop"} if self.major >= 5 else
+                              {"PSVersion": Version(version), "CLRVersion": Version("2.0.50727.8806")},
+        }
+        self.strict = False
+
+    # -- driver ---------------------------------------------------------------------------
+    def run(self) -> int:
+        try:
+            statements = Parser(self.src, self.major).parse_script()
+        except ParseError as e:
+            self.write_error_record(self.format_parse_error(e))
+            return 1
+        try:
+            self.run_block(statements)
+        except ExitScript as e:
+            return e.code
+        except PSError as e:
+            self.report(e)
+            return 1
+        return 0 if self.vars["?"] else 1
+
+    def run_block(self, statements: Sequence[Node]):
+        for st in statements:
+            try:
+                self.run_statement(st)
+            except PSError as e:
+                self.vars["?"] = False
+                if e.script_terminating or self.preference() == "stop":
+                    raise
+                self.report(e)
+
+    def preference(self) -> str:
+        return to_str(self.vars.get("erroractionpreference")).lower()
+
+    def run_statement(self, st: Node):
+        if isinstance(st, If):
+            for cond, body in st.clauses:
+                value = collect(self.run_pipeline(cond, capture=True))
+                self.vars["?"] = True
+                if truthy(value):
+                    self.run_block(body)
+                    return
+            if st.else_body is not None:
+                self.run_block(st.else_body)
+            return
+        if isinstance(st, Exit):
+            code = 0
+            if st.value is not None:
+                value = collect(self.run_pipeline(st.value, capture=True))
+                code = self.to_int(value, st.value)
+            raise ExitScript(code)
+        if isinstance(st, Return):
+            raise ExitScript(0 if self.vars["?"] else 1)
+        if isinstance(st, Throw):
+            value = collect(self.run_pipeline(st.value, capture=True)) if st.value else None
+            message = to_str(value) or "ScriptHalted"
+            raise PSError(message, message, "OperationStopped", message, "RuntimeException",
+                          (st.start, st.end), script_terminating=True)
+        if isinstance(st, Assign):
+            value = collect(self.run_pipeline(st.value, capture=True))
+            self.assign(st.target, value)
+            return
+        for obj in self.run_pipeline(st, capture=False):
+            self.render(obj)
+
+    def to_int(self, value: Any, node: Node) -> int:
+        if value is None:
+            return 0
+        try:
+            return int(to_str(value).strip()) if isinstance(value, (int, str)) else int(value)
+        except ValueError:
+            raise PSError('Cannot convert value "%s" to type "System.Int32". Error: "Input '
+                          'string was not in a correct format."' % to_str(value),
+                          "InvalidCastFromStringToInteger", "InvalidArgument", to_str(value),
+                          "RuntimeException", (node.start, node.end))
+
+    def assign(self, target: str, value: Any):
+        lower = target.lower()
+        if lower.startswith("env:"):
+            name = target[4:]
+            for key in list(self.env):
+                if key.lower() == name.lower():
+                    del self.env[key]
+            if value is not None and to_str(value) != "":
+                self.env[name] = to_str(value)
+            return
+        if lower in ("true", "false", "null", "?"):
+            raise PSError("Cannot overwrite variable %s because it is read-only or constant."
+                          % target, "VariableNotWritable", "WriteError", target,
+                          "SessionStateUnauthorizedAccessException")
+        if lower == "erroractionpreference" and to_str(value).lower() not in (
+                "stop", "continue", "silentlycontinue", "inquire", "ignore", "suspend"):
+            raise PSError('Cannot convert value "%s" to type "System.Management.Automation.'
+                          'ActionPreference".' % to_str(value), "RuntimeException",
+                          "MetadataError", to_str(value), "ArgumentTransformationMetadataException")
+        self.vars[lower.split(":", 1)[1] if lower.startswith(("script:", "global:", "local:"))
+                  else lower] = value
+
+    # -- output ---------------------------------------------------------------------------
+    def render(self, obj: Any):
+        if isinstance(obj, PSError):
+            self.write_out(self.format_error(obj))
+        elif isinstance(obj, RawText):
+            self.write_out(obj)
+        elif isinstance(obj, NativeErrorLine):
+            self.write_out((obj.record or obj) + "\r\n")
+        else:
+            self.write_out(self.format_object(obj) + "\r\n")
+
+    def format_object(self, obj: Any) -> str:
+        if isinstance(obj, dict):
+            width = max([len(str(k)) for k in obj] + [4]) + 1
+            lines = ["", "Name".ljust(width) + "Value", "----".ljust(width) + "-----"]
+            lines += [str(k).ljust(width) + to_str(v) for k, v in obj.items()]
+            return "\r\n".join(lines) + "\r\n"
+        if isinstance(obj, PSVariable):
+            return "\r\nName                           Value\r\n----                           " \
+                   "-----\r\n%-30s %s\r\n" % (obj.Name, to_str(obj.Value))
+        if isinstance(obj, Version):
+            return "\r\nMajor  Minor\r\n-----  -----\r\n%-6d %d\r\n" % (obj.Major, obj.Minor)
+        return to_str(obj)
+
+    # -- errors ---------------------------------------------------------------------------
+    def position(self, extent: Optional[Tuple[int, int]]) -> List[str]:
+        if extent is None:
+            return []
+        start, end = extent
+        line_no = self.src.count("\n", 0, start) + 1
+        line_start = self.src.rfind("\n", 0, start) + 1
+        line_end = self.src.find("\n", start)
+        line_end = len(self.src) if line_end < 0 else line_end
+        line = self.src[line_start:line_end].rstrip("\r")
+        width = max(1, min(end, line_end) - start)
+        return ["At line:%d char:%d" % (line_no, start - line_start + 1), "+ " + line,
+                "+ " + " " * (start - line_start) + "~" * width]
+
+    def format_error(self, e: PSError) -> str:
+        lines = [e.prefix + e.message] + self.position(e.extent)
+        lines.append("    + CategoryInfo          : %s: (%s:%s) [], %s"
+                     % (e.category, e.target, e.type_name, e.reason))
+        lines.append("    + FullyQualifiedErrorId : %s" % e.fqid)
+        return "\r\n".join(lines) + "\r\n \r\n"
+
+    def format_parse_error(self, e: ParseError) -> str:
+        lines = self.position((e.offset, e.offset + e.length)) + [e.message]
+        lines.append("    + CategoryInfo          : ParserError: (:) [], "
+                     "ParentContainsErrorRecordException")
+        lines.append("    + FullyQualifiedErrorId : %s" % e.fqid)
+        return "\r\n".join(lines) + "\r\n \r\n"
+
+    def report(self, e: PSError, sink: Optional[Callable[[Any], None]] = None):
+        if sink is not None:
+            sink(e)
+        else:
+            self.write_error_record(self.format_error(e))
+
+    # -- pipelines ------------------------------------------------------------------------
+    def run_pipeline(self, pipe: Node, capture: bool) -> List[Any]:
+        if isinstance(pipe, Assign):
+            value = collect(self.run_pipeline(pipe.value, capture=True))
+            self.assign(pipe.target, value)
+            return []
+        if not isinstance(pipe, Pipeline):
+            return enumerate_output(self.eval(pipe))
+        data: Optional[List[Any]] = None
+        last = len(pipe.elements) - 1
+        for n, element in enumerate(pipe.elements):
+            to_console = (not capture) and n == last
+            if isinstance(element, ExprElement):
+                out = enumerate_output(self.eval(element.expr))
+                self.vars["?"] = True
+                data = self.apply_redirects(element.redirects, out, [], element)
+            else:
+                data = self.run_command(element, data, to_console)
+        return data or []
+
+    def apply_redirects(self, redirects: Sequence[Redirect], out: List[Any], errors: List[Any],
+                        element: Node) -> List[Any]:
+        """Streams: 1 output, 2 errors, * all. Errors not merged or redirected are reported."""
+        err_target = "report"
+        for r in redirects:
+            if r.merge:
+                if r.stream in ("2", "*") and r.merge == "1":
+                    err_target = "merge"
+                continue
+            target = self.eval(r.target)
+            path = None if target is None else to_str(target)
+            if r.stream in ("1", "*"):
+                if path is not None:
+                    self.file_write(path, [self.format_object(o) for o in out], r.append)
+                out = []
+            if r.stream in ("2", "*"):
+                if path is not None:
+                    self.file_write(path, [self.error_text(x) for x in errors], r.append)
+                err_target = "drop"
+        if err_target == "merge":
+            out = out + errors
+        elif err_target == "report":
+            for x in errors:
+                if isinstance(x, PSError):
+                    self.report(x)
+        return out
+
+    def error_text(self, x: Any) -> str:
+        return self.format_error(x) if isinstance(x, PSError) else str(x)
+
+    def run_command(self, cmd: Command, data: Optional[List[Any]], to_console: bool) -> List[Any]:
+        name = cmd.name
+        if isinstance(name, Expandable) and all(isinstance(p, str) for p in name.parts):
+            name_value = "".join(name.parts)
+        else:
+            name_value = to_str(self.eval(name))
+        cmdlet = CMDLETS.get(name_value.lower())
+        if cmdlet is not None:
+            return self.run_cmdlet(cmdlet, name_value, cmd, data)
+        return self.run_native_command(name_value, cmd, data, to_console)
+
+    # -- native commands ------------------------------------------------------------------
+    def native_pieces(self, cmd: Command) -> List[NativePiece]:
+        pieces: List[NativePiece] = []
+        for el in cmd.elements:
+            if isinstance(el, ArgVerbatim):
+                pieces.append(Verbatim(self.expand_percent(el.text)))
+            elif isinstance(el, ArgParam):
+                arg = self.native_argument(el.argument) if el.argument is not None else None
+                pieces.append(Parameter(el.text, arg, el.space_after))
+            else:
+                pieces.append(self.native_argument(el))
+        return pieces
+
+    def native_argument(self, el: ArgValue) -> Argument:
+        value = self.eval(el.node)
+        if isinstance(value, list):
+            return Argument([to_str(v) for v in value], comma_joined=el.comma)
+        return Argument(to_str(value))
+
+    def expand_percent(self, text: str) -> str:
+        def sub(m):
+            for key, value in self.env.items():
+                if key.lower() == m.group(1).lower():
+                    return value
+            return m.group(0)
+        return re.sub(r"%([^%]+)%", sub, text)
+
+    def run_native_command(self, name: str, cmd: Command, data: Optional[List[Any]],
+                           to_console: bool) -> List[Any]:
+        args_text = legacy_command_line(self.native_pieces(cmd))
+        # .NET's Process.Start puts the resolved program path in quotes before the arguments;
+        # the tool then splits that line itself (CommandLineToArgvW).
+        line = '"%s"' % name + (" " + args_text if args_text else "")
+        argv = [name] + command_line_to_argv(line)[1:]
+        stdin = ""
+        if data is not None:
+            # $OutputEncoding is US-ASCII in Windows PowerShell: what a native tool reads from a
+            # pipe has '?' for every non-ASCII character (about_Preference_Variables).
+            text = "".join(self.format_object(o) + "\r\n" for o in data)
+            stdin = text.encode("ascii", "replace").decode("ascii")
+        result = self.run_native(name, argv, args_text, stdin)
+        if result is None:
+            raise command_not_found(name, (cmd.start, cmd.end))
+        self.vars["lastexitcode"] = result.rc
+        self.vars["?"] = result.rc == 0
+        redirects = cmd.redirects
+        err_redirected = any(r.stream in ("2", "*") for r in redirects)
+        out_redirected = any(r.stream in ("1", "*") and not r.merge for r in redirects)
+        merged = any(r.merge == "1" and r.stream in ("2", "*") for r in redirects)
+        lines_err = result.stderr.splitlines()
+        if err_redirected and lines_err and self.preference() == "stop":
+            # Windows PowerShell wraps redirected stderr lines in ErrorRecords, so with
+            # $ErrorActionPreference = 'Stop' the first one is a terminating NativeCommandError
+            # (PowerShell issue #3996; changed only in 7.2+ by PSNotApplyErrorActionToStderr).
+            raise self.native_error(name, lines_err[0], cmd)
+        if not err_redirected:
+            self.write_err(result.stderr)
+        if to_console and not out_redirected and not merged and not cmd.redirects:
+            return [RawText(result.stdout)] if result.stdout else []
+        out: List[Any] = list(result.stdout.splitlines())
+        errors: List[Any] = []
+        for n, text in enumerate(lines_err):
+            line = NativeErrorLine(text)
+            if n == 0:
+                line.record = self.format_error(self.native_error(name, text, cmd)).rstrip("\r\n ")
+            errors.append(line)
+        if not err_redirected:
+            errors = []
+        return self.apply_redirects(redirects, out, errors, cmd)
+
+    def native_error(self, name: str, text: str, cmd: Command) -> PSError:
+        return PSError(text, "NativeCommandError", "NotSpecified", text, "RemoteException",
+                       (cmd.start, cmd.end), prefix=name + " : ")
+
+    # -- cmdlets --------------------------------------------------------------------------
+    def run_cmdlet(self, cmdlet, name: str, cmd: Command, data: Optional[List[Any]]) -> List[Any]:
+        spec = cmdlet.spec(self)
+        bound = self.bind(spec, name, cmd)
+        action = to_str(bound.pop("erroraction", None) or "").lower() or self.preference()
+        errors: List[Any] = []
+        out: List[Any] = []
+        self.vars["?"] = True
+
+        def error(e: PSError):
+            self.vars["?"] = False
+            if e.extent is None:
+                e.extent = (cmd.start, cmd.end)
+            if action == "stop":
+                raise e
+            if action not in ("silentlycontinue", "ignore"):
+                errors.append(e)
+
+        cmdlet.run(self, bound, data, out.append, error)
+        return self.apply_redirects(cmd.redirects, out, errors, cmd)
+
+    def bind(self, spec: "CmdletSpec", name: str, cmd: Command) -> Dict[str, Any]:
+        bound: Dict[str, Any] = {}
+        positional: List[Any] = []
+        pending: Optional[str] = None
+        for el in cmd.elements:
+            if isinstance(el, ArgParam):
+                if pending:
+                    raise self.missing_argument(pending, name, cmd)
+                pname = self.resolve_parameter(spec, el.text.lstrip("-").rstrip(":"), name, cmd)
+                if el.argument is not None:
+                    bound[pname] = self.eval(el.argument.node)
+                elif pname in spec.switches:
+                    bound[pname] = True
+                else:
+                    pending = pname
+            elif isinstance(el, ArgVerbatim):
+                positional.append(el.text)
+            else:
+                value = self.eval(el.node)
+                if pending:
+                    bound[pending] = value
+                    pending = None
+                else:
+                    positional.append(value)
+        if pending:
+            raise self.missing_argument(pending, name, cmd)
+        for pname in spec.positional:
+            if positional and pname not in bound:
+                if pname == spec.remaining and len(positional) > 1:
+                    bound[pname], positional = positional, []
+                else:
+                    bound[pname] = positional.pop(0)
+        if positional:
+            raise PSError("A positional parameter cannot be found that accepts argument '%s'."
+                          % to_str(positional[0]), "PositionalParameterNotFound," + spec.full_name,
+                          "InvalidArgument", "", "ParameterBindingException", (cmd.start, cmd.end),
+                          prefix=name + " : ")
+        return bound
+
+    def resolve_parameter(self, spec, given: str, name: str, cmd: Command) -> str:
+        names = list(spec.params) + list(spec.switches) + ["erroraction"]
+        aliases = {"ea": "erroraction"}
+        aliases.update(spec.aliases)
+        low = given.lower()
+        if low in aliases:
+            return aliases[low]
+        if low in names:
+            return low
+        matches = [n for n in names if n.startswith(low)]
+        if len(matches) == 1:
+            return matches[0]
+        if not matches or not low:
+            raise PSError("A parameter cannot be found that matches parameter name '%s'." % given,
+                          "NamedParameterNotFound," + spec.full_name, "InvalidArgument", "",
+                          "ParameterBindingException", (cmd.start, cmd.end), prefix=name + " : ")
+        raise PSError("Parameter cannot be processed because the parameter name '%s' is "
+                      "ambiguous." % given, "AmbiguousParameter," + spec.full_name,
+                      "InvalidArgument", "", "ParameterBindingException", (cmd.start, cmd.end),
+                      prefix=name + " : ")
+
+    def missing_argument(self, pname: str, name: str, cmd: Command) -> PSError:
+        return PSError("Missing an argument for parameter '%s'. Specify a parameter of type "
+                       "'System.String' and try again." % pname, "MissingArgument", "InvalidArgument",
+                       "", "ParameterBindingException", (cmd.start, cmd.end), prefix=name + " : ")
+
+    # -- files ----------------------------------------------------------------------------
+    def fs_key(self, path: str) -> Optional[str]:
+        want = path.replace("/", "\\").lower()
+        for key in self.fs:
+            if key.replace("/", "\\").lower() == want:
+                return key
+        return None
+
+    def file_write(self, path: str, lines: List[str], append: bool):
+        key = self.fs_key(path) or path
+        text = "".join(line + "\r\n" for line in lines)
+        self.fs[key] = (self.fs.get(key, "") + text) if append else text
+
+    # -- expressions ----------------------------------------------------------------------
+    def eval(self, node: Node) -> Any:
+        if isinstance(node, Lit):
+            return node.value
+        if isinstance(node, Expandable):
+            if len(node.parts) == 1 and isinstance(node.parts[0], Node) and \
+                    not isinstance(node.parts[0], (Var, SubExpr)):
+                return self.eval(node.parts[0])
+            return "".join(p if isinstance(p, str) else to_str(self.eval(p)) for p in node.parts)
+        if isinstance(node, Var):
+            return self.get_var(node)
+        if isinstance(node, SubExpr):
+            out: List[Any] = []
+            for st in node.statements:
+                if isinstance(st, (Exit, Throw, Return, If)):
+                    self.run_statement(st)
+                else:
+                    out.extend(self.run_pipeline(st, capture=True))
+            return list(out) if node.force_array else collect(out)
+        if isinstance(node, Paren):
+            return collect(self.run_pipeline(node.pipeline, capture=True))
+        if isinstance(node, ArrayLit):
+            return [self.eval(x) for x in node.items]
+        if isinstance(node, Unary):
+            value = self.eval(node.operand)
+            if node.op == "not":
+                return not truthy(value)
+            return -self.to_int(value, node)
+        if isinstance(node, Member):
+            target = self.eval(node.target)
+            found = members(target)
+            if node.name.lower() in found:
+                return found[node.name.lower()]
+            if self.strict:
+                raise PSError("The property '%s' cannot be found on this object. Verify that the "
+                              "property exists." % node.name, "PropertyNotFoundStrict",
+                              "NotSpecified", "", "PropertyNotFoundException",
+                              (node.start, node.end))
+            return None
+        if isinstance(node, Index):
+            return self.index(self.eval(node.target), self.eval(node.index))
+        if isinstance(node, Binary):
+            return self.binary(node)
+        raise AssertionError("unknown node %r" % node)
+
+    def get_var(self, node: Var) -> Any:
+        name = node.name.lower()
+        if name.startswith("env:"):
+            for key, value in self.env.items():
+                if key.lower() == name[4:]:
+                    return value
+            return None
+        if name.startswith(("script:", "global:", "local:")):
+            name = name.split(":", 1)[1]
+        if name in self.vars:
+            return self.vars[name]
+        if self.strict:
+            raise PSError("The variable '$%s' cannot be retrieved because it has not been set."
+                          % node.name, "VariableIsUndefined", "InvalidOperation", node.name,
+                          "RuntimeException", (node.start, node.end))
+        return None
+
+    def index(self, target: Any, index: Any) -> Any:
+        if isinstance(target, dict):
+            for key, value in target.items():
+                if str(key).lower() == to_str(index).lower():
+                    return value
+            return None
+        if isinstance(target, (list, str)) and isinstance(index, int):
+            try:
+                return target[index]
+            except IndexError:
+                return None
+        if target is None:
+            raise PSError("Cannot index into a null array.", "NullArray", "InvalidOperation", "",
+                          "RuntimeException")
+        return None
+
+    def binary(self, node: Binary) -> Any:
+        op = node.op
+        if op in ("and", "or"):
+            left = truthy(self.eval(node.left))
+            if op == "and" and not left:
+                return False
+            if op == "or" and left:
+                return True
+            return truthy(self.eval(node.right))
+        left, right = self.eval(node.left), self.eval(node.right)
+        if op == "xor":
+            return truthy(left) != truthy(right)
+        if op == "+":
+            if isinstance(left, list):
+                return left + (right if isinstance(right, list) else [right])
+            if isinstance(left, int) and not isinstance(left, bool):
+                return left + self.to_int(right, node)
+            return to_str(left) + to_str(right)
+        if op == "-":
+            return self.to_int(left, node) - self.to_int(right, node)
+        case = op[0] == "c"
+        name = op[1:]
+        if name == "join":
+            return to_str(right).join(to_str(x) for x in enumerate_output(left))
+        if name == "replace":
+            pattern, replacement = (right + [""])[:2] if isinstance(right, list) else (right, "")
+            regex = self.regex(pattern, case, node)
+            return regex.sub(lambda m: m.expand(to_str(replacement).replace("$", "\\")),
+                             to_str(left))
+        if name in ("contains", "notcontains"):
+            found = any(self.compare("eq", x, right, case, node) for x in enumerate_output(left))
+            return found if name == "contains" else not found
+        if name in ("in", "notin"):
+            found = any(self.compare("eq", left, x, case, node) for x in enumerate_output(right))
+            return found if name == "in" else not found
+        if isinstance(left, list):
+            return [x for x in left if self.compare(name, x, right, case, node, set_matches=False)]
+        return self.compare(name, left, right, case, node)
+
+    def regex(self, pattern: Any, case: bool, node: Node):
+        try:
+            return re.compile(to_str(pattern), 0 if case else re.I)
+        except re.error as exc:
+            raise PSError('The regular expression pattern %s is not valid.' % to_str(pattern),
+                          "InvalidRegularExpression", "InvalidOperation", to_str(pattern),
+                          "RuntimeException", (node.start, node.end)) from exc
+
+    def compare(self, name: str, left: Any, right: Any, case: bool, node: Node,
+                set_matches: bool = True) -> bool:
+        if name in ("match", "notmatch"):
+            m = self.regex(right, case, node).search(to_str(left))
+            if m and set_matches and name == "match":
+                groups = {0: m.group(0)}
+                groups.update({n + 1: g for n, g in enumerate(m.groups()) if g is not None})
+                groups.update({k: v for k, v in m.groupdict().items() if v is not None})
+                self.vars["matches"] = groups
+            return bool(m) == (name == "match")
+        if name in ("like", "notlike"):
+            pattern = _wildcard(to_str(right))
+            if case:
+                pattern = re.compile(pattern.pattern, re.S)
+            return bool(pattern.match(to_str(left))) == (name == "like")
+        if left is None or right is None:
+            equal = left is None and right is None
+            if name in ("eq", "ne"):
+                return equal == (name == "eq")
+            left = "" if left is None else left
+            right = "" if right is None else right
+        # The right operand converts to the left operand's type (about_Comparison_Operators).
+        if isinstance(left, bool):
+            a, b = left, truthy(right)
+        elif isinstance(left, int):
+            try:
+                a, b = left, int(to_str(right).strip(), 0) if isinstance(right, str) else int(right)
+            except ValueError:
+                if name in ("eq", "ne"):
+                    return name == "ne"
+                raise PSError('Could not compare "%s" to "%s". Error: "Cannot convert value "%s" '
+                              'to type "System.Int32"."' % (left, to_str(right), to_str(right)),
+                              "ComparisonFailure", "NotSpecified", "", "RuntimeException",
+                              (node.start, node.end))
+        else:
+            a, b = to_str(left), to_str(right)
+            if not case:
+                a, b = a.lower(), b.lower()
+        return {"eq": a == b, "ne": a != b, "gt": a > b, "ge": a >= b, "lt": a < b,
+                "le": a <= b}[name]
+
+
+# ---------------------------------------------------------------------------------------------
+# Cmdlets
+
+
+class CmdletSpec:
+    def __init__(self, full_name, params=(), switches=(), positional=(), aliases=None,
+                 remaining=None):
+        self.full_name = full_name
+        self.remaining = remaining and remaining.lower()   # ValueFromRemainingArguments
+        self.params = [p.lower() for p in params]
+        self.switches = [s.lower() for s in switches]
+        self.positional = [p.lower() for p in positional]
+        self.aliases = aliases or {}
+
+
+class Cmdlet:
+    def __init__(self, spec: Callable[[Interpreter], CmdletSpec], run):
+        self.spec, self.run = spec, run
+
+
+def _write_output(interp, bound, data, out, error):
+    for obj in enumerate_output(bound.get("inputobject")):
+        out(obj)
+    for obj in data or []:
+        out(obj)
+
+
+def _write_host(interp, bound, data, out, error):
+    # Write-Host goes to the host, not the pipeline: redirection and capture do not take it.
+    separator = to_str(bound["separator"]) if "separator" in bound else " "
+    text = separator.join(to_str(o) for o in enumerate_output(bound.get("object")))
+    interp.write_out(text + ("" if bound.get("nonewline") else "\r\n"))
+
+
+def _write_error(interp, bound, data, out, error):
+    message = to_str(bound.get("message"))
+    error(PSError(message, "Microsoft.PowerShell.Commands.WriteErrorException", "NotSpecified",
+                  "", "WriteErrorException", type_name=""))
+
+
+def _out_null(interp, bound, data, out, error):
+    return None
+
+
+def _out_string(interp, bound, data, out, error):
+    items = list(data or []) + enumerate_output(bound.get("inputobject"))
+    out("".join(interp.format_object(o) + "\r\n" for o in items))
+
+
+def _path_of(interp, bound, error) -> Optional[str]:
+    path = bound.get("literalpath", bound.get("path"))
+    if path is None:
+        error(PSError("Cannot bind argument to parameter 'Path' because it is null.",
+                      "ParameterArgumentValidationErrorNullNotAllowed", "InvalidData", "",
+                      "ParameterBindingValidationException"))
+        return None
+    return to_str(path)
+
+
+def _not_found(path: str) -> PSError:
+    return PSError("Cannot find path '%s' because it does not exist." % path,
+                   "PathNotFound", "ObjectNotFound", path, "ItemNotFoundException")
+
+
+def _set_content(interp, bound, data, out, error, append=False):
+    path = _path_of(interp, bound, error)
+    if path is None:
+        return
+    values = enumerate_output(bound.get("value")) if "value" in bound else list(data or [])
+    # Stored as text; -Encoding is accepted (ASCII, UTF8, Unicode, ...) but bytes are not kept.
+    interp.file_write(path, [to_str(v) for v in values], append)
+
+
+def _get_content(interp, bound, data, out, error):
+    path = _path_of(interp, bound, error)
+    if path is None:
+        return
+    key = interp.fs_key(path)
+    if key is None:
+        error(_not_found(path))
+        return
+    text = interp.fs[key]
+    if bound.get("raw"):
+        out(text)
+        return
+    for line in text.splitlines():
+        out(line)
+
+
+def _remove_item(interp, bound, data, out, error):
+    path = _path_of(interp, bound, error)
+    if path is None:
+        return
+    key = interp.fs_key(path)
+    if key is None:
+        error(_not_found(path))
+        return
+    del interp.fs[key]
+
+
+def _test_path(interp, bound, data, out, error):
+    path = _path_of(interp, bound, error)
+    if path is not None:
+        out(interp.fs_key(path) is not None or path.rstrip("\\").lower() in (
+            "c:", interp.env.get("TEMP", "").lower(), interp.env.get("SystemRoot", "").lower()))
+
+
+def _set_strict_mode(interp, bound, data, out, error):
+    if bound.get("off"):
+        interp.strict = False
+    elif "version" in bound:
+        interp.strict = True
+    else:
+        error(PSError("Parameter set cannot be resolved using the specified named parameters.",
+                      "AmbiguousParameterSet,Microsoft.PowerShell.Commands.SetStrictModeCommand",
+                      "InvalidArgument", "", "ParameterBindingException"))
+
+
+def _get_variable(interp, bound, data, out, error):
+    for name in enumerate_output(bound.get("name")):
+        key = to_str(name).lower()
+        if key in interp.vars:
+            out(PSVariable(to_str(name), interp.vars[key]))
+        else:
+            error(PSError("Cannot find a variable with the name '%s'." % to_str(name),
+                          "VariableNotFound,Microsoft.PowerShell.Commands.GetVariableCommand",
+                          "ObjectNotFound", to_str(name), "ItemNotFoundException"))
+
+
+def _start_sleep(interp, bound, data, out, error):
+    return None     # no real waiting: winsim's clock is the tests' business
+
+
+_PATH = ("Path", "LiteralPath")
+CMDLETS = {}
+for _names, _spec, _run in [
+    (("write-output", "echo", "write"),
+     lambda i: CmdletSpec("Microsoft.PowerShell.Commands.WriteOutputCommand", ["InputObject"],
+                          ["NoEnumerate"], ["InputObject"], remaining="InputObject"),
+     _write_output),
+    (("write-host",),
+     lambda i: CmdletSpec("Microsoft.PowerShell.Commands.WriteHostCommand",
+                          ["Object", "ForegroundColor", "BackgroundColor", "Separator"],
+                          ["NoNewline"], ["Object"], remaining="Object"), _write_host),
+    (("write-error",),
+     lambda i: CmdletSpec("Microsoft.PowerShell.Commands.WriteErrorCommand", ["Message"], [],
+                          ["Message"]), _write_error),
+    (("out-null",), lambda i: CmdletSpec("Microsoft.PowerShell.Commands.OutNullCommand",
+                                         ["InputObject"]), _out_null),
+    (("out-string",), lambda i: CmdletSpec("Microsoft.PowerShell.Commands.OutStringCommand",
+                                           ["InputObject", "Width"], ["Stream"]), _out_string),
+    (("set-content", "sc"),
+     lambda i: CmdletSpec("Microsoft.PowerShell.Commands.SetContentCommand",
+                          _PATH + ("Value", "Encoding"), ["Force", "NoNewline"] if i.major >= 5
+                          else ["Force"], ["Path", "Value"], {"pspath": "literalpath"}),
+     _set_content),
+    (("add-content", "ac"),
+     lambda i: CmdletSpec("Microsoft.PowerShell.Commands.AddContentCommand",
+                          _PATH + ("Value", "Encoding"), ["Force"], ["Path", "Value"]),
+     lambda *a: _set_content(*a, append=True)),
+    (("get-content", "gc", "cat", "type"),
+     lambda i: CmdletSpec("Microsoft.PowerShell.Commands.GetContentCommand",
+                          _PATH + ("Encoding", "TotalCount", "ReadCount"),
+                          ["Raw", "Force"] if i.major >= 3 else ["Force"], ["Path"]),
+     _get_content),
+    (("remove-item", "del", "rm", "ri", "erase", "rd", "rmdir"),
+     lambda i: CmdletSpec("Microsoft.PowerShell.Commands.RemoveItemCommand", _PATH,
+                          ["Force", "Recurse"], ["Path"]), _remove_item),
+    (("test-path",),
+     lambda i: CmdletSpec("Microsoft.PowerShell.Commands.TestPathCommand", _PATH + ("PathType",),
+                          ["IsValid"], ["Path"]), _test_path),
+    (("set-strictmode",),
+     lambda i: CmdletSpec("Microsoft.PowerShell.Commands.SetStrictModeCommand", ["Version"],
+                          ["Off"], []), _set_strict_mode),
+    (("get-variable", "gv"),
+     lambda i: CmdletSpec("Microsoft.PowerShell.Commands.GetVariableCommand", ["Name", "Scope"],
+                          ["ValueOnly"], ["Name"]), _get_variable),
+    (("start-sleep", "sleep"),
+     lambda i: CmdletSpec("Microsoft.PowerShell.Commands.StartSleepCommand",
+                          ["Seconds", "Milliseconds"], [], ["Seconds"]), _start_sleep),
+]:
+    for _name in _names:
+        CMDLETS[_name] = Cmdlet(_spec, _run)
