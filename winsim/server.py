@@ -117,6 +117,11 @@ class WinRMHandler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         served: ServedHost = self.server.served
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            # WinRM clients send Content-Length; reading no body here would pass for an empty POST.
+            self.close_connection = True
+            self._reply(411, b"")
+            return
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         with served.lock:
             served.requests += 1

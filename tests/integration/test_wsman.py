@@ -172,6 +172,14 @@ def test_malformed_envelope_is_a_fault_not_a_crash(recorded):
     assert b'Code="2150858791"' in response.content
 
 
+def test_chunked_bodies_are_refused_not_read_as_empty(recorded):
+    host = recorded.hosts[0]
+    response = requests.post(recorded.endpoint(host), data=iter([b"<s:Envelope/>"]),
+                             auth=(recorded.user, recorded.password), timeout=5)
+    assert response.status_code == 411
+    assert host.host.calls == []
+
+
 def test_stdin_sent_ansible_style_reaches_the_command(recorded):
     host = recorded.hosts[0]
     client = protocol(recorded, host, transport="ntlm")
