@@ -39,6 +39,8 @@ def test_program_name_has_its_own_rule():
     # Backslashes are not special in the program name, and it ends at the first space.
     assert split_command_line('C:\\a\\"b c') == ['C:\\a\\"b', "c"]
     assert split_command_line('"prog"x y') == ["prog", "x", "y"]
+    assert split_command_line(" a b") == ["", "a", "b"]
+    assert split_command_line('"unterminated prog') == ["unterminated prog"]
 
 
 def test_separators_and_empty_arguments():

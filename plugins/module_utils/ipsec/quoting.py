@@ -83,17 +83,16 @@ def split_command_line(line: str, first_is_program: bool = True, variant: str = 
         raise ValueError("variant must be one of %s" % ", ".join(VARIANTS))
     args = []
     i, n = 0, len(line)
-    if first_is_program:
-        if i < n and line[i] == '"':
-            end = line.find('"', i + 1)
+    if first_is_program and line:
+        if line[0] == '"':
+            end = line.find('"', 1)
             end = n if end < 0 else end
-            args.append(line[i + 1:end])
+            args.append(line[1:end])
             i = end + 1
         else:
             while i < n and line[i] not in _SEPARATORS:
                 i += 1
-            if i:
-                args.append(line[:i])
+            args.append(line[:i])       # empty when the line starts with a separator
     while True:
         while i < n and line[i] in _SEPARATORS:
             i += 1
