@@ -33,7 +33,7 @@ def handle(ctx):
     else:
         rules = tuple(DynamicRule(f) for f in filters_option("filters", p["filters"], dynamic=True))
     return host.run(ctx.execute, lambda actual: plan_dynamic(actual, rules, state=p["state"]),
-                    ctx.check_mode, dialect=p["dialect"] or "", dynamic=True)
+                    ctx.check_mode, dialect=p["dialect"] or "", local_address=ctx.local_address, dynamic=True)
 
 
 class ActionModule(ActionBase):

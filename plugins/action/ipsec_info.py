@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import functools
-import ipaddress
 
 from ansible.plugins.action import ActionBase
 from ansible.plugins.loader import fragment_loader
@@ -21,24 +20,14 @@ def documentation():
     return get_docstring(docs.__file__, fragment_loader, collection_name="winsec.ipsec", is_module=True)[0]
 
 
-def local_address(task_vars) -> str:
-    """The host's address as the inventory knows it (netdiag shows `me` as the real address)."""
-    for name in ("ansible_host", "inventory_hostname"):
-        try:
-            return str(ipaddress.ip_address(str(task_vars.get(name, ""))))
-        except ValueError:
-            continue
-    return ""
-
-
 def handle(ctx):
     state, _ = host.read(ctx.execute, ctx.params["dialect"] or "")
     os = state.os
     return {
         "changed": False,
         "state": host.state_report(state, guids=True),
-        "netdiag": netdiag.render(host.canonical(state), local_address=local_address(ctx.task_vars),
-                                  debug=True),
+        "netdiag": netdiag.render(host.canonical(state), debug=True,
+                                  **({"local_address": ctx.local_address} if ctx.local_address else {})),
         "exemptions": exemptions(os.generation, state.no_default_exempt),
         "dialect": os.dialect,
         "os": host.state_report(state)["os"],

@@ -102,7 +102,7 @@ def handle(ctx):
         raise ValidationError("store", "domain", "local",
                               "reading the domain store back for verification is not supported yet; "
                               "use state=rendered to get the commands")
-    return host.run(ctx.execute, planner_for(p, triples), ctx.check_mode, dialect=p["dialect"] or "")
+    return host.run(ctx.execute, planner_for(p, triples), ctx.check_mode, dialect=p["dialect"] or "", local_address=ctx.local_address)
 
 
 class ActionModule(ActionBase):

@@ -33,7 +33,7 @@ def handle(ctx):
                 raise ValidationError("policy", policy, "the name of a policy on the host",
                                       "the host has no such policy, so it has no rule %r to delete" % name)
             return plan_rule(actual, policy, Rule(name), state="absent")
-        return host.run(ctx.execute, planner, ctx.check_mode, dialect=p["dialect"] or "")
+        return host.run(ctx.execute, planner, ctx.check_mode, dialect=p["dialect"] or "", local_address=ctx.local_address)
 
     rule, flist, faction = rule_objects(
         name, filters_option("filters", p["filters"]), p["action"],
@@ -53,7 +53,7 @@ def handle(ctx):
                 "policy %r did not exist: it is created unassigned (assign it with "
                 "winsec.ipsec.ipsec_policy assigned: true)" % policy,))
         return plan
-    return host.run(ctx.execute, planner, ctx.check_mode, dialect=p["dialect"] or "")
+    return host.run(ctx.execute, planner, ctx.check_mode, dialect=p["dialect"] or "", local_address=ctx.local_address)
 
 
 class ActionModule(ActionBase):

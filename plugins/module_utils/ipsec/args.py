@@ -89,6 +89,17 @@ class Context:
         self.execute = execute
         self.task_vars = task_vars
 
+    @property
+    def local_address(self) -> str:
+        """The host's address as the inventory knows it ('' if not an IP): netdiag shows `me` as it."""
+        import ipaddress
+        for name in ("ansible_host", "inventory_hostname"):
+            try:
+                return str(ipaddress.ip_address(str(self.task_vars.get(name, ""))))
+            except ValueError:
+                continue
+        return ""
+
 
 def run_action(action, task_vars, doc: Dict[str, Any], handler, **spec_kwargs) -> Dict[str, Any]:
     """The body of every winsec.ipsec action plugin's run().

@@ -160,9 +160,11 @@ def state_report(state: HostState, guids: bool = False) -> dict:
     return state_to_dict(canonical(state), guids)
 
 
-def netdiag_diff(before: HostState, after: HostState) -> Dict[str, str]:
+def netdiag_diff(before: HostState, after: HostState, local_address: str = "") -> Dict[str, str]:
+    """Ansible's diff: both states as `netdiag /test:ipsec /debug` would show them."""
     from . import netdiag
-    return netdiag.diff(canonical(before), canonical(after))
+    kw = {"local_address": local_address} if local_address else {}
+    return netdiag.diff(canonical(before), canonical(after), **kw)
 
 
 # --------------------------------------------------------------------------------------------
@@ -199,7 +201,7 @@ def render_steps(plan, before: HostState, dialect: str, store: str = "local",
 
 def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
         store: str = "local", domain: str = "", dynamic: bool = False,
-        warnings: Sequence[str] = ()) -> dict:
+        warnings: Sequence[str] = (), local_address: str = "") -> dict:
     """Read, plan and (unless check mode) write and verify. Returns the task result.
 
     dynamic: the task manages dynamic filters (they must be read strictly, PolicyAgent must run,
@@ -233,7 +235,7 @@ def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
     steps = render_steps(plan, before, effective, store, domain)
     result["commands"] = [redact(s.display, secrets) for s in steps]
     result["after"] = state_report(after_predicted)
-    result["diff"] = {k: redact(v, secrets) for k, v in netdiag_diff(before, after_predicted).items()}
+    result["diff"] = _diff(before, after_predicted, local_address, secrets)
     if dynamic:
         result["warnings"].append(DYNAMIC_WARNING)
         if before.policyagent != "running":
@@ -266,7 +268,7 @@ def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
     verified = state_from_transcript(transcript, dialect, need_dynamic=dynamic)
     result["after"] = state_report(verified)
     if not same_store(verified, after_predicted, dynamic):
-        result["diff"] = {k: redact(v, secrets) for k, v in netdiag_diff(before, verified).items()}
+        result["diff"] = _diff(before, verified, local_address, secrets)
         raise HostError("the host's state after the change differs from the planned one; every command "
                         "reported success, so this is a defect in winsec.ipsec or an unexpected tool "
                         "behaviour: compare `after` with the plan (`commands`)", **result)
@@ -303,6 +305,10 @@ def _fail_batch(execute, result, steps, sent_before, transcript, secrets, dialec
     raise HostError(message, **result)
 
 
+def _diff(before, after, local_address, secrets):
+    return {k: redact(v, secrets) for k, v in netdiag_diff(before, after, local_address).items()}
+
+
 def _finish(result: dict) -> dict:
     result["warnings"] = list(dict.fromkeys(result["warnings"]))
     if not result["notes"]:
@@ -320,7 +326,7 @@ def state_from_saved(text: str) -> HostState:
         return registry.decode_store(registry.parse_reg_file(text))
     if "IP Security test" in text or "IPSec policy" in text.replace("IPsec", "IPSec"):
         from . import netdiag
-        return netdiag.parse(text)
+        return netdiag.parse(text).host_state()
     if "HKEY_LOCAL_MACHINE" in text or "HKLM\\" in text:
         return decode_registry(text)
     raise HostError("running_config: not recognised; expected the text of `reg query \"%s\" /s`, a "

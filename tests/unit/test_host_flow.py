@@ -1,0 +1,229 @@
+"""host.py: read -> plan -> check or write+verify, against a scripted stand-in for the host.
+
+The stand-in answers the read script with a real `reg query /s` rendering of its store (the
+registry codec's own encoder), and a write script by applying what the test tells it to.
+"""
+from dataclasses import replace
+
+import pytest
+
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import host, plan, registry, remote
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.filterspec import parse_filterspec
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
+    AuthMethod, DomainAssignment, DynamicRule, HostState)
+
+OS_TEXT = {
+    "modern": ("Windows Server 2022 Standard", "6.3", "20348"),
+    "2003": ("Microsoft Windows Server 2003", "5.2", "3790"),
+    "xp": ("Microsoft Windows XP", "5.1", "2600"),
+}
+
+
+def section(name, text, rc=0):
+    return "%s begin %s\n%s\n%s end %s rc=%s\n" % (remote.MARK, name, text, remote.MARK, name, rc)
+
+
+class FakeHost:
+    def __init__(self, state=HostState(), generation="modern", agent=4, dynamic_rc=0):
+        self.state = state
+        self.generation = generation
+        self.agent = agent
+        self.dynamic_rc = dynamic_rc
+        self.scripts = []
+        self.write = None          # f(state, script) -> (state, transcript prefix)
+
+    def read_text(self):
+        product, version, build = OS_TEXT[self.generation]
+        os_text = ("\nHKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\n"
+                   "    ProductName    REG_SZ    %s\n    CurrentVersion    REG_SZ    %s\n"
+                   "    CurrentBuildNumber    REG_SZ    %s\n" % (product, version, build))
+        tree = registry.encode_store(self.state)
+        if self.state.domain:
+            tree.set(registry.GPT_ROOT, "DSIPSECPolicyName", registry.RegValue("REG_SZ", self.state.domain.name))
+            tree.set(registry.GPT_ROOT, "DSIPSECPolicyPath", registry.RegValue("REG_SZ", self.state.domain.path))
+        store = registry.render_reg_query(tree, r"HKLM\SOFTWARE\Policies\Microsoft\Windows\IPSec")
+        dyn = "dynamic-ipseccmd" if self.generation == "xp" else "dynamic-netsh"
+        return (section("os", os_text) + section("store", store)
+                + section("policyagent", "        STATE              : %d  X" % self.agent)
+                + section("exempt", "ERROR: The system was unable to find the specified registry key or value.", 1)
+                + section(dyn, "" if self.dynamic_rc == 0 else "'x' is not recognized as an internal or "
+                                                                 "external command", self.dynamic_rc))
+
+    def execute(self, script):
+        self.scripts.append(script)
+        if "$failed = 0" not in script:
+            return 0, self.read_text(), ""
+        self.state, prefix = self.write(self.state, script)
+        suffix = self.read_text() if "begin os" in script else ""
+        return 0, prefix + suffix, ""
+
+
+def done_markers(script):
+    import re
+    return "".join("%s done %s\n" % (remote.MARK, n) for n in re.findall(r"'#winsec# done (\d+)'", script))
+
+
+def slammer_planner(assign=True, rules=(("Block Inbound UDP 1434 Rule", "*=0:1434:UDP"),)):
+    triples = [plan.rule_objects(name, [parse_filterspec(spec).filter]) for name, spec in rules]
+    policy, objects = plan.policy_objects("Block UDP 1434 Filter", triples)
+    return lambda actual: plan.plan_policy(actual, policy, rules_objects=objects, state="merged", assign=assign)
+
+
+def correct_write(planner):
+    """A host that does what the commands say: the planned state, every step done."""
+    def write(state, script):
+        return planner(state).after, done_markers(script)
+    return write
+
+
+def test_check_mode_reads_once_and_predicts_what_the_real_run_reads_back():
+    planner = slammer_planner()
+    checked = FakeHost()
+    check = host.run(checked.execute, planner, check_mode=True)
+    assert len(checked.scripts) == 1 and "$failed" not in checked.scripts[0]
+    assert check["changed"] and check["round_trips"] == 1
+    assert check["commands"][0].startswith("netsh ipsec static add policy")
+    assert "Local IPSec Policy Active: 'Block UDP 1434 Filter'" in check["diff"]["after"]
+    assert "Block UDP 1434 Filter" not in check["diff"]["before"]
+
+    real = FakeHost()
+    real.write = correct_write(planner)
+    result = host.run(real.execute, planner, check_mode=False)
+    assert len(real.scripts) == 2 and result["round_trips"] == 2
+    assert result["changed"] and result["commands"] == check["commands"]
+    assert result["after"] == check["after"]
+    assert result["after"]["assigned"] == "Block UDP 1434 Filter"
+    assert result["before"]["policies"] == []
+
+    again = FakeHost(real.state)
+    second = host.run(again.execute, planner, check_mode=False)
+    assert not second["changed"] and second["commands"] == [] and len(again.scripts) == 1
+    assert second["after"] == second["before"] == result["after"]
+
+
+def test_verification_catches_a_host_that_did_something_else():
+    planner = slammer_planner()
+    fake = FakeHost()
+    fake.write = lambda state, script: (state, done_markers(script))     # said yes, did nothing
+    with pytest.raises(host.HostError, match="differs from the planned one") as err:
+        host.run(fake.execute, planner, check_mode=False)
+    assert err.value.result["after"]["policies"] == []
+    assert err.value.result["round_trips"] == 2
+
+
+def test_failed_step_reports_step_command_output_and_the_undo():
+    planner = slammer_planner()
+    fake = FakeHost()
+    m = remote.MARK
+
+    def write(state, script):
+        return state, ("%s done 1\n%s failed 2 rc=1\nERR IPsec[05010] : filter list exists\n%s end failed\n"
+                       "%s undone 1.1 rc=0\n%s end undone\n" % (m, m, m, m, m))
+    fake.write = write
+    with pytest.raises(host.HostError) as err:
+        host.run(fake.execute, planner, check_mode=False)
+    msg = str(err.value)
+    assert "step 2 of" in msg and "add filterlist" in msg and "ERR IPsec[05010]" in msg
+    assert "were undone" in msg
+    assert err.value.result["after"]["policies"] == []
+
+
+def test_failed_undo_says_the_host_is_left_partly_changed():
+    fake = FakeHost()
+    m = remote.MARK
+    fake.write = lambda state, script: (state, "%s failed 3 rc=1\nboom\n%s end failed\n%s undone 2.1 rc=1\n"
+                                               "ERR IPsec[05073]\n%s end undone\n" % (m, m, m, m))
+    with pytest.raises(host.HostError, match="partly changed"):
+        host.run(fake.execute, slammer_planner(), check_mode=False)
+
+
+def test_unreadable_host_fails_before_planning():
+    calls = []
+
+    def execute(script):
+        calls.append(script)
+        return 1, "", "The term 'reg' is not recognized"
+    with pytest.raises(host.HostError, match="did not complete.*not recognized"):
+        host.run(execute, lambda actual: pytest.fail("planned"), check_mode=True)
+    assert len(calls) == 1
+
+
+def test_dynamic_change_needs_policyagent_running_and_says_how():
+    rule = DynamicRule(parse_filterspec("*=0:1434:UDP").filter)
+    fake = FakeHost(agent=1)
+    with pytest.raises(host.HostError, match="sc start PolicyAgent") as err:
+        host.run(fake.execute, lambda a: plan.plan_dynamic(a, [rule]), check_mode=False, dynamic=True)
+    assert len(fake.scripts) == 1                   # nothing written
+    assert err.value.result["commands"]             # but it says what it would have sent
+
+
+def test_dynamic_changes_warn_that_they_are_volatile():
+    rule = DynamicRule(parse_filterspec("*=0:1434:UDP").filter)
+    result = host.run(FakeHost().execute, lambda a: plan.plan_dynamic(a, [rule]), check_mode=True, dynamic=True)
+    assert host.DYNAMIC_WARNING in result["warnings"]
+    assert any("dynamic" in c for c in result["commands"])
+
+
+def test_missing_tool_names_the_dialect_option():
+    fake = FakeHost(generation="xp", dynamic_rc=9009)
+    with pytest.raises(host.HostError, match="ipseccmd.*`dialect`"):
+        host.run(fake.execute, slammer_planner(), check_mode=True)
+
+
+def test_detected_dialect_per_generation_and_override():
+    for generation, dialect in (("modern", "netsh"), ("2003", "netsh"), ("xp", "ipseccmd")):
+        result = host.run(FakeHost(generation=generation).execute, slammer_planner(), check_mode=True)
+        assert result["dialect"] == dialect and result["os"]["generation"] == generation
+        if dialect == "ipseccmd":
+            assert result["commands"][0].startswith("ipseccmd")
+    fake = FakeHost(generation="2003")
+    forced = host.run(fake.execute, slammer_planner(), check_mode=True, dialect="ipseccmd")
+    assert forced["dialect"] == "ipseccmd" and forced["commands"][0].startswith("ipseccmd")
+    assert "ipseccmd show filters" in fake.scripts[0] and "netsh" not in fake.scripts[0]
+
+
+def test_domain_policy_override_is_warned():
+    fake = FakeHost(HostState(domain=DomainAssignment("Corp IPsec", "LDAP://CN=ipsecPolicy{1},CN=IP Security")))
+    result = host.run(fake.execute, slammer_planner(), check_mode=True)
+    assert any("Corp IPsec" in w for w in result["warnings"])
+
+
+def test_assigning_warns_which_policy_it_displaces():
+    first = FakeHost()
+    first.write = correct_write(slammer_planner())
+    host.run(first.execute, slammer_planner(), check_mode=False)
+    other = plan.rule_objects("Web", [parse_filterspec("*=0:80:TCP").filter])
+    pol, objs = plan.policy_objects("Other", [other])
+    result = host.run(FakeHost(first.state).execute,
+                      lambda a: plan.plan_policy(a, pol, rules_objects=objs, assign=True), check_mode=True)
+    assert any("unassigns policy 'Block UDP 1434 Filter'" in w for w in result["warnings"])
+
+
+def test_secrets_never_reach_the_result():
+    rule, flist, faction = plan.rule_objects("R", [parse_filterspec("*=0:80:TCP").filter], "permit")
+    rule = replace(rule, auth=(AuthMethod("psk", "Sup3r-Secret"),))
+    fake = FakeHost()
+    m = remote.MARK
+    fake.write = lambda state, script: (state, "%s failed 1 rc=1\nbad key Sup3r-Secret\n%s end failed\n" % (m, m))
+    with pytest.raises(host.HostError) as err:
+        host.run(fake.execute, lambda a: plan.plan_rule(a, "P", rule, flist, faction), check_mode=False)
+    assert "Sup3r-Secret" in fake.scripts[1]            # it must reach the tool
+    assert "Sup3r-Secret" not in repr(err.value.result) + str(err.value)
+    assert "********" in str(err.value)
+
+
+def test_a_batch_too_long_for_one_command_line_is_split_and_says_so():
+    filters = [parse_filterspec("*=0:%d:TCP" % port).filter for port in range(1, 161)]
+    triples = [plan.rule_objects("Many", filters)]
+    policy, objects = plan.policy_objects("Big", triples)
+
+    def planner(actual):
+        return plan.plan_policy(actual, policy, rules_objects=objects)
+    fake = FakeHost()
+    fake.write = lambda state, script: (planner(state).after if "begin os" in script else state,
+                                        done_markers(script))
+    result = host.run(fake.execute, planner, check_mode=False)
+    writes = len(fake.scripts) - 1
+    assert writes > 1 and result["round_trips"] == 1 + writes
+    assert any("sent in %d scripts" % writes in n for n in result["notes"])
+    assert all(remote.command_line_length(s) <= remote.MAX_COMMAND_LINE for s in fake.scripts)
