@@ -105,7 +105,8 @@ class ShellService:
         return handler(request, self._shell(request, user))
 
     def _shell(self, request: wsman.Request, user: str) -> Shell:
-        shell_id = request.selectors.get("ShellId", "")
+        # pywinrm writes Name="ShellId", [MS-WSMV]'s examples Name="ShellID": take either.
+        shell_id = next((v for k, v in request.selectors.items() if k.lower() == "shellid"), "")
         with self.lock:
             shell = self.shells.get(shell_id)
         # A shell belongs to the user who created it; to anyone else it does not exist.

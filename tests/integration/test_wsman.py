@@ -146,6 +146,18 @@ def test_signal_and_delete_reply_with_relates_to_and_end_the_shell(recorded):
     assert shell in fault.value.reason
 
 
+def test_shell_selector_is_accepted_as_spelled_in_ms_wsmv(recorded):
+    host = recorded.hosts[0]
+    client = protocol(recorded, host)
+    shell = client.open_shell()
+    request = {"env:Envelope": client.build_wsman_header(
+        action="http://schemas.xmlsoap.org/ws/2004/09/transfer/Delete", resource_uri=SHELL_URI, shell_id=shell)}
+    request["env:Envelope"]["env:Header"]["w:SelectorSet"]["w:Selector"]["@Name"] = "ShellID"
+    request["env:Envelope"]["env:Body"] = {}
+    client.send_message(xmltodict.unparse(request))
+    assert shell not in host.service.shells
+
+
 def _raw(client: Protocol, action: str, resource_uri: str = SHELL_URI, body=None) -> str:
     request = {"env:Envelope": client.build_wsman_header(action=action, resource_uri=resource_uri)}
     request["env:Envelope"]["env:Body"] = body or {}
