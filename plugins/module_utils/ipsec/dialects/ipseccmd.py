@@ -33,10 +33,11 @@ for the assignment, `-u` plus re-adding for dynamic rules).
 from __future__ import annotations
 
 import ipaddress
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Sequence, Tuple
 
 from ..model import (DEFAULT_POLLING_MINUTES, KERBEROS, Address, Change, DynamicRule, Filter, HostState,
                      Policy, QmOffer, Rule, ValidationError, name_key)
+from ..quoting import powershell_native_args
 from . import MASK, Args, Command, check_name, check_text
 
 TOOL = "ipseccmd"
@@ -44,8 +45,18 @@ TOOL = "ipseccmd"
 Check = Callable[[str, str], object]
 
 
+def deliverable_through_powershell(option: str, value: str) -> str:
+    """ipseccmd runs from the remote layer's PowerShell script; refuse, naming the option, a value
+    that Windows PowerShell 5.1's legacy argument passing cannot deliver intact (quoting.py)."""
+    try:
+        powershell_native_args([value], option)
+    except ValidationError as err:
+        raise ValidationError(option, value, err.accepted, err.reason) from None
+    return value
+
+
 def render(changes: Sequence[Change], *, before: HostState, after: HostState, store: str = "local",
-           domain: str = "", tool: str = TOOL, check: Optional[Check] = None) -> List[Command]:
+           domain: str = "", tool: str = TOOL, check: Check = deliverable_through_powershell) -> List[Command]:
     return _Renderer(tool, check, before, after, store, domain).render(list(changes))
 
 
@@ -69,8 +80,7 @@ class _Renderer:
 
     def _value(self, option: str, value: str) -> str:
         check_text(option, value)
-        if self.check:
-            self.check(option, value)
+        self.check(option, value)
         return value
 
     def _name(self, option: str, value: str) -> str:
