@@ -72,3 +72,12 @@ PS51_UNDELIVERABLE = [
     'x"y z',
     'backslash\\"quote then space',
 ]
+
+# Values that must never pass as a port, protocol number or other integer option.
+HOSTILE_INTEGERS = ["1434; x", "1434 & calc", "-1", -1, 65536, "65536", True, False, 80.0, "0x50", "", None,
+                    "８０", "1e3", "80 80"]
+
+# Values that must never pass as an address.
+HOSTILE_ADDRESSES = ["10.0.0.256", "1.2.3", "01.2.3.4", "10.0.0.1; calc", "host name", "a..b", "-host",
+                     "fe80::1%eth0", "10.0.0.9-10.0.0.1", "10.0.0.1-::1", "me any", "$(hostname)", "",
+                     "'quoted'", '"quoted"', "日本.example", None]

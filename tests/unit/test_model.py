@@ -6,9 +6,9 @@ from hypothesis import given, strategies as st
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
     ANY, ME, Address, DynamicRule, Filter, QmOffer, ValidationError, dynamic_rule_from_dict,
     filter_from_dict, format_qmsecmethods, parse_action, parse_address, parse_bool, parse_conntype,
-    parse_description, parse_mask, parse_name, parse_port, parse_protocol, parse_qmsecmethods,
+    parse_description, parse_int, parse_mask, parse_name, parse_port, parse_protocol, parse_qmsecmethods,
 )
-from tests.unit.hostile_corpus import HOSTILE_NAMES, UNREPRESENTABLE
+from tests.unit.hostile_corpus import HOSTILE_ADDRESSES, HOSTILE_INTEGERS, HOSTILE_NAMES, UNREPRESENTABLE
 
 
 def rejects(func, *args, match=None):
@@ -86,9 +86,9 @@ def test_bad_masks_inside_addresses(text, reason):
                                                   "or a prefix length 0-32")
 
 
-@pytest.mark.parametrize("bad", ["", "  ", None, 10])
-def test_empty_or_non_text_addresses_are_rejected(bad):
-    rejects(parse_address, "dst", bad)
+@pytest.mark.parametrize("bad", HOSTILE_ADDRESSES + ["  ", 10])
+def test_hostile_addresses_are_rejected(bad):
+    assert rejects(parse_address, "dst", bad).startswith("dst: ")
 
 
 # ---- masks ----
@@ -157,10 +157,15 @@ def test_ports(value, expected):
     assert parse_port("dst_port", value, 17) == expected
 
 
-@pytest.mark.parametrize("bad", ["1434; x", -1, 65536, True, False, 80.0, "0x50", "", None, "８０"])
+@pytest.mark.parametrize("bad", HOSTILE_INTEGERS)
 def test_bad_ports(bad):
     message = rejects(parse_port, "filters[0].dst_port", bad, 6)
     assert message.endswith("expected an integer 0-65535 (0 = any port)")
+
+
+def test_parse_int_names_its_range():
+    assert parse_int("polling_interval", "180", 0, 43200) == 180
+    assert rejects(parse_int, "polling_interval", "3h", 0, 43200).endswith("expected an integer 0-43200")
 
 
 def test_port_message_matches_the_contract():

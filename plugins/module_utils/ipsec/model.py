@@ -445,7 +445,7 @@ def parse_protocol(option: str, value) -> int:
     """An IP protocol number; names as netsh takes them, case-insensitively ([H] add filter)."""
     if isinstance(value, str) and value.strip().upper() in PROTOCOL_NUMBERS:
         return PROTOCOL_NUMBERS[value.strip().upper()]
-    return _int_in(option, value, 0, 255, PROTOCOL_ACCEPTED)
+    return parse_int(option, value, 0, 255, PROTOCOL_ACCEPTED)
 
 
 def protocol_name(number: int) -> str:
@@ -458,14 +458,16 @@ PORT_ACCEPTED = "an integer 0-65535 (0 = any port)"
 
 def parse_port(option: str, value, protocol: int) -> int:
     """A port; 0 means any. A specific port needs TCP or UDP ([H] dynamic add rule)."""
-    port = _int_in(option, value, 0, 65535, PORT_ACCEPTED)
+    port = parse_int(option, value, 0, 65535, PORT_ACCEPTED)
     if port and protocol not in PORT_PROTOCOLS:
         raise ValidationError(option, value, "0 (any port) unless the protocol is TCP or UDP",
                               "ports apply only to TCP and UDP, the protocol is %s" % protocol_name(protocol))
     return port
 
 
-def _int_in(option, value, low, high, accepted):
+def parse_int(option: str, value, low: int, high: int, accepted: str = "") -> int:
+    """An integer low..high from an int or a string of ASCII digits (not a bool, float or '1; x')."""
+    accepted = accepted or "an integer %d-%d" % (low, high)
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise ValidationError(option, value, accepted)
     if isinstance(value, str):
@@ -681,6 +683,6 @@ __all__ = [
     "MAX_NAME_LENGTH", "MAX_DESCRIPTION_LENGTH", "PROTOCOL_NAMES", "FILTER_KEYS", "FILTER_DEFAULTS",
     "DYNAMIC_KEYS", "DEFAULT_MASK_V4", "DEFAULT_PREFIX_V6",
     "parse_name", "parse_description", "parse_address", "parse_mask", "parse_protocol", "protocol_name",
-    "parse_port", "parse_bool", "parse_choice", "parse_action", "parse_conntype", "parse_qmsecmethods",
+    "parse_port", "parse_int", "parse_bool", "parse_choice", "parse_action", "parse_conntype", "parse_qmsecmethods",
     "format_qmsecmethods", "filter_from_dict", "dynamic_rule_from_dict",
 ]
