@@ -202,8 +202,8 @@ def test_summary_lines():
         "+ policy 'Block UDP 1434 Filter'",
         "+ rule 'Block Inbound UDP 1434 Rule' in policy 'Block UDP 1434 Filter'",
         "+ rule 'Block Outbound UDP 1434 Rule' in policy 'Block UDP 1434 Filter'",
-        "+ filter list 'Block Inbound UDP 1434 Rule'",
-        "+ filter list 'Block Outbound UDP 1434 Rule'",
+        "+ filter list 'Block Inbound UDP 1434 Rule' (any -> me:1434 UDP)",
+        "+ filter list 'Block Outbound UDP 1434 Rule' (me -> any:1434 UDP)",
         "+ filter action 'Block'",
         "assigned policy: none -> 'Block UDP 1434 Filter'",
     ]

@@ -242,6 +242,22 @@ def test_every_op_has_an_inverse_that_undoes_it():
     assert P.converged(P.apply(state, P.undo(done)), s)
 
 
+def test_inverses_use_the_objects_as_the_state_holds_them():
+    s = HostState(policies=(Policy("P", "kept", guid="{P}"),), assigned="P",
+                  filterlists=(FilterList("L", (Filter(ANY, ME, 6, 0, 80, False, "web", "{F}"),)),),
+                  dynamic=(DynamicRule(IN_1434, "permit", "block"),))
+    # delete by parameters only: the inverse re-adds the description, GUID and actions it had
+    assert P.with_inverse(s, "delete_filter", IN_80, "L").inverse.obj.guid == "{F}"
+    assert P.with_inverse(s, "delete_dynamic", DynamicRule(IN_1434)).inverse.obj == DynamicRule(IN_1434, "permit")
+    # set without `old`: taken from the state
+    change = P.with_inverse(s, "set_policy", Policy("P", "new"))
+    assert change.old.description == "kept" and change.inverse.obj.description == "kept"
+    # unassign whatever was assigned: undone by assigning that one again
+    assert P.with_inverse(s, "unassign", Policy("P")).inverse == Change("assign", s.policy("P"), old="")
+    with pytest.raises(IPsecError, match="does not exist"):
+        P.with_inverse(s, "delete_rule", Rule("nope"), "P")
+
+
 # ---------------------------------------------------------------------------------------------
 # Conventions and conflicts
 

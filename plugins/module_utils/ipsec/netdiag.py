@@ -25,7 +25,7 @@ import hashlib
 import ipaddress
 import re
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from .model import (
     ANY, ME, Address, DomainAssignment, DynamicRule, Filter, FilterAction, FilterList, HostState, IPsecError,
@@ -41,6 +41,14 @@ DIRECTIONS = ("Inbound", "Outbound")
 ACTION_FLAGS = {"block": "Block", "permit": "Permit", "negotiate": "Negotiate"}   # Block [V]; others [I]
 HOST_MASK = "255.255.255.255"
 UNKNOWN_GUID = "{00000000-0000-0000-%s-%s}"     # an object the store has not given a GUID yet
+
+
+class FoldedFilter(NamedTuple):
+    """A model filter read back from netdiag entries, with the actions its directions showed."""
+    filter: Filter
+    inbound: str
+    outbound: str
+    policy_id: str
 
 
 class NetdiagParseError(IPsecError, ValueError):
@@ -398,8 +406,8 @@ def _is_mirror(a: NetdiagFilter, b: NetdiagFilter) -> bool:
             and a.policy_id == b.policy_id and a.name == b.name)
 
 
-def fold(listed, local_address: str = "192.168.1.1") -> Tuple[Tuple[Filter, str, str, str], ...]:
-    """Model filters from netdiag entries: (filter, inbound action, outbound action, policy id).
+def fold(listed, local_address: str = "192.168.1.1") -> Tuple[FoldedFilter, ...]:
+    """Model filters from netdiag entries.
 
     An entry directly followed by its mirror image with the same Filter Id is one mirrored filter;
     every other entry is a one-way filter. `local_address` is read back as "me".
@@ -416,7 +424,8 @@ def fold(listed, local_address: str = "192.168.1.1") -> Tuple[Tuple[Filter, str,
         actions = {e.direction: e.action}
         if mirrored:
             actions[listed[i + 1].direction] = listed[i + 1].action
-        out.append((f, actions.get("Inbound", e.action), actions.get("Outbound", e.action), e.policy_id))
+        out.append(FoldedFilter(f, actions.get("Inbound", e.action), actions.get("Outbound", e.action),
+                                e.policy_id))
         i += 2 if mirrored else 1
     return tuple(out)
 
@@ -444,7 +453,8 @@ def summary(before: HostState, after: HostState) -> List[str]:
     for pol in before.policies:
         if after.policy(pol.name) is None:
             lines += ["- rule %r in policy %r" % (r.name, pol.name) for r in pol.rules if not r.default_response]
-    _diff_named(lines, before.filterlists, after.filterlists, "filter list", lambda fl: (fl.description,))
+    _diff_named(lines, before.filterlists, after.filterlists, "filter list", lambda fl: (fl.description,),
+                detail=lambda fl: "; ".join(filter_text(f) for f in fl.filters))
     for fl in after.filterlists:
         old = before.filterlist(fl.name)
         if old is not None:
@@ -469,12 +479,13 @@ def summary(before: HostState, after: HostState) -> List[str]:
     return lines
 
 
-def _diff_named(lines, old_items, new_items, kind, settings, where=""):
+def _diff_named(lines, old_items, new_items, kind, settings, where="", detail=None):
     old = {name_key(i.name): i for i in old_items if not getattr(i, "default_response", False)}
     new = {name_key(i.name): i for i in new_items if not getattr(i, "default_response", False)}
     for key, item in new.items():
         if key not in old:
-            lines.append("+ %s %r%s" % (kind, item.name, where))
+            shown = detail(item) if detail else ""
+            lines.append("+ %s %r%s%s" % (kind, item.name, where, " (%s)" % shown if shown else ""))
         elif settings(old[key]) != settings(item):
             changed = [k for k, a, b in zip(_SETTING_NAMES[kind], settings(old[key]), settings(item)) if a != b]
             lines.append("~ %s %r%s (%s)" % (kind, item.name, where, ", ".join(changed)))
@@ -505,5 +516,5 @@ _SETTING_NAMES = {
 }
 
 
-__all__ = ["NetdiagFilter", "NetdiagReport", "NetdiagParseError", "entries", "render", "parse", "fold", "diff",
-           "summary", "LOCAL_STORE_PATH"]
+__all__ = ["NetdiagFilter", "NetdiagReport", "NetdiagParseError", "FoldedFilter", "entries", "render", "parse",
+           "fold", "diff", "summary", "LOCAL_STORE_PATH"]

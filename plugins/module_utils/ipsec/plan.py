@@ -86,37 +86,47 @@ def undo(changes: Sequence[Change]) -> Tuple[Change, ...]:
 
 
 def with_inverse(state: HostState, op: str, obj, parent: str = "", old=None) -> Change:
-    """A Change carrying the Change that undoes it, given `state`, the state just before it."""
-    inverse = None
-    if op == "add_policy":
-        inverse = Change("delete_policy", obj)
-    elif op == "delete_policy":
-        inverse = Change("add_policy", _must(state.policy(obj.name), "policy", obj.name))
-    elif op == "set_policy":
-        inverse = Change("set_policy", old, old=obj)
+    """A Change carrying the Change that undoes it, given `state`, the state just before it.
+
+    Deletions and settings are undone with the objects as `state` holds them (GUIDs, descriptions,
+    the actions of a dynamic rule), whatever part of them `obj` and `old` spell out.
+    """
+    if op.startswith("set_") and old is None:
+        old = _current(state, op, obj, parent)
+    if op.startswith("delete_"):
+        current = _current(state, op, obj, parent)
+        inverse = Change(op.replace("delete_", "add_"), current, parent)
+    elif op.startswith("add_"):
+        inverse = Change(op.replace("add_", "delete_"), obj, parent)
+    elif op.startswith("set_"):
+        inverse = Change(op, old, parent, old=obj)
     elif op == "assign":
         previous = state.policy(state.assigned) if state.assigned else None
-        if previous is None:
-            inverse = Change("unassign", obj)
-        else:
-            inverse = Change("assign", previous, old=obj.name)
-    elif op == "unassign":
-        inverse = Change("assign", obj, old="")
-    elif op in ("add_filterlist", "add_filteraction", "add_rule", "add_dynamic"):
-        inverse = Change(op.replace("add_", "delete_"), obj, parent)
-    elif op == "delete_filterlist":
-        inverse = Change("add_filterlist", _must(state.filterlist(obj.name), "filter list", obj.name))
-    elif op == "delete_filteraction":
-        inverse = Change("add_filteraction", _must(state.filteraction(obj.name), "filter action", obj.name))
-    elif op in ("delete_rule", "delete_dynamic"):
-        inverse = Change(op.replace("delete_", "add_"), obj, parent)
-    elif op == "add_filter":
-        inverse = Change("delete_filter", obj, parent)
-    elif op == "delete_filter":
-        inverse = Change("add_filter", obj, parent)
-    elif op in ("set_filterlist", "set_filteraction", "set_rule"):
-        inverse = Change(op, old, parent, old=obj)
+        inverse = Change("assign", previous, old=obj.name) if previous else Change("unassign", obj)
+    else:   # unassign
+        previous = state.policy(state.assigned) if state.assigned else None
+        inverse = Change("assign", previous, old="") if previous else Change("unassign", obj)
     return Change(op, obj, parent, old, inverse=inverse)
+
+
+def _current(state: HostState, op: str, obj, parent: str):
+    """The object `op` acts on, as `state` holds it."""
+    kind = op.split("_", 1)[1]
+    if kind == "policy":
+        return _must(state.policy(obj.name), "policy", obj.name)
+    if kind == "filterlist":
+        return _must(state.filterlist(obj.name), "filter list", obj.name)
+    if kind == "filteraction":
+        return _must(state.filteraction(obj.name), "filter action", obj.name)
+    if kind == "rule":
+        pol = _must(state.policy(parent), "policy", parent)
+        return _must(_find_rule(pol, obj), "rule", obj.name)
+    if kind == "filter":
+        flist = _must(state.filterlist(parent), "filter list", parent)
+        return _must(next((f for f in flist.filters if f.key() == obj.key()), None), "filter", filter_text(obj))
+    key = dynamic_key(obj)
+    return _must(next((d for d in state.dynamic if dynamic_key(d) == key), None), "dynamic rule",
+                 filter_text(obj.filter))
 
 
 def _must(item, kind, name):
