@@ -1,0 +1,58 @@
+"""A host's registry (the HKLM subset winsim knows), persisted on disk as JSON.
+
+The tree is the engine's `RegTree`, and the IPsec policy store inside it holds real [MS-GPIPSEC]
+blobs written by the engine's codec (`registry.encode_store`): one truth for the layout. The file
+survives a winsim restart and a host reboot, as the registry does.
+"""
+import json
+import os
+import tempfile
+import threading
+
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import HostState
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.registry import (
+    RegTree, decode_store, encode_store)
+
+
+def write_json_atomically(path: str, doc) -> None:
+    """Write-then-rename, so that a crash never leaves half a file behind."""
+    folder = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(doc, handle, separators=(",", ":"))
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class Hive:
+    """A RegTree bound to a file: every `save` writes the whole tree."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._lock = threading.RLock()
+        self.existed = os.path.exists(path)
+        if self.existed:
+            with open(path, encoding="utf-8") as handle:
+                self.tree = RegTree.from_json(json.load(handle))
+        else:
+            self.tree = RegTree()
+
+    def save(self) -> None:
+        with self._lock:
+            write_json_atomically(self.path, self.tree.to_json())
+
+    def load_store(self, root: str) -> HostState:
+        """The policy store under `root` as a HostState (policies, lists, actions, assignment)."""
+        with self._lock:
+            if root not in self.tree:
+                return HostState()
+            return decode_store(self.tree, root)
+
+    def save_store(self, root: str, state: HostState, flavor: str, now: int) -> None:
+        with self._lock:
+            self.tree.replace_subtree(root, encode_store(state, root, flavor, now=now))
+            self.save()

@@ -1,0 +1,104 @@
+"""What kind of Windows a winsim host pretends to be: its version values and the tools it carries.
+
+Version numbers are Microsoft's (NT 5.0 = 2000, 5.1 = XP, 5.2 = Server 2003, 6.1 = 2008 R2,
+6.3 in `CurrentVersion` on every Windows 10 / Server 2016+ system, the real major version living in
+`CurrentMajorVersionNumber`). Tool availability follows SYNTAX.md: `netsh ipsec` from Server 2003 on
+(XP has no ipsec context, [I]), ipseccmd from the XP SP2 Support Tools (KB 813878), netdiag from the
+2000/XP/2003 Support Tools and not on Vista+ [I], ipsecpol from the Windows 2000 Resource Kit.
+"""
+from dataclasses import dataclass
+from typing import Dict, Optional, Tuple
+
+SYSTEM32_MODERN = r"C:\Windows\System32"
+SYSTEM32_LEGACY = r"C:\WINDOWS\system32"
+SUPPORT_TOOLS = r"C:\Program Files\Support Tools"     # KB 813878: default Support Tools folder
+RESOURCE_KIT = r"C:\Program Files\Resource Kit"       # KB 813878: default folder of ipsecpol.exe
+
+# NoDefaultExempt lives under the IPSEC driver key up to 2003 and under PolicyAgent from Vista on
+# (SYNTAX.md 5.2).
+EXEMPT_KEY_LEGACY = r"SYSTEM\CurrentControlSet\Services\IPSEC"
+EXEMPT_KEY_MODERN = r"SYSTEM\CurrentControlSet\Services\PolicyAgent"
+
+
+@dataclass(frozen=True)
+class Personality:
+    name: str
+    product_name: str
+    current_version: str          # HKLM\...\Windows NT\CurrentVersion\CurrentVersion
+    build: str                    # CurrentBuildNumber
+    csd_version: str              # service pack, '' when none
+    major: Optional[int]          # CurrentMajorVersionNumber (Windows 10 era only)
+    tools: Dict[str, str]         # tool name (no .exe) -> folder it is installed in
+    netsh_ipsec: bool             # has the `netsh ipsec` context
+    powershell: str               # '' when there is none
+    exempt_key: str
+    service_display: str          # PolicyAgent's display name (SYNTAX.md 6)
+    blob_flavor: str              # the codec's encode flavor: 'modern' (Vista+) or 'legacy'
+    system_root: str
+
+    def tool_folder(self, tool: str) -> Optional[str]:
+        return self.tools.get(tool)
+
+
+def _tools(system32: str, *names: str, extra: Tuple[Tuple[str, str], ...] = ()) -> Dict[str, str]:
+    table = {name: system32 for name in names}
+    table.update(dict(extra))
+    return table
+
+
+_CORE = ("netsh", "reg", "sc", "net", "gpupdate", "shutdown", "hostname", "ver")
+
+PERSONALITIES = {
+    "modern": Personality(
+        name="modern", product_name="Windows Server 2022 Standard", current_version="6.3",
+        build="20348", csd_version="", major=10,
+        tools=_tools(SYSTEM32_MODERN, *_CORE), netsh_ipsec=True, powershell="5.1",
+        exempt_key=EXEMPT_KEY_MODERN, service_display="IPsec Policy Agent", blob_flavor="modern",
+        system_root=r"C:\Windows"),
+    "2008r2": Personality(
+        name="2008r2", product_name="Windows Server 2008 R2 Standard", current_version="6.1",
+        build="7601", csd_version="Service Pack 1", major=None,
+        tools=_tools(SYSTEM32_MODERN, *_CORE), netsh_ipsec=True, powershell="2.0",
+        exempt_key=EXEMPT_KEY_MODERN, service_display="IPsec Policy Agent", blob_flavor="modern",
+        system_root=r"C:\Windows"),
+    "2003": Personality(
+        name="2003", product_name="Microsoft Windows Server 2003", current_version="5.2",
+        build="3790", csd_version="Service Pack 2", major=None,
+        tools=_tools(SYSTEM32_LEGACY, *_CORE,
+                     extra=(("ipseccmd", SUPPORT_TOOLS), ("netdiag", SUPPORT_TOOLS))),
+        netsh_ipsec=True, powershell="2.0",
+        exempt_key=EXEMPT_KEY_LEGACY, service_display="IPSEC Services", blob_flavor="legacy",
+        system_root=r"C:\WINDOWS"),
+    "xp": Personality(
+        name="xp", product_name="Microsoft Windows XP", current_version="5.1",
+        build="2600", csd_version="Service Pack 3", major=None,
+        tools=_tools(SYSTEM32_LEGACY, *_CORE,
+                     extra=(("ipseccmd", SUPPORT_TOOLS), ("netdiag", SUPPORT_TOOLS))),
+        netsh_ipsec=False, powershell="2.0",
+        exempt_key=EXEMPT_KEY_LEGACY, service_display="IPSEC Services", blob_flavor="legacy",
+        system_root=r"C:\WINDOWS"),
+    # Windows 2000 has no WinRM; this personality exists for offline tests of ipsecpol rendering.
+    "2000": Personality(
+        name="2000", product_name="Microsoft Windows 2000", current_version="5.0",
+        build="2195", csd_version="Service Pack 4", major=None,
+        tools=_tools(r"C:\WINNT\system32", "netsh", "reg", "sc", "net", "hostname", "ver",
+                     extra=(("ipsecpol", RESOURCE_KIT), ("netdiag", SUPPORT_TOOLS))),
+        netsh_ipsec=False, powershell="",
+        exempt_key=EXEMPT_KEY_LEGACY, service_display="IPSEC Policy Agent", blob_flavor="legacy",
+        system_root=r"C:\WINNT"),
+}
+
+
+def get(name: str) -> Personality:
+    try:
+        return PERSONALITIES[name]
+    except KeyError:
+        raise ValueError("personality %r is not known; expected one of %s"
+                         % (name, ", ".join(sorted(PERSONALITIES)))) from None
+
+
+def version_string(p: Personality) -> str:
+    """`ver` output's version: 10.0.build on Windows 10-era systems, else major.minor.build."""
+    if p.major:
+        return "%d.0.%s" % (p.major, p.build)
+    return "%s.%s" % (p.current_version, p.build)
