@@ -477,14 +477,15 @@ _ACTIONS = {ACTION_BLOCK: ("block", False), ACTION_PERMIT: ("permit", False),
 _ISAKMP_NS = uuid.UUID("5d0c36c1-31c4-4d4c-9d4f-6e3b3f1b2a10")
 
 
-def _class_of(key_name: str, values: Dict[str, RegValue]) -> Optional[str]:
-    for name, value in values.items():
-        if name.casefold() == "classname" and isinstance(value.data, str):
-            found = next((c for c in CLASSES if c.casefold() == value.data.strip().casefold()), None)
-            if found:
-                return found
-    prefix = key_name.split("{", 1)[0].casefold()
-    return next((c for c in CLASSES if c.casefold() == prefix), None)
+_CLASS_NAMES = {c.casefold(): c for c in CLASSES}
+
+
+def _class_of(tree: RegTree, key: str) -> Optional[str]:
+    """className (ipsec2k and VPNease write ClassName: names are case-insensitive), else the prefix."""
+    value = tree.get(key, "className")
+    if value is not None and isinstance(value.data, str) and value.data.strip().casefold() in _CLASS_NAMES:
+        return _CLASS_NAMES[value.data.strip().casefold()]
+    return _CLASS_NAMES.get(key.rsplit("\\", 1)[-1].split("{", 1)[0].casefold())
 
 
 def _text(tree: RegTree, key: str, name: str) -> str:
@@ -534,7 +535,7 @@ def decode_store(tree: RegTree, root: str = LOCAL_ROOT) -> HostState:
     objects: Dict[str, Dict[str, str]] = {c: {} for c in CLASSES}      # class -> last component -> key
     for key in tree.subkeys(root):
         leaf = key.rsplit("\\", 1)[-1]
-        cls = _class_of(leaf, tree.values(key))
+        cls = _class_of(tree, key)
         if cls is not None:
             objects[cls][leaf.casefold()] = key
 
@@ -624,8 +625,22 @@ def encode_store(state: HostState, root: str = LOCAL_ROOT, flavor: str = "modern
     tree = RegTree()
     tree.add_key(root)
 
+    seen_guids = set()
+
     def guid(obj) -> str:
-        return (obj.guid or make()).lower()
+        value = (obj.guid or make()).strip().lower()
+        if not value.startswith("{"):
+            value = "{%s}" % value
+        if value in seen_guids:
+            raise IPsecError("%s %r: guid %s is used by another object" % (type(obj).__name__, obj.name, value))
+        seen_guids.add(value)
+        return value
+
+    for kind, items in (("policy", state.policies), ("filterlist", state.filterlists),
+                        ("filteraction", state.filteractions)):
+        names = [name_key(item.name) for item in items]
+        if len(set(names)) != len(names) or "" in names:
+            raise IPsecError("%ss: names must be unique and non-empty; got %r" % (kind, [i.name for i in items]))
 
     fl_guids = {name_key(fl.name): guid(fl) for fl in state.filterlists}
     fa_guids = {name_key(fa.name): guid(fa) for fa in state.filteractions}

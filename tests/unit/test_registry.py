@@ -1,0 +1,433 @@
+"""RegTree, `reg query` text both ways, .reg exports, and the store encode/decode round trip."""
+import time
+from dataclasses import replace
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import registry
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
+    ANY, ME, Address, AuthMethod, DomainAssignment, Filter, FilterAction, FilterList, HostState, IPsecError,
+    Policy, QmOffer, Rule)
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.registry import RegTree, RegValue
+
+LOCAL = registry.LOCAL_ROOT
+SZ = lambda text: RegValue("REG_SZ", text)          # noqa: E731
+
+
+def counter_guids():
+    numbers = iter(range(1, 1 << 30))
+    return lambda: "{%08X-0000-4000-8000-00000000abcd}" % next(numbers)
+
+
+# ---------------------------------------------------------------------------------- RegTree
+
+def test_regtree_is_case_insensitive_and_keeps_first_spelling():
+    tree = RegTree()
+    tree.set(r"HKLM\Software\Policies\Microsoft\Windows\IPSec\Policy\Local", "ActivePolicy", SZ("x"))
+    assert tree.get(LOCAL.upper(), "activepolicy") == SZ("x")
+    tree.set(LOCAL.lower(), "ACTIVEPOLICY", SZ("y"))
+    assert list(tree.values(LOCAL)) == ["ActivePolicy"] and tree.get(LOCAL, "ActivePolicy") == SZ("y")
+    assert r"HKEY_LOCAL_MACHINE\Software\Policies" in tree.keys()           # ancestors exist, first spelling
+    assert tree.subkeys(r"HKLM\SOFTWARE\Policies\Microsoft\Windows\IPSec\Policy") == [
+        r"HKEY_LOCAL_MACHINE\Software\Policies\Microsoft\Windows\IPSec\Policy\Local"]
+
+
+def test_regtree_delete_and_replace_subtree():
+    tree = RegTree()
+    tree.set(LOCAL + r"\a", "v", SZ("1"))
+    tree.set(LOCAL + r"\a\b", "w", RegValue("REG_DWORD", 2))
+    with pytest.raises(IPsecError, match="has subkeys"):
+        tree.delete_key(LOCAL + r"\a", recursive=False)
+    other = RegTree()
+    other.set(LOCAL + r"\c", "z", RegValue("REG_BINARY", b"\x01"))
+    tree.replace_subtree(LOCAL, other)
+    assert not tree.has_key(LOCAL + r"\a\b") and tree.values(LOCAL + r"\C") == {"z": RegValue("REG_BINARY", b"\x01")}
+    assert tree.delete_value(LOCAL + r"\c", "Z") and tree.values(LOCAL + r"\c") == {}
+    assert tree.delete_key(LOCAL) and not tree.has_key(LOCAL + r"\c") and not tree.delete_key(LOCAL)
+
+
+def test_regtree_rejects_bad_values_and_hives():
+    tree = RegTree()
+    with pytest.raises(IPsecError, match="REG_DWORD data must be int"):
+        tree.set(LOCAL, "x", RegValue("REG_DWORD", "1"))
+    with pytest.raises(IPsecError, match="out of range"):
+        tree.set(LOCAL, "x", RegValue("REG_DWORD", 1 << 32))
+    with pytest.raises(IPsecError, match="type 'REG_LINK'"):
+        tree.set(LOCAL, "x", RegValue("REG_LINK", b""))
+    with pytest.raises(IPsecError, match="unknown hive 'HKXX'"):
+        tree.add_key(r"HKXX\Software")
+
+
+def test_regtree_json_round_trip():
+    tree = RegTree()
+    for kind, data in (("REG_SZ", "é"), ("REG_EXPAND_SZ", "%SystemRoot%"), ("REG_MULTI_SZ", ("a", "b")),
+                       ("REG_DWORD", 256), ("REG_QWORD", 1 << 40), ("REG_BINARY", b"\x00\xff"), ("REG_NONE", b"")):
+        tree.set(LOCAL + r"\k", kind.lower(), RegValue(kind, data))
+    tree.add_key(LOCAL + r"\empty")
+    import json
+    again = RegTree.from_json(json.loads(json.dumps(tree.to_json())))
+    assert again == tree and again.to_json() == tree.to_json()
+    with pytest.raises(IPsecError, match="winsec.regtree/1"):
+        RegTree.from_json({"keys": []})
+
+
+# -------------------------------------------------------------------------------- reg query
+
+VISTA_QUERY = (
+    "\r\n"
+    "HKEY_LOCAL_MACHINE\\SOFTWARE\\Policies\\Microsoft\\Windows\\IPSec\\Policy\\Local\r\n"
+    "    (Default)    REG_SZ    \r\n"
+    "    ActivePolicy    REG_SZ    SOFTWARE\\Policies\\Microsoft\\Windows\\IPSEC\\Policy\\Local\\ipsecPolicy{1}\r\n"
+    "\r\n"
+    "HKEY_LOCAL_MACHINE\\SOFTWARE\\Policies\\Microsoft\\Windows\\IPSec\\Policy\\Local\\ipsecFilter{2}\r\n"
+    "    ipsecData    REG_BINARY    B520DC80\r\n"
+    "    ipsecDataType    REG_DWORD    0x100\r\n"
+    "    ipsecOwnersReference    REG_MULTI_SZ    A\\0B\r\n"
+    "    Empty List    REG_MULTI_SZ    \r\n"
+    "    Big    REG_QWORD    0x10000000000\r\n"
+    "    Path    REG_EXPAND_SZ    %SystemRoot%\\x  y \r\n"
+    "\r\n")
+
+
+def test_parse_vista_query():
+    tree = registry.parse_reg_query(VISTA_QUERY)
+    key = LOCAL + r"\ipsecFilter{2}"
+    assert tree.get(LOCAL, "") == SZ("")
+    assert tree.get(key, "ipsecData") == RegValue("REG_BINARY", b"\xb5\x20\xdc\x80")
+    assert tree.get(key, "ipsecDataType") == RegValue("REG_DWORD", 256)
+    assert tree.get(key, "ipsecOwnersReference") == RegValue("REG_MULTI_SZ", ("A", "B"))
+    assert tree.get(key, "Empty List") == RegValue("REG_MULTI_SZ", ())
+    assert tree.get(key, "Big") == RegValue("REG_QWORD", 1 << 40)
+    assert tree.get(key, "Path") == RegValue("REG_EXPAND_SZ", "%SystemRoot%\\x  y ")
+
+
+def test_parse_xp_query_lf_banner_tabs_and_footer():
+    text = ("\n! REG.EXE VERSION 3.0\n\nHKEY_LOCAL_MACHINE\\SOFTWARE\\Policies\\Microsoft\\Windows\\IPSec\\Policy\\Local\n"
+            "    <NO NAME>\tREG_SZ\t\n    ActivePolicy\tREG_SZ\tx\n    Refs\tREG_MULTI_SZ\ta\\0b\\0\\0\n"
+            "\nEnd of search: 3 match(es) found.\n")
+    tree = registry.parse_reg_query(text)
+    assert tree.values(LOCAL) == {"": SZ(""), "ActivePolicy": SZ("x"), "Refs": RegValue("REG_MULTI_SZ", ("a", "b"))}
+
+
+@pytest.mark.parametrize("label", ["(Standard)", "(par défaut)", "(既定)"])
+def test_parse_tolerates_localized_default_labels(label):
+    tree = registry.parse_reg_query("\r\nHKEY_LOCAL_MACHINE\\SOFTWARE\\X\r\n    %s    REG_SZ    v\r\n" % label)
+    assert tree.values(r"HKLM\SOFTWARE\X") == {"": SZ("v")}
+
+
+@pytest.mark.parametrize("text, bad", [
+    ("\r\nHKEY_LOCAL_MACHINE\\X\r\n    ipsecData    REG_BINARY    B5Z0\r\n", "B5Z0"),
+    ("\r\nHKEY_LOCAL_MACHINE\\X\r\n    x    REG_RESOURCE_LIST    00\r\n", "REG_RESOURCE_LIST"),
+    ("ERROR: The system was unable to find the specified registry key or value.\r\n", "ERROR"),
+    ("    x    REG_SZ    y\r\n", "value before any key"),
+    ("\r\nHKEY_LOCAL_MACHINE\\X\r\n    just some text\r\n", "just some text"),
+])
+def test_parse_names_the_bad_line(text, bad):
+    with pytest.raises(IPsecError, match="reg query output") as err:
+        registry.parse_reg_query(text)
+    assert bad in str(err.value)
+
+
+def sample_tree():
+    tree = RegTree()
+    tree.set(LOCAL, "ActivePolicy", SZ("SOFTWARE\\x\\ipsecPolicy{b}"))
+    tree.set(LOCAL + r"\ipsecPolicy{b}", "ipsecData", RegValue("REG_BINARY", b"\x63\x21"))
+    tree.set(LOCAL + r"\ipsecFilter{a}", "ipsecNFAReference", RegValue("REG_MULTI_SZ", ("p\\1", "p\\2")))
+    tree.set(LOCAL + r"\ipsecFilter{a}", "", SZ("dflt"))
+    tree.set(LOCAL + r"\ipsecFilter{a}", "whenChanged", RegValue("REG_DWORD", 0x62B114D8))
+    tree.add_key(LOCAL + r"\ipsecFilter{a}\deeper")
+    return tree
+
+
+def test_render_recursive_layout():
+    text = registry.render_reg_query(sample_tree(), r"HKLM\SOFTWARE\Policies\Microsoft\Windows\IPSec\Policy\Local")
+    assert text == (
+        "\r\n" + LOCAL + "\r\n"
+        "    ActivePolicy    REG_SZ    SOFTWARE\\x\\ipsecPolicy{b}\r\n"
+        "\r\n" + LOCAL + "\\ipsecFilter{a}\r\n"
+        "    ipsecNFAReference    REG_MULTI_SZ    p\\1\\0p\\2\r\n"
+        "    (Default)    REG_SZ    dflt\r\n"
+        "    whenChanged    REG_DWORD    0x62b114d8\r\n"
+        "\r\n" + LOCAL + "\\ipsecFilter{a}\\deeper\r\n"
+        "\r\n" + LOCAL + "\\ipsecPolicy{b}\r\n"
+        "    ipsecData    REG_BINARY    6321\r\n"
+        "\r\n")
+
+
+def test_render_flat_and_single_value():
+    tree = sample_tree()
+    assert registry.render_reg_query(tree, LOCAL, recursive=False) == (
+        "\r\n" + LOCAL + "\r\n    ActivePolicy    REG_SZ    SOFTWARE\\x\\ipsecPolicy{b}\r\n\r\n"
+        + LOCAL + "\\ipsecFilter{a}\r\n" + LOCAL + "\\ipsecPolicy{b}\r\n")
+    assert registry.render_reg_query(tree, LOCAL, value="activepolicy") == (
+        "\r\n" + LOCAL + "\r\n    ActivePolicy    REG_SZ    SOFTWARE\\x\\ipsecPolicy{b}\r\n\r\n")
+    for key, value in ((LOCAL + r"\nope", None), (LOCAL, "nope")):
+        with pytest.raises(IPsecError, match="unable to find the specified registry key or value"):
+            registry.render_reg_query(tree, key, value=value)
+
+
+def test_render_parse_round_trip():
+    tree = sample_tree()
+    again = registry.parse_reg_query(registry.render_reg_query(tree, LOCAL))
+    assert again == tree
+
+
+# ------------------------------------------------------------------------------ .reg files
+
+REG5 = r'''Windows Registry Editor Version 5.00
+
+; a comment
+[HKEY_LOCAL_MACHINE\SOFTWARE\Policies\Microsoft\Windows\IPSec\Policy\Local]
+@=""
+"ActivePolicy"="SOFTWARE\\Policies\\Microsoft\\Windows\\IPSEC\\Policy\\Local\\ipsecPolicy{1}"
+"Quote \"me\""="a \"b\" c\\"
+
+[HKEY_LOCAL_MACHINE\SOFTWARE\Policies\Microsoft\Windows\IPSec\Policy\Local\ipsecFilter{2}]
+"ipsecData"=hex:b5,20,dc,\
+  80,c8
+"ipsecDataType"=dword:00000100
+"Owners"=hex(7):41,00,00,00,42,00,43,00,00,00,00,00
+"Path"=hex(2):25,00,53,00,52,00,25,00,00,00
+"Big"=hex(b):00,00,00,00,00,01,00,00
+"Nothing"=hex(0):
+"Gone"=-
+
+[-HKEY_LOCAL_MACHINE\SOFTWARE\Policies\Microsoft\Windows\IPSec\Policy\Old]
+"ignored"="x"
+'''
+
+
+def check_reg5(tree):
+    filt = LOCAL + r"\ipsecFilter{2}"
+    assert tree.values(LOCAL) == {
+        "": SZ(""), "ActivePolicy": SZ(r"SOFTWARE\Policies\Microsoft\Windows\IPSEC\Policy\Local\ipsecPolicy{1}"),
+        'Quote "me"': SZ('a "b" c\\')}
+    assert tree.values(filt) == {
+        "ipsecData": RegValue("REG_BINARY", b"\xb5\x20\xdc\x80\xc8"), "ipsecDataType": RegValue("REG_DWORD", 256),
+        "Owners": RegValue("REG_MULTI_SZ", ("A", "BC")), "Path": RegValue("REG_EXPAND_SZ", "%SR%"),
+        "Big": RegValue("REG_QWORD", 1 << 40), "Nothing": RegValue("REG_NONE", b"")}
+    assert not tree.has_key(LOCAL.rsplit("\\", 1)[0] + r"\Old")
+
+
+def test_parse_reg_file_unicode_with_bom_and_crlf():
+    deletions = []
+    data = b"\xff\xfe" + REG5.replace("\n", "\r\n").encode("utf-16-le")
+    check_reg5(registry.parse_reg_file(data, deletions))
+    assert deletions == [(LOCAL + r"\ipsecFilter{2}", "Gone"),
+                         (LOCAL.rsplit("\\", 1)[0] + r"\Old", None)]
+
+
+def test_parse_reg_file_text_and_regedit4():
+    check_reg5(registry.parse_reg_file(REG5, []))
+    ansi = ("REGEDIT4\r\n\r\n[HKEY_LOCAL_MACHINE\\SOFTWARE\\X]\r\n\"caf\xe9\"=\"na\xefve\"\r\n"
+            "\"M\"=hex(7):61,00,62,00,00\r\n").encode("cp1252")
+    tree = registry.parse_reg_file(ansi)
+    assert tree.values(r"HKLM\SOFTWARE\X") == {"café": SZ("naïve"), "M": RegValue("REG_MULTI_SZ", ("a", "b"))}
+
+
+@pytest.mark.parametrize("text, bad", [
+    ("REGEDIT5\n", "first line"),
+    ('Windows Registry Editor Version 5.00\n"x"="y"\n', "outside any key"),
+    ("Windows Registry Editor Version 5.00\n[HKEY_LOCAL_MACHINE\\X]\n\"x\"=hex(99):00\n", "hex(99)"),
+    ("Windows Registry Editor Version 5.00\n[HKEY_LOCAL_MACHINE\\X]\n\"x\"=dword:zz\n", "bad dword"),
+    ("Windows Registry Editor Version 5.00\n[HKEY_LOCAL_MACHINE\\X]\n\"x=\"y\"\n", "expected '='"),
+])
+def test_parse_reg_file_errors(text, bad):
+    with pytest.raises(IPsecError, match=".reg file") as err:
+        registry.parse_reg_file(text)
+    assert bad in str(err.value)
+
+
+# --------------------------------------------------------------------------- store round trip
+
+def kb_state():
+    """KB 813878's Slammer block plus enough variety to touch every field the store carries."""
+    slammer = FilterList("Block UDP 1434 Filter List", (
+        Filter(ANY, ME, 17, 0, 1434, True, "in", "{aaaaaaaa-0000-4000-8000-000000000001}"),
+        Filter(ME, ANY, 17, 0, 1434, True, "out", "{aaaaaaaa-0000-4000-8000-000000000002}")),
+        "the KB example", "{aaaaaaaa-0000-4000-8000-0000000000f1}")
+    lan = FilterList("LAN", (Filter(Address("ip", "10.0.0.0", "255.0.0.0"), ME, 6, 0, 445, False,
+                                    guid="{aaaaaaaa-0000-4000-8000-000000000003}"),),
+                     guid="{aaaaaaaa-0000-4000-8000-0000000000f2}")
+    block = FilterAction("Block", "block", guid="{bbbbbbbb-0000-4000-8000-000000000001}")
+    permit = FilterAction("Permit", "permit", "let it be", guid="{bbbbbbbb-0000-4000-8000-000000000002}")
+    secure = FilterAction("Require Security", "negotiate", "", True, True, True,
+                          (QmOffer("", "3DES", "SHA1", 100000, 3600), QmOffer("MD5")),
+                          "{bbbbbbbb-0000-4000-8000-000000000003}")
+    response = FilterAction("{bbbbbbbb-0000-4000-8000-000000000004}", "negotiate",
+                            offers=(QmOffer("", "3DES", "SHA1"), QmOffer("SHA1")),
+                            guid="{bbbbbbbb-0000-4000-8000-000000000004}")
+    policy = Policy("Block UDP 1434 Filter", "Slammer", 60, (
+        Rule("Block Inbound UDP 1434 Rule", slammer.name, "Block", guid="{cccccccc-0000-4000-8000-000000000001}"),
+        Rule("", "LAN", "Require Security", "psk rule", True, "lan", (AuthMethod("psk", "pw"), AuthMethod("kerberos")),
+             "192.0.2.7", guid="{cccccccc-0000-4000-8000-000000000002}"),
+        Rule("", "", response.name, active=False, default_response=True, guid="{cccccccc-0000-4000-8000-000000000003}"),
+    ), "{dddddddd-0000-4000-8000-000000000001}")
+    other = Policy("Spare", rules=(Rule("permit lan", "LAN", "Permit", conntype="dialup",
+                                        auth=(AuthMethod("cert", "CN=Root"),),
+                                        guid="{cccccccc-0000-4000-8000-000000000004}"),),
+                   guid="{dddddddd-0000-4000-8000-000000000002}")
+    return HostState((policy, other), (slammer, lan), (block, permit, secure, response), "block udp 1434 filter")
+
+
+@pytest.mark.parametrize("flavor", ["modern", "legacy"])
+def test_store_round_trip(flavor):
+    state = kb_state()
+    tree = registry.encode_store(state, flavor=flavor, now=1700000000)
+    decoded = registry.decode_store(tree)
+    assert decoded.assigned == "Block UDP 1434 Filter"         # the stored name, not the asked spelling
+    assert decoded == replace(state, assigned="Block UDP 1434 Filter")
+    assert [p.guid for p in decoded.policies] == [p.guid for p in state.policies]
+    assert [f.guid for fl in decoded.filterlists for f in fl.filters] == \
+        [f.guid for fl in state.filterlists for f in fl.filters]
+    # ... and through the text reg.exe would print
+    text = registry.render_reg_query(tree, LOCAL)
+    assert registry.decode_store(registry.parse_reg_query(text)) == decoded
+
+
+def test_store_layout_matches_windows():
+    tree = registry.encode_store(kb_state(), now=1700000000)
+    pol = LOCAL + r"\ipsecPolicy{dddddddd-0000-4000-8000-000000000001}"
+    prefix = r"SOFTWARE\Policies\Microsoft\Windows\IPSEC\Policy\Local"
+    assert tree.get(LOCAL, "ActivePolicy") == SZ(prefix + r"\ipsecPolicy{dddddddd-0000-4000-8000-000000000001}")
+    assert tree.get(pol, "className") == SZ("ipsecPolicy")
+    assert tree.get(pol, "name") == SZ("ipsecPolicy{dddddddd-0000-4000-8000-000000000001}")
+    assert tree.get(pol, "ipsecDataType") == RegValue("REG_DWORD", 256)
+    assert tree.get(pol, "whenChanged") == RegValue("REG_DWORD", 1700000000)
+    assert tree.get(pol, "ipsecNFAReference").data == tuple(
+        prefix + r"\ipsecNFA{cccccccc-0000-4000-8000-00000000000%d}" % i for i in (1, 2, 3))
+    isakmp = tree.get(pol, "ipsecISAKMPReference").data.rsplit("\\", 1)[1]
+    assert tree.get(LOCAL + "\\" + isakmp, "ipsecOwnersReference").data == (prefix + pol[len(LOCAL):],)
+    assert tree.get(LOCAL + "\\" + isakmp, "ipsecName") is None
+    block = LOCAL + r"\ipsecNegotiationPolicy{bbbbbbbb-0000-4000-8000-000000000001}"
+    assert tree.get(block, "ipsecNegotiationPolicyAction") == SZ(registry.ACTION_BLOCK)
+    assert tree.get(block, "ipsecNegotiationPolicyType") == SZ(registry.TYPE_STANDARD)
+    response = LOCAL + r"\ipsecNegotiationPolicy{bbbbbbbb-0000-4000-8000-000000000004}"
+    assert tree.get(response, "ipsecNegotiationPolicyType") == SZ(registry.TYPE_DEFAULT_RESPONSE)
+    assert tree.get(response, "ipsecName") is None                     # GUID-named: no ipsecName
+    secure = LOCAL + r"\ipsecNegotiationPolicy{bbbbbbbb-0000-4000-8000-000000000003}"
+    assert tree.get(secure, "ipsecNegotiationPolicyAction") == SZ(registry.ACTION_INPASS)
+    nfa3 = LOCAL + r"\ipsecNFA{cccccccc-0000-4000-8000-000000000003}"
+    assert tree.get(nfa3, "ipsecFilterReference") is None and tree.get(nfa3, "ipsecName") is None
+    lan = LOCAL + r"\ipsecFilter{aaaaaaaa-0000-4000-8000-0000000000f2}"
+    assert sorted(tree.get(lan, "ipsecOwnersReference").data) == [
+        prefix + r"\ipsecNFA{cccccccc-0000-4000-8000-000000000002}",
+        prefix + r"\ipsecNFA{cccccccc-0000-4000-8000-000000000004}"]
+
+
+def test_fresh_guids_come_from_the_factory_and_stick():
+    state = HostState((Policy("P", rules=(Rule("r", "L", "A"),)),), (FilterList("L", (Filter(ANY, ME),)),),
+                      (FilterAction("A"),))
+    tree = registry.encode_store(state, guid_factory=counter_guids(), now=0)
+    decoded = registry.decode_store(tree)
+    guids = {decoded.policies[0].guid, decoded.policies[0].rules[0].guid, decoded.filterlists[0].guid,
+             decoded.filteractions[0].guid, decoded.filterlists[0].filters[0].guid}
+    assert all(g.startswith("{") and g == g.lower() and g.endswith("-0000-4000-8000-00000000abcd}") for g in guids)
+    assert len(guids) == 5
+    assert registry.decode_store(registry.encode_store(decoded, now=0)) == decoded
+    assert registry.encode_store(decoded, now=0) == tree
+
+
+def test_decode_tolerates_windows_variants():
+    tree = registry.encode_store(kb_state(), now=0)
+    prefix = r"SOFTWARE\Policies\Microsoft\Windows\IPSEC\Policy\Local"
+    nfa = LOCAL + r"\ipsecNFA{cccccccc-0000-4000-8000-000000000001}"
+    tree.set(nfa, "ipsecFilterReference", SZ(prefix + r"\IPSECFILTER{AAAAAAAA-0000-4000-8000-0000000000F1}"))
+    tree.delete_value(nfa, "className")
+    tree.set(nfa, "ClassName", SZ("IPSECNFA"))
+    tree.set(LOCAL, "ActivePolicy", SZ(""))
+    state = registry.decode_store(tree, root=LOCAL.replace("IPSec", "IPSEC").replace("HKEY_LOCAL_MACHINE", "HKLM"))
+    assert state.policies[0].rules[0].filterlist == "Block UDP 1434 Filter List"
+    assert state.assigned == ""
+
+
+def test_domain_assignment_and_empty_store():
+    tree = RegTree()
+    assert registry.decode_store(tree) == HostState()
+    tree.set(registry.GPT_ROOT, "DSIPSECPolicyPath", SZ("LDAP://CN=ipsecPolicy{1},CN=IP Security,CN=System,DC=x"))
+    tree.set(registry.GPT_ROOT, "DSIPSECPolicyName", SZ("Domain Isolation"))
+    assert registry.decode_store(tree).domain == DomainAssignment(
+        "Domain Isolation", "LDAP://CN=ipsecPolicy{1},CN=IP Security,CN=System,DC=x")
+    tree.set(registry.GPT_ROOT, "DSIPSECPolicyPath", SZ(""))
+    assert registry.decode_store(tree).domain is None
+
+
+def test_decode_errors_name_the_key():
+    tree = registry.encode_store(kb_state(), now=0)
+    filt = LOCAL + r"\ipsecFilter{aaaaaaaa-0000-4000-8000-0000000000f1}"
+    tree.set(filt, "ipsecData", RegValue("REG_BINARY", tree.get(filt, "ipsecData").data[:60]))
+    with pytest.raises(IPsecError, match=r"ipsecFilter\{aaaaaaaa-0000-4000-8000-0000000000f1\}: truncated"):
+        registry.decode_store(tree)
+    tree = registry.encode_store(kb_state(), now=0)
+    nfa = LOCAL + r"\ipsecNFA{cccccccc-0000-4000-8000-000000000001}"
+    tree.set(nfa, "ipsecNegotiationPolicyReference", SZ(r"SOFTWARE\x\ipsecNegotiationPolicy{00000000-dead}"))
+    with pytest.raises(IPsecError, match=r"ipsecNFA\{cccccccc.*points to no ipsecNegotiationPolicy"):
+        registry.decode_store(tree)
+    tree = registry.encode_store(kb_state(), now=0)
+    neg = LOCAL + r"\ipsecNegotiationPolicy{bbbbbbbb-0000-4000-8000-000000000001}"
+    tree.set(neg, "ipsecNegotiationPolicyAction", SZ("{00000000-0000-0000-0000-000000000000}"))
+    with pytest.raises(IPsecError, match="unknown ipsecNegotiationPolicyAction"):
+        registry.decode_store(tree)
+
+
+def test_encode_errors():
+    state = kb_state()
+    with pytest.raises(IPsecError, match="filteraction 'Nope' does not exist"):
+        registry.encode_store(HostState((Policy("P", rules=(Rule("r", "LAN", "Nope"),)),), state.filterlists))
+    with pytest.raises(IPsecError, match="assigned: policy 'Ghost'"):
+        registry.encode_store(HostState(assigned="Ghost"))
+    with pytest.raises(IPsecError, match="names must be unique"):
+        registry.encode_store(HostState(filterlists=(FilterList("A"), FilterList("a"))))
+    with pytest.raises(IPsecError, match="is used by another object"):
+        registry.encode_store(HostState(filterlists=(FilterList("A", guid="{1}"), FilterList("B", guid="{1}"))))
+
+
+_names = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=10)
+
+
+@st.composite
+def states(draw):
+    fl_names = draw(st.lists(_names, min_size=1, max_size=3, unique_by=str.casefold))
+    fa_names = draw(st.lists(_names, min_size=1, max_size=3, unique_by=str.casefold))
+    filterlists = tuple(FilterList(n, tuple(draw(st.lists(st.builds(
+        Filter, st.sampled_from([ANY, ME, Address("ip", "10.1.2.0", "255.255.255.0")]),
+        st.sampled_from([ANY, ME, Address("dns", "h.example.com")]), st.integers(0, 255),
+        st.integers(0, 65535), st.integers(0, 65535), st.booleans()), max_size=3))),
+        draw(st.text(max_size=5).filter(lambda s: "\x00" not in s))) for n in fl_names)
+    filteractions = tuple(FilterAction(n, draw(st.sampled_from(["block", "permit"]))) for n in fa_names)
+    policies = []
+    for p in draw(st.lists(_names, max_size=3, unique_by=str.casefold)):
+        rules = tuple(Rule(draw(st.sampled_from(["", "r"])), draw(st.sampled_from(fl_names)),
+                           draw(st.sampled_from(fa_names)), active=draw(st.booleans()),
+                           conntype=draw(st.sampled_from(["all", "lan", "dialup"])))
+                      for _ in range(draw(st.integers(0, 3))))
+        policies.append(Policy(p, polling_interval=draw(st.integers(1, 10000)), rules=rules))
+    assigned = draw(st.sampled_from([""] + [p.name for p in policies]))
+    return HostState(tuple(policies), filterlists, filteractions, assigned)
+
+
+@settings(max_examples=60, deadline=None)
+@given(states(), st.sampled_from(["modern", "legacy"]))
+def test_store_round_trip_property(state, flavor):
+    tree = registry.encode_store(state, flavor=flavor, now=0, guid_factory=counter_guids())
+    decoded = registry.decode_store(tree)
+    assert decoded == state
+    assert registry.decode_store(registry.encode_store(decoded, flavor=flavor, now=0)) == decoded
+
+
+def test_decode_store_speed_figure(capsys):
+    """Not a timed assertion: 10k filters through reg query text -> RegTree -> HostState."""
+    filters = tuple(Filter(Address("ip", "10.%d.%d.0" % (i // 250, i % 250), "255.255.255.0"), ME, 17, 0, 1434)
+                    for i in range(10000))
+    state = HostState((Policy("P", rules=(Rule("r", "L", "A"),)),), (FilterList("L", filters),), (FilterAction("A"),))
+    text = registry.render_reg_query(registry.encode_store(state, now=0, guid_factory=counter_guids()), LOCAL)
+    start = time.perf_counter()
+    tree = registry.parse_reg_query(text)
+    parsed = time.perf_counter()
+    decoded = registry.decode_store(tree)
+    done = time.perf_counter()
+    assert decoded.filterlists[0].filters == filters
+    with capsys.disabled():
+        print("\n[figure] 10000 filters: parse_reg_query %.1f ms, decode_store %.1f ms"
+              % ((parsed - start) * 1000, (done - parsed) * 1000))
