@@ -390,15 +390,20 @@ def test_overridden_deletes_other_policies_after_unassigning():
     host = P.plan_assignment(two_policy_host(), "B", True).after
     policy, objects = desired_a(("a1", [IN_80]))
     step = P.plan_policy(host, policy, rules_objects=objects, state="overridden", assign=True)
+    # A is assigned (displacing B) before anything is deleted: the host always has a policy.
     assert ops(step) == [
-        ("unassign", "B", ""),
+        ("assign", "A", ""),
         ("delete_rule", "a2", "A"),
         ("delete_rule", "b1", "B"), ("delete_rule", "b2", "B"), ("delete_policy", "B", ""),
         ("delete_filterlist", "a2", ""), ("delete_filterlist", "b1", ""),
-        ("assign", "A", ""),
     ]
+    assert step.changes[0].old == "B" and any("unassigns policy 'B'" in w for w in step.warnings)
     assert [p.name for p in step.after.policies] == ["A"] and step.after.assigned == "A"
     assert_undo_restores(host, step)
+    # without assign, B is unassigned before it is deleted
+    kept = P.plan_policy(host, policy, rules_objects=objects, state="overridden")
+    assert ops(kept)[:2] == [("unassign", "B", ""), ("delete_rule", "a2", "A")]
+    assert kept.after.assigned == ""
 
 
 def test_deleted_keeps_the_shared_action_and_lists():

@@ -506,8 +506,8 @@ class _Builder:
         keys = {name_key(n) for n in names}
         if self.state.assigned and name_key(self.state.assigned) in keys:
             name = self.state.assigned
-            self.warnings.append("policy %r is assigned; it is unassigned %s, so the host is left "
-                                 "with no assigned local policy" % (name, why))
+            self.warnings.append("policy %r is assigned; it is unassigned %s, which leaves the host with "
+                                 "no assigned local policy" % (name, why))
             self.emit("unassign", self.state.policy(name))
 
     def assign(self, name: str):
@@ -647,7 +647,6 @@ def plan_policy(actual: HostState, desired: Union[Policy, Sequence[Policy]], *,
     if assign is False:
         for n in names:
             b.unassign(n)
-    b.unassign_if([p.name for p in doomed_policies], "before it is deleted (state=overridden)")
     for pol in policies:
         b.ensure_policy(pol)
     used_lists = _ordered_refs(policies, "filterlist")
@@ -661,13 +660,16 @@ def plan_policy(actual: HostState, desired: Union[Policy, Sequence[Policy]], *,
     for pol in policies:
         for rule in pol.rules:
             b.ensure_rule(pol.name, rule)
+    if assign:
+        # As soon as its rules exist, and before anything is deleted: assigning displaces the policy
+        # assigned before, so the host is never left without one on the way.
+        b.assign(policies[0].name)
+    b.unassign_if([p.name for p in doomed_policies], "before it is deleted (state=overridden)")
     for pol_name, rule in doomed_rules:
         b.delete_rule(pol_name, rule)
     for pol in doomed_policies:
         b.delete_policy(pol)
     b.collect_unused(keep_lists=used_lists, keep_actions=used_actions)
-    if assign:
-        b.assign(policies[0].name)
     if assign and actual.domain is not None:
         b.notes.append("the local assignment is recorded but has no effect while domain policy %r applies"
                        % actual.domain.name)
