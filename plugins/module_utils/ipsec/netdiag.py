@@ -17,7 +17,13 @@ What is known, and from where (SYNTAX.md section 4; KB 813878):
   policy), the wording when the PolicyAgent is stopped, `Permit`/`Negotiate` in Flags, the name line
   of a named filter, whether both halves of a mirrored filter share one Filter Id (we print them so;
   the parser folds a pair only when they do), and which direction a filter without "me" on either
-  side gets (we print it Outbound, its mirror Inbound).
+  side gets (we print it Outbound, its mirror Inbound), how ranges, DNS names and server types
+  look (Windows resolves them; we print the range, the name, or `<DNS>`), and what netdiag prints
+  with /debug when no policy is assigned (we print the filter section only if dynamic filters exist).
+- The parser is strict inside the IP Security test: labels in the order above, known values only.
+  A filter name containing ": " reads as an unknown label and is refused rather than guessed at.
+  Text before the test (netdiag's other sections) is skipped; after it only netdiag's closing
+  "The command completed successfully" [I] may follow.
 """
 from __future__ import annotations
 
