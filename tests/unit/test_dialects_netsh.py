@@ -127,7 +127,8 @@ def test_psk_is_in_argv_but_never_displayed():
     assert "psk=" + MASK in add.display
     assert split_command_line(add.display) == list(add.shown_argv)
     # the undo of deleting that rule re-adds it: masked too
-    delete, = render(Change("delete_rule", rule, "P"))
+    with_psk = HostState(policies=(Policy("P", rules=(rule,)),), filterlists=(LIST,), filteractions=(BLOCK,))
+    delete, = render(Change("delete_rule", rule, "P"), before=with_psk)
     assert delete.undo[0].argv[-2] == "psk=" + key and key not in delete.undo[0].display
 
 
