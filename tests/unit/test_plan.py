@@ -427,6 +427,13 @@ def test_unknown_references_and_bad_arguments_are_named():
         P.plan_policy(HostState(), [Policy("A"), Policy("B")], assign=True)
     assert err.value.option == "assign"
     with pytest.raises(ValidationError) as err:
+        P.plan_policy(HostState(), Policy("A", rules=(Rule("", "L", "Block"),)), rules_objects=[BLOCK])
+    assert err.value.option == "rules" and "unnamed" in str(err.value)
+    with pytest.raises(ValidationError) as err:
+        P.plan_policy(HostState(), Policy("A", rules=(Rule("r", "L", "Block"), Rule("R", "L", "Block"))),
+                      rules_objects=[BLOCK, FilterList("L", (IN_80,))])
+    assert err.value.option == "rules" and "given twice" in str(err.value)
+    with pytest.raises(ValidationError) as err:
         P.plan_policy(HostState(), Policy("A"), state="gone")
     assert err.value.option == "state"
     with pytest.raises(ValidationError) as err:

@@ -623,6 +623,8 @@ def plan_policy(actual: HostState, desired: Union[Policy, Sequence[Policy]], *,
         return b.plan()
 
     for pol in policies:
+        if any(not r.name for r in pol.rules):
+            raise ValidationError("rules", "", "a name for every rule", "policy %r has an unnamed rule" % pol.name)
         _check_unique("rules", [r.name for r in pol.rules])
         for rule in pol.rules:
             _check_refs(actual, rule, lists, actions)
