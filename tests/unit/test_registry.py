@@ -431,3 +431,26 @@ def test_decode_store_speed_figure(capsys):
     with capsys.disabled():
         print("\n[figure] 10000 filters: parse_reg_query %.1f ms, decode_store %.1f ms"
               % ((parsed - start) * 1000, (done - parsed) * 1000))
+
+
+def test_domain_assignment_round_trips_and_cache_store_accepts_ldap_references():
+    state = replace(kb_state(), assigned="Block UDP 1434 Filter",
+                    domain=DomainAssignment("Corp", "LDAP://CN=ipsecPolicy{9},CN=IP Security,CN=System,DC=corp"))
+    tree = registry.encode_store(state, now=0)
+    assert registry.decode_store(tree) == state
+    # Policy\Cache may hold directory-style references (factsheet 2.4 [?]): match on the last component.
+    cache = registry.encode_store(replace(state, domain=None, assigned=""), root=registry.CACHE_ROOT, now=0)
+    for key in cache.walk(registry.CACHE_ROOT):
+        for name, value in cache.values(key).items():
+            if name.endswith("Reference") and value.type == "REG_MULTI_SZ":
+                ldap = tuple("CN=%s,CN=IP Security,CN=System,DC=corp" % v.rsplit("\\", 1)[1] for v in value.data)
+                cache.set(key, name, RegValue("REG_MULTI_SZ", ldap))
+    assert registry.decode_store(cache, root=registry.CACHE_ROOT) == replace(state, domain=None, assigned="")
+
+
+def test_block_and_permit_blobs_carry_no_offers():
+    state = HostState(filteractions=(FilterAction("B", "block", soft=True, qmpfs=True, offers=(QmOffer("MD5"),)),))
+    tree = registry.encode_store(state, now=0, guid_factory=counter_guids())
+    (key,) = [k for k in tree.keys() if "ipsecNegotiationPolicy{" in k]
+    assert tree.get(key, "ipsecData").data == bytes.fromhex("b920dc80c82ed111a89e00a0248d3021040000000000000000")
+    assert registry.decode_store(tree).filteractions[0] == FilterAction("B", "block")

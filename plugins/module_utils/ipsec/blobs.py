@@ -395,7 +395,7 @@ def decode_nfa_blob(blob: bytes, what: str = "ipsecNFA") -> NfaData:
     return NfaData(tuple(auth), CONNTYPE_NAMES[iface], tunnel, active, iface_name)
 
 
-def _tunnel_fields(tunnel: str, what: str):
+def _tunnel_fields(tunnel: str):
     """-> (IPv4 bytes, end-point name, IPv6 bytes or None)."""
     if not tunnel:
         return b"\x00" * 4, "", None
@@ -420,7 +420,7 @@ def encode_nfa_blob(rule, flavor: str = "modern") -> bytes:
             raise IPsecError("auth: %r is not valid; expected kerberos, psk or cert" % (method.kind,))
         data = b"\x00\x00" if method.kind == "kerberos" else (method.value + "\x00").encode("utf-16-le")
         methods.append((AUTH_IDS[method.kind], data))
-    v4, endpoint, v6 = _tunnel_fields(rule.tunnel, "tunnel")
+    v4, endpoint, v6 = _tunnel_fields(rule.tunnel)
     counted = b"".join([_U32.pack(len(methods))]
                        + [struct.pack("<II", kind, len(data)) + data for kind, data in methods]
                        + [_U32.pack(CONNTYPE_IDS[rule.conntype]), _str(getattr(rule, "interface_name", "")),

@@ -17,7 +17,7 @@ import time
 import uuid
 from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
-from .blobs import (DEFAULT_ISAKMP, bytes_to_guid, decode_filter_blob, decode_negpol_blob,  # noqa: F401
+from .blobs import (DEFAULT_ISAKMP, decode_filter_blob, decode_negpol_blob,  # noqa: F401 (re-exported)
                     decode_nfa_blob, decode_policy_blob, encode_filter_blob, encode_isakmp_blob,
                     encode_negpol_blob, encode_nfa_blob, encode_policy_blob, decode_isakmp_blob, new_guid)
 from .model import (DomainAssignment, FilterAction, FilterList, HostState, IPsecError, Policy, Rule,
@@ -283,16 +283,19 @@ def _data_to_text(value: RegValue) -> str:
 
 
 def _value_line(name: str, value: RegValue) -> str:
-    # Vista+ layout: four spaces, name, four spaces, type, four spaces, data. The Microsoft
-    # `reg query` page shows no sample output; this follows what Windows 7-11 print [I].
+    # Vista+ layout: four spaces, name, four spaces, type, four spaces, data; DWORDs as 0x%x,
+    # binary as upper-case hex, multi-strings joined by a literal \0. Microsoft's `reg query`
+    # page shows no sample output; this matches public Windows 10/11 transcripts (e.g. a
+    # `reg query HKLM\...\Lsa` listing and `reg query ... /v` samples in other projects' tests).
     return "    %s    %s    %s" % (name or "(Default)", value.type, _data_to_text(value))
 
 
 def render_reg_query(tree: RegTree, key: str, recursive: bool = True, value: Optional[str] = None) -> str:
-    """What `reg query <key> [/s] [/v value]` prints on Vista+ (CRLF line ends) [I].
+    """What `reg query <key> [/s] [/v value]` prints on Vista+ (CRLF line ends).
 
     Layout: each key block is a blank line, the key, then its values; without /s the direct
-    subkeys follow as bare key lines after a blank line. Subkeys come in case-insensitive
+    subkeys follow as bare key lines after a blank line (as in public transcripts). With /s a
+    final blank line ends the output ([I] not verified on real Windows). Subkeys come in case-insensitive
     alphabetical order (the order the registry enumerates them in). A missing key or value
     raises RegistryError with reg.exe's message."""
     missing = "ERROR: The system was unable to find the specified registry key or value."
@@ -559,8 +562,10 @@ def decode_store(tree: RegTree, root: str = LOCAL_ROOT) -> HostState:
         neg = decode_negpol_blob(_blob(tree, key), key)
         name = display_name(key)
         fa_names[leaf] = name
-        filteractions.append(FilterAction(name, action, _text(tree, key, "description"), inpass, neg.soft,
-                                          neg.qmpfs, neg.offers if action == "negotiate" else (),
+        negotiate = action == "negotiate"       # block/permit blobs carry no offers (factsheet 5.4)
+        filteractions.append(FilterAction(name, action, _text(tree, key, "description"), inpass,
+                                          negotiate and neg.soft, negotiate and neg.qmpfs,
+                                          neg.offers if negotiate else (),
                                           _guid_of(tree, key)))
 
     policies, policy_names = [], {}
@@ -617,7 +622,9 @@ def encode_store(state: HostState, root: str = LOCAL_ROOT, flavor: str = "modern
                  guid_factory: Optional[Callable[[], str]] = None) -> RegTree:
     """The whole store under `root` for `state`: policies (each with one ISAKMP object carrying
     Windows' default main-mode methods), rules (NFAs), filter actions (negotiation policies),
-    filter lists, owners back-references and ActivePolicy. Objects keep their `guid` when set."""
+    filter lists, owners back-references and ActivePolicy; plus the GPTIPSECPolicy pointer
+    values when `state.domain` is set. Objects keep their `guid` when set, else get
+    `guid_factory()` (default: a fresh uuid4). `now` is the whenChanged stamp (Unix seconds)."""
     root = normalize_key(root)
     make = guid_factory or new_guid
     stamp = int(time.time()) if now is None else int(now)
@@ -704,8 +711,11 @@ def encode_store(state: HostState, root: str = LOCAL_ROOT, flavor: str = "modern
         tree.set(key, "ipsecNegotiationPolicyAction", RegValue("REG_SZ", action))
         kind = TYPE_DEFAULT_RESPONSE if g in default_response_actions else TYPE_STANDARD
         tree.set(key, "ipsecNegotiationPolicyType", RegValue("REG_SZ", kind))
-        offers = fa.offers if fa.action == "negotiate" else ()
-        tree.set(key, "ipsecData", RegValue("REG_BINARY", encode_negpol_blob(offers, fa.qmpfs, fa.soft, flavor)))
+        if fa.action == "negotiate":
+            blob = encode_negpol_blob(fa.offers, fa.qmpfs, fa.soft, flavor)
+        else:
+            blob = encode_negpol_blob((), flavor=flavor)        # the 25-byte block/permit blob [C]
+        tree.set(key, "ipsecData", RegValue("REG_BINARY", blob))
         finish(key, [ref(NFA, o) for o in owners.get(g, [])])
 
     for pol, pol_guid, rule_guids in plans:
@@ -728,6 +738,11 @@ def encode_store(state: HostState, root: str = LOCAL_ROOT, flavor: str = "modern
         finish(key, [])
         tree.set(key, "ipsecNFAReference", RegValue("REG_MULTI_SZ", tuple(ref(NFA, g) for g in rule_guids)))
 
+    if state.domain is not None:
+        # Written by the Group Policy extension on real hosts (factsheet 2.4); kept here so that a
+        # stand-in host can carry a domain assignment and decode_store(encode_store(s)) == s.
+        tree.set(GPT_ROOT, "DSIPSECPolicyPath", RegValue("REG_SZ", state.domain.path))
+        tree.set(GPT_ROOT, "DSIPSECPolicyName", RegValue("REG_SZ", state.domain.name))
     if state.assigned:
         target = next(((p, g) for p, g, _ in plans if name_key(p.name) == name_key(state.assigned)), None)
         if target is None:
