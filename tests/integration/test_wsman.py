@@ -21,6 +21,7 @@ import yaml
 from winrm.exceptions import InvalidCredentialsError, WinRMOperationTimeoutError, WSManFaultError
 from winrm.protocol import Protocol
 
+from conftest import REPO, allocate_addresses
 from winsim import estate as estate_mod
 from winsim.result import Result
 
@@ -291,7 +292,7 @@ def test_ctl_command_line_sets_and_reports(recorded):
     host = recorded.hosts[0]
     run = subprocess.run([sys.executable, "-m", "winsim", "ctl", "--state", recorded.state_dir,
                           "--host", host.name, "set", "latency_ms=20", "drop_command=3"],
-                         capture_output=True, text=True, timeout=30, cwd=estate_mod.__file__.rsplit("/winsim/", 1)[0])
+                         capture_output=True, text=True, timeout=30, cwd=REPO)
     assert run.returncode == 0, run.stderr
     status = json.loads(run.stdout)
     assert (status["latency_ms"], status["drop_command"]) == (20, host.service.commands_seen + 3)
@@ -322,3 +323,61 @@ def test_ansible_playbook_raw_over_ntlm(recorded, ansible_env, tmp_path):
     assert run.returncode == 0, run.stdout + run.stderr
     assert "ok=2" in run.stdout and "failed=0" in run.stdout
     assert recorded.hosts[0].encrypted_requests >= 5
+
+
+# The real SimHost behind the transport ------------------------------------------------------------
+
+@pytest.mark.parametrize("scheme,transport", [("http", "basic"), ("https", "basic"), ("http", "ntlm")])
+def test_real_host_answers_remote_commands_as_it_answers_locally(estate_factory, scheme, transport):
+    estate = estate_factory(2, ["modern", "xp"])
+    for served in estate.hosts:
+        expected = served.host.run("hostname", [])
+        result = session(estate, served, scheme, transport).run_cmd("hostname")
+        assert (result.std_out.decode(), result.std_err.decode(), result.status_code) == \
+            (expected.stdout, expected.stderr, expected.rc)
+        assert served.host.audit_entries()[-1]["argv"] == ["hostname"]
+
+
+@pytest.mark.parametrize("transport", ["basic", "ntlm"])
+def test_real_host_wrong_password_leaves_no_audit_entry(estate, transport):
+    served = estate.hosts[0]
+    with pytest.raises(InvalidCredentialsError):
+        session(estate, served, "http", transport, password="wrong").run_cmd("shutdown", ["/r"])
+    assert served.host.audit_entries() == []
+
+
+def test_real_host_raw_echo_through_ansible(estate, ansible_env):
+    run = subprocess.run(["ansible", "all", "-i", estate.inventory_path, "-m", "raw", "-a", "echo hi"],
+                         capture_output=True, text=True, timeout=60, env=ansible_env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "CHANGED | rc=0 >>\nhi" in run.stdout
+    assert estate.hosts[0].host.audit_entries() == []  # echo is PowerShell's own: no tool ran
+
+
+def test_serve_and_ctl_from_the_command_line(tmp_path):
+    state, inventory = tmp_path / "state", tmp_path / "hosts.yml"
+    serve = subprocess.Popen([sys.executable, "-m", "winsim", "serve", "--hosts", "2", "--personalities",
+                              "modern,xp", "--state", str(state), "--inventory", str(inventory),
+                              "--base-address", allocate_addresses(2), "--http-port", "0", "--https-port", "0",
+                              "--password", "Cli-Passw0rd"],
+                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not inventory.exists() and serve.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert inventory.exists(), serve.stderr.read() if serve.poll() is not None else "no inventory"
+        hosts = yaml.safe_load(inventory.read_text())["all"]["children"]
+        xp_vars = hosts["xp"]["hosts"]["win002"]
+        client = winrm.Session("http://%s:%d/wsman" % (xp_vars["ansible_host"], xp_vars["ansible_port"]),
+                               auth=("Administrator", "Cli-Passw0rd"), transport="ntlm",
+                               server_cert_validation="ignore")
+        assert client.run_cmd("hostname").status_code == 0
+        ctl = subprocess.run([sys.executable, "-m", "winsim", "ctl", "--state", str(state), "status"],
+                             cwd=REPO, capture_output=True, text=True, timeout=30)
+        assert ctl.returncode == 0, ctl.stderr
+        statuses = [json.loads(line) for line in ctl.stdout.splitlines()]
+        assert [(s["name"], s["personality"], s["commands"]) for s in statuses] == \
+            [("win001", "modern", 0), ("win002", "xp", 1)]
+    finally:
+        serve.terminate()
+        assert serve.wait(timeout=10) == 0
