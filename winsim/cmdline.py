@@ -14,8 +14,9 @@ Two halves of the same road, both emulated so that the engine's quoting can be p
   doubled before the closing quote in Windows PowerShell), #6280 (an empty-string argument is
   dropped), about_Parsing (`--%` stop-parsing).
 """
+import unicodedata
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Union
+from typing import Callable, List, Optional, Sequence, Union
 
 _BLANKS = " \t"
 
@@ -114,9 +115,15 @@ def legacy_argument_text(arg: str) -> str:
     for c in arg:
         if c == '"':
             quotes += 1
-        elif c.isspace() and quotes % 2 == 0:
+        elif _dotnet_whitespace(c) and quotes % 2 == 0:
             needs_quotes = True
     return '"%s"' % arg if needs_quotes else arg
+
+
+def _dotnet_whitespace(c: str) -> bool:
+    """.NET char.IsWhiteSpace, which the binder uses: Unicode space, line and paragraph
+    separators, U+0009..U+000D and U+0085 (not Python's str.isspace, which adds U+001C..U+001F)."""
+    return c in "\t\n\v\f\r\x85" or unicodedata.category(c) in ("Zs", "Zl", "Zp")
 
 
 @dataclass(frozen=True)
@@ -138,16 +145,26 @@ class Parameter:
 
 @dataclass(frozen=True)
 class Verbatim:
-    """Everything after `--%`, passed as is (about_Parsing); %NAME% is expanded by the caller."""
+    """Everything after the `--%` token, passed as is except %NAME% (about_Parsing)."""
     text: str
 
 
 NativePiece = Union[Parameter, Argument, Verbatim]
+STOP_PARSING = "--%"
 
 
-def legacy_command_line(pieces: Sequence[NativePiece]) -> str:
-    """The argument part of the command line Windows PowerShell 5.1 builds for a native command."""
+def legacy_command_line(pieces: Sequence[NativePiece],
+                        expand_env: Callable[[str], str] = lambda text: text,
+                        stop_parsing: bool = True) -> str:
+    """The argument part of the command line Windows PowerShell builds for a native command.
+
+    The binder compares argument *values* with `--%`, so a quoted '--%' is swallowed and turns
+    on verbatim mode too (PowerShell issue #11608, shown on 7.0 whose legacy binder is the 5.1
+    code): every later argument is then written unquoted with %NAME% expanded. PowerShell 2.0
+    has no `--%` (stop_parsing=False).
+    """
     out: List[str] = []
+    verbatim = False
     first = True
     for piece in pieces:
         if not first:
@@ -158,15 +175,18 @@ def legacy_command_line(pieces: Sequence[NativePiece]) -> str:
             if piece.argument is not None:
                 if piece.space_after:
                     out.append(" ")
-                out.append(_argument_text(piece.argument))
+                out.append(_argument_text(piece.argument, verbatim, expand_env))
         elif isinstance(piece, Verbatim):
-            out.append(piece.text)
+            out.append(expand_env(piece.text))
+        elif stop_parsing and piece.value == STOP_PARSING:
+            verbatim = True
         else:
-            out.append(_argument_text(piece))
+            out.append(_argument_text(piece, verbatim, expand_env))
     return "".join(out)
 
 
-def _argument_text(argument: Argument) -> str:
+def _argument_text(argument: Argument, verbatim: bool, expand_env: Callable[[str], str]) -> str:
     values = [argument.value] if isinstance(argument.value, str) else list(argument.value)
     separator = "," if argument.comma_joined else " "
-    return separator.join(legacy_argument_text(v) for v in values if v != "")
+    write = expand_env if verbatim else legacy_argument_text
+    return separator.join(write(v) for v in values if v != "")

@@ -279,6 +279,10 @@ _UNSUPPORTED_KEYWORDS = {
     "finally", "trap", "param", "begin", "process", "end", "break", "continue", "data",
     "dynamicparam", "class", "enum", "using", "workflow", "configuration", "parallel",
     "sequence", "inlinescript"}
+# PowerShell's tokenizer takes the typographic quotes as quotes too (CharTraits.IsSingleQuote,
+# IsDoubleQuote in the PowerShell sources).
+SQ = "'\u2018\u2019\u201a\u201b"
+DQ = '"\u201c\u201d\u201e'
 _ESCAPES = {"0": "\0", "a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t",
             "v": "\v"}
 
@@ -467,7 +471,7 @@ class Parser:
     # -- pipelines and commands -----------------------------------------------------------
     def expression_starts(self) -> bool:
         c = self.peek()
-        if c in ("$", "'", '"', "(", "!", "["):
+        if c and c in "$(![" + SQ + DQ:
             return True
         if c == "@" and self.peek(1) in "('\"{":
             return True
@@ -575,10 +579,15 @@ class Parser:
             if self.version >= 3 and self.startswith("--%") and (
                     self.peek(3) == "" or self.peek(3) in " \t\r\n"):
                 # about_Parsing: the stop-parsing token (PowerShell 3.0+) passes the rest of the
-                # line as is; only %NAME% is expanded.
+                # line as is; only %NAME% is expanded. An unquoted `|` still ends it
+                # (PowerShell-Docs issue #6149; quotes are tracked, issue #7635).
+                elements.append(ArgValue(Lit("--%")))
                 self.i += 3
                 end = self.i
-                while end < self.n and self.src[end] not in "\r\n":
+                quoted = False
+                while end < self.n and self.src[end] not in "\r\n" and (
+                        quoted or self.src[end] != "|"):
+                    quoted ^= self.src[end] == '"'
                     end += 1
                 elements.append(ArgVerbatim(self.src[self.i:end].lstrip(" \t")))
                 self.i = end
@@ -599,7 +608,7 @@ class Parser:
         argument instead (Tokenizer.ScanParameter)."""
         j = self.i + 1
         while j < self.n and self.src[j] not in _ARG_END and self.src[j] not in ":.[":
-            if self.src[j] in "'\"`$":
+            if self.src[j] in "`$" + SQ + DQ:
                 return None
             j += 1
         colon = j < self.n and self.src[j] == ":"
@@ -636,9 +645,9 @@ class Parser:
         (`'a'b` is two arguments); a variable or bare word may be a compound (`$env:TEMP\\x`)."""
         start = self.i
         c = self.peek()
-        if c == "'":
+        if c and c in SQ:
             node = Lit(self.read_single_quoted())
-        elif c == '"':
+        elif c and c in DQ:
             node = Expandable(self.read_double_quoted())
         elif c == "@" and self.peek(1) in "'\"" and self.src[self.i + 2:self.i + 3] in "\r\n":
             node = self.parse_primary()
@@ -675,9 +684,9 @@ class Parser:
                     break
                 buf.append(_ESCAPES.get(nxt, nxt))
                 self.i += 2
-            elif c == "'":
+            elif c in SQ:
                 buf.append(self.read_single_quoted())
-            elif c == '"':
+            elif c in DQ:
                 flush()
                 parts.extend(self.read_double_quoted())
             elif c == "$" and (_VAR_NAME.match(self.src, self.i + 1) or self.peek(1) in "{("):
@@ -699,9 +708,9 @@ class Parser:
                 self.error("The string is missing the terminator: '.", "TerminatorExpectedAtEndOfString",
                            open_at)
             c = self.src[self.i]
-            if c == "'":
-                if self.peek(1) == "'":
-                    out.append("'")
+            if c in SQ:
+                if self.peek(1) and self.peek(1) in SQ:
+                    out.append(self.peek(1))
                     self.i += 2
                     continue
                 self.i += 1
@@ -719,9 +728,9 @@ class Parser:
                 self.error('The string is missing the terminator: ".',
                            "TerminatorExpectedAtEndOfString", open_at)
             c = self.src[self.i]
-            if c == '"':
-                if self.peek(1) == '"':
-                    buf.append('"')
+            if c in DQ:
+                if self.peek(1) and self.peek(1) in DQ:
+                    buf.append(self.peek(1))
                     self.i += 2
                     continue
                 self.i += 1
@@ -922,9 +931,9 @@ class Parser:
     def parse_primary(self) -> Node:
         start = self.i
         c = self.peek()
-        if c == "'":
+        if c and c in SQ:
             node = Lit(self.read_single_quoted())
-        elif c == '"':
+        elif c and c in DQ:
             node = Expandable(self.read_double_quoted())
         elif c == "@" and self.peek(1) in "'\"":
             node = self.read_here_string()
@@ -1250,7 +1259,7 @@ class Interpreter:
         pieces: List[NativePiece] = []
         for el in cmd.elements:
             if isinstance(el, ArgVerbatim):
-                pieces.append(Verbatim(self.expand_percent(el.text)))
+                pieces.append(Verbatim(el.text))
             elif isinstance(el, ArgParam):
                 arg = self.native_argument(el.argument) if el.argument is not None else None
                 pieces.append(Parameter(el.text, arg, el.space_after))
@@ -1274,7 +1283,8 @@ class Interpreter:
 
     def run_native_command(self, name: str, cmd: Command, data: Optional[List[Any]],
                            to_console: bool) -> List[Any]:
-        args_text = legacy_command_line(self.native_pieces(cmd))
+        args_text = legacy_command_line(self.native_pieces(cmd), self.expand_percent,
+                                        stop_parsing=self.major >= 3)
         # .NET's Process.Start puts the resolved program path in quotes before the arguments;
         # the tool then splits that line itself (CommandLineToArgvW).
         line = '"%s"' % name + (" " + args_text if args_text else "")
