@@ -27,7 +27,7 @@ test: setup
 	$(PY) -m pytest -n 2 tests
 
 demo: setup
-	$(PY) -m winsim.demo
+	$(PY) tools/demo.py
 
 clean:
 	rm -rf build $(VENV)
