@@ -95,8 +95,8 @@ class SimHost:
                  users: Optional[Dict[str, str]] = None, domain_store: Optional[str] = None):
         self.name = name
         self.address = address
-        self.personality = personality
-        self.profile = personalities.get(personality)
+        # The Personality compares equal to its name; `profile` is the same object.
+        self.personality = self.profile = personalities.get(str(personality))
         self.users = dict(users or {})
         self.state_dir = state_dir
         os.makedirs(state_dir, exist_ok=True)

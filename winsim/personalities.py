@@ -20,8 +20,10 @@ EXEMPT_KEY_LEGACY = r"SYSTEM\CurrentControlSet\Services\IPSEC"
 EXEMPT_KEY_MODERN = r"SYSTEM\CurrentControlSet\Services\PolicyAgent"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Personality:
+    """Compares equal to its name and prints as it, so `host.personality == 'xp'` reads naturally
+    while the shell reads `host.personality.powershell`."""
     name: str
     product_name: str
     current_version: str          # HKLM\...\Windows NT\CurrentVersion\CurrentVersion
@@ -38,6 +40,17 @@ class Personality:
 
     def tool_folder(self, tool: str) -> Optional[str]:
         return self.tools.get(tool)
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, Personality):
+            return other.name == self.name
+        return isinstance(other, str) and other == self.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
 
 
 def _tools(system32: str, *names: str, extra: Tuple[Tuple[str, str], ...] = ()) -> Dict[str, str]:

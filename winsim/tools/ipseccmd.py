@@ -4,13 +4,13 @@ Grammar: SYNTAX.md 3 ([D] W2K Resource Kit "IPSecPol Syntax", KB 813878). `-w` s
 (`REG` local registry, `DS[:domain]` the directory); without it the command is dynamic and lives in
 the PolicyAgent's memory. Filterspecs are read by the engine's `filterspec.parse_filterspec`.
 
-Assumed semantics [I], the same the engine's ipseccmd dialect assumes: `-p P -r R -f ... -n ...`
-creates policy P when missing and creates or replaces rule R, whose filter list is named after
-the rule and whose filter action after what it does ("Block", "Permit"; a negotiate action after
-the rule), following plan.rule_objects; `-o` deletes the named rules with their own filter lists
-and actions when nothing else uses them, and the policy once no rule is left (or when no `-r` is
-given); `-x` assigns (unassigning the previous policy, KB), `-y` unassigns; `-u` drops all dynamic
-policy (KB). ipseccmd's console texts were never captured: success prints nothing, errors print
+Assumed semantics [I], as the engine's ipseccmd dialect assumes them: `-p P -r R -f ... -n ...`
+creates policy P when missing and creates or replaces rule R with its own filter list and its own
+filter action, both named after the rule (the KB's netdiag sample [V] shows a different Policy Id
+for each of its two `-n BLOCK` rules, so each rule got its own negotiation policy); `-o` deletes
+the named rules with their own lists and actions, and the policy once no rule is left (or when no
+`-r` is given); `-x` assigns (unassigning the previous policy, KB), `-y` unassigns; `-u` drops all
+dynamic policy (KB). ipseccmd's console texts were never captured: success prints nothing, errors print
 `ERROR: ...` and exit 1 [I]. `show filters` prints the layout of
 tests/fixtures/toolout/ipseccmd_show_filters.txt (itself [I]).
 """
@@ -85,20 +85,20 @@ def parse_args(argv: List[str]) -> Args:
     return args
 
 
-def _action(args: Args, rule: str, kind: str) -> Tuple[str, str, tuple]:
-    """(filter action name, action, offers) from -n and the bracket kind of the filterspecs."""
+def _action(args: Args, kind: str) -> Tuple[str, tuple]:
+    """(action, offers) from -n and the bracket kind of the filterspecs."""
     neg = args.values.get("-n", "")
     if kind == "block" or (not kind and neg.upper() == "BLOCK"):
-        return "Block", "block", ()
+        return "block", ()
     if kind == "pass" or (not kind and neg.upper() == "PASS"):
-        return "Permit", "permit", ()
+        return "permit", ()
     offers = ()
     if neg:
         try:
             offers = qm_offers("-n", _ipsecpol_offer(neg))
         except NetshError:
             raise IpseccmdError("invalid negotiation policy %r." % neg) from None
-    return rule, "negotiate", offers
+    return "negotiate", offers
 
 
 def _ipsecpol_offer(text: str) -> str:
@@ -175,28 +175,27 @@ def _delete_rules(state: HostState, policy: Policy, names: List[str]) -> HostSta
     return state
 
 
+def _put_named(state: HostState, field: str, obj) -> HostState:
+    """Add `obj` to the state's filter lists or actions, or replace the one of that name in place
+    (keeping its GUID)."""
+    items = getattr(state, field)
+    old = next((item for item in items if name_key(item.name) == name_key(obj.name)), None)
+    if old is None:
+        return replace(state, **{field: items + (obj,)})
+    return replace(state, **{field: tuple(replace(obj, name=old.name, guid=old.guid) if item is old else item
+                                          for item in items)})
+
+
 def _put_rule(host, state: HostState, policy: Policy, rule_name: str, args: Args) -> Tuple[HostState, Policy]:
     kinds = {spec.kind for spec in args.specs}
     if len(kinds) > 1:
         raise IpseccmdError("block [..], pass (..) and plain filter specifications cannot be mixed in one rule.")
-    fa_name, action, offers = _action(args, rule_name, kinds.pop())
+    action, offers = _action(args, kinds.pop())
     filters = tuple(replace(spec.filter, guid=new_guid()) for spec in args.specs)
-    flist = state.filterlist(rule_name)
-    if flist is None:
-        state = replace(state, filterlists=state.filterlists + (FilterList(rule_name, filters, guid=new_guid()),))
-    else:
-        state = replace(state, filterlists=tuple(replace(f, filters=filters) if f is flist else f
-                                                 for f in state.filterlists))
-    faction = state.filteraction(fa_name)
-    wanted = FilterAction(fa_name, action, offers=offers, soft="-soft" in args.switches, guid=new_guid())
-    if faction is None:
-        state = replace(state, filteractions=state.filteractions + (wanted,))
-    elif (faction.action, faction.offers) != (action, offers):
-        if state.users_of(filteraction=fa_name) and fa_name != rule_name:
-            raise IpseccmdError("filter action %r exists with other settings." % fa_name)
-        state = replace(state, filteractions=tuple(replace(wanted, guid=f.guid) if f is faction else f
-                                                   for f in state.filteractions))
-    rule = Rule(rule_name, filterlist=state.filterlist(rule_name).name, filteraction=fa_name,
+    state = _put_named(state, "filterlists", FilterList(rule_name, filters, guid=new_guid()))
+    state = _put_named(state, "filteractions", FilterAction(rule_name, action, offers=offers,
+                                                            soft="-soft" in args.switches, guid=new_guid()))
+    rule = Rule(rule_name, filterlist=state.filterlist(rule_name).name, filteraction=state.filteraction(rule_name).name,
                 conntype=_conntype(args), guid=new_guid())
     old = policy.rule(rule_name)
     if old is not None:
@@ -267,7 +266,7 @@ def run_dynamic(host, args: Args) -> str:
         raise IpseccmdError("dynamic mode needs filters (-f) or -u.")
     new = []
     for spec in args.specs:
-        _, action, _ = _action(args, "", spec.kind)
+        action, _ = _action(args, spec.kind)
         rule = DynamicRule(filter=replace(spec.filter, guid=new_guid()), inbound=action, outbound=action,
                            conntype=_conntype(args))
         identity = rule.filter.key() + (rule.conntype,)
