@@ -454,3 +454,23 @@ def test_block_and_permit_blobs_carry_no_offers():
     (key,) = [k for k in tree.keys() if "ipsecNegotiationPolicy{" in k]
     assert tree.get(key, "ipsecData").data == bytes.fromhex("b920dc80c82ed111a89e00a0248d3021040000000000000000")
     assert registry.decode_store(tree).filteractions[0] == FilterAction("B", "block")
+
+
+def test_parse_microsoft_doc_copy_of_xp_output_with_expanded_tabs():
+    # Microsoft's PowerShell doc "Working with registry entries" shows reg.exe 3.0 output with
+    # its tabs expanded to spaces.
+    text = ("! REG.EXE VERSION 3.0\n\nHKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\n"
+            "    DevicePath  REG_EXPAND_SZ   %SystemRoot%\\inf\n")
+    tree = registry.parse_reg_query(text)
+    assert tree.values(r"HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion") == {
+        "DevicePath": RegValue("REG_EXPAND_SZ", "%SystemRoot%\\inf")}
+
+
+def test_render_xp_style_round_trips():
+    tree = sample_tree()
+    text = registry.render_reg_query(tree, LOCAL, style="xp")
+    assert text.startswith("\r\n! REG.EXE VERSION 3.0\r\n\r\n" + LOCAL + "\r\n    ActivePolicy\tREG_SZ\t")
+    assert "    <NO NAME>\tREG_SZ\tdflt\r\n" in text and "p\\1\\0p\\2\\0\\0\r\n" in text
+    assert registry.parse_reg_query(text) == tree
+    with pytest.raises(IPsecError, match="style"):
+        registry.render_reg_query(tree, LOCAL, style="win95")

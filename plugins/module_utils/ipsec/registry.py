@@ -213,7 +213,9 @@ DEFAULT_VALUE_LABELS = frozenset(s.casefold() for s in (
     "(Padrão)", "(Domyślna)", "(Výchozí)", "(Alapértelmezett)", "(Varsayılan)", "(По умолчанию)",
     "(既定)", "(默认)", "(預設)", "(기본값)", "(Standaard)", "(Oletus)"))
 
-_VALUE_LINE = re.compile(r"^(?:    |\t)(.*?)(?:    |\t)(REG_[A-Z_]+)(?:(?:    |\t)(.*))?$")
+# Separators are four spaces (Vista+) or a tab (XP's reg.exe 3.0); copies of XP output found in
+# documentation have the tabs expanded to 2-3 spaces, so those are accepted too.
+_VALUE_LINE = re.compile(r"^(?:    |\t)(.*?)(?:\t| {2,})(REG_[A-Z_]+)(?:(?:\t|    | {2,3}|$)(.*))?$")
 _END_OF_SEARCH = re.compile(r"^End of search: \d+ match\(es\) found\.$")     # printed with /f [I]
 
 
@@ -269,53 +271,63 @@ def parse_reg_query(text: str) -> RegTree:
     return tree
 
 
-def _data_to_text(value: RegValue) -> str:
+def _data_to_text(value: RegValue, style: str) -> str:
     kind, data = value
     if kind in ("REG_SZ", "REG_EXPAND_SZ"):
         return data
     if kind == "REG_MULTI_SZ":
-        return "\\0".join(data)
-    if kind == "REG_DWORD":
-        return "0x%x" % data
-    if kind == "REG_QWORD":
+        return "\\0".join(data) + ("\\0\\0" if style == "xp" else "")     # XP's trailing \0\0 [I]
+    if kind in ("REG_DWORD", "REG_QWORD"):
         return "0x%x" % data
     return data.hex().upper()
 
 
-def _value_line(name: str, value: RegValue) -> str:
+def _value_line(name: str, value: RegValue, style: str) -> str:
     # Vista+ layout: four spaces, name, four spaces, type, four spaces, data; DWORDs as 0x%x,
     # binary as upper-case hex, multi-strings joined by a literal \0. Microsoft's `reg query`
     # page shows no sample output; this matches public Windows 10/11 transcripts (e.g. a
     # `reg query HKLM\...\Lsa` listing and `reg query ... /v` samples in other projects' tests).
-    return "    %s    %s    %s" % (name or "(Default)", value.type, _data_to_text(value))
+    # XP/2003 (reg.exe 3.0) separates with tabs and names the default value <NO NAME>, as in
+    # Microsoft's PowerShell doc "Working with registry entries" (its sample shows reg.exe 3.0).
+    if style == "xp":
+        return "    %s\t%s\t%s" % (name or "<NO NAME>", value.type, _data_to_text(value, style))
+    return "    %s    %s    %s" % (name or "(Default)", value.type, _data_to_text(value, style))
 
 
-def render_reg_query(tree: RegTree, key: str, recursive: bool = True, value: Optional[str] = None) -> str:
-    """What `reg query <key> [/s] [/v value]` prints on Vista+ (CRLF line ends).
+RENDER_STYLES = ("modern", "xp")
+
+
+def render_reg_query(tree: RegTree, key: str, recursive: bool = True, value: Optional[str] = None,
+                     style: str = "modern") -> str:
+    """What `reg query <key> [/s] [/v value]` prints (CRLF line ends).
 
     Layout: each key block is a blank line, the key, then its values; without /s the direct
     subkeys follow as bare key lines after a blank line (as in public transcripts). With /s a
-    final blank line ends the output ([I] not verified on real Windows). Subkeys come in case-insensitive
-    alphabetical order (the order the registry enumerates them in). A missing key or value
-    raises RegistryError with reg.exe's message."""
+    final blank line ends the output ([I] not verified on real Windows). Subkeys come in
+    case-insensitive alphabetical order (the order the registry enumerates them in).
+    style='xp' is reg.exe 3.0 of XP/2003: a `! REG.EXE VERSION 3.0` banner and tab separators
+    ([I] beyond the single-value sample Microsoft shows). A missing key or value raises
+    RegistryError with reg.exe's message."""
+    if style not in RENDER_STYLES:
+        raise RegistryError("style: %r is not valid; expected modern or xp" % (style,))
     missing = "ERROR: The system was unable to find the specified registry key or value."
     if key not in tree:
         raise RegistryError(missing)
     key = normalize_key(key)
-    lines: List[str] = []
+    lines: List[str] = ["", "! REG.EXE VERSION 3.0"] if style == "xp" else []
     if value is not None:
         found = tree.get(key, value)
         if found is None:
             raise RegistryError(missing)
         shown = next(n for n in tree.values(key) if n.casefold() == value.casefold())
-        lines += ["", _shown_key(tree, key), _value_line(shown, found), ""]
+        lines += ["", _shown_key(tree, key), _value_line(shown, found, style), ""]
         return "\r\n".join(lines) + "\r\n"
 
     def block(current: str) -> None:
         lines.append("")
         lines.append(current)
         for name, val in tree.values(current).items():
-            lines.append(_value_line(name, val))
+            lines.append(_value_line(name, val, style))
         children = sorted(tree.subkeys(current), key=str.casefold)
         if recursive:
             for child in children:
@@ -753,7 +765,7 @@ def encode_store(state: HostState, root: str = LOCAL_ROOT, flavor: str = "modern
 
 __all__ = [
     "LOCAL_ROOT", "GPT_ROOT", "CACHE_ROOT", "REG_TYPES", "RegistryError", "RegValue", "RegTree", "normalize_key",
-    "parse_reg_query", "render_reg_query", "parse_reg_file", "decode_store", "encode_store",
+    "parse_reg_query", "render_reg_query", "RENDER_STYLES", "parse_reg_file", "decode_store", "encode_store",
     "decode_filter_blob", "encode_filter_blob", "decode_policy_blob", "encode_policy_blob",
     "decode_nfa_blob", "encode_nfa_blob", "decode_negpol_blob", "encode_negpol_blob",
     "decode_isakmp_blob", "encode_isakmp_blob", "DEFAULT_VALUE_LABELS",
