@@ -128,6 +128,9 @@ class ShellService:
         codepage_text = request.options.get("WINRS_CODEPAGE", "437")  # 437: OEM page of en-US Windows
         if not codepage_text.isdigit():
             raise wsman.invalid_header("WINRS_CODEPAGE %r is not a number." % codepage_text)
+        for name in ("Environment", "WorkingDirectory"):
+            if body.find(wsman.q("rsp", name)) is not None:
+                raise wsman.unsupported_feature("winsim does not emulate rsp:%s for a shell." % name)
         input_streams = (body.findtext(wsman.q("rsp", "InputStreams")) or "stdin").strip()
         output_streams = (body.findtext(wsman.q("rsp", "OutputStreams")) or "stdout stderr").strip()
         shell = Shell(str(uuid.uuid4()).upper(), user, int(codepage_text), input_streams, output_streams)

@@ -102,6 +102,13 @@ def invalid_body(detail: str) -> WSManFault:
                       "because the request packet does not have a valid SOAP body. " + detail)
 
 
+def unsupported_feature(detail: str) -> WSManFault:
+    # ERROR_WSMAN_UNSUPPORTED_FEATURE 0x80338042; used where winsim, not Windows, lacks the feature.
+    return WSManFault(2150858818, "w:UnsupportedFeature", "The WS-Management service does not support "
+                      "the specified feature. Remove the unsupported feature from the request and retry. "
+                      + detail)
+
+
 def shell_not_found(shell_id: str) -> WSManFault:
     # Code 2150858843 (0x8033805B) with w:InvalidSelectors is what Windows answers for a gone shell
     # (as seen in pywinrm/Ansible bug reports); the text is the one those reports quote.

@@ -177,6 +177,14 @@ def test_unknown_actions_and_resources_fault_loudly(recorded, action, resource_u
     assert (fault.value.code, fault.value.wsman_fault_code) == (500, code)
 
 
+@pytest.mark.parametrize("options", [{"env_vars": {"PATH": "C:\\x"}}, {"working_directory": "C:\\"}])
+def test_shell_options_winsim_cannot_honour_are_refused(recorded, options):
+    with pytest.raises(WSManFaultError) as fault:
+        protocol(recorded, recorded.hosts[0]).open_shell(**options)
+    assert fault.value.wsman_fault_code == 2150858818
+    assert recorded.hosts[0].service.shells == {}
+
+
 def test_malformed_envelope_is_a_fault_not_a_crash(recorded):
     host = recorded.hosts[0]
     response = requests.post(recorded.endpoint(host), data=b"<not-soap", auth=(recorded.user, recorded.password),
