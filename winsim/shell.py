@@ -97,10 +97,13 @@ class Machine:
             if not self.ps_version:
                 return None
             return run_powershell(self, argv[1:], stdin)
+        # run_tool is called even for an unknown name so that the host's audit log sees it; the
+        # calling shell then words the failure its own way (PowerShell or cmd.exe).
         result = self.host.run_tool(argv, stdin)
-        if result.rc != 0 and NOT_RECOGNIZED.split(" as ")[0] in result.stderr:
-            return None
-        return result
+        resolve = getattr(self.host, "resolve_tool", None)
+        missing = resolve(argv[0]) is None if resolve else (
+            result.rc != 0 and NOT_RECOGNIZED.split(" as ")[0] in result.stderr)
+        return None if missing else result
 
 
 # -- powershell.exe ---------------------------------------------------------------------------
