@@ -25,7 +25,7 @@ def handle(ctx):
     os = state.os
     return {
         "changed": False,
-        "state": host.state_report(state, guids=True),
+        "state": host.state_report(state, guids=True, everything=True),
         "netdiag": netdiag.render(host.canonical(state), debug=True,
                                   **({"local_address": ctx.local_address} if ctx.local_address else {})),
         "exemptions": exemptions(os.generation, state.no_default_exempt),

@@ -10,11 +10,10 @@ from ansible.plugins.loader import fragment_loader
 from ansible.utils.plugin_docs import get_docstring
 
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import host
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import filters_option, run_action
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import rule_spec, rule_triple, run_action
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
-    HostState, Policy, ValidationError, name_key, parse_description, parse_name, parse_qmsecmethods)
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.plan import (
-    plan_policy, policy_objects, rule_objects)
+    HostState, Policy, ValidationError, name_key, parse_description, parse_name)
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.plan import plan_policy, policy_objects
 from ansible_collections.winsec.ipsec.plugins.modules import ipsec_policy as docs
 
 WRITE_STATES = ("merged", "replaced", "overridden", "deleted")
@@ -25,23 +24,12 @@ def documentation():
     return get_docstring(docs.__file__, fragment_loader, collection_name="winsec.ipsec", is_module=True)[0]
 
 
-def rule_triples(rules):
-    """The `rules` option -> (Rule, FilterList, FilterAction) per rule, validated."""
-    triples = []
-    for index, item in enumerate(rules or ()):
-        option = "rules[%d]" % index
-        triples.append(rule_objects(
-            parse_name(option + ".name", item["name"]),
-            filters_option(option + ".filters", item["filters"]),
-            item["action"],
-            filteraction_name=item["filteraction"] and parse_name(option + ".filteraction",
-                                                                  item["filteraction"]) or "",
-            description=parse_description(option + ".description", item["description"] or ""),
-            offers=parse_qmsecmethods(option + ".methods", item["methods"]) if item["methods"] else ()))
-    return triples
+def rule_specs(rules):
+    """The `rules` option, validated (before any connection)."""
+    return [rule_spec("rules[%d]" % index, item) for index, item in enumerate(rules or ())]
 
 
-def desired_policy(p, triples, actual: HostState):
+def desired_policy(p, specs, actual: HostState, dialect: str):
     """The Policy the task describes; settings it leaves out are taken from the host."""
     current = actual.policy(p["name"])
     description = p["description"]
@@ -52,16 +40,17 @@ def desired_policy(p, triples, actual: HostState):
         polling = current.polling_interval
     if polling is not None and not 0 <= polling <= 43200:     # [I] a month: our own sanity bound
         raise ValidationError("polling_interval", polling, "minutes from 0 to 43200")
+    triples = [rule_triple(spec, dialect) for spec in specs]
     return policy_objects(current.name if current else p["name"], triples,
                           description=parse_description("description", description),
                           polling_interval=polling)
 
 
-def planner_for(p, triples):
+def planner_for(p, specs, dialect=""):
     def planner(actual):
         if p["state"] == "deleted":
             return plan_policy(actual, Policy(p["name"]), state="deleted")
-        policy, objects = desired_policy(p, triples, actual)
+        policy, objects = desired_policy(p, specs, actual, dialect or actual.os.dialect)
         return plan_policy(actual, policy, rules_objects=objects, state=p["state"], assign=p["assigned"])
     return planner
 
@@ -74,10 +63,10 @@ def only(state: HostState, name):
     return report
 
 
-def rendered(p, triples):
+def rendered(p, specs):
     """Commands that create the policy on an empty store, in `dialect`'s syntax: no host involved."""
     empty = HostState()
-    plan = planner_for(p, triples)(empty)
+    plan = planner_for(p, specs, p["dialect"])(empty)
     commands = host.render_commands(plan, empty, p["dialect"], p["store"], p["domain"] or "")
     return {"changed": False, "rendered": [host.shown(c) for c in commands],
             "warnings": list(plan.warnings)}
@@ -92,9 +81,9 @@ def handle(ctx):
         raise ValidationError("domain", p["domain"], "no domain unless store is domain")
     if state == "parsed":
         return {"changed": False, "parsed": only(host.state_from_saved(p["running_config"]), p["name"])}
-    triples = rule_triples(p["rules"])
+    specs = rule_specs(p["rules"])
     if state == "rendered":
-        return rendered(p, triples)
+        return rendered(p, specs)
     if state == "gathered":
         before, _ = host.read(ctx.execute, p["dialect"] or "")
         return {"changed": False, "gathered": only(before, p["name"]), "round_trips": 1}
@@ -102,7 +91,7 @@ def handle(ctx):
         raise ValidationError("store", "domain", "local",
                               "reading the domain store back for verification is not supported yet; "
                               "use state=rendered to get the commands")
-    return host.run(ctx.execute, planner_for(p, triples), ctx.check_mode, dialect=p["dialect"] or "", local_address=ctx.local_address)
+    return host.run(ctx.execute, planner_for(p, specs), ctx.check_mode, dialect=p["dialect"] or "", local_address=ctx.local_address)
 
 
 class ActionModule(ActionBase):

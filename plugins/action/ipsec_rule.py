@@ -11,10 +11,9 @@ from ansible.plugins.loader import fragment_loader
 from ansible.utils.plugin_docs import get_docstring
 
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import host
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import filters_option, run_action
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
-    Rule, ValidationError, parse_description, parse_name, parse_qmsecmethods)
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.plan import plan_rule, rule_objects
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import rule_spec, rule_triple, run_action
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import Rule, ValidationError, parse_name
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.plan import plan_rule
 from ansible_collections.winsec.ipsec.plugins.modules import ipsec_rule as docs
 
 
@@ -27,33 +26,31 @@ def handle(ctx):
     p = ctx.params
     policy = parse_name("policy", p["policy"])
     name = parse_name("name", p["name"])
+    run = functools.partial(host.run, ctx.execute, check_mode=ctx.check_mode, dialect=p["dialect"] or "",
+                            local_address=ctx.local_address)
     if p["state"] == "absent":
-        def planner(actual):
+        def remove(actual):
             if actual.policy(policy) is None:
                 raise ValidationError("policy", policy, "the name of a policy on the host",
                                       "the host has no such policy, so it has no rule %r to delete" % name)
             return plan_rule(actual, policy, Rule(name), state="absent")
-        return host.run(ctx.execute, planner, ctx.check_mode, dialect=p["dialect"] or "", local_address=ctx.local_address)
+        return run(remove)
 
-    rule, flist, faction = rule_objects(
-        name, filters_option("filters", p["filters"]), p["action"],
-        filteraction_name=p["filteraction"] and parse_name("filteraction", p["filteraction"]) or "",
-        description=parse_description("description", p["description"] or ""),
-        offers=parse_qmsecmethods("methods", p["methods"]) if p["methods"] else ())
+    spec = rule_spec("", p)
 
-    def planner(actual):
+    def ensure(actual):
+        rule, flist, faction = rule_triple(spec, actual.os.dialect)
         existing = actual.policy(policy)
         current = existing.rule(name) if existing else None
-        wanted = rule
         if p["description"] is None and current is not None:
-            wanted = replace(rule, description=current.description)    # omitted: left as it is
-        plan = plan_rule(actual, policy, wanted, flist, faction, state="present")
+            rule = replace(rule, description=current.description)      # omitted: left as it is
+        plan = plan_rule(actual, policy, rule, flist, faction, state="present")
         if existing is None:
             plan = replace(plan, notes=plan.notes + (
                 "policy %r did not exist: it is created unassigned (assign it with "
                 "winsec.ipsec.ipsec_policy assigned: true)" % policy,))
         return plan
-    return host.run(ctx.execute, planner, ctx.check_mode, dialect=p["dialect"] or "", local_address=ctx.local_address)
+    return run(ensure)
 
 
 class ActionModule(ActionBase):

@@ -80,6 +80,36 @@ def filters_option(option: str, items, dynamic: bool = False):
     return tuple(found)
 
 
+def rule_spec(option: str, item: Dict[str, Any]) -> Dict[str, Any]:
+    """One rule's options (name, filters, action, filteraction, description, methods), validated
+    now, before any connection; `rule_triple` makes the model objects once the dialect is known."""
+    from .model import parse_description, parse_name, parse_qmsecmethods
+    prefix = option + "." if option else ""
+    spec = {
+        "name": parse_name(prefix + "name", item["name"]),
+        "filters": filters_option(prefix + "filters", item["filters"]),
+        "action": item["action"],
+        "filteraction": parse_name(prefix + "filteraction", item["filteraction"]) if item["filteraction"] else "",
+        "description": parse_description(prefix + "description", item["description"] or ""),
+        "offers": parse_qmsecmethods(prefix + "methods", item["methods"]) if item["methods"] else (),
+    }
+    rule_triple(spec, "netsh")      # the planner's own checks (negotiate needs a name, ...) fail now too
+    return spec
+
+
+def rule_triple(spec: Dict[str, Any], dialect: str):
+    """(Rule, FilterList, FilterAction) for a rule spec as `dialect` stores it.
+
+    netsh rules share the filter actions `Block` and `Permit` (plan.rule_objects' convention);
+    ipseccmd and ipsecpol make each rule its own filter action, named after the rule
+    (`-r Rule -f ... -n BLOCK`, dialects/ipseccmd.py), so that is what the host will hold.
+    """
+    from .plan import rule_objects
+    action_name = spec["filteraction"] or (spec["name"] if dialect in ("ipseccmd", "ipsecpol") else "")
+    return rule_objects(spec["name"], spec["filters"], spec["action"], filteraction_name=action_name,
+                        description=spec["description"], offers=spec["offers"])
+
+
 class Context:
     """What a module's handler gets: validated parameters, check mode and the host connection."""
 
@@ -124,4 +154,5 @@ def run_action(action, task_vars, doc: Dict[str, Any], handler, **spec_kwargs) -
     except IPsecError as err:
         return {"failed": True, "changed": False, "msg": str(err)}
 
-__all__ = ["spec_from_doc", "option_paths", "filters_option", "Context", "run_action"]
+__all__ = ["spec_from_doc", "option_paths", "filters_option", "rule_spec", "rule_triple", "Context",
+           "run_action"]

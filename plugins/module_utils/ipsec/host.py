@@ -124,10 +124,29 @@ def canonical(state: HostState) -> HostState:
                    dynamic=tuple(sorted(state.dynamic, key=repr)))
 
 
+def managed_view(state: HostState) -> HostState:
+    """The state without what Windows makes on its own: each policy's default response rule and
+    the unnamed filter action only that rule uses.
+
+    `netsh ipsec static add policy` (and ipseccmd -p) always store a default response rule with
+    its own negotiation policy, active or not ([D] netsh add policy `activatedefaultrule`;
+    factsheet 6.3); the planner does not model it, so results and verification leave it out.
+    ipsec_info reports it.
+    """
+    default_actions = {name_key(r.filteraction) for p in state.policies for r in p.rules if r.default_response}
+    used = {name_key(r.filteraction) for p in state.policies for r in p.rules if not r.default_response}
+    policies = tuple(replace(p, rules=tuple(r for r in p.rules if not r.default_response))
+                     for p in state.policies)
+    actions = tuple(a for a in state.filteractions
+                    if name_key(a.name) in used or name_key(a.name) not in default_actions
+                    and not (a.guid and name_key(a.name) == name_key(a.guid)))
+    return replace(state, policies=policies, filteractions=actions)
+
+
 def same_store(a: HostState, b: HostState, dynamic: bool) -> bool:
     """Whether two states agree on everything a task can change (the planner's own comparison)."""
     from .plan import canonical as shape
-    a_shape, b_shape = shape(a), shape(b)
+    a_shape, b_shape = shape(managed_view(a)), shape(managed_view(b))
     if a_shape[:4] != b_shape[:4]:
         return False
     return not dynamic or a_shape[5] == b_shape[5]
@@ -156,15 +175,17 @@ def _os_dict(os) -> Optional[Dict[str, str]]:
             "caption": os.caption}
 
 
-def state_report(state: HostState, guids: bool = False) -> dict:
-    return state_to_dict(canonical(state), guids)
+def state_report(state: HostState, guids: bool = False, everything: bool = False) -> dict:
+    """A state as plain data, in canonical order; without Windows' own default response objects
+    unless `everything` (ipsec_info)."""
+    return state_to_dict(canonical(state if everything else managed_view(state)), guids)
 
 
 def netdiag_diff(before: HostState, after: HostState, local_address: str = "") -> Dict[str, str]:
     """Ansible's diff: both states as `netdiag /test:ipsec /debug` would show them."""
     from . import netdiag
     kw = {"local_address": local_address} if local_address else {}
-    return netdiag.diff(canonical(before), canonical(after), **kw)
+    return netdiag.diff(canonical(managed_view(before)), canonical(managed_view(after)), **kw)
 
 
 # --------------------------------------------------------------------------------------------
@@ -269,9 +290,12 @@ def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
     result["after"] = state_report(verified)
     if not same_store(verified, after_predicted, dynamic):
         result["diff"] = _diff(before, verified, local_address, secrets)
-        raise HostError("the host's state after the change differs from the planned one; every command "
+        from .netdiag import summary
+        differences = summary(canonical(managed_view(after_predicted)), canonical(managed_view(verified))) or ["(settings not shown by netdiag)"]
+        raise HostError("the host's state after the change differs from the planned one (%s); every command "
                         "reported success, so this is a defect in winsec.ipsec or an unexpected tool "
-                        "behaviour: compare `after` with the plan (`commands`)", **result)
+                        "behaviour: compare `after` with the plan (`commands`)"
+                        % redact("; ".join(differences), secrets), **result)
     return _finish(result)
 
 
@@ -335,5 +359,5 @@ def state_from_saved(text: str) -> HostState:
 
 
 __all__ = ["HostError", "DYNAMIC_WARNING", "decode_registry", "state_from_transcript", "read",
-           "canonical", "same_store", "secrets_of", "redact", "state_report", "netdiag_diff",
+           "canonical", "managed_view", "same_store", "secrets_of", "redact", "state_report", "netdiag_diff",
            "render_steps", "render_commands", "shown", "run", "state_from_saved"]
