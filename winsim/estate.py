@@ -135,10 +135,11 @@ class Estate:
                 "winsim_personality": served.personality}
 
     def inventory(self, scheme: str | None = None, transport: str | None = None) -> dict:
-        """The Ansible inventory as a dict: groups by personality, connection vars for all."""
+        """The Ansible inventory as a dict: a group per personality (`win_modern`, `win_2003`, ...;
+        a bare `2003` is not a valid group name) under `windows`, connection vars for all."""
         groups: dict[str, dict] = {}
         for served in self.hosts:
-            groups.setdefault(served.personality, {"hosts": {}})["hosts"][served.name] = \
+            groups.setdefault("win_" + served.personality, {"hosts": {}})["hosts"][served.name] = \
                 self.host_vars(served, scheme)
         return {"all": {
             "vars": {"ansible_connection": "winrm",
@@ -146,7 +147,7 @@ class Estate:
                      "ansible_winrm_server_cert_validation": "ignore",
                      "ansible_user": self.user,
                      "ansible_password": self.password},
-            "children": groups}}
+            "children": {"windows": {"children": groups}}}}
 
     def write_inventory(self, path: str, scheme: str | None = None, transport: str | None = None) -> str:
         path = os.path.abspath(path)

@@ -246,10 +246,10 @@ def test_hosts_have_their_own_addresses_and_inventory(estate_factory):
     assert common["ansible_winrm_transport"] == "basic"
     assert common["ansible_winrm_server_cert_validation"] == "ignore"
     assert (common["ansible_user"], common["ansible_password"]) == (estate.user, estate.password)
-    groups = inventory["all"]["children"]
-    assert sorted(groups) == ["2003", "modern", "xp"]
+    groups = inventory["all"]["children"]["windows"]["children"]
+    assert sorted(groups) == ["win_2003", "win_modern", "win_xp"]
     xp = estate.hosts[2]
-    assert groups["xp"]["hosts"] == {xp.name: {"ansible_host": xp.address, "ansible_port": xp.http_port,
+    assert groups["win_xp"]["hosts"] == {xp.name: {"ansible_host": xp.address, "ansible_port": xp.http_port,
                                                "ansible_winrm_scheme": "http", "winsim_personality": "xp"}}
 
 
@@ -259,7 +259,7 @@ def test_https_only_serves_no_http(estate_factory):
     assert host.http_port is None
     assert session(estate, host, "https").run_cmd("ver").status_code == 0
     with open(estate.inventory_path) as handle:
-        host_vars = yaml.safe_load(handle)["all"]["children"]["modern"]["hosts"][host.name]
+        host_vars = yaml.safe_load(handle)["all"]["children"]["windows"]["children"]["win_modern"]["hosts"][host.name]
     assert (host_vars["ansible_winrm_scheme"], host_vars["ansible_port"]) == ("https", host.https_port)
 
 
@@ -374,8 +374,8 @@ def test_serve_and_ctl_from_the_command_line(tmp_path):
         while not inventory.exists() and serve.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         assert inventory.exists(), serve.stderr.read() if serve.poll() is not None else "no inventory"
-        hosts = yaml.safe_load(inventory.read_text())["all"]["children"]
-        xp_vars = hosts["xp"]["hosts"]["win002"]
+        groups = yaml.safe_load(inventory.read_text())["all"]["children"]["windows"]["children"]
+        xp_vars = groups["win_xp"]["hosts"]["win002"]
         client = winrm.Session("http://%s:%d/wsman" % (xp_vars["ansible_host"], xp_vars["ansible_port"]),
                                auth=("Administrator", "Cli-Passw0rd"), transport="ntlm",
                                server_cert_validation="ignore")
