@@ -103,7 +103,7 @@ def test_parse_vista_query():
 
 
 def test_parse_xp_query_lf_banner_tabs_and_footer():
-    text = ("\n! REG.EXE VERSION 3.0\n\nHKEY_LOCAL_MACHINE\\SOFTWARE\\Policies\\Microsoft\\Windows\\IPSec\\Policy\\Local\n"
+    text = ("\n! REG.EXE VERSION 3.0\n\n" + LOCAL + "\n"
             "    <NO NAME>\tREG_SZ\t\n    ActivePolicy\tREG_SZ\tx\n    Refs\tREG_MULTI_SZ\ta\\0b\\0\\0\n"
             "\nEnd of search: 3 match(es) found.\n")
     tree = registry.parse_reg_query(text)

@@ -85,7 +85,10 @@ def test_v2_section_carries_ranges_ipv6_and_server_types():
         Filter(Address("ip", "2001:db8::", "32"), ME, 0, 0, 0, True, guid="{00000009-0000-4000-8000-000000000000}"),
         Filter(Address("server", "DNS"), ME, 17, 53, 0, True, guid="{0000000a-0000-4000-8000-000000000000}"),
         Filter(ME, Address("server", "GATEWAY"), 0, 0, 0, True, guid="{0000000b-0000-4000-8000-000000000000}"),
-        Filter(ANY, Address("ip", "2001:db8::1", "128"), 6, 0, 443, False, guid="{0000000c-0000-4000-8000-000000000000}"),
+        Filter(ANY, Address("ip", "2001:db8::1", "128"), 6, 0, 443, False,
+               guid="{0000000c-0000-4000-8000-000000000000}"),
+        Filter(Address("dns", "h.example.com"), Address("ip", "10.9.0.0", "255.255.0.0"), 17, 0, 0, True, "d",
+               "{0000000d-0000-4000-8000-000000000000}"),
     )
     for flavor in blobs.FLAVORS:
         raw = blobs.encode_filter_blob(filters, flavor)
@@ -109,6 +112,8 @@ def test_bad_filter_values_are_named():
         blobs.encode_filter_blob([Filter(Address("ip", "10.0.0.300"), ME)])
     with pytest.raises(IPsecError, match="flavor"):
         blobs.encode_filter_blob([], "vista")
+    with pytest.raises(IPsecError, match="filter 1 dst: server type 'NTP'"):
+        blobs.encode_filter_blob([Filter(ME, Address("server", "NTP"))])
 
 
 _octet = st.integers(0, 255)

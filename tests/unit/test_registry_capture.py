@@ -126,7 +126,8 @@ def test_modern_encoder_reproduces_the_windows10_bytes(gsec_tree, gsec, leaf):
 
 def test_gsecurity_reference_values_survive_encoding(gsec_tree, gsec):
     encoded = registry.encode_store(gsec, now=0)
-    for leaf in ("ipsecNFA{78e7557c-d821-4f61-9144-f089c30899f6}", "ipsecNegotiationPolicy{c4b410bf-dd4c-4275-bedc-abd92cca3f19}",
+    for leaf in ("ipsecNFA{78e7557c-d821-4f61-9144-f089c30899f6}",
+                 "ipsecNegotiationPolicy{c4b410bf-dd4c-4275-bedc-abd92cca3f19}",
                  "ipsecFilter{641c767c-fe15-40d4-831d-bd9a5d4fb9cf}"):
         key = LOCAL + "\\" + leaf
         for name in ("ipsecFilterReference", "ipsecNegotiationPolicyReference",

@@ -533,13 +533,13 @@ def _decode_v2_records(data: bytes, pos: int, count: int, what: str):
     filters = []
     for index in range(count):
         label = "%s v2 filter %d" % (what, index + 1)
-        (_src_dns, _dst_dns, desc), pos = _read_filter_strings(data, pos, what + " v2", index)
+        (src_dns, dst_dns, desc), pos = _read_filter_strings(data, pos, what + " v2", index)
         if pos + 124 > len(data):
             raise _err(what, "truncated in v2 filter %d of %d" % (index + 1, count))
         guid = data[pos:pos + 16]
         mirrored = _U32.unpack_from(data, pos + 16)[0]
-        src = _v2_address(*_V2_ADDR.unpack_from(data, pos + 20), what=label)
-        dst = _v2_address(*_V2_ADDR.unpack_from(data, pos + 60), what=label)
+        src = Address("dns", src_dns) if src_dns else _v2_address(*_V2_ADDR.unpack_from(data, pos + 20), what=label)
+        dst = Address("dns", dst_dns) if dst_dns else _v2_address(*_V2_ADDR.unpack_from(data, pos + 60), what=label)
         _st, sport, _se = _V2_PORT.unpack_from(data, pos + 100)
         _dt, dport, _de = _V2_PORT.unpack_from(data, pos + 108)
         proto = _U32.unpack_from(data, pos + 116)[0]
@@ -600,18 +600,25 @@ def _legacy_side(side: Address, what: str):
         # cannot resolve here, so the address part is left as a host mask on 0.0.0.0 [I].
         return _ZERO, _ALL, side.value, 0
     if side.kind == "server":
+        if side.value.upper() not in SPECIAL_SRC:
+            raise IPsecError("%s: server type %r is not valid; expected DNS, WINS, DHCP or GATEWAY"
+                             % (what, side.value))
         return _ZERO, _ALL, "", SPECIAL_SRC[side.value.upper()]
     if side.kind == "range":
-        lo, hi = ipaddress.ip_address(side.value), ipaddress.ip_address(side.end)
+        try:
+            lo, hi = ipaddress.ip_address(side.value), ipaddress.ip_address(side.end)
+        except ValueError:
+            raise IPsecError("%s: range %r-%r is not valid; expected two IP addresses of one family"
+                             % (what, side.value, side.end))
         if lo.version == 4:                          # [I] smallest covering subnet; v2 carries the range
             net = ipaddress.IPv4Network(lo)
             while hi not in net:
                 net = net.supernet()
             return net.network_address.packed, net.netmask.packed, "", 0
-        return _ZERO, _ALL, "", 0
-    if side.kind == "ip":
+        return _ZERO, _ALL, "", 0                    # [I] IPv6 lives in the v2 section only;
+    if side.kind == "ip":                            # 2000/XP read no v2 and no IPv6 anyway
         if ":" in side.value:
-            return _ZERO, _ALL, "", 0                # [I] IPv6 lives in the v2 section only
+            return _ZERO, _ALL, "", 0
         try:
             return socket.inet_aton(side.value), _mask_bytes(side, what + " mask"), "", 0
         except OSError:
@@ -628,12 +635,12 @@ def _v2_side(side: Address) -> bytes:
         return _V2_ADDR.pack(V2_ME, 3, b"", b"")
     if side.kind == "server":
         return _V2_ADDR.pack(V2_SERVER[side.value.upper()], 3, b"", b"")
+    if side.kind == "dns":
+        return _V2_ADDR.pack(V2_SINGLE, 1, b"", b"")     # the name is in the record's string [I]
     first = ipaddress.ip_address(side.value)
     version = 1 if first.version == 4 else 2
     if side.kind == "range":
         return _V2_ADDR.pack(V2_RANGE, version, first.packed, ipaddress.ip_address(side.end).packed)
-    if side.kind == "dns":
-        return _V2_ADDR.pack(V2_SINGLE, 1, b"", b"")
     if version == 1:
         mask = _mask_bytes(side, "mask")
         kind = V2_SINGLE if mask == _ALL else V2_SUBNET
@@ -669,12 +676,16 @@ def encode_filter_blob(filters: Sequence[Filter], flavor: str = "modern",
                 raise IPsecError("%s %s: %r is not valid; expected 0-%d" % (label, name, value, top))
         strings = _str(src_dns) + _str(dst_dns) + _str(flt.description)
         guid = guid_to_bytes(flt.guid or make_guid())
-        records.append(strings + _FILTER_FIXED.pack(*_GUID_PARTS.unpack(guid), int(flt.mirrored), src, smask, dst, dmask, _ZERO,
-                                                    flt.protocol, flt.src_port, flt.dst_port, 0, special, 0))
+        records.append(strings + _FILTER_FIXED.pack(*_GUID_PARTS.unpack(guid), int(flt.mirrored), src, smask,
+                                                    dst, dmask, _ZERO, flt.protocol, flt.src_port, flt.dst_port,
+                                                    0, special, 0))
         if needs_v2:
-            v2_records.append(strings + guid + _U32.pack(int(flt.mirrored)) + _v2_side(flt.src)
-                              + _v2_side(flt.dst) + _port_v2(flt.src_port) + _port_v2(flt.dst_port)
-                              + struct.pack("<II", flt.protocol, V2_USE_RANGES))
+            try:
+                sides = _v2_side(flt.src) + _v2_side(flt.dst)
+            except ValueError as exc:
+                raise IPsecError("%s: %s" % (label, exc))
+            v2_records.append(strings + guid + _U32.pack(int(flt.mirrored)) + sides + _port_v2(flt.src_port)
+                              + _port_v2(flt.dst_port) + struct.pack("<II", flt.protocol, V2_USE_RANGES))
     body = _U32.pack(len(records)) + b"".join(records)
     if v2_records:
         v2_body = b"".join(v2_records)
