@@ -1203,6 +1203,7 @@ class Interpreter:
             return enumerate_output(self.eval(pipe))
         data: Optional[List[Any]] = None
         last = len(pipe.elements) - 1
+        succeeded = True        # $? covers the whole pipeline (`tool 2>&1 | Out-Null`)
         for n, element in enumerate(pipe.elements):
             to_console = (not capture) and n == last
             if isinstance(element, ExprElement):
@@ -1211,6 +1212,8 @@ class Interpreter:
                 data = self.apply_redirects(element.redirects, out, [], element)
             else:
                 data = self.run_command(element, data, to_console)
+            succeeded = succeeded and self.vars["?"]
+        self.vars["?"] = succeeded
         return data or []
 
     def apply_redirects(self, redirects: Sequence[Redirect], out: List[Any], errors: List[Any],
@@ -1298,13 +1301,15 @@ class Interpreter:
         result = self.run_native(name, argv, args_text, stdin)
         if result is None:
             raise command_not_found(name, (cmd.start, cmd.end))
-        self.vars["lastexitcode"] = result.rc
-        self.vars["?"] = result.rc == 0
         redirects = cmd.redirects
         err_redirected = any(r.stream in ("2", "*") for r in redirects)
         out_redirected = any(r.stream in ("1", "*") and not r.merge for r in redirects)
         merged = any(r.merge == "1" and r.stream in ("2", "*") for r in redirects)
         lines_err = result.stderr.splitlines()
+        self.vars["lastexitcode"] = result.rc
+        # Redirected stderr lines are error records in Windows PowerShell, so they make $? false
+        # even when the exit code is 0 (PowerShell issues #10512, #13393; fixed only in 7.x).
+        self.vars["?"] = result.rc == 0 and not (err_redirected and lines_err)
         if err_redirected and lines_err and self.preference() == "stop":
             # Windows PowerShell wraps redirected stderr lines in ErrorRecords, so with
             # $ErrorActionPreference = 'Stop' the first one is a terminating NativeCommandError

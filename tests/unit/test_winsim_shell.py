@@ -232,6 +232,17 @@ def test_error_action_stop_turns_redirected_stderr_into_a_terminating_error():
     assert (result.rc, result.stdout) == (0, "after\r\n")
 
 
+def test_redirected_stderr_makes_the_status_false_despite_exit_code_0():
+    # PowerShell issues #10512 and #13393: Windows PowerShell sets $? to false when redirected
+    # stderr output arrives, so `-Command` exits 1 although $LASTEXITCODE is 0.
+    host = FakeHost(replies={"tool": Result("o\r\n", "warning\r\n", 0)})
+    assert ps("tool 2>&1", host, raw=True)[0].rc == 1
+    assert ps("tool 2>$null", host, raw=True)[0].rc == 1
+    assert ps("tool 2>&1 | Out-Null", host, raw=True)[0].rc == 1
+    assert ps("tool", host, raw=True)[0].rc == 0
+    assert ps("tool 2>&1; exit $LASTEXITCODE", host, raw=True)[0].rc == 0
+
+
 def test_redirections_and_out_null():
     host = FakeHost(replies={"tool": Result("o\r\n", "e\r\n", 0)})
     assert ps("tool > $null", host)[0].stdout == ""
