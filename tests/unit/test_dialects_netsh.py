@@ -9,6 +9,7 @@ from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
     ANY, KERBEROS, ME, Address, AuthMethod, Change, DynamicRule, Filter, FilterAction, FilterList, HostState,
     Policy, QmOffer, Rule, ValidationError)
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.quoting import split_command_line
+from tests.unit.hostile_corpus import HOSTILE_NAMES
 
 S = ("netsh", "ipsec", "static")
 D = ("netsh", "ipsec", "dynamic")
@@ -140,25 +141,22 @@ def test_psk_in_domain_script_is_masked():
     assert key not in command.redacted_script and key not in command.display and key not in repr(command)
 
 
-def test_domain_store_is_one_netsh_script():
-    changes = [Change("add_filterlist", FilterList("L2", (ICMP,))), Change("delete_rule", RULE, "P"),
+def test_domain_store_wraps_each_command_in_a_netsh_script():
+    changes = [Change("add_filterlist", FilterList("L 2", (ICMP,))), Change("delete_rule", RULE, "P"),
                Change("add_dynamic", DYN)]
+    local = render(*changes)
     commands = render(*changes, store="domain", domain="corp.example")
-    script, mm, dyn = commands
-    assert script.argv == ("netsh", "-f", SCRIPT_FILE)
-    assert script.script.splitlines() == [
-        "pushd ipsec static",
-        "set store location=domain domain=corp.example",
-        "add filterlist name=L2",
-        "add filter filterlist=L2 srcaddr=any dstaddr=me protocol=ICMP mirrored=yes",
-        "delete rule name=R policy=P",
-        "popd"]
-    # undo: one script per command that has an undo, newest first
-    assert [u.script.splitlines()[2:-1] for u in script.undo] == [
-        ["add rule name=R policy=P filterlist=L filteraction=Block conntype=all activate=yes kerberos=yes"],
-        ["delete filterlist name=L2"]]
-    assert all(u.script.splitlines()[:2] == script.script.splitlines()[:2] for u in script.undo)
-    assert mm.argv[:5] == D + ("add", "mmpolicy") and dyn.argv[:5] == D + ("add", "rule")
+    assert len(commands) == len(local) == 5
+    head = ["pushd ipsec static", "set store location=domain domain=corp.example"]
+    for mine, plain in zip(commands[:3], local):
+        assert mine.argv == ("netsh", "-f", SCRIPT_FILE) and mine.change is plain.change
+        assert mine.script.splitlines() == head + [" ".join(netsh.script_token(a) for a in plain.argv[3:]), "popd"]
+        assert [u.script for u in mine.undo] == [netsh._in_domain(u, "corp.example").script for u in plain.undo]
+    assert commands[0].script.splitlines()[2] == 'add filterlist name="L 2"'
+    assert commands[2].undo[0].script.splitlines()[2] == (
+        "add rule name=R policy=P filterlist=L filteraction=Block conntype=all activate=yes kerberos=yes")
+    # dynamic rules live in the host's PolicyAgent, not in a store: no script
+    assert commands[3].argv[:5] == D + ("add", "mmpolicy") and commands[4].argv[:5] == D + ("add", "rule")
 
 
 def test_domain_store_without_domain_name():
@@ -230,3 +228,13 @@ def test_hostile_names_round_trip(name):
     assert command.argv[5] == "name=" + name
     assert split_command_line(command.display) == list(command.argv)
     assert split_command_line(command.display, variant="msvcrt2008") == list(command.argv)
+
+
+@pytest.mark.parametrize("name", [n for n in HOSTILE_NAMES if '"' not in n] + ["trailing space\\", "a\\b c", "", "x y\\\\"])
+def test_script_tokens_read_the_same_by_both_tokenizers(name):
+    """netsh's script tokenizer is not documented: the token must split back to the argument whether
+    a backslash escapes a quote (CommandLineToArgvW) or not (winsim's reading)."""
+    from winsim.tools.netsh import split_line
+    token = netsh.script_token("name=" + name)
+    assert split_line(token) == ["name=" + name]
+    assert split_command_line(token, first_is_program=False) == ["name=" + name]

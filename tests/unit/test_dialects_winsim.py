@@ -152,11 +152,13 @@ def test_domain_store_script_on_winsim(tmp_path):
     policy, objects = slammer()
     empty = managed(host.domain_store().load())
     planned = plan.plan_policy(empty, policy, rules_objects=objects)
-    command, = dialects.render(planned.changes, "netsh", before=empty, after=planned.after, store="domain")
-    assert run(host, command)
+    commands = dialects.render(planned.changes, "netsh", before=empty, after=planned.after, store="domain")
+    assert all(c.script for c in commands)
+    for command in commands:
+        assert run(host, command), command.script
     assert exact(managed(host.domain_store().load())) == exact(planned.after)
     assert exact(host.state()) == exact(HostState())          # the local store is untouched
-    for undo in command.undo:
+    for undo in dialects.render_undo(commands):
         assert run(host, undo), undo.script
     assert exact(managed(host.domain_store().load())) == exact(empty)
 

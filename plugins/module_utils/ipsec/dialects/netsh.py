@@ -13,12 +13,13 @@ contain a double quote, because how netsh parses embedded quotes is not document
 hint is the `\\'` convention of rootca, [H] add rule remark 1). The rejection names the option.
 
 Domain store: `set store location=domain` holds only inside one netsh process ([I] SYNTAX 1.2), so
-with store='domain' the static commands become one Command whose `script` is a netsh script
-(`pushd ipsec static`, `set store location=domain [domain=NAME]`, then the commands) and whose
-argv is `netsh -f SCRIPT_FILE`: the remote layer writes `script` to a temporary file and runs netsh
--f on it. Its undo is one such script per rendered command, newest first; if the script stops
-midway the undo of a command that never ran fails harmlessly (the object is missing), except that
-re-adding a filter whose `delete filter` never ran would add a duplicate ([I] where netsh -f stops).
+with store='domain' every static command becomes a netsh script (`pushd ipsec static`, `set store
+location=domain [domain=NAME]`, the command, `popd`) in a Command whose argv is `netsh -f
+SCRIPT_FILE`: the remote layer writes `script` to a temporary file and runs netsh -f on it. One
+script per command rather than one for the whole batch: netsh -f stops at a failing line ([I],
+winsim does so) and the remote layer undoes only the steps before a failed one, so a single script
+failing midway would leave its earlier lines applied and not undone. Each script binds to the
+directory once; that costs time, not round trips (all run from the same remote script).
 
 Dynamic rules: `netsh ipsec dynamic add rule` requires a main-mode policy ([H] usage line, mmpolicy
 without brackets). winsec keeps one, MM_POLICY, alive exactly while dynamic rules exist: it is added
@@ -29,12 +30,12 @@ assumption; the batch then fails on netsh's error and is undone.
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import List, Optional, Sequence
 
 from ..model import (ACTIONS, CONNTYPES, PORT_PROTOCOLS, SERVER_TYPES, Address, Change, DynamicRule, Filter,
                      FilterAction, FilterList, HostState, IPsecError, Policy, Rule, ValidationError,
                      format_qmsecmethods, parse_description, protocol_name)
-from ..quoting import join_command_line
 from . import MASK, SCRIPT_FILE, Args, Command, check_name, check_text
 
 MM_POLICY = "winsec-ipsec"
@@ -46,8 +47,7 @@ DYNAMIC = ("netsh", "ipsec", "dynamic")
 
 def render(changes: Sequence[Change], *, before: HostState, after: HostState, store: str = "local",
            domain: str = "") -> List[Command]:
-    commands: List[Optional[Command]] = []
-    script: List[Command] = []          # the static commands, when they go into a domain script
+    commands: List[Command] = []
     dynamic = len(before.dynamic)       # how many dynamic rules exist at this point of the batch
     for change in changes:
         if change.op == "add_dynamic":
@@ -61,13 +61,9 @@ def render(changes: Sequence[Change], *, before: HostState, after: HostState, st
             if dynamic == 0:
                 commands.append(_mmpolicy("delete"))
         elif store == "domain":
-            if not script:
-                commands.append(None)   # the script's place in the batch
-            script.extend(_commands(change, before))
+            commands.extend(_in_domain(c, domain) for c in _commands(change, before))
         else:
             commands.extend(_commands(change, before))
-    if script:
-        commands[commands.index(None)] = _domain_script(script, domain)
     return commands
 
 
@@ -91,19 +87,30 @@ def _mmpolicy(verb: str) -> Command:
     return (add if verb == "add" else delete).command(undo=[(delete if verb == "add" else add).command()])
 
 
-def _domain_script(commands: List[Command], domain: str) -> Command:
-    def script(lines: Sequence[Command]) -> Command:
-        head = ["pushd ipsec static", "set store location=domain" + (
-            " domain=" + join_command_line([_value("domain", domain)], first_is_program=False) if domain else "")]
-        body = [join_command_line(c.argv[len(STATIC):], first_is_program=False) for c in lines]
-        shown = [join_command_line((c.shown_argv or c.argv)[len(STATIC):], first_is_program=False)
-                 for c in lines]
-        secret = any(c.shown_argv for c in lines)
-        return Command(("netsh", "-f", SCRIPT_FILE), lines[0].change, script="\n".join(head + body + ["popd"]) + "\n",
-                       shown_script="\n".join(head + shown + ["popd"]) + "\n" if secret else "")
-    undo = [script([u]) for c in reversed(commands) for u in c.undo]
-    main = script(commands)
-    return Command(main.argv, main.change, main.script, tuple(undo), shown_script=main.shown_script)
+def _in_domain(command: Command, domain: str) -> Command:
+    """The command as a netsh script that selects the domain store first; its undo likewise."""
+    head = ["pushd ipsec static", "set store location=domain" + (
+        " domain=" + script_token(_value("domain", domain)) if domain else "")]
+
+    def lines(argv):
+        return "\n".join(head + [" ".join(script_token(a) for a in argv[len(STATIC):]), "popd"]) + "\n"
+    return Command(("netsh", "-f", SCRIPT_FILE), command.change, lines(command.argv),
+                   tuple(_in_domain(u, domain) for u in command.undo),
+                   shown_script=lines(command.shown_argv) if command.shown_argv else "")
+
+
+def script_token(arg: str) -> str:
+    """One argument of a netsh script line. netsh splits script lines itself; all that is known is
+    that blanks separate and double quotes group (`name="A B"`, [E] scripts), not whether a backslash
+    escapes a quote ([I]; `netsh dump` writes `\\"`, [E]). Values hold no double quote (rejected), so
+    the only ambiguous spot is a backslash right before a closing quote: the quoted region is closed
+    before any trailing backslashes, which both readings then take literally."""
+    if arg and not any(c in " \t" for c in arg):
+        return arg
+    tag = re.match(r"[a-z]+=", arg)
+    prefix, value = (arg[:tag.end()], arg[tag.end():]) if tag else ("", arg)
+    body = value.rstrip("\\")
+    return '%s"%s"%s' % (prefix, body, value[len(body):])
 
 
 # --- values ------------------------------------------------------------------------------------------
