@@ -74,6 +74,8 @@ class ServedHost:
                 raise ValueError("host %s accepts no host settings (%s); transport settings are "
                                  "latency_ms and drop_command" % (self.name, ", ".join(sorted(settings))))
             configure(**settings)
+            if settings.get("reboot"):
+                self.service.reset()
         return self.status()
 
     def status(self) -> dict:
@@ -175,7 +177,10 @@ class WinRMHandler(BaseHTTPRequestHandler):
         except DropConnection as cut:
             log.info("%s: %s", served.name, cut)
             self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             return
         self._soap(status, reply, encrypted, extra)
 

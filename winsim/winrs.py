@@ -87,6 +87,14 @@ class ShellService:
         with self.lock:
             self.drop_command = None if k is None else self.commands_seen + k
 
+    def reset(self) -> None:
+        """What a reboot does to WinRM: every shell and command is gone; clients holding a ShellId
+        get the shell-not-found fault."""
+        with self.lock:
+            shells, self.shells = list(self.shells.values()), {}
+        for shell in shells:
+            self._end_commands(shell)
+
     # dispatch --------------------------------------------------------------------------------
     def handle(self, request: wsman.Request, user: str, address: str) -> bytes:
         if request.resource_uri != wsman.SHELL_CMD_URI:
@@ -227,11 +235,15 @@ class ShellService:
     def _delete(self, request: wsman.Request, shell: Shell) -> bytes:
         with self.lock:
             self.shells.pop(shell.shell_id, None)
+        self._end_commands(shell)
+        return wsman.delete_envelope(request)
+
+    @staticmethod
+    def _end_commands(shell: Shell) -> None:
         for cmd in list(shell.commands.values()):
             with cmd.cond:
                 cmd.terminated = True
                 cmd.cond.notify_all()
-        return wsman.delete_envelope(request)
 
     # running ---------------------------------------------------------------------------------
     def _start(self, shell: Shell, cmd: Command) -> None:
