@@ -1096,8 +1096,7 @@ class Interpreter:
             raise PSError(message, message, "OperationStopped", message, "RuntimeException",
                           (st.start, st.end), script_terminating=True)
         if isinstance(st, Assign):
-            value = collect(self.run_pipeline(st.value, capture=True))
-            self.assign(st.target, value)
+            self.assign(st.target, self.assigned_value(st.value))
             return
         for obj in self.run_pipeline(st, capture=False):
             self.render(obj)
@@ -1194,10 +1193,19 @@ class Interpreter:
             self.write_error_record(self.format_error(e))
 
     # -- pipelines ------------------------------------------------------------------------
+    def assigned_value(self, pipe: Node) -> Any:
+        """A lone expression is assigned as it is (`$a = @()` stays an empty array); anything
+        with a command is collected from the pipeline (one object, an array, or $null)."""
+        if isinstance(pipe, Pipeline) and len(pipe.elements) == 1 and \
+                isinstance(pipe.elements[0], ExprElement) and not pipe.elements[0].redirects:
+            value = self.eval(pipe.elements[0].expr)
+            self.vars["?"] = True
+            return value
+        return collect(self.run_pipeline(pipe, capture=True))
+
     def run_pipeline(self, pipe: Node, capture: bool) -> List[Any]:
         if isinstance(pipe, Assign):
-            value = collect(self.run_pipeline(pipe.value, capture=True))
-            self.assign(pipe.target, value)
+            self.assign(pipe.target, self.assigned_value(pipe.value))
             return []
         if not isinstance(pipe, Pipeline):
             return enumerate_output(self.eval(pipe))
@@ -1467,10 +1475,13 @@ class Interpreter:
             if node.name.lower() in found:
                 return found[node.name.lower()]
             if self.strict:
+                # Strict mode hides even the 3.0 intrinsic Count/Length of scalars.
                 raise PSError("The property '%s' cannot be found on this object. Verify that the "
                               "property exists." % node.name, "PropertyNotFoundStrict",
                               "NotSpecified", "", "PropertyNotFoundException",
                               (node.start, node.end))
+            if node.name.lower() in ("count", "length") and self.major >= 3:
+                return 0 if target is None else 1     # PowerShell 3.0+: every object counts
             return None
         if isinstance(node, Index):
             return self.index(self.eval(node.target), self.eval(node.index))

@@ -400,3 +400,11 @@ def test_engine_quoting_delivers_a_stop_parsing_lookalike():
     argv = ["static", "--%", "a b"]
     result, host = ps("netsh " + powershell_native_args(argv))
     assert host.argv[1:] == argv
+
+
+def test_assignment_keeps_expression_values_and_collects_commands():
+    result, _ = ps("$a = @(); $a.Count; $b = 'x','y'; $b.Count; $c = tool; $c.Count; $c", raw=True)
+    assert result.stdout == "0\r\n2\r\n1\r\nok\r\n"
+    # 3.0's intrinsic Count of a scalar is not there under strict mode.
+    result, _ = ps("$s = 'x'; $s.Count")
+    assert result.rc == 1 and "The property 'Count' cannot be found" in errors(result)
