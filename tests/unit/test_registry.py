@@ -474,3 +474,31 @@ def test_render_xp_style_round_trips():
     assert registry.parse_reg_query(text) == tree
     with pytest.raises(IPsecError, match="style"):
         registry.render_reg_query(tree, LOCAL, style="win95")
+
+
+def test_parse_reg_file_utf16_without_bom_and_deleted_keys_without_a_report_list():
+    data = REG5.encode("utf-16-le")
+    check_reg5(registry.parse_reg_file(data))
+
+
+_value_names = st.from_regex(r"[A-Za-z0-9_.{}\-]{1,8}( [A-Za-z0-9_.{}\-]{1,8}){0,2}", fullmatch=True)
+_reg_values = st.one_of(
+    st.builds(lambda t: RegValue("REG_SZ", t), st.from_regex(r"[^\r\n\x00]{0,12}", fullmatch=True)),
+    st.builds(lambda t: RegValue("REG_EXPAND_SZ", t), st.from_regex(r"%?[A-Za-z ]{0,8}%?", fullmatch=True)),
+    st.builds(lambda items: RegValue("REG_MULTI_SZ", tuple(items)),
+              st.lists(st.from_regex(r"[A-Za-z0-9 {}]{1,8}", fullmatch=True), max_size=3)),
+    st.builds(lambda n: RegValue("REG_DWORD", n), st.integers(0, 0xFFFFFFFF)),
+    st.builds(lambda n: RegValue("REG_QWORD", n), st.integers(0, 2 ** 64 - 1)),
+    st.builds(lambda b: RegValue("REG_BINARY", b), st.binary(max_size=16)),
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["", r"\a", r"\a\b", r"\c d"]), _value_names, _reg_values), max_size=8),
+       st.sampled_from(registry.RENDER_STYLES))
+def test_render_parse_round_trip_property(entries, style):
+    tree = RegTree()
+    tree.add_key(LOCAL)
+    for sub, name, value in entries:
+        tree.set(LOCAL + sub, name, value)
+    assert registry.parse_reg_query(registry.render_reg_query(tree, LOCAL, style=style)) == tree

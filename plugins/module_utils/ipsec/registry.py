@@ -359,7 +359,9 @@ def _decode_reg_bytes(data) -> str:
     if isinstance(data, str):
         return data.lstrip("\ufeff")
     if data.startswith(b"\xff\xfe"):
-        return data[2:].decode("utf-16-le")
+        return data[2:].decode("utf-16-le", errors="replace")
+    if len(data) > 1 and data[1:2] == b"\x00":
+        return data.decode("utf-16-le", errors="replace")      # UTF-16 that lost its BOM
     if data.startswith(b"\xef\xbb\xbf"):
         return data[3:].decode("utf-8")
     try:
@@ -435,7 +437,7 @@ def parse_reg_file(data, deletions: Optional[list] = None) -> RegTree:
         raise RegistryError(".reg file: first line must be 'Windows Registry Editor Version 5.00' or "
                             "'REGEDIT4'; got %r" % (lines[first] if first is not None else ""))
     unicode_file = _REG_HEADERS[lines[first].strip().lower()] == "utf-16"
-    tree, current, i = RegTree(), None, first + 1
+    tree, current, deleted, i = RegTree(), None, False, first + 1
     while i < len(lines):
         line = lines[i].strip()
         i += 1
@@ -445,7 +447,8 @@ def parse_reg_file(data, deletions: Optional[list] = None) -> RegTree:
         if not line or line.startswith(";"):
             continue
         if line.startswith("[") and line.endswith("]"):
-            if line.startswith("[-"):
+            deleted = line.startswith("[-")
+            if deleted:
                 current = None
                 if deletions is not None:
                     deletions.append((normalize_key(line[2:-1]), None))
@@ -453,8 +456,8 @@ def parse_reg_file(data, deletions: Optional[list] = None) -> RegTree:
             current = tree.add_key(line[1:-1])
             continue
         if current is None:
-            if deletions is not None and line.startswith(("@", '"')):
-                continue            # values of a deleted key
+            if deleted:
+                continue            # values under a deleted key are not applied either
             raise RegistryError(".reg file: value outside any key in line %r" % line)
         if line.startswith("@"):
             name, rest = "", line[1:]
