@@ -58,6 +58,8 @@ def test_kb_slammer_plan_for_netsh():
     ({"dialect": "powershell"}, "dialect"),
     ({"dialect": "netsh", "store": "persistent"}, "store"),
     ({"dialect": "netsh", "domain": "corp.example"}, "domain"),
+    ({"dialect": "netsh", "store": "domain", "domain": "corp example"}, "domain"),
+    ({"dialect": "ipseccmd", "store": "domain", "domain": "10.0.0.1"}, "domain"),
 ])
 def test_render_arguments(kwargs, option):
     with pytest.raises(ValidationError) as err:

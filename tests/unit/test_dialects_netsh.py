@@ -196,6 +196,8 @@ def test_dynamic_rules_keep_one_mmpolicy_alive():
     (Change("add_rule", Rule("R", "L", "Block", auth=(AuthMethod("psk", 'a"b'),)), "P"), "psk"),
     (Change("add_rule", Rule("R", "L", "Block", auth=(AuthMethod("psk", ""),)), "P"), "psk"),
     (Change("add_rule", Rule("R", "L", "Block", conntype="wan"), "P"), "conntype"),
+    (Change("add_rule", Rule("R", "L", "Block", tunnel="10.0.0.1; calc"), "P"), "tunnel"),
+    (Change("add_rule", Rule("R", "L", "Block", tunnel="10.0.0.0/8"), "P"), "tunnel"),
     (Change("add_filter", Filter(ANY, Address("dns", 'x"y')), "L"), "dstaddr"),
     (Change("add_filter", Filter(ANY, ME, 1, 0, 80), "L"), "dstport"),
     (Change("add_filter", Filter(Address("ip", "10.0.0.300"), ME), "L"), "srcaddr"),

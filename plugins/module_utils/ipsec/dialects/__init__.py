@@ -26,7 +26,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Tuple
 
-from ..model import DIALECTS, STORES, Change, HostState, ValidationError, parse_name
+from ..model import DIALECTS, STORES, Change, HostState, ValidationError, parse_address, parse_name
 from ..quoting import join_command_line
 
 MASK = "********"
@@ -85,6 +85,8 @@ def render(changes: Sequence[Change], dialect: str, *, before: HostState, after:
         raise ValidationError("store", store, "one of %s" % ", ".join(STORES))
     if domain and store != "domain":
         raise ValidationError("domain", domain, "no domain unless store is 'domain'")
+    if domain:
+        check_host("domain", domain, ("dns",))
     if dialect == "netsh":
         from . import netsh as module
     elif dialect == "ipseccmd":
@@ -125,6 +127,14 @@ def check_text(option: str, value: str) -> str:
     return value
 
 
+def check_host(option: str, value: str, kinds=("ip", "dns")) -> str:
+    """A tunnel endpoint or a domain: an address or DNS name as model.parse_address reads it."""
+    address = parse_address(option, value)
+    if address.kind not in kinds or address.mask or value != value.strip():
+        raise ValidationError(option, value, "an IP address or a DNS name" if "ip" in kinds else "a DNS name")
+    return value
+
+
 class Args:
     """Builds argv and its displayed twin side by side, so a secret is masked exactly where it sits."""
 
@@ -150,4 +160,4 @@ class Args:
 
 
 __all__ = ["Command", "SCRIPT_FILE", "MASK", "render", "render_undo", "undo_commands", "Args",
-           "check_name", "check_text"]
+           "check_name", "check_text", "check_host"]

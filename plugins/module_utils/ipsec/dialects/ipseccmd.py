@@ -38,7 +38,7 @@ from typing import Callable, Dict, List, Sequence, Tuple
 from ..model import (DEFAULT_POLLING_MINUTES, KERBEROS, Address, Change, DynamicRule, Filter, HostState,
                      Policy, QmOffer, Rule, ValidationError, name_key)
 from ..quoting import powershell_native_args
-from . import MASK, Args, Command, check_name, check_text
+from . import MASK, Args, Command, check_host, check_name, check_text
 
 TOOL = "ipseccmd"
 # A value check beyond the dialect's own (ipsecpol adds cmd.exe safety): check(option, value).
@@ -130,7 +130,7 @@ class _Renderer:
         args.add(*self.negotiation(action))
         self.auth(args, rule)
         if rule.tunnel:
-            args.add("-t", self._value("tunnel", rule.tunnel))
+            args.add("-t", self._value("tunnel", check_host("tunnel", rule.tunnel)))
         args.add(*self.conntype(rule.conntype))
         if action.soft:
             args.add("-soft")

@@ -36,7 +36,7 @@ from typing import List, Optional, Sequence
 from ..model import (ACTIONS, CONNTYPES, PORT_PROTOCOLS, SERVER_TYPES, Address, Change, DynamicRule, Filter,
                      FilterAction, FilterList, HostState, IPsecError, Policy, Rule, ValidationError,
                      format_qmsecmethods, parse_description, protocol_name)
-from . import MASK, SCRIPT_FILE, Args, Command, check_name, check_text
+from . import MASK, SCRIPT_FILE, Args, Command, check_host, check_name, check_text
 
 MM_POLICY = "winsec-ipsec"
 # The policy blob keeps the interval in seconds in a DWORD (MS-GPIPSEC factsheet 4.1).
@@ -295,7 +295,7 @@ def _rule_settings(args: Args, rule: Rule, old: Optional[Rule]) -> Args:
     if changed("filteraction"):
         args.add("filteraction=" + _name("filteraction", rule.filteraction))
     if rule.tunnel and changed("tunnel"):
-        args.add("tunnel=" + _value("tunnel", rule.tunnel))
+        args.add("tunnel=" + _value("tunnel", check_host("tunnel", rule.tunnel)))
     if changed("conntype"):
         args.add("conntype=" + _choice("conntype", rule.conntype, CONNTYPES))
     if changed("active"):
