@@ -29,7 +29,7 @@ from .result import Result
 VERSION_KEY = r"HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows NT\CurrentVersion"
 AGENT_KEY = r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Services\PolicyAgent"
 GP_REFRESH_SECONDS = 90 * 60        # computer policy background refresh, [D] ms813077 (no random offset here)
-TRANSPORT_SETTINGS = ("latency_ms", "drop_step")    # the transport's to act on; ignored here
+TRANSPORT_SETTINGS = ("latency_ms", "drop_command")    # the transport's (winsim/server.py); ignored here
 
 NOT_RECOGNIZED = ("The term '%s' is not recognized as the name of a cmdlet, function, script file, or "
                   "operable program. Check the spelling of the name, or if a path was included, verify "
@@ -219,7 +219,12 @@ class SimHost:
         self.mark_changed()
 
     def domain_assignment(self) -> Optional[DomainAssignment]:
-        return self.hive.load_store(LOCAL_ROOT).domain if LOCAL_ROOT in self.hive.tree else None
+        """The GPO-assigned policy the GP extension recorded (GPTIPSECPolicy), or None."""
+        path = self.hive.tree.get(GPT_ROOT, "DSIPSECPolicyPath")
+        if path is None or not str(path.data).strip():
+            return None
+        name = self.hive.tree.get(GPT_ROOT, "DSIPSECPolicyName")
+        return DomainAssignment(name.data if name is not None else "", path.data)
 
     def local_store(self) -> LocalStore:
         return LocalStore(self)
@@ -286,14 +291,17 @@ class SimHost:
         with self._lock:
             for key, value in settings.items():
                 if key == "fail_step":
+                    if value is not None and (isinstance(value, bool) or not str(value).isdigit()):
+                        raise ValueError("configure: fail_step must be k >= 1 (the k-th state-changing "
+                                         "command from now) or null, got %r" % (value,))
                     self._fail_countdown = int(value) if value else None
                 elif key == "stop_service":
-                    if value and self.agent_running:
+                    if _flag(key, value) and self.agent_running:
                         self.stop_agent()
-                    elif not value and not self.agent_running:
+                    elif not _flag(key, value) and not self.agent_running:
                         self.start_agent()
                 elif key == "reboot":
-                    if value:
+                    if _flag(key, value):
                         self.reboot()
                 elif key not in TRANSPORT_SETTINGS:
                     raise ValueError("configure: unknown setting %r; expected fail_step, stop_service, reboot "
@@ -339,3 +347,13 @@ class SimHost:
             finally:
                 self._audit(argv, self._generation != before, result.rc)
 
+
+def _flag(key: str, value) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", "", "none", "null"):
+        return False
+    raise ValueError("configure: %s must be true or false, got %r" % (key, value))
