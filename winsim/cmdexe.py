@@ -189,6 +189,11 @@ def _run_chain(machine, chain, stdin: str) -> Tuple[Result, bool]:
 
 
 def _run_simple(machine, simple: _Simple, stdin: str) -> Tuple[Result, bool]:
+    for operator, target in simple.redirects:
+        if operator == "0<":
+            stdin = machine.read_file(target)
+            if stdin is None:
+                return Result("", "The system cannot find the file specified.\r\n", 1), False
     text = "".join(simple.text).lstrip(" \t@")
     if not text.strip():
         return Result("", "", machine.errorlevel), False

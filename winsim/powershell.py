@@ -127,12 +127,7 @@ def enumerate_output(v: Any) -> List[Any]:
     """What a value writes to the pipeline: arrays are unrolled, $null writes nothing."""
     if v is None:
         return []
-    if isinstance(v, list):
-        out: List[Any] = []
-        for x in v:
-            out.extend([x] if not isinstance(x, list) else [x])
-        return out
-    return [v]
+    return list(v) if isinstance(v, list) else [v]
 
 
 def collect(objs: List[Any]) -> Any:
@@ -258,14 +253,14 @@ class Throw(Node):
 
 
 class Return(Node):
-    pass
+    def __init__(self, value):
+        self.value = value
 
 
 # ---------------------------------------------------------------------------------------------
 # Parser
 
 _ARG_END = set(" \t\r\n;|&(){},<>")
-_NAME_CHARS = re.compile(r"[A-Za-z0-9_?]")
 _VAR_NAME = re.compile(r"(?:[A-Za-z_][A-Za-z0-9_]*:)?[A-Za-z0-9_?]+|\$|\^|\?")
 _COMPARISON = re.compile(
     r"-([ci]?)(eq|ne|gt|ge|lt|le|like|notlike|match|notmatch|contains|notcontains|in|notin|"
@@ -386,7 +381,7 @@ class Parser:
             value = None
             if not self.at_statement_end() and self.peek() != "|":
                 value = self.parse_pipeline()
-            node = {"exit": Exit, "throw": Throw}.get(kw, lambda v: Return())(value)
+            node = {"exit": Exit, "throw": Throw, "return": Return}[kw](value)
         elif kw in ("else", "elseif"):
             self.error("Unexpected token '%s' in expression or statement." % kw,
                        "UnexpectedToken", length=len(kw))
@@ -1089,6 +1084,9 @@ class Interpreter:
                 code = self.to_int(value, st.value)
             raise ExitScript(code)
         if isinstance(st, Return):
+            if st.value is not None:
+                for obj in self.run_pipeline(st.value, capture=False):
+                    self.render(obj)
             raise ExitScript(0 if self.vars["?"] else 1)
         if isinstance(st, Throw):
             value = collect(self.run_pipeline(st.value, capture=True)) if st.value else None
@@ -1446,9 +1444,6 @@ class Interpreter:
         if isinstance(node, Lit):
             return node.value
         if isinstance(node, Expandable):
-            if len(node.parts) == 1 and isinstance(node.parts[0], Node) and \
-                    not isinstance(node.parts[0], (Var, SubExpr)):
-                return self.eval(node.parts[0])
             return "".join(p if isinstance(p, str) else to_str(self.eval(p)) for p in node.parts)
         if isinstance(node, Var):
             return self.get_var(node)

@@ -408,3 +408,14 @@ def test_assignment_keeps_expression_values_and_collects_commands():
     # 3.0's intrinsic Count of a scalar is not there under strict mode.
     result, _ = ps("$s = 'x'; $s.Count")
     assert result.rc == 1 and "The property 'Count' cannot be found" in errors(result)
+
+
+def test_cmd_redirections_use_the_host_files():
+    host = FakeHost()
+    result = shell.execute(host, r"echo pushd ipsec static> C:\s.txt & netsh -f - < C:\s.txt "
+                                 r"& type C:\s.txt & type C:\none.txt 2>nul & netsh < C:\none.txt")
+    # The blank before `&` belongs to the echo text, as in cmd.exe.
+    assert host.fs == {"C:\\s.txt": "pushd ipsec static \r\n"}
+    assert host.calls[-1] == (["netsh", "-f", "-"], "pushd ipsec static \r\n")
+    assert result.stdout == "ok\r\npushd ipsec static \r\n"
+    assert (result.stderr, result.rc) == ("The system cannot find the file specified.\r\n", 1)
