@@ -259,3 +259,12 @@ def test_ipseccmd_delivers_names_cmd_exe_would_not():
     command, = run(Change("add_filter", TCP80, "R"), before=before)
     assert command.argv[6] == rule.name
     assert split_command_line(command.display) == list(command.argv)
+
+
+def test_a_rule_too_long_for_one_command_line_points_at_netsh():
+    many = tuple(Filter(Address("ip", "10.%d.%d.1" % (i // 250, i % 250)), ME, 6, 0, 445, False) for i in range(2000))
+    before = HostState(policies=(Policy("P", rules=(RULE,)),), filterlists=(FilterList("R", many),),
+                       filteractions=(BLOCK,))
+    with pytest.raises(ValidationError) as err:
+        run(Change("add_filter", TCP80, "R"), before=before)
+    assert err.value.option == "filters" and "netsh" in str(err.value)

@@ -37,7 +37,7 @@ from typing import Callable, Dict, List, Sequence, Tuple
 
 from ..model import (DEFAULT_POLLING_MINUTES, KERBEROS, Address, Change, DynamicRule, Filter, HostState,
                      Policy, QmOffer, Rule, ValidationError, name_key)
-from ..quoting import powershell_native_args
+from ..quoting import join_command_line, powershell_native_args
 from . import MASK, Args, Command, check_host, check_name, check_text
 
 TOOL = "ipseccmd"
@@ -136,6 +136,13 @@ class _Renderer:
             args.add("-soft")
         if assign:
             args.add("-x")
+        try:
+            join_command_line(args.argv)
+        except ValidationError as err:
+            # every filter of the rule travels in this one command line (CreateProcess limit)
+            raise ValidationError("filters", len(flist.filters), "fewer filters in rule %r" % rule.name,
+                                  _netsh_can("the %s command line is too long: %s" % (self.tool, err.reason))
+                                  ) from None
         return args
 
     def spec(self, option: str, filt: Filter, kind: str = "") -> str:
