@@ -283,3 +283,10 @@ def test_decode_speed_figure(capsys):
     assert len(decoded) == 10000 and decoded[-1] == filters[-1]
     with capsys.disabled():
         print("\n[figure] decode_filter_blob: 10000 filters, %d bytes, %.1f ms" % (len(raw), elapsed * 1000))
+
+
+def test_dh2048_without_a_random_function_uses_the_group14_id():
+    data = blobs.IsakmpData((blobs.MmMethod("DES", "None", 3),))
+    raw = blobs.encode_isakmp_blob(data)
+    assert raw[84 + 36] == 0 and struct.unpack_from("<I", raw, 84 + 44)[0] == 0x10000001
+    assert blobs.decode_isakmp_blob(raw) == data

@@ -245,7 +245,9 @@ def encode_isakmp_blob(data: IsakmpData = DEFAULT_ISAKMP, flavor: str = "modern"
         if m.cipher not in cipher_ids or m.hash not in hash_ids or m.group not in (1, 2, 3):
             raise IPsecError("mmsecmethods: %r is not valid; expected DES|3DES-MD5|SHA1-1|2|3" % str(m))
         rf = rf_ids.get((m.cipher, m.hash), 0) if m.group == 3 else 0
-        group = 2 if m.group == 3 else m.group      # [?] group field beside RF 1..4; RF decides
+        # DH2048: Random-Function 1..4 where the cipher/hash pair has one, and the spec's group
+        # 14 id 0x10000001 in the group field [S]; which of the two Windows itself writes is [?].
+        group = 0x10000001 if m.group == 3 else m.group
         parts.append(_MM_METHOD.pack(0, 0, 0, cipher_ids[m.cipher], 0, 0, hash_ids[m.hash], 0, 0,
                                      b"\x00" * 8, rf, b"\x00" * 7, group, m.qm_limit, m.lifetime_kb,
                                      m.lifetime_s, 0))
