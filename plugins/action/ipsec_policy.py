@@ -51,7 +51,8 @@ def planner_for(p, specs, dialect=""):
         if p["state"] == "deleted":
             return plan_policy(actual, Policy(p["name"]), state="deleted")
         policy, objects = desired_policy(p, specs, actual, dialect or actual.os.dialect)
-        return plan_policy(actual, policy, rules_objects=objects, state=p["state"], assign=p["assigned"])
+        state = p["state"] if p["state"] in WRITE_STATES else "merged"     # rendered: onto an empty store
+        return plan_policy(actual, policy, rules_objects=objects, state=state, assign=p["assigned"])
     return planner
 
 

@@ -60,7 +60,9 @@ def run_playbook(estate, ansible_env, playbook, extra_vars=None, check=False, ti
         with open(record, encoding="utf-8") as handle:
             for line in handle:
                 entry = json.loads(line)
-                tasks.setdefault(entry["task"], {})[entry["host"]] = entry["result"]
+                result = entry["result"]
+                result["failed"] = entry["status"] == "failed"   # ansible 2.19 keeps it out of the dict
+                tasks.setdefault(entry["task"], {})[entry["host"]] = result
     if not tasks:
         raise AssertionError("ansible-playbook recorded no result (rc=%s):\n%s\n%s"
                              % (out.returncode, out.stdout[-3000:], out.stderr[-3000:]))

@@ -150,7 +150,7 @@ def run_action(action, task_vars, doc: Dict[str, Any], handler, **spec_kwargs) -
     try:
         return handler(Context(params, bool(action._task.check_mode), execute, task_vars or {}))
     except HostError as err:
-        return dict(err.result, failed=True, msg=str(err))
+        return dict({"changed": False}, **err.result, failed=True, msg=str(err))
     except IPsecError as err:
         return {"failed": True, "changed": False, "msg": str(err)}
 

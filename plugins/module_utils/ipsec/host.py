@@ -98,8 +98,15 @@ def read(execute: Execute, dialect: str = "", need_dynamic: bool = False) -> Tup
     rc, out, err = execute(remote.read_script(dynamic=True, dialect=dialect))
     transcript = remote.parse_transcript(out)
     if "os" not in transcript.sections or "store" not in transcript.sections:
-        raise HostError("the read script did not complete (rc=%s): %s" % (rc, (err or out).strip()[:500]))
-    return state_from_transcript(transcript, dialect, need_dynamic), out
+        raise HostError("the read script did not complete (rc=%s): %s" % (rc, (err or out).strip()[:500]),
+                        round_trips=1)
+    try:
+        return state_from_transcript(transcript, dialect, need_dynamic), out
+    except HostError as error:
+        error.result.setdefault("round_trips", 1)
+        raise
+    except IPsecError as error:
+        raise HostError(str(error), round_trips=1) from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -232,7 +239,13 @@ def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
     before, _ = read(execute, dialect, need_dynamic=dynamic)
     os = before.os
     effective = dialect or os.dialect
-    plan = planner(before)
+    try:
+        plan = planner(before)
+    except HostError:
+        raise
+    except IPsecError as err:       # the plan needed the host's state to find the problem
+        raise HostError(str(err), changed=False, round_trips=round_trips, dialect=effective,
+                        os=_os_dict(os), before=state_report(before)) from None
     secrets = secrets_of(plan.changes)
     result = {
         "changed": bool(plan.changes),
@@ -253,7 +266,10 @@ def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
     if not plan.changes:
         result.update(commands=[], after=state_report(before), round_trips=round_trips)
         return _finish(result)
-    steps = render_steps(plan, before, effective, store, domain)
+    try:
+        steps = render_steps(plan, before, effective, store, domain)
+    except IPsecError as err:       # e.g. a value this dialect cannot express
+        raise HostError(str(err), **dict(result, round_trips=round_trips)) from None
     result["commands"] = [redact(s.display, secrets) for s in steps]
     result["after"] = state_report(after_predicted)
     result["diff"] = _diff(before, after_predicted, local_address, secrets)

@@ -1,0 +1,124 @@
+"""Every module state over real WinRM on modern, 2003 and XP (playbooks/states.yml, one run for
+all three hosts): check mode changes nothing and predicts the real run, the second run changes
+nothing, a check or no-op costs one WinRM command and a change two; errors fail before anything is
+sent; rendered and parsed never contact the host."""
+import os
+
+import pytest
+
+from test_modules_kb import RoundTrips, host_names, run_playbook, task_trips
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FIXTURES = os.path.join(REPO, "tests", "fixtures")
+PERSONALITIES = ("modern", "2003", "xp")
+
+
+def rules_of(report, policy):
+    [found] = [p for p in report["policies"] if p["name"] == policy]
+    return sorted(r["name"] for r in found["rules"] if not r.get("default_response"))
+
+
+def netdiag_sample(tmp_path):
+    """The KB's own `netdiag /test:ipsec /debug` output (the fixture's text between its markers)."""
+    with open(os.path.join(FIXTURES, "netdiag", "netdiag_ipsec_debug_local_policy_2filters_1.txt")) as handle:
+        text = handle.read().split("# --- begin sample ---\n", 1)[1].split("# --- end sample", 1)[0]
+    path = tmp_path / "netdiag.txt"
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.winsim(count=3, personalities=PERSONALITIES)
+def test_every_state_on_modern_2003_and_xp(estate, ansible_env, tmp_path):
+    trips = RoundTrips(estate)
+    tasks = run_playbook(estate, ansible_env, "states.yml", extra_vars={
+        "netdiag_file": netdiag_sample(tmp_path),
+        "reg_file": os.path.join(FIXTURES, "registry", "gsecurity_win10_local_store.reg")})
+    per_host = task_trips(tasks, trips)
+    for personality, host in host_names(estate).items():
+        calls = per_host[host]
+        for task, results in tasks.items():
+            r = results[host]
+            where = "%s on %s: %s" % (task, personality, r.get("msg", ""))
+            changed_calls = [e for call in calls.get(task, ()) for e in call if e["changed"]]
+            if task.endswith("[error]"):
+                assert r.get("failed") and task not in calls, where      # failed before any trip
+                continue
+            if task.endswith("[fails]"):                                  # found out by reading
+                assert r.get("failed") and r["round_trips"] == 1 and not changed_calls, where
+                continue
+            assert not r.get("failed"), where
+            if task.endswith("[local]"):
+                assert "round_trips" not in r and not r["changed"], where
+            elif task.endswith("[check]"):
+                assert r["changed"] and r["round_trips"] == 1 and not changed_calls, where
+                check = r
+            elif task.endswith("[run]"):
+                assert r["changed"] and r["round_trips"] == 2 and changed_calls, where
+                if task.replace("[run]", "[check]") in tasks:
+                    assert r["after"] == check["after"] and r["commands"] == check["commands"], where
+            elif task.endswith("[again]"):
+                assert not r["changed"] and r["round_trips"] == 1 and not changed_calls, where
+            else:   # [info]
+                assert not r["changed"] and r["round_trips"] == 1 and not changed_calls, where
+
+        def result(task):
+            return tasks[task][host]
+        assert rules_of(result("replaced keeps SMB, drops NetBIOS, adds RDP [run]")["after"], "Baseline") == ["RDP", "SMB"]
+        assert rules_of(result("gathered [info]")["gathered"], "Baseline") == ["RDP", "SMB"]
+        assert rules_of(result("rule absent [run]")["after"], "Baseline") == ["SMB"]
+        unknown = result("rule absent from an unknown policy [fails]")["msg"]
+        assert "policy" in unknown and "No Such Policy" in unknown
+        fresh = result("rule in a missing policy creates it unassigned [run]")
+        assert any("created unassigned" in n for n in fresh["notes"]) and fresh["after"]["assigned"] == ""
+        over = result("overridden leaves Baseline the only policy [run]")["after"]
+        assert [p["name"] for p in over["policies"]] == ["Baseline"] and over["assigned"] == "Baseline"
+        assert "filters[0]" in result("a bad port in a filterspec [error]")["msg"]
+        assert "polling_interval" in result("a bad option type [error]")["msg"]
+        rendered = result("ipsecpol commands for Windows 2000 [local]")["rendered"]
+        assert rendered and all(line.startswith("ipsecpol ") for line in rendered)
+        assert any("-f *=0:1434:UDP" in line and "-x" in line for line in rendered)
+        parsed = result("parse a saved netdiag output [local]")["parsed"]
+        assert parsed["assigned"] == "Block UDP 1434 Filter" and parsed["policies"]
+        assert result("parse a regedit export [local]")["parsed"]["policies"]
+        assert len(result("two dynamic blocks [run]")["after"]["dynamic"]) == 2
+        assert result("dynamic cleared [run]")["after"]["dynamic"] == []
+        end = result("empty at the end [info]")["state"]
+        assert end["policies"] == [] and end["dynamic"] == []
+
+
+@pytest.mark.winsim(count=3, personalities=PERSONALITIES)
+def test_stopped_agent_failed_step_and_missing_tool(estate, ansible_env):
+    """modern: PolicyAgent stopped; 2003: the 3rd state-changing command fails; XP: dialect netsh."""
+    sims = {served.host.personality: served.host for served in estate.hosts}
+    sims["modern"].configure(stop_service=True)
+    sims["2003"].configure(fail_step=3)
+    trips = RoundTrips(estate)
+    tasks = run_playbook(estate, ansible_env, "faults.yml")
+    names = host_names(estate)
+    stopped = tasks["dynamic block"][names["modern"]]
+    assert stopped["failed"] and "sc start PolicyAgent" in stopped["msg"]
+    assert not [e for call in trips.calls[names["modern"]] for e in call if e["changed"]]
+
+    failed = tasks["slammer policy"][names["2003"]]
+    assert failed["failed"] and "step 3 of" in failed["msg"] and "undone" in failed["msg"], failed["msg"]
+    assert failed["after"]["policies"] == [] and failed["round_trips"] == 2     # undone in the same trip
+    assert sims["2003"].state().policies == ()
+
+    missing = tasks["slammer policy"][names["xp"]]
+    assert missing["failed"] and missing["round_trips"] == 1 and "dialect" in missing["msg"] and "netsh" in missing["msg"], missing["msg"]
+    assert not [e for call in trips.calls[names["xp"]] for e in call if e["changed"]]
+
+
+def test_rendered_makes_no_connection(tmp_path, ansible_env):
+    """A Windows 2000 host has no WinRM: state=rendered must work against an address nobody serves."""
+    inventory = tmp_path / "w2k.yml"
+    inventory.write_text("all:\n  hosts:\n    w2k:\n      ansible_host: 127.0.0.1\n      ansible_port: 9\n"
+                         "      ansible_connection: winrm\n      ansible_user: x\n      ansible_password: y\n")
+
+    class NoEstate:
+        inventory_path = str(inventory)
+    tasks = run_playbook(NoEstate, ansible_env, "rendered.yml")
+    r = tasks["ipsecpol commands"]["w2k"]
+    assert not r.get("failed") and not r.get("unreachable"), r
+    assert r["rendered"] == [
+        'ipsecpol -w REG -p "Block UDP 1434 Filter" -r "Block Inbound UDP 1434 Rule" -f *=0:1434:UDP -n BLOCK -x']
