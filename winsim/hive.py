@@ -20,7 +20,7 @@ def write_json_atomically(path: str, doc) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(doc, handle, separators=(",", ":"))
+            handle.write(json.dumps(doc, separators=(",", ":")))
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

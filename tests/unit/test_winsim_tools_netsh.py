@@ -285,3 +285,18 @@ def test_dynamic_set_config_ipsecexempt_writes_nodefaultexempt(host):
     text = ok(host.run_tool(["reg", "query", r"HKLM\SYSTEM\CurrentControlSet\Services\PolicyAgent",
                              "/v", "NoDefaultExempt"]))
     assert "REG_DWORD    0x3" in text
+
+
+def test_command_words_abbreviate_like_netsh(host):
+    ok(netsh(host, "ipsec", "st", "a", "po", "name=P"))
+    assert "Policy Name            : P" in ok(netsh(host, "ipsec", "static", "sh", "po", "all"))
+    assert netsh(host, "ipsec", "static", "s", "po", "name=P").rc == 1      # set or show: ambiguous
+
+
+def test_context_commands_inside_a_script(host):
+    host.fs["ctx.txt"] = "\n".join([
+        "ipsec static", "add policy name=A", "ipsec dynamic add mmpolicy name=mm", "..", "static",
+        "add policy name=B", "exit", "add policy name=C"])
+    ok(netsh(host, "-f", "ctx.txt"))
+    assert sorted(p.name for p in host.state().policies) == ["A", "B"]
+    assert list(host.mmpolicies) == ["mm"]
