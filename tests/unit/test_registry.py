@@ -502,3 +502,15 @@ def test_render_parse_round_trip_property(entries, style):
     for sub, name, value in entries:
         tree.set(LOCAL + sub, name, value)
     assert registry.parse_reg_query(registry.render_reg_query(tree, LOCAL, style=style)) == tree
+
+
+def test_duplicate_names_in_a_store_stay_distinct():
+    state = kb_state()
+    tree = registry.encode_store(state, now=0)
+    lan = LOCAL + r"\ipsecFilter{aaaaaaaa-0000-4000-8000-0000000000f2}"
+    tree.set(lan, "ipsecName", SZ("Block UDP 1434 Filter List"))
+    decoded = registry.decode_store(tree)
+    assert [f.name for f in decoded.filterlists] == [
+        "Block UDP 1434 Filter List", "Block UDP 1434 Filter List {aaaaaaaa-0000-4000-8000-0000000000f2}"]
+    assert decoded.policies[0].rules[1].filterlist == decoded.filterlists[1].name
+    assert registry.decode_store(registry.encode_store(decoded, now=0)) == decoded

@@ -548,7 +548,9 @@ def _blob(tree: RegTree, key: str) -> bytes:
 
 def decode_store(tree: RegTree, root: str = LOCAL_ROOT) -> HostState:
     """The policy store under `root` -> HostState (factsheet 6). Objects without an ipsecName are
-    named by their GUID ('{...}', lower case), which is stable; rules without one keep ''."""
+    named by their GUID ('{...}', lower case), which is stable; rules without one keep ''.
+    Objects come in the tree's key order (after `parse_reg_query`: the order reg.exe lists
+    them, i.e. by key name), rules in their policy's ipsecNFAReference order."""
     root = normalize_key(root)
     objects: Dict[str, Dict[str, str]] = {c: {} for c in CLASSES}      # class -> last component -> key
     for key in tree.subkeys(root):
@@ -557,12 +559,22 @@ def decode_store(tree: RegTree, root: str = LOCAL_ROOT) -> HostState:
         if cls is not None:
             objects[cls][leaf.casefold()] = key
 
-    def display_name(key: str) -> str:
-        return _text(tree, key, "ipsecName") or _guid_of(tree, key)
+    taken: Dict[str, set] = {c: set() for c in CLASSES}
+
+    def display_name(key: str, cls: str) -> str:
+        # The model names objects uniquely per class (rules point at lists and actions by name).
+        # A name already taken in this store (the MMC allows duplicates [I]) gets its GUID
+        # appended, so every reference still resolves to the right object.
+        guid = _guid_of(tree, key)
+        name = _text(tree, key, "ipsecName") or guid
+        if name_key(name) in taken[cls]:
+            name = "%s %s" % (name, guid)
+        taken[cls].add(name_key(name))
+        return name
 
     filterlists, fl_names = [], {}
     for leaf, key in objects[FILTER].items():
-        name = display_name(key)
+        name = display_name(key, FILTER)
         fl_names[leaf] = name
         filterlists.append(FilterList(name, decode_filter_blob(_blob(tree, key), key),
                                       _text(tree, key, "description"), _guid_of(tree, key)))
@@ -575,7 +587,7 @@ def decode_store(tree: RegTree, root: str = LOCAL_ROOT) -> HostState:
                              % (key, action_guid, ", ".join(_ACTIONS)))
         action, inpass = _ACTIONS[action_guid]
         neg = decode_negpol_blob(_blob(tree, key), key)
-        name = display_name(key)
+        name = display_name(key, NEGPOL)
         fa_names[leaf] = name
         negotiate = action == "negotiate"       # block/permit blobs carry no offers (factsheet 5.4)
         filteractions.append(FilterAction(name, action, _text(tree, key, "description"), inpass,
@@ -591,7 +603,7 @@ def decode_store(tree: RegTree, root: str = LOCAL_ROOT) -> HostState:
             if nfa_key is None:
                 raise IPsecError("%s: ipsecNFAReference %r points to no ipsecNFA under %s" % (key, ref, root))
             rules.append(_decode_rule(tree, nfa_key, fl_names, fa_names, root))
-        name = display_name(key)
+        name = display_name(key, POLICY)
         policy_names[leaf] = name
         policies.append(Policy(name, _text(tree, key, "description"),
                                decode_policy_blob(_blob(tree, key), key), tuple(rules), _guid_of(tree, key)))
