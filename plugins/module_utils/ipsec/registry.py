@@ -717,7 +717,7 @@ def encode_store(state: HostState, root: str = LOCAL_ROOT, flavor: str = "modern
 
     def finish(key: str, owner_refs: List[str]) -> None:
         tree.set(key, "whenChanged", RegValue("REG_DWORD", stamp))
-        if owner_refs:
+        if owner_refs:      # an unused list or action has no owners value ([I] never captured)
             tree.set(key, "ipsecOwnersReference", RegValue("REG_MULTI_SZ", tuple(owner_refs)))
 
     for fl in state.filterlists:
