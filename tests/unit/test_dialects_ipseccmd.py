@@ -268,3 +268,75 @@ def test_a_rule_too_long_for_one_command_line_points_at_netsh():
     with pytest.raises(ValidationError) as err:
         run(Change("add_filter", TCP80, "R"), before=before)
     assert err.value.option == "filters" and "netsh" in str(err.value)
+
+
+# ---- every change op, concretely ----------------------------------------------------------------
+
+TWO = HostState(policies=(Policy("P", rules=(RULE, Rule("S", "S", "Block"))),),
+                filterlists=(FilterList("R", (IN, TCP80)), FilterList("S", (OUT,))), filteractions=(BLOCK,),
+                assigned="P")
+
+
+def op(name, obj, parent="", old=None, before=TWO):
+    return plan.with_inverse(before, name, obj, parent, old)
+
+
+def rule_cmd(rule, specs, *extra, policy="P"):
+    return ("ipseccmd", "-w", "REG", "-p", policy, "-r", rule, "-f") + specs + ("-n", "BLOCK") + extra
+
+
+OPS = [
+    ("add_policy", lambda: [op("add_policy", Policy("Q", polling_interval=45)),
+                            op("add_filterlist", FilterList("Q1", (TCP80,))),
+                            op("add_rule", Rule("Q1", "Q1", "Block"), "Q",
+                               before=plan.apply(TWO, [Change("add_policy", Policy("Q")),
+                                                       Change("add_filterlist", FilterList("Q1", (TCP80,)))]))],
+     [rule_cmd("Q1", ("*=0:80:TCP",), policy="Q:45")]),
+    ("set_policy", lambda: [op("set_policy", Policy("P", polling_interval=60), old=Policy("P"))],
+     [rule_cmd("R", ("*=0:1434:UDP", "*=0:80:TCP"), policy="P:60")]),
+    ("delete_policy", lambda: [op("unassign", TWO.policy("P")),
+                               op("delete_policy", TWO.policy("P"), before=plan.replace(TWO, assigned=""))],
+     [("ipseccmd", "-w", "REG", "-p", "P", "-y"), ("ipseccmd", "-w", "REG", "-p", "P", "-r", "R", "-r", "S", "-o")]),
+    ("unassign", lambda: [op("unassign", TWO.policy("P"))], [("ipseccmd", "-w", "REG", "-p", "P", "-y")]),
+    ("assign", lambda: [op("assign", TWO.policy("P"), old="", before=plan.replace(TWO, assigned=""))],
+     [("ipseccmd", "-w", "REG", "-p", "P", "-x")]),
+    ("add_filterlist", lambda: [op("add_filterlist", FilterList("Z", (TCP80,)))], []),
+    ("set_filterlist", lambda: [op("set_filterlist", FilterList("R", (IN, TCP80)), old=TWO.filterlist("R"))],
+     [rule_cmd("R", ("*=0:1434:UDP", "*=0:80:TCP"))]),
+    ("delete_filterlist", lambda: [op("delete_filterlist", FilterList("Z"),
+                                      before=plan.replace(TWO, filterlists=TWO.filterlists + (FilterList("Z"),)))],
+     []),
+    ("add_filter", lambda: [op("add_filter", TCP80, "S")], [rule_cmd("S", ("0=*:1434:UDP", "*=0:80:TCP"))]),
+    ("delete_filter", lambda: [op("delete_filter", TCP80, "R")], [rule_cmd("R", ("*=0:1434:UDP",))]),
+    ("add_filteraction", lambda: [op("add_filteraction", FilterAction("Permit", "permit"))], []),
+    ("set_filteraction", lambda: [op("set_filteraction", FilterAction("Block", "block", soft=False), old=BLOCK)],
+     [rule_cmd("R", ("*=0:1434:UDP", "*=0:80:TCP")), rule_cmd("S", ("0=*:1434:UDP",))]),
+    ("delete_filteraction", lambda: [op("delete_filteraction", FilterAction("Permit", "permit"),
+                                        before=plan.replace(TWO, filteractions=(BLOCK, FilterAction("Permit"))))],
+     []),
+    ("add_rule", lambda: [op("add_rule", Rule("T", "S", "Block", conntype="dialup"), "P")],
+     [rule_cmd("T", ("0=*:1434:UDP",), "-dialup")]),
+    ("set_rule", lambda: [op("set_rule", Rule("S", "S", "Block", conntype="lan"), "P", old=TWO.policy("P").rule("S"))],
+     [rule_cmd("S", ("0=*:1434:UDP",), "-lan")]),
+    ("delete_rule", lambda: [op("delete_rule", RULE, "P")], [("ipseccmd", "-w", "REG", "-p", "P", "-r", "R", "-o")]),
+    ("add_dynamic", lambda: [op("add_dynamic", DynamicRule(OUT))], [("ipseccmd", "-f", "[0=*:1434:UDP]")]),
+    ("delete_dynamic", lambda: [op("delete_dynamic", DynamicRule(OUT),
+                                   before=plan.replace(TWO, dynamic=(DynamicRule(OUT),)))], [("ipseccmd", "-u")]),
+]
+
+
+@pytest.mark.parametrize("name, make, expected", OPS, ids=[o[0] for o in OPS])
+def test_every_change_op(name, make, expected):
+    changes = make()
+    before = TWO
+    if name in ("delete_filterlist", "delete_filteraction", "delete_dynamic", "assign"):
+        before = plan.replace(TWO, **{"delete_filterlist": {"filterlists": TWO.filterlists + (FilterList("Z"),)},
+                                      "delete_filteraction": {"filteractions": (BLOCK, FilterAction("Permit"))},
+                                      "delete_dynamic": {"dynamic": (DynamicRule(OUT),)},
+                                      "assign": {"assigned": ""}}[name])
+    after = plan.apply(before, changes)
+    commands = dialects.render(changes, "ipseccmd", before=before, after=after)
+    assert [c.argv for c in commands] == expected
+    for command in commands:
+        assert command.undo, command.display
+        assert split_command_line(command.display) == list(command.argv)
