@@ -300,3 +300,13 @@ def test_context_commands_inside_a_script(host):
     ok(netsh(host, "-f", "ctx.txt"))
     assert sorted(p.name for p in host.state().policies) == ["A", "B"]
     assert list(host.mmpolicies) == ["mm"]
+
+
+def test_set_defaultrule_and_unemulated_dynamic_commands(host):
+    ok(netsh(host, "ipsec", "static", "add", "policy", "name=P"))
+    ok(netsh(host, "ipsec", "static", "set", "defaultrule", "policy=P", "activate=yes", "qmpfs=yes"))
+    state = stored(host)
+    (default,) = [r for r in state.policy("P").rules if r.default_response]
+    assert default.active and state.filteraction(default.filteraction).qmpfs
+    result = netsh(host, "ipsec", "dynamic", "show", "stats")
+    assert result.rc == 1 and "not emulated" in result.stdout

@@ -8,7 +8,7 @@ context (SYNTAX.md 1 [I]). A script stops at its first failing command, netsh ex
 from typing import List, Optional, Sequence, Tuple
 
 from ..result import Result
-from .netsh_dynamic import HANDLERS as DYNAMIC_HANDLERS, DynamicContext
+from .netsh_dynamic import HANDLERS as DYNAMIC_HANDLERS, NOT_EMULATED_COMMANDS as DYNAMIC_NOT_EMULATED, DynamicContext
 from .netsh_params import NetshError, lookup, match_word
 from .netsh_static import HANDLERS as STATIC_HANDLERS, StaticContext
 
@@ -90,7 +90,8 @@ class Session:
             context, rest = self.resolve_context(list(self.context[:depth]) + list(words))
             if context == ("ipsec", "static") and rest and static_knows(rest):
                 return self.static().run(rest)
-            if context == ("ipsec", "dynamic") and rest and lookup(rest, DYNAMIC_HANDLERS):
+            if context == ("ipsec", "dynamic") and rest and (lookup(rest, DYNAMIC_HANDLERS)
+                                                             or lookup(rest, DYNAMIC_NOT_EMULATED)):
                 return self.dynamic().run(rest)
             if context and not rest:
                 self.context = context

@@ -39,6 +39,8 @@ class DynamicContext:
     def run(self, words: Sequence[str]) -> str:
         if not words:
             raise NetshError("The following command was not found: ipsec dynamic.")
+        if lookup(words, NOT_EMULATED_COMMANDS):
+            raise ipsec_error(NOT_EMULATED, "ipsec dynamic %s is not emulated by winsim." % " ".join(words[:2]).lower())
         found = lookup(words, HANDLERS)
         if found is None:
             raise NetshError("The following command was not found: ipsec dynamic %s." % " ".join(words))
@@ -253,3 +255,10 @@ HANDLERS = {
     ("show", "rule"): DynamicContext.show_rule, ("show", "mmpolicy"): DynamicContext.show_mmpolicy,
     ("show", "all"): DynamicContext.show_all,
 }
+
+# Real commands of the dynamic context ([D] learn netsh-ipsec) that winsim does not emulate: they
+# fail with a clear error instead of pretending the command does not exist.
+NOT_EMULATED_COMMANDS = {(verb, noun): None for verb, noun in (
+    ("add", "qmpolicy"), ("set", "qmpolicy"), ("delete", "qmpolicy"), ("set", "mmpolicy"), ("set", "rule"),
+    ("show", "qmpolicy"), ("show", "mmfilter"), ("show", "qmfilter"), ("show", "stats"), ("show", "mmsas"),
+    ("show", "qmsas"), ("show", "config"))}

@@ -534,6 +534,36 @@ def delete_rule(ctx, state, args):
     return _replace_policy(state, pol, replace(pol, rules=kept))
 
 
+SET_DEFAULTRULE = _tags("policy", "qmpfs", "activate", "qmsecmethods", "kerberos", "psk", "rootca",
+                        repeat=("rootca",))
+
+
+def set_defaultrule(ctx, state, args):
+    """The policy's default response rule and its unnamed action ([D] learn netsh-ipsec)."""
+    values = parse_tags(args, SET_DEFAULTRULE, required=("policy",))
+    pol = _find_policy(state, {"name": values["policy"]})
+    rule = next((r for r in pol.rules if r.default_response), None)
+    if rule is None:
+        raise ipsec_error(RULE_MISSING, "Policy \"%s\" has no default response rule." % pol.name)
+    new_rule = rule
+    if "activate" in values:
+        new_rule = replace(new_rule, active=yesno("activate", str(values["activate"])))
+    auth = auth_methods(values, given_order(args, SET_DEFAULTRULE))
+    if auth is not None:
+        new_rule = replace(new_rule, auth=auth)
+    state = _replace_policy(state, pol, replace(pol, rules=tuple(new_rule if r is rule else r for r in pol.rules)))
+    action = state.filteraction(rule.filteraction)
+    fields = {}
+    if "qmpfs" in values:
+        fields["qmpfs"] = yesno("qmpfs", str(values["qmpfs"]))
+    if "qmsecmethods" in values:
+        fields["offers"] = qm_offers("qmsecmethods", str(values["qmsecmethods"]))
+    if action is not None and fields:
+        new_action = replace(action, **fields)
+        state = replace(state, filteractions=tuple(new_action if f is action else f for f in state.filteractions))
+    return state
+
+
 def delete_all(ctx, state, args):
     parse_tags(args, ())
     return replace(state, policies=(), filterlists=(), filteractions=(), assigned="")
@@ -750,5 +780,5 @@ HANDLERS: Dict[Tuple[str, str], Callable] = {
     ("show", "store"): StaticContext.show_store,
     ("show", "policy"): show_policy, ("show", "filterlist"): show_filterlist,
     ("show", "filteraction"): show_filteraction, ("show", "rule"): show_rule, ("show", "all"): show_all,
-    ("show", "gpoassignedpolicy"): show_gpoassignedpolicy,
+    ("show", "gpoassignedpolicy"): show_gpoassignedpolicy, ("set", "defaultrule"): set_defaultrule,
 }
