@@ -64,7 +64,7 @@ SHOW_RULE = _tags("name", "id", "policy", "type", "level", "format", "wide")
 SHOW_ALL = _tags("format", "wide")
 SHOW_GPO = _tags("name")
 
-MUTATORS = ("add", "set", "delete", "importpolicy")
+MUTATORS = ("add", "set", "delete")
 
 
 class StaticContext:
@@ -124,7 +124,7 @@ class StaticContext:
 
 # -- policies -------------------------------------------------------------------------------------
 
-def _find_policy(state: HostState, values, by_guid=False) -> Policy:
+def _find_policy(state: HostState, values) -> Policy:
     if "guid" in values:
         for pol in state.policies:
             if pol.guid.lower() == str(values["guid"]).lower():
