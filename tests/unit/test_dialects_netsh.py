@@ -139,6 +139,7 @@ def test_psk_in_domain_script_is_masked():
     command, = render(Change("add_rule", rule, "P"), store="domain", domain="corp.example")
     assert "psk=" + key in command.script
     assert key not in command.redacted_script and key not in command.display and key not in repr(command)
+    assert "psk=" + MASK in command.redacted_display and key not in command.redacted_display
 
 
 def test_domain_store_wraps_each_command_in_a_netsh_script():
@@ -153,6 +154,8 @@ def test_domain_store_wraps_each_command_in_a_netsh_script():
         assert mine.script.splitlines() == head + [" ".join(netsh.script_token(a) for a in plain.argv[3:]), "popd"]
         assert [u.script for u in mine.undo] == [netsh._in_domain(u, "corp.example").script for u in plain.undo]
     assert commands[0].script.splitlines()[2] == 'add filterlist name="L 2"'
+    assert commands[0].redacted_display == ("netsh -f %s # pushd ipsec static; set store location=domain "
+                                            'domain=corp.example; add filterlist name="L 2"; popd' % SCRIPT_FILE)
     assert commands[2].undo[0].script.splitlines()[2] == (
         "add rule name=R policy=P filterlist=L filteraction=Block conntype=all activate=yes kerberos=yes")
     # dynamic rules live in the host's PolicyAgent, not in a store: no script

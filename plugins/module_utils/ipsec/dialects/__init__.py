@@ -10,13 +10,16 @@ ipseccmd and ipsecpol work per rule (`-r Rule -f specs -n BLOCK` makes the rule,
 and its filter action in one go, and cannot delete one filter), so they read `before`/`after` to
 know each touched rule's complete content.
 
-Undo: every Command carries `undo`, the commands that revert it (run in the order given), computed
-against `before`. A failed batch runs the `undo` of the commands already done, newest first; that
-returns the host to `before` because each object is touched by one command only.
+Undo: every Command carries `undo`, the commands that revert it (run in the order given): for
+netsh the rendering of the change's inverse (`Change.inverse`), for ipseccmd/ipsecpol the touched
+rules as `before` had them. A failed batch runs the `undo` of the commands already done, newest
+first (`render_undo`); that returns the host to `before` because each object is touched by one
+command only.
 
 Secrets: a pre-shared key must reach the tool in argv, but nothing that is displayed or logged
-may carry it. `display` (alias `redacted_display`) and `repr()` show `shown_argv`, the argv with
-secrets masked; `command_line` is the real line and is meant only for execution.
+may carry it. `display` and `repr()` show `shown_argv`, the argv with secrets masked;
+`redacted_display` is the same, plus the masked script of a netsh domain-store command;
+`command_line` is the real line and is meant only for execution.
 
 Standard library only.
 """
@@ -38,9 +41,9 @@ class Command:
 
     argv        what the tool receives (argv[0] is the bare tool name; the remote layer finds it).
     change      the planned change this command carries out (for ipseccmd: the rule's change).
-    script      for the netsh domain store only: the whole netsh script. The remote layer writes it
-                to a temporary file and runs `netsh -f <that file>`; argv then names a placeholder
-                file (SCRIPT_FILE) and is not run as it is.
+    script      for the netsh domain store only: a netsh script (select the store, then the
+                command). The remote layer writes it to a temporary file and runs `netsh -f <that
+                file>`; argv then names a placeholder file (SCRIPT_FILE) and is not run as it is.
     undo        commands that revert this one, in the order to run them.
     shown_argv  argv with secrets masked; empty when argv holds no secret.
     shown_script  the script with secrets masked; empty when it holds none.
@@ -59,10 +62,16 @@ class Command:
 
     @property
     def display(self) -> str:
-        """What an admin would type, with any secret masked."""
+        """What an admin would type, with any secret masked (splits back to argv when there is none)."""
         return join_command_line(self.shown_argv or self.argv)
 
-    redacted_display = display
+    @property
+    def redacted_display(self) -> str:
+        """One line for messages and results: `display`, and a script's lines after ' # '."""
+        if not self.script:
+            return self.display
+        lines = [line.strip() for line in self.redacted_script.splitlines() if line.strip()]
+        return "%s # %s" % (self.display, "; ".join(lines))
 
     @property
     def redacted_script(self) -> str:
@@ -87,6 +96,7 @@ def render(changes: Sequence[Change], dialect: str, *, before: HostState, after:
         raise ValidationError("domain", domain, "no domain unless store is 'domain'")
     if domain:
         check_host("domain", domain, ("dns",))
+    # imported here: the dialect modules import Command and the checks from this package
     if dialect == "netsh":
         from . import netsh as module
     elif dialect == "ipseccmd":

@@ -21,7 +21,8 @@ winsim does so) and the remote layer undoes only the steps before a failed one, 
 failing midway would leave its earlier lines applied and not undone. Each script binds to the
 directory once; that costs time, not round trips (all run from the same remote script).
 
-Dynamic rules: `netsh ipsec dynamic add rule` requires a main-mode policy ([H] usage line, mmpolicy
+Dynamic rules live in the host's PolicyAgent, not in a store: they render as plain commands whatever
+the store. `netsh ipsec dynamic add rule` requires a main-mode policy ([H] usage line, mmpolicy
 without brackets). winsec keeps one, MM_POLICY, alive exactly while dynamic rules exist: it is added
 before the first rule when `before` has no dynamic rule, and deleted after the last one when `after`
 has none. Dynamic rules made by other tools with their own main-mode policies break that
