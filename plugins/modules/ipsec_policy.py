@@ -39,8 +39,10 @@ options:
   store:
     description:
       - The policy store written. V(local) is the host's registry store.
-      - V(domain) writes the Active Directory store through the host (C(netsh ipsec static set store
-        location=domain)); a domain policy that is assigned by Group Policy overrides the local one.
+      - V(domain) is the Active Directory store (C(netsh ipsec static set store location=domain), run
+        through C(netsh -f)); a domain policy assigned by Group Policy overrides the local one.
+      - With V(domain) only O(state=rendered) is supported so far, because the module cannot yet read
+        the domain store back to plan and verify against it; other states fail before anything is sent.
     type: str
     choices: [local, domain]
     default: local
