@@ -26,6 +26,7 @@ from .model import (DomainAssignment, FilterAction, FilterList, HostState, IPsec
 LOCAL_ROOT = r"HKEY_LOCAL_MACHINE\SOFTWARE\Policies\Microsoft\Windows\IPSec\Policy\Local"
 GPT_ROOT = r"HKEY_LOCAL_MACHINE\SOFTWARE\Policies\Microsoft\Windows\IPSec\GPTIPSECPolicy"
 CACHE_ROOT = r"HKEY_LOCAL_MACHINE\SOFTWARE\Policies\Microsoft\Windows\IPSec\Policy\Cache"
+PERSISTENT_ROOT = r"HKEY_LOCAL_MACHINE\SOFTWARE\Policies\Microsoft\Windows\IPSec\Policy\Persistent"  # XP/2003 [?]
 
 REG_TYPES = ("REG_SZ", "REG_EXPAND_SZ", "REG_MULTI_SZ", "REG_DWORD", "REG_QWORD", "REG_BINARY", "REG_NONE")
 _HIVES = {"HKLM": "HKEY_LOCAL_MACHINE", "HKCU": "HKEY_CURRENT_USER", "HKCR": "HKEY_CLASSES_ROOT",
@@ -779,7 +780,7 @@ def encode_store(state: HostState, root: str = LOCAL_ROOT, flavor: str = "modern
 
 
 __all__ = [
-    "LOCAL_ROOT", "GPT_ROOT", "CACHE_ROOT", "REG_TYPES", "RegistryError", "RegValue", "RegTree", "normalize_key",
+    "LOCAL_ROOT", "GPT_ROOT", "CACHE_ROOT", "PERSISTENT_ROOT", "REG_TYPES", "RegistryError", "RegValue", "RegTree", "normalize_key",
     "parse_reg_query", "render_reg_query", "RENDER_STYLES", "parse_reg_file", "decode_store", "encode_store",
     "decode_filter_blob", "encode_filter_blob", "decode_policy_blob", "encode_policy_blob",
     "decode_nfa_blob", "encode_nfa_blob", "decode_negpol_blob", "encode_negpol_blob",
