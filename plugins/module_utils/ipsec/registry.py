@@ -780,7 +780,8 @@ def encode_store(state: HostState, root: str = LOCAL_ROOT, flavor: str = "modern
 
 
 __all__ = [
-    "LOCAL_ROOT", "GPT_ROOT", "CACHE_ROOT", "PERSISTENT_ROOT", "REG_TYPES", "RegistryError", "RegValue", "RegTree", "normalize_key",
+    "LOCAL_ROOT", "GPT_ROOT", "CACHE_ROOT", "PERSISTENT_ROOT", "REG_TYPES", "RegistryError", "RegValue", "RegTree",
+    "normalize_key",
     "parse_reg_query", "render_reg_query", "RENDER_STYLES", "parse_reg_file", "decode_store", "encode_store",
     "decode_filter_blob", "encode_filter_blob", "decode_policy_blob", "encode_policy_blob",
     "decode_nfa_blob", "encode_nfa_blob", "decode_negpol_blob", "encode_negpol_blob",
