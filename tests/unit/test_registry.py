@@ -514,3 +514,36 @@ def test_duplicate_names_in_a_store_stay_distinct():
         "Block UDP 1434 Filter List", "Block UDP 1434 Filter List {aaaaaaaa-0000-4000-8000-0000000000f2}"]
     assert decoded.policies[0].rules[1].filterlist == decoded.filterlists[1].name
     assert registry.decode_store(registry.encode_store(decoded, now=0)) == decoded
+
+
+def test_render_reg_file_layout():
+    tree = RegTree()
+    key = LOCAL + r"\ipsecFilter{a}"
+    tree.set(key, "ipsecData", RegValue("REG_BINARY", bytes(range(30))))
+    tree.set(key, "", SZ('say "hi" \\ there'))
+    text = registry.render_reg_file(tree, key)
+    assert text == (
+        "Windows Registry Editor Version 5.00\r\n\r\n[" + key + "]\r\n"
+        '"ipsecData"=hex:00,01,02,03,04,05,06,07,08,09,0a,0b,0c,0d,0e,0f,10,11,12,13,\\\r\n'
+        "  14,15,16,17,18,19,1a,1b,1c,1d\r\n"
+        '@="say \\"hi\\" \\\\ there"\r\n\r\n')
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["", r"\a", r"\a\b"]), st.text(max_size=6).filter(
+    lambda s: "\x00" not in s and "\r" not in s and "\n" not in s), _reg_values | st.builds(
+        lambda t: RegValue("REG_SZ", t), st.text(max_size=8).filter(lambda s: "\x00" not in s))), max_size=8))
+def test_reg_file_round_trip_property(entries):
+    tree = RegTree()
+    tree.add_key(LOCAL)
+    for sub, name, value in entries:
+        tree.set(LOCAL + sub, name, value)
+    text = registry.render_reg_file(tree, LOCAL)
+    again = registry.parse_reg_file(b"\xff\xfe" + text.encode("utf-16-le"))
+    assert again.values(LOCAL) == tree.values(LOCAL) and again == _subtree(tree, LOCAL)
+
+
+def _subtree(tree, root):
+    copy = RegTree()
+    copy.replace_subtree(root, tree)
+    return copy

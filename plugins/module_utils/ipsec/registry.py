@@ -475,6 +475,56 @@ def parse_reg_file(data, deletions: Optional[list] = None) -> RegTree:
     return tree
 
 
+def _reg_hex(prefix: str, raw: bytes) -> str:
+    """regedit's hex layout: comma-separated bytes, wrapped before column 80 with ',\\' and a
+    two-space indent (as in the public exports our fixtures come from)."""
+    parts = ["%02x" % b for b in raw]
+    lines, line = [], prefix
+    for index, part in enumerate(parts):
+        piece = part + ("," if index < len(parts) - 1 else "")
+        if len(line) + len(piece) > 77 and line.strip():
+            lines.append(line + "\\")
+            line = "  "
+        line += piece
+    lines.append(line)
+    return "\r\n".join(lines)
+
+
+def _reg_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def render_reg_file(tree: RegTree, key: str) -> str:
+    """`key` and its subtree as a 'Windows Registry Editor Version 5.00' export (CRLF; encode it
+    as UTF-16LE with a BOM, as regedit does, to write a file). Strings holding line breaks are
+    written as hex(1) so that every value stays one logical line [I]."""
+    if key not in tree:
+        raise RegistryError("ERROR: The system was unable to find the specified registry key or value.")
+    out = ["Windows Registry Editor Version 5.00", ""]
+    for current in tree.walk(key):
+        out.append("[%s]" % current)
+        for name, (kind, data) in tree.values(current).items():
+            shown = "@" if name == "" else '"%s"' % _reg_escape(name)
+            if kind == "REG_SZ" and not any(c in data for c in "\r\n\x00"):
+                out.append('%s="%s"' % (shown, _reg_escape(data)))
+            elif kind == "REG_DWORD":
+                out.append("%s=dword:%08x" % (shown, data))
+            else:
+                code = {"REG_BINARY": "", "REG_NONE": "(0)", "REG_SZ": "(1)", "REG_EXPAND_SZ": "(2)",
+                        "REG_MULTI_SZ": "(7)", "REG_QWORD": "(b)"}[kind]
+                if kind in ("REG_SZ", "REG_EXPAND_SZ"):
+                    raw = (data + "\x00").encode("utf-16-le")
+                elif kind == "REG_MULTI_SZ":
+                    raw = "".join(item + "\x00" for item in data).encode("utf-16-le") + b"\x00\x00"
+                elif kind == "REG_QWORD":
+                    raw = data.to_bytes(8, "little")
+                else:
+                    raw = data
+                out.append(_reg_hex("%s=hex%s:" % (shown, code), raw))
+        out.append("")
+    return "\r\n".join(out) + "\r\n"
+
+
 # ------------------------------------------------------------------------------- the IPsec store
 
 POLICY, ISAKMP, NFA, NEGPOL, FILTER = ("ipsecPolicy", "ipsecISAKMPPolicy", "ipsecNFA",
@@ -782,7 +832,8 @@ def encode_store(state: HostState, root: str = LOCAL_ROOT, flavor: str = "modern
 __all__ = [
     "LOCAL_ROOT", "GPT_ROOT", "CACHE_ROOT", "PERSISTENT_ROOT", "REG_TYPES", "RegistryError", "RegValue", "RegTree",
     "normalize_key",
-    "parse_reg_query", "render_reg_query", "RENDER_STYLES", "parse_reg_file", "decode_store", "encode_store",
+    "parse_reg_query", "render_reg_query", "RENDER_STYLES", "parse_reg_file", "render_reg_file",
+    "decode_store", "encode_store",
     "decode_filter_blob", "encode_filter_blob", "decode_policy_blob", "encode_policy_blob",
     "decode_nfa_blob", "encode_nfa_blob", "decode_negpol_blob", "encode_negpol_blob",
     "decode_isakmp_blob", "encode_isakmp_blob", "DEFAULT_VALUE_LABELS",
