@@ -107,9 +107,11 @@ def test_stopped_agent_failed_step_and_missing_tool(estate, ansible_env):
     trips = RoundTrips(estate)
     tasks = run_playbook(estate, ansible_env, "faults.yml")
     names = host_names(estate)
+    per_host = task_trips(tasks, trips)
     stopped = tasks["dynamic block"][names["modern"]]
     assert stopped["failed"] and "sc start PolicyAgent" in stopped["msg"]
-    assert not [e for call in trips.calls[names["modern"]] for e in call if e["changed"]]
+    assert stopped["round_trips"] == 1 and not [e for call in per_host[names["modern"]]["dynamic block"]
+                                                for e in call if e["changed"]]
 
     failed = tasks["slammer policy"][names["2003"]]
     assert failed["failed"] and "step 3 of" in failed["msg"] and "undone" in failed["msg"], failed["msg"]
@@ -120,6 +122,12 @@ def test_stopped_agent_failed_step_and_missing_tool(estate, ansible_env):
     assert under_gpo["changed"] and any("Corp Baseline" in w and "overrides" in w for w in under_gpo["warnings"])
     info = tasks["info under a domain policy"][names["modern"]]
     assert info["state"]["domain"]["name"] == "Corp Baseline" and info["state"]["policyagent"] == "stopped"
+
+    big = tasks["a rule with 120 filters, more than one command line holds"][names["modern"]]
+    [many] = [fl for fl in big["after"]["filterlists"] if fl["name"] == "Many ports"]
+    assert not big["failed"] and len(many["filters"]) == 120
+    assert big["round_trips"] > 2 and any("scripts" in n for n in big["notes"])
+    assert big["round_trips"] == len(per_host[names["modern"]]["a rule with 120 filters, more than one command line holds"])
 
     missing = tasks["slammer policy"][names["xp"]]
     assert missing["failed"] and missing["round_trips"] == 1 and "dialect" in missing["msg"] and "netsh" in missing["msg"], missing["msg"]

@@ -200,10 +200,7 @@ def netdiag_diff(before: HostState, after: HostState, local_address: str = "") -
 # --------------------------------------------------------------------------------------------
 
 def shown(command) -> str:
-    """One display line per command; a netsh domain-store script shows its (redacted) lines."""
-    if command.script:
-        lines = [ln for ln in command.redacted_script.splitlines() if ln.strip()]
-        return "%s <<< %s" % (command.redacted_display, " ; ".join(lines))
+    """One display line per command, secrets masked (a domain-store script on the same line)."""
     return command.redacted_display
 
 
@@ -235,7 +232,6 @@ def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
     dynamic: the task manages dynamic filters (they must be read strictly, PolicyAgent must run,
              and results carry the volatility warning).
     """
-    round_trips = 1
     before, _ = read(execute, dialect, need_dynamic=dynamic)
     os = before.os
     effective = dialect or os.dialect
@@ -244,11 +240,12 @@ def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
     except HostError:
         raise
     except IPsecError as err:       # the plan needed the host's state to find the problem
-        raise HostError(str(err), changed=False, round_trips=round_trips, dialect=effective,
+        raise HostError(str(err), changed=False, round_trips=1, dialect=effective,
                         os=_os_dict(os), before=state_report(before)) from None
     secrets = secrets_of(plan.changes)
     result = {
         "changed": bool(plan.changes),
+        "round_trips": 1,
         "dialect": effective,
         "os": _os_dict(os),
         "before": state_report(before),
@@ -264,12 +261,12 @@ def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
     after_predicted = replace(plan.after, os=os, policyagent=before.policyagent,
                               no_default_exempt=before.no_default_exempt)
     if not plan.changes:
-        result.update(commands=[], after=state_report(before), round_trips=round_trips)
+        result.update(commands=[], after=state_report(before))
         return _finish(result)
     try:
         steps = render_steps(plan, before, effective, store, domain)
     except IPsecError as err:       # e.g. a value this dialect cannot express
-        raise HostError(str(err), **dict(result, round_trips=round_trips)) from None
+        raise HostError(str(err), **result) from None
     result["commands"] = [redact(s.display, secrets) for s in steps]
     result["after"] = state_report(after_predicted)
     result["diff"] = _diff(before, after_predicted, local_address, secrets)
@@ -280,7 +277,6 @@ def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
                             "running; start it with `sc start PolicyAgent` (or `net start policyagent`)"
                             % (before.policyagent or "in an unknown state"), **result)
     if check_mode:
-        result["round_trips"] = round_trips
         return _finish(result)
 
     scripts = remote.write_scripts(steps, dynamic=True, dialect=dialect)
@@ -291,17 +287,14 @@ def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
     transcript = None
     for script in scripts:
         rc, out, err = execute(script)
-        round_trips += 1
+        result["round_trips"] += 1
         transcript = remote.parse_transcript(out)
         if transcript.failed:
-            result["round_trips"] = round_trips
             _fail_batch(execute, result, steps, sent, transcript, secrets, dialect)
         if "os" not in transcript.sections and script is scripts[-1]:
-            result["round_trips"] = round_trips
             raise HostError("the write script did not complete (rc=%s); the host state is unknown: %s"
                             % (rc, redact((err or out).strip()[:500], secrets)), **result)
         sent += len(transcript.done)
-    result["round_trips"] = round_trips
     verified = state_from_transcript(transcript, dialect, need_dynamic=dynamic)
     result["after"] = state_report(verified)
     if not same_store(verified, after_predicted, dynamic):
