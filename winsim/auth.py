@@ -35,7 +35,7 @@ class NoCredentials(AuthError):
     """The request carried no credentials: 401 with the challenges, the normal first step."""
 
 
-def check_basic(header: str, users: dict[str, str]) -> str:
+def check_basic(header: str, users: dict[str, str], machine: str = "") -> str:
     """`Basic <base64 user:password>` -> the user name, or AuthError."""
     try:
         scheme, _, blob = header.partition(" ")
@@ -44,7 +44,7 @@ def check_basic(header: str, users: dict[str, str]) -> str:
         raise AuthError("malformed Basic credentials") from None
     if scheme.lower() != "basic" or not sep:
         raise AuthError("malformed Basic credentials")
-    name = find_user(user, users)
+    name = find_user(user, users, machine)
     if name is None or users[name] != password:
         raise AuthError("bad user name or password for %r" % user)
     return name
@@ -59,10 +59,15 @@ def find_user(user: str, users: dict[str, str], machine: str = "") -> str | None
 
 
 def write_ntlm_user_file(path: str, machines: list[str], users: dict[str, str]) -> str:
-    """pyspnego's user file (`DOMAIN:USER:PASSWORD`, mode 0600): each user bare and as MACHINE\\user."""
+    """pyspnego's user file (`DOMAIN:USER:PASSWORD`, mode 0600): each user bare, as .\\user and as
+    MACHINE\\user, the spellings Windows accepts for a local account."""
+    for user, password in users.items():
+        if ":" in user + password or "\n" in user + password:
+            raise ValueError("the password of %r contains ':' or a line break, which pyspnego's NTLM "
+                             "user file (DOMAIN:USER:PASSWORD lines) cannot hold; choose one without" % user)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     lines = "".join("%s:%s:%s\n" % (domain, user, password)
-                    for user, password in users.items() for domain in [""] + [m.upper() for m in machines])
+                    for user, password in users.items() for domain in ["", "."] + [m.upper() for m in machines])
     with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
         handle.write(lines)
     return path

@@ -190,7 +190,7 @@ class WinRMHandler(BaseHTTPRequestHandler):
         header = self.headers.get("Authorization", "")
         scheme = header.split(" ", 1)[0].lower()
         if scheme == "basic":
-            return auth.check_basic(header, served.users), None
+            return auth.check_basic(header, served.users, served.name), None
         if scheme in ("negotiate", "ntlm"):
             if self.ntlm is None:
                 self.ntlm = auth.NtlmSession(served.name, served.users, served.ntlm_user_file)

@@ -108,6 +108,15 @@ def test_estates_with_different_passwords_coexist_under_ntlm(estate_factory):
     assert [c[0] for c in second.hosts[0].host.calls] == ["ver"]
 
 
+@pytest.mark.parametrize("transport", ["basic", "ntlm"])
+@pytest.mark.parametrize("spelling", ["WIN001\\administrator", ".\\ADMINISTRATOR"])
+def test_user_names_are_case_insensitive_and_may_name_the_machine(recorded, transport, spelling):
+    host = recorded.hosts[0]
+    client = winrm.Session(recorded.endpoint(host), auth=(spelling, recorded.password), transport=transport,
+                           server_cert_validation="ignore")
+    assert client.run_cmd("ver").status_code == 0
+
+
 def test_unknown_user_is_refused(recorded):
     host = recorded.hosts[0]
     client = winrm.Session(recorded.endpoint(host), auth=("Guest", recorded.password), transport="basic",
