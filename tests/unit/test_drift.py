@@ -1,0 +1,268 @@
+"""drift.py: check-mode results -> drift records -> JSON, HTML and JUnit reports.
+
+The results are made by hand the way ipsec_policy makes them in check mode (plan_policy with
+state=overridden against a host state, reported through host.state_report and netdiag_diff), so
+the records see the same shapes as in a playbook run without a host.
+"""
+import json
+
+import lxml.etree
+import lxml.html
+import pytest
+
+from ansible_collections.winsec.ipsec.plugins.filter import drift_report as drift_filters
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import drift, host
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.filterspec import parse_filterspec
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import HostState, OsInfo
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.plan import (
+    plan_policy, policy_objects, rule_objects)
+
+SLAMMER = "Block UDP 1434 Filter"
+BASELINE_RULES = (("Block Inbound UDP 1434 Rule", "*=0:1434:UDP"), ("Block Outbound UDP 1434 Rule", "0=*:1434:UDP"))
+HOSTILE = '<script>alert("x")</script>&"\'{{ lookup("pipe", "id") }}'
+MODERN = OsInfo("modern", "6.3.20348", "netsh", "Windows Server 2022 Standard")
+
+
+def triples(rules):
+    return [rule_objects(name, [parse_filterspec(spec, name).filter], "block") for name, spec in rules]
+
+
+def baseline(rules=BASELINE_RULES):
+    return policy_objects(SLAMMER, triples(rules))
+
+
+def store(rules=None, assigned=True, extra_policy=None):
+    """A host state holding the policy with `rules` (none: no policy), and optionally another policy."""
+    state = HostState(os=MODERN, policyagent="running")
+    policies, objects = [], []
+    for name, rule_list in ((SLAMMER, rules), (extra_policy, ())):
+        if name and rule_list is not None:
+            policy, objs = policy_objects(name, triples(rule_list))
+            policies.append(policy)
+            objects += objs
+    return HostState(policies=tuple(policies), filterlists=tuple(o for o in objects if hasattr(o, "filters")),
+                     filteractions=tuple({o.name: o for o in objects if hasattr(o, "action")}.values()),
+                     assigned=SLAMMER if assigned and rules is not None else "", os=state.os,
+                     policyagent=state.policyagent)
+
+
+def check_result(before):
+    """What ipsec_policy(state=overridden, assigned=true, check_mode) returns for `before`."""
+    policy, objects = baseline()
+    plan = plan_policy(before, policy, rules_objects=objects, state="overridden", assign=True)
+    result = {"changed": bool(plan.changes), "dialect": "netsh", "os": {"generation": "modern",
+              "version": "6.3.20348", "dialect": "netsh", "caption": "Windows Server 2022 Standard"},
+              "before": host.state_report(before), "warnings": [], "round_trips": 1}
+    if plan.changes:
+        result.update(commands=["netsh ipsec static %s (%d)" % (c.op, i) for i, c in enumerate(plan.changes)],
+                      after=host.state_report(plan.after), diff=host.netdiag_diff(before, plan.after, "10.0.0.5"))
+    else:
+        result.update(commands=[], after=host.state_report(before))
+    return result
+
+
+UNREACHABLE = {"unreachable": True, "changed": False,
+               "msg": "basic: HTTPConnectionPool(host='10.9.9.9', port=5985): Connection refused"}
+FAILED = {"failed": True, "changed": False, "msg": "rules[0].filters[0]: bad filterspec",
+          "os": {"generation": "xp", "dialect": "ipseccmd", "caption": "Microsoft Windows XP"}}
+
+
+@pytest.fixture(scope="module")
+def records():
+    extra = BASELINE_RULES + (("Permit RDP", "*=0:3389:TCP"),)
+    return [
+        drift.host_record(check_result(store(BASELINE_RULES)), "web10", SLAMMER),
+        drift.host_record(check_result(store(extra)), "web2", SLAMMER),
+        drift.host_record(check_result(store(None)), "sql1", SLAMMER),
+        drift.host_record(UNREACHABLE, "dc1", SLAMMER),
+        drift.host_record(FAILED, "xp1", SLAMMER),
+    ]
+
+
+@pytest.fixture(scope="module")
+def report(records):
+    return drift.build_report(records, hosts=["web10", "web2", "sql1", "dc1", "xp1", "lost9"],
+                              generated="2026-01-02T03:04:05Z")
+
+
+# --------------------------------------------------------------------------------------------
+# Records
+# --------------------------------------------------------------------------------------------
+
+def test_host_matching_the_baseline_is_in_sync(records):
+    r = records[0]
+    assert (r["status"], r["in_sync"], r["summary"], r["commands"], r["errors"]) == ("in_sync", True, [], [], [])
+    assert r["assigned"] == SLAMMER and r["dialect"] == "netsh" and r["os"]["generation"] == "modern"
+
+
+def test_extra_rule_is_drift_named_in_the_summary_with_diff_and_commands(records):
+    r = records[1]
+    assert r["status"] == "drift" and r["in_sync"] is False and not r["errors"]
+    assert r["summary"] == ["- rule 'Permit RDP' in policy %r" % SLAMMER,
+                            "- filter list 'Permit RDP'"]
+    assert "Dest Port : 3389" in r["diff"]["before"] and "Dest Port : 3389" not in r["diff"]["after"]
+    assert r["commands"] and all(c.startswith("netsh ipsec static") for c in r["commands"])
+
+
+def test_missing_policy_is_drift_that_adds_and_assigns(records):
+    r = records[2]
+    assert r["status"] == "drift" and r["assigned"] == ""
+    assert "+ policy %r" % SLAMMER in r["summary"]
+    assert "assigned policy: none -> %r" % SLAMMER in r["summary"]
+    assert "no policy is assigned" in r["diff"]["before"] and SLAMMER in r["diff"]["after"]
+
+
+def test_extra_unassigned_policy_is_drift_even_though_netdiag_shows_no_difference():
+    r = drift.host_record(check_result(store(BASELINE_RULES, extra_policy="Old test policy")), "h", SLAMMER)
+    assert r["status"] == "drift"
+    assert "- policy 'Old test policy'" in r["summary"]
+    assert drift.unified_diff(r) == []          # netdiag lists only the assigned policy's filters
+    assert "netdiag shows no difference" in drift.to_html(drift.build_report([r]))
+
+
+@pytest.mark.parametrize("result, expected", [
+    (UNREACHABLE, "unreachable: basic: HTTPConnectionPool"),
+    (FAILED, "failed: rules[0].filters[0]: bad filterspec"),
+    ({"skipped": True, "changed": False, "skip_reason": "Conditional result was False"}, "skipped: "),
+    (None, drift.NO_RESULT),
+    ({}, drift.NO_RESULT),
+    ({"changed": False, "msg": "All items completed"}, "not a check result"),
+])
+def test_results_without_a_comparison_are_errors(result, expected):
+    r = drift.host_record(result, "h1", SLAMMER)
+    assert r["status"] == "error" and r["in_sync"] is False
+    assert r["errors"][0].startswith(expected)
+
+
+def test_failed_result_keeps_what_the_module_learnt():
+    r = drift.host_record(dict(FAILED, commands=["ipseccmd -w REG"], warnings=["w1"]), "xp1")
+    assert r["commands"] == ["ipseccmd -w REG"] and r["warnings"] == ["w1"]
+    assert r["os"]["caption"] == "Microsoft Windows XP"
+
+
+# --------------------------------------------------------------------------------------------
+# Report and JSON
+# --------------------------------------------------------------------------------------------
+
+def test_report_counts_orders_and_fills_in_missing_hosts(report):
+    assert report["counts"] == {"hosts": 6, "in_sync": 1, "drift": 2, "error": 3}
+    assert list(report["hosts"]) == ["dc1", "lost9", "sql1", "web2", "web10", "xp1"]   # web2 before web10
+    assert report["hosts"]["lost9"]["errors"] == [drift.NO_RESULT]
+    assert report["baselines"] == [SLAMMER]
+
+
+def test_json_round_trips_with_per_host_verdicts(report):
+    data = json.loads(drift.to_json(report))
+    assert data == report
+    verdicts = {name: (h["in_sync"], h["status"]) for name, h in data["hosts"].items()}
+    assert verdicts == {"web10": (True, "in_sync"), "web2": (False, "drift"), "sql1": (False, "drift"),
+                        "dc1": (False, "error"), "xp1": (False, "error"), "lost9": (False, "error")}
+    assert {"summary", "diff", "commands", "errors"} <= set(data["hosts"]["web2"])
+
+
+def test_later_record_for_a_host_wins_and_records_without_host_are_ignored(records):
+    second = dict(records[0], status="drift")
+    built = drift.build_report([records[0], second, {"status": "drift"}, None])
+    assert built["counts"] == {"hosts": 1, "in_sync": 0, "drift": 1, "error": 0}
+
+
+# --------------------------------------------------------------------------------------------
+# JUnit XML
+# --------------------------------------------------------------------------------------------
+
+def test_junit_parses_and_counts(report):
+    root = lxml.etree.fromstring(drift.to_junit(report).encode("utf-8"))
+    suite = root.find("testsuite")
+    assert root.tag == "testsuites"
+    for element in (root, suite):
+        assert (element.get("tests"), element.get("failures"), element.get("errors")) == ("6", "2", "3")
+    cases = {c.get("name"): c for c in suite.findall("testcase")}
+    assert set(cases) == set(report["hosts"])
+    assert len(root.findall(".//failure")) == 2 and len(root.findall(".//error")) == 3
+    assert cases["web10"].find("failure") is None and cases["web10"].find("error") is None
+    failure = cases["web2"].find("failure")
+    assert failure.get("type") == "drift" and failure.get("message") == "2 differences from the baseline"
+    assert "- rule 'Permit RDP'" in failure.text and "Dest Port : 3389" in failure.text
+    assert "netsh ipsec static" in failure.text
+    assert cases["dc1"].find("error").get("type") == "unreachable"
+    assert cases["xp1"].find("error").get("type") == "error"
+    assert suite.find("properties/property").get("value") == SLAMMER
+
+
+def test_junit_survives_hostile_and_control_characters(records):
+    nasty = dict(records[1], host=HOSTILE + "\x01\x1b[31m", summary=["- rule 'a\x00b' </failure>]]>"])
+    text = drift.to_junit(drift.build_report([nasty]))
+    root = lxml.etree.fromstring(text.encode("utf-8"))
+    case = root.find("testsuite/testcase")
+    assert case.get("name").startswith(HOSTILE)
+    assert "</failure>]]>" in case.find("failure").text
+
+
+# --------------------------------------------------------------------------------------------
+# HTML
+# --------------------------------------------------------------------------------------------
+
+def test_html_has_a_row_per_host_with_its_badge(report):
+    page = lxml.html.fromstring(drift.to_html(report))
+    rows = page.xpath("//table[@id='hosts']/tbody/tr")
+    assert {r.get("data-host"): r.get("data-status") for r in rows} == {
+        name: h["status"] for name, h in report["hosts"].items()}
+    assert [r.get("data-status") for r in rows] == ["drift"] * 2 + ["error"] * 3 + ["in_sync"]
+    for row in rows:
+        assert row.xpath(".//span[contains(@class, 'badge')]")[0].text == drift.BADGES[row.get("data-status")]
+    cards = {c.get("class").split()[1]: c.xpath("string(div[@class='n'])") for c in page.xpath("//div[@class='cards']/div")}
+    assert cards == {"hosts": "6", "in_sync": "1", "drift": "2", "error": "3"}
+
+
+def test_html_shows_each_drifting_hosts_diff_coloured(report):
+    page = lxml.html.fromstring(drift.to_html(report))
+    sections = {s.xpath("string(h2/span[@class='host'])"): s for s in page.xpath("//section[@class='hostdetail']")}
+    assert set(sections) == {"web2", "sql1", "dc1", "lost9", "xp1"}     # in-sync hosts have no section
+    removed = sections["web2"].xpath(".//pre[@class='diff']/span[@class='del']/text()")
+    assert any("Dest Port : 3389" in line for line in removed)
+    added = sections["sql1"].xpath(".//pre[@class='diff']/span[@class='add']/text()")
+    assert any(SLAMMER in line for line in added)
+    assert "Connection refused" in sections["dc1"].text_content()
+
+
+def test_html_escapes_hostile_names_and_is_self_contained(records):
+    hostile = dict(records[1], host=HOSTILE, summary=["- rule %r" % HOSTILE], commands=[HOSTILE],
+                   errors=[], warnings=[HOSTILE], baseline=HOSTILE, assigned=HOSTILE)
+    text = drift.to_html(drift.build_report([hostile, dict(records[3], errors=[HOSTILE])]))
+    assert "<script" not in text.lower() and "<img" not in text.lower()
+    assert "&lt;script&gt;" in text
+    page = lxml.html.fromstring(text)
+    assert page.xpath("//tr/@data-host")[0] == HOSTILE     # attributes come back intact
+    assert not page.xpath("//script | //link | //img | //iframe | //*[@src] | //*[@onerror]")
+    assert all(href.startswith("#") for href in page.xpath("//a/@href"))
+    assert "url(" not in text and "@import" not in text
+
+
+def test_all_in_sync_says_so(records):
+    page = drift.to_html(drift.build_report([records[0]]))
+    assert "all 1 hosts match the baseline" in page
+    assert "hostdetail" not in page.split("</table>")[1]
+
+
+# --------------------------------------------------------------------------------------------
+# The filter plugin
+# --------------------------------------------------------------------------------------------
+
+def test_filters_wrap_the_builder(records):
+    class Lazy:                                     # Ansible hands filters mapping-like objects
+        def __init__(self, data):
+            self.data = data
+
+        def items(self):
+            return self.data.items()
+
+    filters = drift_filters.FilterModule().filters()
+    assert set(filters) == {"drift_record", "drift_report", "drift_json", "drift_html", "drift_junit"}
+    record = filters["drift_record"](Lazy(check_result(store(None))), "sql1", SLAMMER)
+    assert record["status"] == "drift"
+    built = filters["drift_report"]([record], ["sql1", "gone"], "2026-01-01T00:00:00Z")
+    assert built["counts"]["error"] == 1
+    assert json.loads(filters["drift_json"](built)) == built
+    assert "sql1" in filters["drift_html"](built) and "sql1" in filters["drift_junit"](built)
+    with pytest.raises(Exception, match="winsec.ipsec.drift_report"):
+        filters["drift_html"]({"hosts": {}})
