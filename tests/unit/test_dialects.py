@@ -1,5 +1,6 @@
 """dialects: dispatch, Command display and secrets, and the hostile-name corpus for every dialect."""
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import dialects, plan
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.dialects import MASK, Args, Command
@@ -113,4 +114,23 @@ def test_hostile_names_are_delivered_exactly_or_rejected(dialect, name):
         if dialect == "ipsecpol":       # offline .cmd script: every argument must be cmd.exe-safe
             assert all(cmd_safe("arg", a) == a for a in command.argv)
         else:                           # run through the remote layer's PowerShell
+            assert _delivered_by_powershell(command.argv[1:])
+
+
+# Any text, weighted towards what quoting trips on.
+_TRICKY = st.text(alphabet=st.sampled_from(list(' \t"\\^&|%!<>()=:-[]*+\'x\u00e9\u3000\n')), max_size=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=st.one_of(_TRICKY, st.text(max_size=12)), dialect=st.sampled_from(DIALECTS))
+def test_any_name_is_delivered_exactly_or_rejected(name, dialect):
+    try:
+        commands = render(slammer_plan(policy=name, rules=(name + " in", name + " out")), dialect)
+    except ValidationError:
+        return
+    for command in commands:
+        assert split_command_line(command.display) == list(command.argv)
+        if dialect == "ipsecpol":
+            assert all(cmd_safe("arg", a) == a for a in command.argv)
+        else:
             assert _delivered_by_powershell(command.argv[1:])
