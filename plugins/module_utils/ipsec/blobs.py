@@ -452,13 +452,13 @@ _ZERO = b"\x00\x00\x00\x00"
 _ADDR_CACHE: dict = {}
 
 
-def _legacy_address(addr: bytes, mask: bytes) -> Address:
-    """fs 5.5: any = 0/0; 'me' = 0.0.0.0/255.255.255.255 ([?] inferred from ipsecpol's
-    IP_ADDRESS_ME = 0 with IP_ADDRESS_MASK_NONE; no capture holds a 'me' filter); otherwise a host
-    (mask 255.255.255.255) or a subnet."""
-    key = addr + mask
-    found = _ADDR_CACHE.get(key)
+def _address_pair(pair: bytes) -> Address:
+    """8 bytes, address then mask (fs 5.5): any = 0/0; 'me' = 0.0.0.0/255.255.255.255 ([?]
+    inferred from ipsecpol's IP_ADDRESS_ME = 0 with IP_ADDRESS_MASK_NONE; no capture holds a
+    'me' filter); otherwise a host (mask 255.255.255.255) or a subnet."""
+    found = _ADDR_CACHE.get(pair)
     if found is None:
+        addr, mask = pair[:4], pair[4:]
         if addr == _ZERO and mask == _ZERO:
             found = ANY
         elif addr == _ZERO and mask == _ALL:
@@ -466,8 +466,12 @@ def _legacy_address(addr: bytes, mask: bytes) -> Address:
         else:
             found = Address("ip", socket.inet_ntoa(addr), socket.inet_ntoa(mask))
         if len(_ADDR_CACHE) < 65536:
-            _ADDR_CACHE[key] = found
+            _ADDR_CACHE[pair] = found
     return found
+
+
+def _legacy_address(addr: bytes, mask: bytes) -> Address:
+    return _address_pair(addr + mask)
 
 
 def _read_filter_strings(data: bytes, pos: int, what: str, index: int):
@@ -481,22 +485,24 @@ def _read_filter_strings(data: bytes, pos: int, what: str, index: int):
 
 # A legacy record whose three strings are empty and that names no server type: the common case,
 # unpacked in bulk (the decoder must stay linear and quick: 10k filters well under 200 ms).
-_FILTER_PLAIN = struct.Struct("<18s" + _FILTER_FIXED.format[1:])
+# Same layout as _FILTER_FIXED after the strings, with each address+mask read as one 8-byte key.
+_FILTER_PLAIN = struct.Struct("<18sIHH8sI8s8s4sIHHBBH")
 
 
 def _plain_records(data: bytes, pos: int, end: int):
     """All records in data[pos:end] if every one is plain, else None (the caller then walks them)."""
-    address = _legacy_address
+    cache = _ADDR_CACHE
+    address = _address_pair
     make = Filter
     filters = []
     append = filters.append
-    for (strings, g1, g2, g3, g4, mirrored, src, smask, dst, dmask, _tun, proto, sport, dport, _is_tun, special,
+    for (strings, g1, g2, g3, g4, mirrored, src, dst, _tun, proto, sport, dport, _is_tun, special,
          _opts) in _FILTER_PLAIN.iter_unpack(memoryview(data)[pos:end]):
         if special or strings != _EMPTY3:
             return None
         tail = g4.hex()
-        append(make(address(src, smask), address(dst, dmask), proto, sport, dport, mirrored == 1, "",
-                    "{%08x-%04x-%04x-%s-%s}" % (g1, g2, g3, tail[:4], tail[4:])))
+        append(make(cache.get(src) or address(src), cache.get(dst) or address(dst), proto, sport, dport,
+                    mirrored == 1, "", "{%08x-%04x-%04x-%s-%s}" % (g1, g2, g3, tail[:4], tail[4:])))
     return filters
 
 
