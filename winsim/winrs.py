@@ -7,6 +7,7 @@ thread; Receive waits on a condition (no polling) until output is ready or Opera
 from __future__ import annotations
 
 import base64
+import binascii
 import codecs
 import logging
 import threading
@@ -177,7 +178,10 @@ class ShellService:
             if stream.get("Name") != "stdin":
                 raise wsman.invalid_body("Send accepts the stdin stream only, not %r." % stream.get("Name"))
             cmd = self._command_of(shell, stream.get("CommandId", ""))
-            data = base64.b64decode(stream.text or "")
+            try:
+                data = base64.b64decode((stream.text or "").strip(), validate=True)
+            except binascii.Error:
+                raise wsman.invalid_body("The stdin stream is not base64.") from None
             with cmd.cond:
                 if cmd.stdin_closed:
                     # [I] not verified on real Windows: text for input after the end of stdin.

@@ -223,6 +223,21 @@ def test_stdin_sent_ansible_style_reaches_the_command(recorded):
     client.close_shell(shell)
 
 
+def test_stdin_that_is_not_base64_is_a_fault(recorded):
+    client = protocol(recorded, recorded.hosts[0])
+    shell = client.open_shell()
+    command = client.run_command(shell, "echo-stdin", console_mode_stdin=False)
+    request = {"env:Envelope": client.build_wsman_header(
+        action="http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Send", resource_uri=SHELL_URI,
+        shell_id=shell)}
+    request["env:Envelope"]["env:Body"] = {"rsp:Send": {"rsp:Stream": {
+        "@Name": "stdin", "@CommandId": command, "@End": "true", "#text": "not base64!"}}}
+    with pytest.raises(WSManFaultError) as fault:
+        client.send_message(xmltodict.unparse(request))
+    assert fault.value.wsman_fault_code == 2150858791
+    assert recorded.hosts[0].host.calls == []
+
+
 @pytest.mark.parametrize("codepage,encoding", [(65001, "utf-8"), (437, "cp437")])
 def test_output_uses_the_shells_code_page(recorded, codepage, encoding):
     client = protocol(recorded, recorded.hosts[0])
