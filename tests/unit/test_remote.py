@@ -207,3 +207,14 @@ def test_undo_steps_newest_first():
     a = step("a", undo=[step("ua")])
     b = step("b", undo=[step("ub1"), step("ub2")])
     assert [u.argv[0] for u in remote.undo_steps([a, b])] == ["ub1", "ub2", "ua"]
+
+
+def test_packing_counts_non_ascii_and_astral_characters_exactly():
+    steps = [step("netsh", "ipsec", "static", "add", "filterlist", "name=Pol\u00fc \U0001F600 %d" % i,
+                  undo=[step("netsh", "ipsec", "static", "delete", "filterlist", "name=Pol\u00fc \U0001F600 %d" % i)])
+             for i in range(200)]
+    scripts = remote.write_scripts(steps)
+    lengths = [remote.command_line_length(s) for s in scripts]
+    assert max(lengths) <= remote.MAX_COMMAND_LINE
+    # greedy packing: no two neighbouring scripts could have been one
+    assert all(a + b - len(remote.POWERSHELL_PREFIX) > remote.MAX_COMMAND_LINE for a, b in zip(lengths, lengths[1:]))

@@ -140,6 +140,34 @@ def _command_lines(step: Step, var: str = "$out") -> List[str]:
             'Remove-Item -LiteralPath "%s"' % path])
 
 
+def _step_lines(step: Step, number: int) -> List[str]:
+    """Run one step unless an earlier one failed; on failure record its number and output."""
+    return (["if ($failed -eq 0) {"] + _command_lines(step) + [
+        "if ($rc -ne 0 -or $out -match 'ERR IPsec\\[') {",
+        "$failed = %d" % number,
+        'Write-Output "%s failed %d rc=$rc"' % (MARK, number),
+        "Write-Output $out",
+        _say("end failed"),
+        "} else {",
+        _say("done %d" % number),
+        "}",
+        "}",
+    ])
+
+
+def _undo_lines(step: Step, number: int) -> List[str]:
+    """Undo step `number` when a later step failed (`$failed` holds the failed step's number)."""
+    if not step.undo:
+        return []
+    lines = ["if ($failed -gt %d) {" % number]
+    for index, undo in enumerate(step.undo, 1):
+        lines += [_say("undo %d.%d" % (number, index))]
+        lines += _command_lines(undo, "$uout")
+        lines += ['Write-Output "%s undone %d.%d rc=$rc"' % (MARK, number, index),
+                  "Write-Output $uout", _say("end undone")]
+    return lines + ["}"]
+
+
 def write_lines(steps: Sequence[Step], first: int = 1) -> List[str]:
     """Run `steps` numbered from `first`; stop at the first failure and undo the earlier ones.
 
@@ -148,30 +176,9 @@ def write_lines(steps: Sequence[Step], first: int = 1) -> List[str]:
     """
     lines = ["$failed = 0"]
     for number, step in enumerate(steps, first):
-        lines += ["if ($failed -eq 0) {"]
-        lines += _command_lines(step)
-        lines += [
-            "if ($rc -ne 0 -or $out -match 'ERR IPsec\\[') {",
-            "$failed = %d" % number,
-            'Write-Output "%s failed %d rc=$rc"' % (MARK, number),
-            "Write-Output $out",
-            _say("end failed"),
-            "} else {",
-            _say("done %d" % number),
-            "}",
-            "}",
-        ]
+        lines += _step_lines(step, number)
     for number in range(first + len(steps) - 1, first - 1, -1):
-        step = steps[number - first]
-        if not step.undo:
-            continue
-        lines += ["if ($failed -gt %d) {" % number]
-        for index, undo in enumerate(step.undo, 1):
-            lines += [_say("undo %d.%d" % (number, index))]
-            lines += _command_lines(undo, "$uout")
-            lines += ['Write-Output "%s undone %d.%d rc=$rc"' % (MARK, number, index),
-                      "Write-Output $uout", _say("end undone")]
-        lines += ["}"]
+        lines += _undo_lines(steps[number - first], number)
     return lines
 
 
@@ -181,6 +188,15 @@ def write_script(steps: Sequence[Step], first: int = 1, verify: bool = True,
     if verify:
         lines += read_lines(dynamic, dialect)
     return "\n".join(lines + ["exit 0"]) + "\n"
+
+
+def _units(lines: Sequence[str]) -> int:
+    """UTF-16 code units of lines as Ansible joins them (stripped, one newline after each)."""
+    return sum(len(ln.strip().encode("utf-16-le")) // 2 + 1 for ln in lines if ln.strip())
+
+
+def _encoded_length(units: int) -> int:
+    return len(POWERSHELL_PREFIX) + 4 * ((2 * units + 2) // 3)
 
 
 def command_line_length(script: str) -> int:
@@ -193,27 +209,29 @@ def write_scripts(steps: Sequence[Step], dynamic: bool = True, dialect: str = ""
                   limit: int = MAX_COMMAND_LINE) -> List[str]:
     """The batch in as few scripts as fit the command-line limit; only the last one verifies.
 
-    Each script undoes its own steps on failure; the caller undoes earlier scripts' steps
-    (`undo_steps`) when a later one fails.
+    Steps are packed greedily by their encoded size, with room kept in every script for the
+    closing read. Each script undoes its own steps on failure; the caller undoes earlier
+    scripts' steps (`undo_steps`) when a later one fails.
     """
-    scripts: List[str] = []
-    start = 0
-    while start < len(steps) or not scripts:
-        end = len(steps)
-        while True:
-            last = end == len(steps)
-            script = write_script(steps[start:end], start + 1, verify=last, dynamic=dynamic,
-                                  dialect=dialect)
-            if command_line_length(script) <= limit:
-                break
-            if end - start <= 1:
-                raise IPsecError("step %d alone (%s) does not fit the Windows command-line limit of "
-                                 "%d characters" % (start + 1, steps[start].display or "?", limit))
-            end = start + max(1, (end - start) // 2) if end - start > 64 else end - 1
-        scripts.append(script)
-        start = end
-        if start >= len(steps):
-            break
+    fixed = _units(["$failed = 0"] + read_lines(dynamic, dialect) + ["exit 0"])
+    chunks: List[Tuple[int, int]] = []
+    start, used = 0, fixed
+    for index, step in enumerate(steps):
+        cost = _units(_step_lines(step, index + 1) + _undo_lines(step, index + 1))
+        if _encoded_length(fixed + cost) > limit:
+            raise IPsecError("step %d alone (%s) does not fit the Windows command-line limit of %d "
+                             "characters" % (index + 1, step.display or "?", limit))
+        if _encoded_length(used + cost) > limit:
+            chunks.append((start, index))
+            start, used = index, fixed
+        used += cost
+    chunks.append((start, len(steps)))
+    scripts = [write_script(steps[a:b], a + 1, verify=b == len(steps), dynamic=dynamic, dialect=dialect)
+               for a, b in chunks]
+    for script in scripts:      # the size arithmetic above must agree with the real encoding
+        if command_line_length(script) > limit:
+            raise IPsecError("internal: a write script of %d characters exceeds the limit of %d"
+                             % (command_line_length(script), limit))
     return scripts
 
 
