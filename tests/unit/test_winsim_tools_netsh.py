@@ -310,3 +310,11 @@ def test_set_defaultrule_and_unemulated_dynamic_commands(host):
     assert default.active and state.filteraction(default.filteraction).qmpfs
     result = netsh(host, "ipsec", "dynamic", "show", "stats")
     assert result.rc == 1 and "not emulated" in result.stdout
+
+
+def test_server_2003_netsh_takes_no_ipv6_or_ranges(tmp_path):
+    old = SimHost("s", "127.0.0.6", "2003", str(tmp_path / "s"))
+    for addr in ("fe80::1", "10.0.0.1-10.0.0.9"):
+        result = netsh(old, "ipsec", "static", "add", "filter", "filterlist=L", "srcaddr=" + addr, "dstaddr=me")
+        assert result.rc == 1 and "ERR IPsec[" in result.stdout
+    ok(netsh(old, "ipsec", "static", "add", "filter", "filterlist=L", "srcaddr=10.0.0.1", "dstaddr=me"))

@@ -10,8 +10,8 @@ from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import Dy
 
 from ..host import DynamicEntry, MmPolicy
 from .netsh_params import (
-    BAD_SYNTAX, NetshError, Tag, address, auth_methods, check_ports, choice, integer, ipsec_error,
-    lookup, parse_tags, port, protocol, yesno)
+    BAD_SYNTAX, NetshError, Tag, address, auth_methods, check_generation, check_ports, choice, integer,
+    ipsec_error, lookup, parse_tags, port, protocol, yesno)
 
 # [I] error numbers invented for winsim; no dynamic-context error text or number is attested.
 SERVICE_DOWN, RULE_EXISTS, RULE_MISSING, MM_EXISTS, MM_MISSING, MM_IN_USE, NOT_EMULATED = (
@@ -99,6 +99,7 @@ class DynamicContext:
         src = address("srcaddr", str(values["srcaddr"]), "srcmask", masks["srcmask"])
         dst = address("dstaddr", str(values["dstaddr"]), "dstmask", masks["dstmask"])
         for tag, side in (("srcaddr", src), ("dstaddr", dst)):
+            check_generation(self.host, tag, str(values[tag]), side)
             if side.kind in ("dns", "server"):
                 raise ipsec_error(NOT_EMULATED, "%s=%s: DNS names and server types are not emulated by winsim "
                                   "in the dynamic context." % (tag, values[tag]))

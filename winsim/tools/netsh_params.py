@@ -211,6 +211,13 @@ def _is_dns_name(value: str) -> bool:
                and not label.startswith("-") for label in labels) and not value.replace(".", "").isdigit()
 
 
+def check_generation(host, tag: str, value: str, addr: Address) -> None:
+    """Windows Server 2003's netsh takes `(ip | dns | server)` ([H] ws2003 usage line) and its
+    store has no v2 filter section (factsheet 5.6): no IPv6, no ranges there."""
+    if host.profile.blob_flavor == "legacy" and (addr.kind == "range" or ":" in addr.value):
+        raise bad_value(tag, value, "an IPv4 address, a DNS name or a server type on this Windows version")
+
+
 def canonical(addr: Address) -> Address:
     """One spelling per meaning, so that filters compare equal however they were written."""
     if addr.kind == "ip" and ":" not in addr.value:

@@ -14,8 +14,9 @@ from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
     KERBEROS, Filter, FilterAction, FilterList, HostState, Policy, QmOffer, Rule, name_key)
 
 from .netsh_params import (
-    NetshError, Tag, address, auth_methods, bad_value, canonical, check_ports, choice, given_order,
-    integer, ipsec_error, lookup, match_word, parse_tags, port, protocol, qm_offers, server_sides, yesno)
+    NetshError, Tag, address, auth_methods, bad_value, canonical, check_generation, check_ports, choice,
+    given_order, integer, ipsec_error, lookup, match_word, parse_tags, port, protocol, qm_offers,
+    server_sides, yesno)
 
 # Error numbers. Attested (netsh_static_errors_EVIDENCE.txt): 05005 05010 05014 05020 05049 05067
 # 05068 05072 05073. The rest are [I]: invented for winsim, not seen on real Windows.
@@ -306,12 +307,14 @@ def _rename_in_rules(state, field, old, new):
     return replace(state, policies=tuple(policies))
 
 
-def _filter_from(values, defaults: bool) -> dict:
+def _filter_from(ctx, values, defaults: bool) -> dict:
     """The filter fields given on the command line (all of them, with defaults, when adding)."""
     fields = {}
     mask_given = {k: (str(values[k]) if k in values else None) for k in ("srcmask", "dstmask")}
     src = address("srcaddr", str(values["srcaddr"]), "srcmask", mask_given["srcmask"])
     dst = address("dstaddr", str(values["dstaddr"]), "dstmask", mask_given["dstmask"])
+    check_generation(ctx.host, "srcaddr", str(values["srcaddr"]), src)
+    check_generation(ctx.host, "dstaddr", str(values["dstaddr"]), dst)
     fields["src"], fields["dst"] = server_sides(src, dst)
     if "protocol" in values or defaults:
         fields["protocol"] = protocol("protocol", str(values.get("protocol", "ANY")))
@@ -327,7 +330,7 @@ def _filter_from(values, defaults: bool) -> dict:
 def add_filter(ctx, state, args):
     values = parse_tags(args, FILTER, required=("filterlist", "srcaddr", "dstaddr"))
     name = _nonempty("filterlist", values["filterlist"])
-    fields = _filter_from(values, defaults=True)
+    fields = _filter_from(ctx, values, defaults=True)
     new_filter = Filter(description=str(values.get("description", "")), guid=new_guid(), **fields)
     flist = state.filterlist(name)
     if flist is None:       # [H] add filter remark 1: "If the filter list does not exist it will be created."
@@ -351,7 +354,7 @@ def filter_matches(flt: Filter, fields: dict) -> bool:
 def delete_filter(ctx, state, args):
     values = parse_tags(args, DELETE_FILTER, required=("filterlist", "srcaddr", "dstaddr"))
     flist = _find_filterlist(state, values["filterlist"])
-    fields = _filter_from(values, defaults=False)
+    fields = _filter_from(ctx, values, defaults=False)
     kept = tuple(f for f in flist.filters if not filter_matches(f, fields))
     if len(kept) == len(flist.filters):
         raise ipsec_error(NO_SUCH_FILTER, "No filter in Filter List \"%s\" matches the given parameters." % flist.name)
