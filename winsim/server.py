@@ -182,6 +182,10 @@ class WinRMHandler(BaseHTTPRequestHandler):
             except OSError:
                 pass
             return
+        except Exception as err:  # a winsim bug: say so to the client, loudly, and keep serving
+            log.exception("%s: %s failed", served.name, request.action)
+            fault = wsman.provider_failure("winsim internal error: %s: %s" % (type(err).__name__, err))
+            reply, status = wsman.fault_envelope(fault, request.message_id, served.name), 500
         self._soap(status, reply, encrypted, extra)
 
     def _authenticate(self) -> tuple[str | None, str | None]:

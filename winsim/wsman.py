@@ -102,6 +102,12 @@ def invalid_body(detail: str) -> WSManFault:
                       "because the request packet does not have a valid SOAP body. " + detail)
 
 
+def provider_failure(detail: str) -> WSManFault:
+    # ERROR_WSMAN_PROVIDER_FAILURE 0x80338003: here, a bug inside winsim itself.
+    return WSManFault(2150858755, "w:InternalError", "An error was encountered inside the plugin. " + detail,
+                      value="s:Receiver")
+
+
 def unsupported_feature(detail: str) -> WSManFault:
     # ERROR_WSMAN_UNSUPPORTED_FEATURE 0x80338042; used where winsim, not Windows, lacks the feature.
     return WSManFault(2150858818, "w:UnsupportedFeature", "The WS-Management service does not support "

@@ -194,6 +194,18 @@ def test_shell_options_winsim_cannot_honour_are_refused(recorded, options):
     assert recorded.hosts[0].service.shells == {}
 
 
+def test_a_winsim_bug_is_a_loud_fault_and_the_host_keeps_serving(recorded, monkeypatch):
+    host = recorded.hosts[0]
+    monkeypatch.setattr(host.service, "_command", lambda request, shell: 1 / 0)
+    client = protocol(recorded, host)
+    shell = client.open_shell()
+    with pytest.raises(WSManFaultError) as fault:
+        client.run_command(shell, "ver")
+    assert fault.value.wsman_fault_code == 2150858755 and "ZeroDivisionError" in fault.value.reason
+    monkeypatch.undo()
+    assert client.get_command_output(shell, client.run_command(shell, "ver"))[2] == 0
+
+
 def test_malformed_envelope_is_a_fault_not_a_crash(recorded):
     host = recorded.hosts[0]
     response = requests.post(recorded.endpoint(host), data=b"<not-soap", auth=(recorded.user, recorded.password),
