@@ -340,3 +340,11 @@ def test_every_change_op(name, make, expected):
     for command in commands:
         assert command.undo, command.display
         assert split_command_line(command.display) == list(command.argv)
+
+
+def test_unassigning_a_policy_whose_name_ipseccmd_would_misread():
+    before = HostState(policies=(Policy("A:1", rules=(RULE,)),), filterlists=(LIST,), filteractions=(BLOCK,),
+                       assigned="A:1")
+    with pytest.raises(ValidationError) as err:
+        run(Change("unassign", before.policy("A:1")), before=before)
+    assert err.value.option == "policy"

@@ -91,16 +91,23 @@ class _Renderer:
                                   "%s would take it for a flag" % self.tool)
         return value
 
-    def _policy_arg(self, policy: Policy, poll: bool) -> str:
-        name = self._name("policy", policy.name)
+    def _policy(self, name: str) -> str:
+        self._name("policy", name)
         if ":" in name:
             raise ValidationError("policy", name, "a policy name without ':'",
                                   _netsh_can("%s reads -p as Name:PollInterval" % self.tool))
+        return name
+
+    def _policy_arg(self, policy: Policy, poll: bool) -> str:
+        name = self._policy(policy.name)
         if policy.description:
             raise ValidationError("description", policy.description, "no description",
                                   _netsh_can("%s has no option for a policy description" % self.tool))
         if poll:
-            return "%s:%d" % (name, policy.polling_interval)
+            interval = policy.polling_interval
+            if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
+                raise ValidationError("polling_interval", interval, "a whole number of minutes, at least 1")
+            return "%s:%d" % (name, interval)
         return name
 
     def _base(self, *args: str) -> Args:
@@ -231,7 +238,7 @@ class _Renderer:
             intents.read(change)
         commands: List[Command] = []
         for change, name in intents.unassign:
-            policy = self._name("policy", name)
+            policy = self._policy(name)
             commands.append(self._base("-p", policy, "-y").command(change, [self._base("-p", policy, "-x").command()]))
         for change, policy in intents.deleted_policies.values():
             commands.append(self.delete_rules(change, policy, policy.rules))
@@ -247,7 +254,7 @@ class _Renderer:
                                           _netsh_can("%s cannot keep a policy without rules" % self.tool))
             commands.append(self.delete_rules(items[0][0], policy, [rule for _, rule in items]))
         for change, name in intents.assign.values():
-            policy = self._name("policy", name)
+            policy = self._policy(name)
             commands.append(self._base("-p", policy, "-x").command(change, self.assign_undo(change, name)))
         commands += self.dynamic(intents.dynamic)
         return commands
@@ -284,7 +291,7 @@ class _Renderer:
     def delete_rules(self, change: Change, policy: Policy, rules: Sequence[Rule]) -> Command:
         """`-p P -r R... -o` ([D] KB); its undo recreates each rule as `before` had it."""
         rules = [r for r in rules if not r.default_response]
-        args = self._base("-p", self._name("policy", policy.name))
+        args = self._base("-p", self._policy(policy.name))
         for rule in rules:
             args.add("-r", self._name("rule", rule.name))
         old = self.before.policy(policy.name)
@@ -296,8 +303,8 @@ class _Renderer:
     def assign_undo(self, change: Change, name: str) -> List[Command]:
         displaced = change.old if isinstance(change.old, str) else self.before.assigned
         if displaced and name_key(displaced) != name_key(name):
-            return [self._base("-p", self._name("policy", displaced), "-x").command()]
-        return [self._base("-p", self._name("policy", name), "-y").command()]
+            return [self._base("-p", self._policy(displaced), "-x").command()]
+        return [self._base("-p", self._policy(name), "-y").command()]
 
     # -- dynamic ----------------------------------------------------------------------------------
 
