@@ -24,7 +24,8 @@ def documentation():
 def handle(ctx):
     p = ctx.params
     if p["reapply_at_startup"]:
-        raise ValidationError("reapply_at_startup", True, "false", "re-applying at startup is not supported yet")
+        raise ValidationError("reapply_at_startup", True, "false",
+                              "re-applying at startup is not supported yet")
     if p["state"] == "cleared":
         if p["filters"]:
             raise ValidationError("filters", p["filters"], "no filters with state=cleared",
@@ -33,7 +34,8 @@ def handle(ctx):
     else:
         rules = tuple(DynamicRule(f) for f in filters_option("filters", p["filters"], dynamic=True))
     return host.run(ctx.execute, lambda actual: plan_dynamic(actual, rules, state=p["state"]),
-                    ctx.check_mode, dialect=p["dialect"] or "", local_address=ctx.local_address, dynamic=True)
+                    ctx.check_mode, dialect=p["dialect"] or "", dynamic=True,
+                    local_address=ctx.local_address)
 
 
 class ActionModule(ActionBase):

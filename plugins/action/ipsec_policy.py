@@ -10,7 +10,8 @@ from ansible.plugins.loader import fragment_loader
 from ansible.utils.plugin_docs import get_docstring
 
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import host
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import rule_spec, rule_triple, run_action
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import (
+    rule_spec, rule_triple, run_action)
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
     HostState, Policy, ValidationError, name_key, parse_description, parse_name)
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.plan import plan_policy, policy_objects
@@ -92,7 +93,8 @@ def handle(ctx):
         raise ValidationError("store", "domain", "local",
                               "reading the domain store back for verification is not supported yet; "
                               "use state=rendered to get the commands")
-    return host.run(ctx.execute, planner_for(p, specs), ctx.check_mode, dialect=p["dialect"] or "", local_address=ctx.local_address)
+    return host.run(ctx.execute, planner_for(p, specs), ctx.check_mode, dialect=p["dialect"] or "",
+                    local_address=ctx.local_address)
 
 
 class ActionModule(ActionBase):

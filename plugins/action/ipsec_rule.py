@@ -11,8 +11,10 @@ from ansible.plugins.loader import fragment_loader
 from ansible.utils.plugin_docs import get_docstring
 
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import host
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import rule_spec, rule_triple, run_action
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import Rule, ValidationError, parse_name
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import (
+    rule_spec, rule_triple, run_action)
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
+    Rule, ValidationError, parse_name)
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.plan import plan_rule
 from ansible_collections.winsec.ipsec.plugins.modules import ipsec_rule as docs
 

@@ -89,7 +89,8 @@ def rule_spec(option: str, item: Dict[str, Any]) -> Dict[str, Any]:
         "name": parse_name(prefix + "name", item["name"]),
         "filters": filters_option(prefix + "filters", item["filters"]),
         "action": item["action"],
-        "filteraction": parse_name(prefix + "filteraction", item["filteraction"]) if item["filteraction"] else "",
+        "filteraction": (parse_name(prefix + "filteraction", item["filteraction"])
+                         if item["filteraction"] else ""),
         "description": parse_description(prefix + "description", item["description"] or ""),
         "offers": parse_qmsecmethods(prefix + "methods", item["methods"]) if item["methods"] else (),
     }

@@ -140,7 +140,8 @@ def managed_view(state: HostState) -> HostState:
     factsheet 6.3); the planner does not model it, so results and verification leave it out.
     ipsec_info reports it.
     """
-    default_actions = {name_key(r.filteraction) for p in state.policies for r in p.rules if r.default_response}
+    default_actions = {name_key(r.filteraction) for p in state.policies for r in p.rules
+                       if r.default_response}
     used = {name_key(r.filteraction) for p in state.policies for r in p.rules if not r.default_response}
     policies = tuple(replace(p, rules=tuple(r for r in p.rules if not r.default_response))
                      for p in state.policies)
@@ -165,7 +166,8 @@ def secrets_of(changes: Iterable[Change]) -> List[str]:
     for change in changes:
         for obj in (change.obj, change.old):
             if isinstance(obj, Rule):
-                found += [a.value for a in obj.auth if isinstance(a, AuthMethod) and a.kind == "psk" and a.value]
+                found += [a.value for a in obj.auth
+                          if isinstance(a, AuthMethod) and a.kind == "psk" and a.value]
     return found
 
 
@@ -300,7 +302,8 @@ def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
     if not same_store(verified, after_predicted, dynamic):
         result["diff"] = _diff(before, verified, local_address, secrets)
         from .netdiag import summary
-        differences = summary(canonical(managed_view(after_predicted)), canonical(managed_view(verified))) or ["(settings not shown by netdiag)"]
+        differences = (summary(canonical(managed_view(after_predicted)), canonical(managed_view(verified)))
+                       or ["(settings not shown by netdiag)"])
         raise HostError("the host's state after the change differs from the planned one (%s); every command "
                         "reported success, so this is a defect in winsec.ipsec or an unexpected tool "
                         "behaviour: compare `after` with the plan (`commands`)"

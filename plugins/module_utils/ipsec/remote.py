@@ -85,7 +85,8 @@ def read_lines(dynamic: bool = True, dialect: str = "") -> List[str]:
     lines = _section("os", 'reg query "%s"' % OS_KEY)
     lines += ["$osout = $out"]
     lines += _section("store", 'reg query "%s" /s' % IPSEC_KEY)
-    lines += _section("policyagent", "sc.exe query PolicyAgent")   # `sc` alone is PowerShell's Set-Content alias
+    # `sc` alone is PowerShell's alias of Set-Content: the service tool must be named sc.exe.
+    lines += _section("policyagent", "sc.exe query PolicyAgent")
     # 5.x (2000/XP/2003) keep NoDefaultExempt under Services\IPSEC; 6.x and later under PolicyAgent.
     lines += ["if ($osout -match 'CurrentVersion\\s+REG_SZ\\s+5\\.') {"]
     lines += _section("exempt", 'reg query "%s" /v NoDefaultExempt' % EXEMPT_KEY_LEGACY)
