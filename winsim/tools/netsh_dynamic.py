@@ -140,9 +140,9 @@ class DynamicContext:
 
     def delete_rule(self, args, apply):
         # The identifiers of a dynamic rule ([H] set rule usage: srcaddr dstaddr protocol srcport
-        # dstport mirrored conntype are not optional).
-        values = parse_tags(args, DELETE_RULE, required=("srcaddr", "dstaddr", "protocol", "srcport", "dstport",
-                                                         "mirrored", "conntype"))
+        # dstport mirrored conntype are not optional); ports may be left out for protocols without
+        # ports, where they can only be 0 ([H] "acceptable value is TCP or UDP") [I].
+        values = parse_tags(args, DELETE_RULE, required=("srcaddr", "dstaddr", "protocol", "mirrored", "conntype"))
         fields = self._rule_filter(values)
         conntype = fields.pop("conntype")
         wanted = Filter(**fields).key() + (conntype,)
