@@ -219,23 +219,10 @@ def test_embedded_quote_rejection_says_why():
         render(Change("add_policy", Policy('a"b')))
 
 
-HOSTILE = ["Block & Tackle", "a|b", "50% off", "<in>", "caret^", "tab\there", "Bl\u00f6ck \u0444\u0438\u043b\u044c\u0442\u0440",
-           "trailing\\", "back\\\\slash \\", "(paren)", "!bang!"]
+SCRIPT_VALUES = [n for n in HOSTILE_NAMES if '"' not in n] + ["trailing space\\", "a\\b c", "", "x y\\\\"]
 
 
-@pytest.mark.parametrize("name", HOSTILE)
-def test_hostile_names_round_trip(name):
-    if "\t" in name:
-        with pytest.raises(ValidationError):
-            render(Change("add_policy", Policy(name)))
-        return
-    command, = render(Change("add_policy", Policy(name)))
-    assert command.argv[5] == "name=" + name
-    assert split_command_line(command.display) == list(command.argv)
-    assert split_command_line(command.display, variant="msvcrt2008") == list(command.argv)
-
-
-@pytest.mark.parametrize("name", [n for n in HOSTILE_NAMES if '"' not in n] + ["trailing space\\", "a\\b c", "", "x y\\\\"])
+@pytest.mark.parametrize("name", SCRIPT_VALUES)
 def test_script_tokens_read_the_same_by_both_tokenizers(name):
     """netsh's script tokenizer is not documented: the token must split back to the argument whether
     a backslash escapes a quote (CommandLineToArgvW) or not (winsim's reading)."""

@@ -9,7 +9,7 @@ import pytest
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import dialects, plan
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.dialects import SCRIPT_FILE
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
-    ANY, ME, Address, AuthMethod, DynamicRule, Filter, FilterAction, HostState, Policy, QmOffer, name_key)
+    ANY, ME, Address, AuthMethod, DynamicRule, Filter, HostState, QmOffer, name_key)
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.toolout import parse_netsh_error
 from winsim.host import SimHost
 
@@ -48,9 +48,10 @@ def shape(state: HostState) -> tuple:
 
 
 def exact(state: HostState) -> tuple:
-    return plan.canonical(HostState(policies=tuple(p for p in state.policies), filterlists=state.filterlists,
+    """The store as the planner compares it: policies, lists, actions, assignment, dynamic rules."""
+    return plan.canonical(HostState(policies=state.policies, filterlists=state.filterlists,
                                     filteractions=state.filteractions, assigned=state.assigned,
-                                    dynamic=state.dynamic))[:6]
+                                    dynamic=state.dynamic))
 
 
 def local(host):

@@ -29,7 +29,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Tuple
 
-from ..model import DIALECTS, STORES, Change, HostState, ValidationError, parse_address, parse_name
+from ..model import DIALECTS, STORES, Change, HostState, ValidationError, parse_address
 from ..quoting import join_command_line
 
 MASK = "********"
@@ -120,11 +120,6 @@ def render_undo(commands: Sequence[Command]) -> List[Command]:
     return undone
 
 
-def check_name(option: str, value: str) -> str:
-    """A policy, rule, filter list or filter action name, as model.parse_name accepts it."""
-    return parse_name(option, value)
-
-
 def check_text(option: str, value: str) -> str:
     """Any other free text that reaches a command line: no control characters (a line break would
     end the command in every script it is written into)."""
@@ -170,4 +165,4 @@ class Args:
 
 
 __all__ = ["Command", "SCRIPT_FILE", "MASK", "render", "render_undo", "undo_commands", "Args",
-           "check_name", "check_text", "check_host"]
+           "check_text", "check_host"]

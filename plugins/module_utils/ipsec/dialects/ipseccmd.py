@@ -36,9 +36,9 @@ import ipaddress
 from typing import Callable, Dict, List, Sequence, Tuple
 
 from ..model import (DEFAULT_POLLING_MINUTES, KERBEROS, Address, Change, DynamicRule, Filter, HostState,
-                     Policy, QmOffer, Rule, ValidationError, name_key)
+                     Policy, QmOffer, Rule, ValidationError, name_key, parse_name)
 from ..quoting import join_command_line, powershell_native_args
-from . import MASK, Args, Command, check_host, check_name, check_text
+from . import MASK, Args, Command, check_host, check_text
 
 TOOL = "ipseccmd"
 # A value check beyond the dialect's own (ipsecpol adds cmd.exe safety): check(option, value).
@@ -84,7 +84,7 @@ class _Renderer:
         return value
 
     def _name(self, option: str, value: str) -> str:
-        self._value(option, check_name(option, value))
+        self._value(option, parse_name(option, value))
         if value.startswith("-"):
             # [I] a leading '-' would read as one of ipseccmd's flags
             raise ValidationError(option, value, "a name that does not start with '-'",

@@ -36,8 +36,8 @@ from typing import List, Optional, Sequence
 
 from ..model import (ACTIONS, CONNTYPES, PORT_PROTOCOLS, SERVER_TYPES, Address, Change, DynamicRule, Filter,
                      FilterAction, FilterList, HostState, IPsecError, Policy, Rule, ValidationError,
-                     format_qmsecmethods, parse_description, protocol_name)
-from . import MASK, SCRIPT_FILE, Args, Command, check_host, check_name, check_text
+                     format_qmsecmethods, parse_description, parse_name, protocol_name)
+from . import MASK, SCRIPT_FILE, Args, Command, check_host, check_text
 
 MM_POLICY = "winsec-ipsec"
 # The policy blob keeps the interval in seconds in a DWORD (MS-GPIPSEC factsheet 4.1).
@@ -129,7 +129,7 @@ def _description(value: str) -> str:
 
 
 def _name(option: str, value: str) -> str:
-    return _value(option, check_name(option, value))
+    return _value(option, parse_name(option, value))
 
 
 def _yes(value: bool) -> str:
