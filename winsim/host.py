@@ -108,6 +108,7 @@ class SimHost:
         self._clock_offset = 0.0
         self._generation = 0
         self._fail_countdown: Optional[int] = None
+        self._poll_minutes: Optional[int] = None        # the cached domain policy's polling interval
         self.agent_running = True
         self.dynamic: List[DynamicEntry] = []
         self.mmpolicies: Dict[str, MmPolicy] = {}
@@ -160,11 +161,11 @@ class SimHost:
             return
         if now - self._last_gp >= GP_REFRESH_SECONDS:
             self.refresh_group_policy(force=False)
-        assignment = self.domain_assignment()
-        if assignment is not None and self.agent_running:
-            cached = self.hive.load_store(CACHE_ROOT)
-            minutes = cached.policies[0].polling_interval if cached.policies else 180
-            if minutes and now - self._last_ipsec_poll >= minutes * 60:
+        if self.agent_running and self.domain_assignment() is not None:
+            if self._poll_minutes is None:
+                cached = self.hive.load_store(CACHE_ROOT)
+                self._poll_minutes = cached.policies[0].polling_interval if cached.policies else 0
+            if self._poll_minutes and now - self._last_ipsec_poll >= self._poll_minutes * 60:
                 self._ipsec_poll()
 
     # -- Group Policy and the domain store -----------------------------------------------------
@@ -216,6 +217,7 @@ class SimHost:
                     (subset.policies, subset.filterlists, subset.filteractions):
                 return
         self.hive.save_store(CACHE_ROOT, subset, self.profile.blob_flavor, int(self.now()))
+        self._poll_minutes = subset.policies[0].polling_interval
         self.mark_changed()
 
     def domain_assignment(self) -> Optional[DomainAssignment]:
