@@ -141,6 +141,32 @@ def test_receive_waits_for_operation_timeout_then_the_command_completes(recorded
     client.close_shell(shell)
 
 
+def test_waiting_for_output_costs_no_cpu(recorded):
+    client = protocol(recorded, recorded.hosts[0], operation_timeout_sec=5, read_timeout_sec=7)
+    shell = client.open_shell()
+    command = client.run_command(shell, "sleep", ["1.0"])
+    cpu, wall = time.process_time(), time.monotonic()
+    assert client.get_command_output(shell, command)[2] == 0
+    assert time.monotonic() - wall >= 0.9
+    assert time.process_time() - cpu < 0.3, "client or server spun while the command ran"
+    client.close_shell(shell)
+
+
+def test_many_hosts_serve_concurrent_clients(estate_factory):
+    estate = estate_factory(40, ["modern", "2008r2", "2003", "xp"], host_factory=RecordingHost)
+    answers = {}
+
+    def drive(hosts):
+        for host in hosts:
+            answers[host.name] = session(estate, host, transport="ntlm").run_cmd("hostname").std_out
+    workers = [threading.Thread(target=drive, args=(estate.hosts[i::8],)) for i in range(8)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert answers == {h.name: ("%s: hostname \r\n" % h.name).encode() for h in estate.hosts}
+
+
 def test_signal_and_delete_reply_with_relates_to_and_end_the_shell(recorded):
     host = recorded.hosts[0]
     client = protocol(recorded, host)
