@@ -274,7 +274,7 @@ def _filteraction(verb: str, action: FilterAction, old: Optional[FilterAction] =
     args = Args(*STATIC, verb, "filteraction", "name=" + _name("filteraction", (old or action).name))
     if old is not None and action.name != old.name:
         args.add("newname=" + _name("newname", action.name))
-    if action.description or verb == "set":
+    if action.description or (old is not None and old.description != action.description):
         args.add("description=" + _description(action.description))
     args.add("qmpfs=" + _yes(action.qmpfs), "inpass=" + _yes(action.inpass), "soft=" + _yes(action.soft),
              "action=" + _choice("action", action.action, ACTIONS))
