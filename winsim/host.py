@@ -91,6 +91,10 @@ class InjectedFault(Exception):
 
 
 class SimHost:
+    """A Windows host. Public: `run(command, arguments, stdin)` (through the shell), `run_tool(argv,
+    stdin)`, `configure(fail_step=, stop_service=, reboot=)`, `advance_time(seconds)`, `state()`,
+    `fs`, `audit_path` / `audit_entries()`, `name`, `address`, `personality`, `users`, `domain`."""
+
     def __init__(self, name: str, address: str, personality: str, state_dir: str,
                  users: Optional[Dict[str, str]] = None, domain_store: Optional[str] = None):
         self.name = name
@@ -114,6 +118,11 @@ class SimHost:
         self.mmpolicies: Dict[str, MmPolicy] = {}
         if not self.hive.existed:
             self._install()
+        else:
+            installed = self.hive.tree.get(VERSION_KEY, "CurrentVersion")
+            if installed is None or installed.data != self.profile.current_version:
+                raise ValueError("%s: the registry in %s belongs to another Windows version (%s), not %s"
+                                 % (name, state_dir, installed.data if installed else "none", self.profile.name))
         self._last_gp = self._last_ipsec_poll = self.now()
         self._boot()
 

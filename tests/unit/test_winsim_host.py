@@ -206,3 +206,8 @@ def test_unassigning_in_the_domain_removes_the_pointer(domain):
     assert modern.domain_assignment() is None
     assert CACHE_ROOT not in modern.hive.tree
     assert modern.run_tool(["reg", "query", GPT_ROOT]).rc == 1
+
+
+def test_a_state_dir_keeps_its_windows_version(tmp_path, host):
+    with pytest.raises(ValueError):
+        SimHost("web1", "127.0.0.2", "xp", str(tmp_path / "web1"))
