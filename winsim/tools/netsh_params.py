@@ -286,10 +286,22 @@ def auth_methods(values: Dict[str, object], order: Sequence[str]) -> Optional[Tu
         elif name == "psk" and "psk" in values:
             methods.append(AuthMethod("psk", str(values["psk"])))
         elif name == "rootca" and "rootca" in values:
-            methods.extend(AuthMethod("cert", str(v)) for v in values["rootca"])
+            methods.extend(AuthMethod("cert", _ca_name(str(v))) for v in values["rootca"])
     if not any(name in values for name in ("kerberos", "psk", "rootca")):
         return None
     return tuple(methods)
+
+
+def _ca_name(value: str) -> str:
+    """`"<certificate> certmap:(yes|no) excludecaname:(yes|no)"` ([H] add rule) -> the CA name;
+    the mapping flags are validated, the model keeps the name only."""
+    words = value.split()
+    while words and words[-1].lower().startswith(("certmap:", "excludecaname:")):
+        flag, _, answer = words.pop().partition(":")
+        yesno(flag.lower(), answer)
+    if not words:
+        raise bad_value("rootca", value, '"<certificate> certmap:(yes|no) excludecaname:(yes|no)"')
+    return " ".join(words)
 
 
 def given_order(tokens: Sequence[str], spec: Sequence[Tag]) -> List[str]:
