@@ -35,7 +35,8 @@ def handle(ctx):
         rules = tuple(DynamicRule(f) for f in filters_option("filters", p["filters"], dynamic=True))
     return host.run(ctx.execute, lambda actual: plan_dynamic(actual, rules, state=p["state"]),
                     ctx.check_mode, dialect=p["dialect"] or "", dynamic=True,
-                    local_address=ctx.local_address)
+                    local_address=ctx.local_address,
+                    guard_ports=ctx.guard_ports, allow_lockout=p["allow_lockout"])
 
 
 class ActionModule(ActionBase):

@@ -94,7 +94,8 @@ def handle(ctx):
                               "reading the domain store back for verification is not supported yet; "
                               "use state=rendered to get the commands")
     return host.run(ctx.execute, planner_for(p, specs), ctx.check_mode, dialect=p["dialect"] or "",
-                    local_address=ctx.local_address)
+                    local_address=ctx.local_address,
+                    guard_ports=ctx.guard_ports, allow_lockout=p["allow_lockout"])
 
 
 class ActionModule(ActionBase):

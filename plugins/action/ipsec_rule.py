@@ -29,7 +29,8 @@ def handle(ctx):
     policy = parse_name("policy", p["policy"])
     name = parse_name("name", p["name"])
     run = functools.partial(host.run, ctx.execute, check_mode=ctx.check_mode, dialect=p["dialect"] or "",
-                            local_address=ctx.local_address)
+                            local_address=ctx.local_address, guard_ports=ctx.guard_ports,
+                            allow_lockout=p["allow_lockout"])
     if p["state"] == "absent":
         def remove(actual):
             if actual.policy(policy) is None:

@@ -32,6 +32,13 @@ options:
     type: str
     choices: [present, absent, cleared]
     default: present
+  allow_lockout:
+    description:
+      - Allow a change that blocks the connection Ansible manages the host through (TCP 5985, 5986, 22 or
+        the inventory's C(ansible_port), to or from the host) in the assigned policy or the dynamic filters.
+      - Without it such a change fails before anything is sent; with it the result warns.
+    type: bool
+    default: false
   reapply_at_startup:
     description:
       - Re-add the filters when the host starts, by a startup task the module keeps in step with O(filters).

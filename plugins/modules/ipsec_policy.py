@@ -100,6 +100,13 @@ options:
     type: str
     choices: [merged, replaced, overridden, deleted, gathered, rendered, parsed]
     default: merged
+  allow_lockout:
+    description:
+      - Allow a change that blocks the connection Ansible manages the host through (TCP 5985, 5986, 22 or
+        the inventory's C(ansible_port), to or from the host) in the assigned policy or the dynamic filters.
+      - Without it such a change fails before anything is sent; with it the result warns.
+    type: bool
+    default: false
   running_config:
     description:
       - With O(state=parsed), saved output to read - the text of

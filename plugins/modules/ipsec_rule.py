@@ -51,6 +51,13 @@ options:
   description:
     description: The rule's description.
     type: str
+  allow_lockout:
+    description:
+      - Allow a change that blocks the connection Ansible manages the host through (TCP 5985, 5986, 22 or
+        the inventory's C(ansible_port), to or from the host) in the assigned policy or the dynamic filters.
+      - Without it such a change fails before anything is sent; with it the result warns.
+    type: bool
+    default: false
   state:
     description:
       - V(present) makes the rule exist with exactly these filters and this action.

@@ -227,3 +227,30 @@ def test_a_batch_too_long_for_one_command_line_is_split_and_says_so():
     assert writes > 1 and result["round_trips"] == 1 + writes
     assert any("sent in %d scripts" % writes in n for n in result["notes"])
     assert all(remote.command_line_length(s) <= remote.MAX_COMMAND_LINE for s in fake.scripts)
+
+
+def test_a_block_of_the_management_connection_is_refused_unless_allowed():
+    triples = [plan.rule_objects("No WinRM", [parse_filterspec("*=0:5985:TCP").filter])]
+    policy, objects = plan.policy_objects("Lockout", triples)
+
+    def planner(actual):
+        return plan.plan_policy(actual, policy, rules_objects=objects, assign=True)
+    fake = FakeHost()
+    with pytest.raises(host.HostError, match="5985.*allow_lockout") as err:
+        host.run(fake.execute, planner, check_mode=False)
+    assert len(fake.scripts) == 1 and "No WinRM" in str(err.value)         # nothing written
+    allowed = host.run(FakeHost().execute, planner, check_mode=True, allow_lockout=True)
+    assert any("5985" in w for w in allowed["warnings"])
+    # unassigned, it blocks nothing; a UDP block or another port is harmless too
+    harmless = host.run(FakeHost().execute, lambda a: plan.plan_policy(a, policy, rules_objects=objects),
+                        check_mode=True)
+    assert harmless["changed"] and not any("connection" in w for w in harmless["warnings"])
+
+
+@pytest.mark.parametrize("spec,port,cut", [
+    ("*=0:5985:TCP", 5985, True), ("*=0::TCP", 5986, True), ("*=0:5985:UDP", 5985, False),
+    ("*=0:80:TCP", 5985, False), ("0=*::TCP", 22, True), ("10.0.0.1=0:5985:TCP", 5985, False),
+    ("0=*:5985:TCP", 5985, False), ("0+*:5985:TCP", 5985, False), ("*+0:5985:TCP", 5985, True), ("*=0", 22, True),
+])
+def test_which_filters_cut_a_port(spec, port, cut):
+    assert host._cuts(parse_filterspec(spec).filter, port) is cut

@@ -121,6 +121,17 @@ class Context:
         self.task_vars = task_vars
 
     @property
+    def guard_ports(self):
+        """TCP ports the connection may use: WinRM, SSH, and the inventory's own port."""
+        from .host import MANAGEMENT_PORTS
+        port = self.task_vars.get("ansible_port")
+        try:
+            extra = (int(port),) if port not in (None, "") else ()
+        except (TypeError, ValueError):
+            extra = ()
+        return tuple(dict.fromkeys(MANAGEMENT_PORTS + extra))
+
+    @property
     def local_address(self) -> str:
         """The host's address as the inventory knows it ('' if not an IP): netdiag shows `me` as it."""
         import ipaddress

@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from . import remote
-from .model import (AuthMethod, Change, DynamicRule, HostState, IPsecError, Rule, name_key)
+from .model import (AuthMethod, Change, DynamicRule, Filter, HostState, IPsecError, Rule, name_key)
 from .report import SECRET_MASK, state_to_dict
 
 Execute = Callable[[str], Tuple[int, str, str]]
@@ -198,6 +198,52 @@ def netdiag_diff(before: HostState, after: HostState, local_address: str = "") -
 
 
 # --------------------------------------------------------------------------------------------
+# The connection's own traffic (DESIGN "Safety rules": a block that would cut the connection
+# Ansible is using is refused unless the user allows it)
+# --------------------------------------------------------------------------------------------
+
+# WinRM HTTP/HTTPS and SSH: what a Windows connection of Ansible can be riding on.
+MANAGEMENT_PORTS = (5985, 5986, 22)
+
+
+def _cuts(f: Filter, port: int) -> bool:
+    """Whether filter `f` matches TCP traffic from anywhere to this host's `port` or its replies."""
+    if f.protocol not in (0, 6):
+        return False
+    directions = [(f.src, f.dst, f.src_port, f.dst_port)]
+    if f.mirrored:
+        directions.append((f.dst, f.src, f.dst_port, f.src_port))
+    for src, dst, sport, dport in directions:
+        if src.kind == "any" and dst.kind in ("me", "any") and dport in (0, port) and sport == 0:
+            return True             # requests to the port, from any (ephemeral) client port
+        if src.kind in ("me", "any") and dst.kind == "any" and sport in (0, port) and dport == 0:
+            return True             # the host's replies from the port, to any client port
+    return False
+
+
+def connection_blocks(state: HostState, ports: Sequence[int]) -> List[str]:
+    """What in `state` blocks management traffic: the assigned policy's active block rules and
+    the dynamic rules that block inbound or outbound."""
+    found = []
+    assigned = state.policy(state.assigned) if state.assigned else None
+    for rule in (assigned.rules if assigned else ()):
+        action = state.filteraction(rule.filteraction)
+        flist = state.filterlist(rule.filterlist)
+        if not rule.active or action is None or action.action != "block" or flist is None:
+            continue
+        for f in flist.filters:
+            for port in ports:
+                if _cuts(f, port):
+                    found.append("rule %r of the assigned policy %r blocks TCP port %d"
+                                 % (rule.name, assigned.name, port))
+    for d in state.dynamic:
+        for port in ports:
+            if "block" in (d.inbound, d.outbound) and _cuts(d.filter, port):
+                found.append("a dynamic filter (%s -> %s) blocks TCP port %d" % (d.filter.src, d.filter.dst, port))
+    return list(dict.fromkeys(found))
+
+
+# --------------------------------------------------------------------------------------------
 # Rendering
 # --------------------------------------------------------------------------------------------
 
@@ -228,11 +274,14 @@ def render_steps(plan, before: HostState, dialect: str, store: str = "local",
 
 def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
         store: str = "local", domain: str = "", dynamic: bool = False,
-        warnings: Sequence[str] = (), local_address: str = "") -> dict:
+        warnings: Sequence[str] = (), local_address: str = "",
+        guard_ports: Sequence[int] = MANAGEMENT_PORTS, allow_lockout: bool = False) -> dict:
     """Read, plan and (unless check mode) write and verify. Returns the task result.
 
     dynamic: the task manages dynamic filters (they must be read strictly, PolicyAgent must run,
              and results carry the volatility warning).
+    guard_ports: TCP ports of the connection; a plan that newly blocks one is refused unless
+             allow_lockout (then it is a warning).
     """
     before, _ = read(execute, dialect, need_dynamic=dynamic)
     os = before.os
@@ -265,6 +314,13 @@ def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
     if not plan.changes:
         result.update(commands=[], after=state_report(before))
         return _finish(result)
+    cut = [c for c in connection_blocks(after_predicted, guard_ports)
+           if c not in connection_blocks(before, guard_ports)]
+    if cut and not allow_lockout:
+        raise HostError("refusing a change that would cut the management connection: %s; set "
+                        "allow_lockout: true if that is intended" % "; ".join(cut),
+                        **dict(result, after=state_report(after_predicted)))
+    result["warnings"] += ["the management connection may be cut: %s" % c for c in cut]
     try:
         steps = render_steps(plan, before, effective, store, domain)
     except IPsecError as err:       # e.g. a value this dialect cannot express
@@ -372,4 +428,4 @@ def state_from_saved(text: str) -> HostState:
 
 __all__ = ["HostError", "DYNAMIC_WARNING", "decode_registry", "state_from_transcript", "read",
            "canonical", "managed_view", "same_store", "secrets_of", "redact", "state_report", "netdiag_diff",
-           "render_steps", "render_commands", "shown", "run", "state_from_saved"]
+           "render_steps", "render_commands", "MANAGEMENT_PORTS", "connection_blocks", "shown", "run", "state_from_saved"]
