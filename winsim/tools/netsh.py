@@ -8,16 +8,23 @@ context (SYNTAX.md 1 [I]). A script stops at its first failing command, netsh ex
 from typing import List, Optional, Sequence, Tuple
 
 from ..result import Result
-from .netsh_dynamic import HANDLERS as DYNAMIC_HANDLERS, NOT_EMULATED_COMMANDS as DYNAMIC_NOT_EMULATED, DynamicContext
+from .netsh_dynamic import HANDLERS as DYNAMIC_HANDLERS
+from .netsh_dynamic import NOT_EMULATED_COMMANDS as DYNAMIC_NOT_EMULATED
+from .netsh_dynamic import DynamicContext
 from .netsh_params import NetshError, lookup, match_word
-from .netsh_static import HANDLERS as STATIC_HANDLERS, StaticContext
+from .netsh_static import HANDLERS as STATIC_HANDLERS
+from .netsh_static import StaticContext
+
+NOT_FOUND = "The following command was not found: %s."
+FILE_NOT_FOUND = "The system cannot find the file specified.\n"
 
 
 def static_knows(words: Sequence[str]) -> bool:
     return bool(lookup(words, STATIC_HANDLERS) or match_word(words[0], ("exportpolicy", "importpolicy")))
 
-NOT_FOUND = "The following command was not found: %s."
-FILE_NOT_FOUND = "The system cannot find the file specified.\n"
+
+def dynamic_knows(words: Sequence[str]) -> bool:
+    return bool(lookup(words, DYNAMIC_HANDLERS) or lookup(words, DYNAMIC_NOT_EMULATED))
 
 
 def split_line(line: str) -> List[str]:
@@ -90,8 +97,7 @@ class Session:
             context, rest = self.resolve_context(list(self.context[:depth]) + list(words))
             if context == ("ipsec", "static") and rest and static_knows(rest):
                 return self.static().run(rest)
-            if context == ("ipsec", "dynamic") and rest and (lookup(rest, DYNAMIC_HANDLERS)
-                                                             or lookup(rest, DYNAMIC_NOT_EMULATED)):
+            if context == ("ipsec", "dynamic") and rest and dynamic_knows(rest):
                 return self.dynamic().run(rest)
             if context and not rest:
                 self.context = context
