@@ -10,7 +10,7 @@ import pytest
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import host, plan, registry, remote
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.filterspec import parse_filterspec
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
-    AuthMethod, DomainAssignment, DynamicRule, HostState)
+    AuthMethod, DomainAssignment, DynamicRule, HostState, ValidationError)
 
 OS_TEXT = {
     "modern": ("Windows Server 2022 Standard", "6.3", "20348"),
@@ -254,3 +254,10 @@ def test_a_block_of_the_management_connection_is_refused_unless_allowed():
 ])
 def test_which_filters_cut_a_port(spec, port, cut):
     assert host._cuts(parse_filterspec(spec).filter, port) is cut
+
+
+def test_ipsecpol_is_refused_for_a_connected_host_before_any_trip():
+    calls = []
+    with pytest.raises(ValidationError, match="dialect.*state=rendered"):
+        host.run(lambda script: calls.append(script), slammer_planner(), check_mode=True, dialect="ipsecpol")
+    assert calls == []

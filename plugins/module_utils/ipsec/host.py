@@ -16,7 +16,8 @@ from dataclasses import replace
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from . import remote
-from .model import (AuthMethod, Change, DynamicRule, Filter, HostState, IPsecError, Rule, name_key)
+from .model import (AuthMethod, Change, DynamicRule, Filter, HostState, IPsecError, Rule, ValidationError,
+                    name_key)
 from .report import SECRET_MASK, state_to_dict
 
 Execute = Callable[[str], Tuple[int, str, str]]
@@ -283,6 +284,11 @@ def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
     guard_ports: TCP ports of the connection; a plan that newly blocks one is refused unless
              allow_lockout (then it is a warning).
     """
+    if dialect == "ipsecpol":
+        # ipsecpol.exe is the Windows 2000 Resource Kit's tool, and Windows 2000 has no WinRM.
+        raise ValidationError("dialect", dialect, "netsh or ipseccmd for a host reached over a connection",
+                              "ipsecpol serves Windows 2000, which has no WinRM: get its commands with "
+                              "winsec.ipsec.ipsec_policy state=rendered dialect=ipsecpol")
     before, _ = read(execute, dialect, need_dynamic=dynamic)
     os = before.os
     effective = dialect or os.dialect

@@ -99,7 +99,7 @@ def read_lines(dynamic: bool = True, dialect: str = "") -> List[str]:
         ipseccmd = _section("dynamic-ipseccmd", "cmd /c ipseccmd show filters")
         if dialect == "netsh":
             lines += netsh
-        elif dialect in ("ipseccmd", "ipsecpol"):
+        elif dialect == "ipseccmd":
             lines += ipseccmd
         else:
             lines += ["if ($osout -match 'CurrentVersion\\s+REG_SZ\\s+5\\.1') {"] + ipseccmd
