@@ -261,3 +261,51 @@ def test_ipsecpol_is_refused_for_a_connected_host_before_any_trip():
     with pytest.raises(ValidationError, match="dialect.*state=rendered"):
         host.run(lambda script: calls.append(script), slammer_planner(), check_mode=True, dialect="ipsecpol")
     assert calls == []
+
+
+# --- reports and arguments ----------------------------------------------------------------------
+
+def test_state_report_is_plain_data_without_secrets_and_round_trips():
+    from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import report
+    rule, flist, faction = plan.rule_objects("R", [parse_filterspec("10.0.0.0/255.0.0.0=0:80:TCP").filter], "permit")
+    rule = replace(rule, auth=(AuthMethod("psk", "Sup3r-Secret"),))
+    state = HostState(policies=(plan.Policy("P", rules=(rule,)),), filterlists=(flist,), filteractions=(faction,),
+                      assigned="p", dynamic=(DynamicRule(parse_filterspec("*=0:1434:UDP").filter),))
+    data = report.state_to_dict(state)
+    assert "Sup3r-Secret" not in repr(data) and data["policies"][0]["rules"][0]["auth"] == [
+        {"kind": "psk", "value": report.SECRET_MASK}]
+    assert data["policies"][0]["assigned"] is True            # names compare case-insensitively
+    assert data["filterlists"][0]["filters"][0]["src"] == {"kind": "ip", "value": "10.0.0.0",
+                                                           "mask": "255.0.0.0", "end": ""}
+    back = report.state_from_dict(data)
+    assert back.filterlists == state.filterlists and back.dynamic == state.dynamic
+    assert back.policies[0].rules[0].auth[0].value == report.SECRET_MASK
+    with pytest.raises(ValueError, match="unknown keys"):
+        report.from_dict(plan.Policy, {"name": "P", "colour": "red"})
+
+
+@pytest.mark.parametrize("generation,value,start", [
+    ("xp", None, "Broadcast, multicast, RSVP, Kerberos"), ("xp", 1, "Kerberos and RSVP are not exempt"),
+    ("2003", None, "Only IKE"), ("2003", 2, "Multicast and broadcast are not exempt"),
+    ("modern", 7, "Only IKE"), ("modern", 0, "Broadcast, multicast"),
+])
+def test_exemptions_in_words(generation, value, start):
+    from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.report import exemptions
+    text = exemptions(generation, value)
+    assert text.startswith(start), text
+    assert ("NoDefaultExempt=%d" % value in text) if value is not None else "not set" in text
+
+
+def test_filters_option_takes_specs_and_dicts_and_names_the_bad_item():
+    from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import filters_option
+    specs = filters_option("filters", ["*=0:1434:UDP", {"src": "any", "dst": "me", "protocol": "TCP", "dst_port": 80}])
+    assert [(f.protocol, f.dst_port, f.mirrored) for f in specs] == [(17, 1434, False), (6, 80, True)]
+    assert filters_option("filters", ["[*=0:1434:UDP]"], dynamic=True)[0].dst_port == 1434
+    with pytest.raises(ValidationError, match=r"filters\[0\].*\[ \] brackets"):
+        filters_option("filters", ["[*=0:1434:UDP]"])           # static: the action decides
+    with pytest.raises(ValidationError, match=r"filters\[1\]"):
+        filters_option("filters", ["*=0:1434:UDP", "(*=0:80:TCP)"], dynamic=True)
+    with pytest.raises(ValidationError, match=r"filters\[0\].dst_port"):
+        filters_option("filters", [{"dst_port": 99999, "protocol": "TCP"}])
+    with pytest.raises(ValidationError, match="non-empty list"):
+        filters_option("filters", [])
