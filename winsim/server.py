@@ -51,6 +51,8 @@ class ServedHost:
         self.requests = 0
         self.auth_failures = 0
         self.encrypted_requests = 0
+        self.bytes_received = 0  # HTTP body bytes of requests and replies (bench/ counts a task's cost)
+        self.bytes_sent = 0
         self.lock = threading.Lock()
 
     def control(self, settings: dict) -> dict:
@@ -84,7 +86,8 @@ class ServedHost:
                 "latency_ms": self.latency_ms, "drop_command": self.service.drop_command,
                 "commands": self.service.commands_seen, "shells": len(self.service.shells),
                 "requests": self.requests, "auth_failures": self.auth_failures,
-                "encrypted_requests": self.encrypted_requests}
+                "encrypted_requests": self.encrypted_requests,
+                "bytes_received": self.bytes_received, "bytes_sent": self.bytes_sent}
 
 
 class _Endpoint:
@@ -127,6 +130,7 @@ class WinRMHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         with served.lock:
             served.requests += 1
+            served.bytes_received += len(body)
         if served.latency_ms:
             time.sleep(served.latency_ms / 1000.0)
         if self.path not in ("/wsman", "/winsim/control"):
@@ -233,6 +237,8 @@ class WinRMHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+        with self.server.served.lock:
+            self.server.served.bytes_sent += len(body)
 
 
 class Listener:
