@@ -197,9 +197,9 @@ def _run_simple(machine, simple: _Simple, stdin: str) -> Tuple[Result, bool]:
     text = "".join(simple.text).lstrip(" \t@")
     if not text.strip():
         return Result("", "", machine.errorlevel), False
-    m = re.compile(r'"[^"]*"|[^\s"]+').match(text)
+    m = re.compile(r'(?:"[^"]*"?|[^\s"])+').match(text)
     token = m.group(0)
-    name = token.strip('"')
+    name = token.replace('"', "")
     stop = False
     builtin = re.match(r"(echo|type|exit|rem|set|ver)(?=$|[\s.(/])", text, re.I)
     if builtin and not token.startswith('"'):

@@ -592,7 +592,10 @@ class Parser:
                 if param is not None:
                     elements.append(param)
                     continue
+            before = self.i
             elements.append(self.parse_argument_list())
+            if self.i == before:
+                self.unexpected()
         cmd = Command(name, name_text, invoke, elements, redirects)
         cmd.start, cmd.end = start, self.i
         return cmd
@@ -675,8 +678,10 @@ class Parser:
                 break
             if c == "`":
                 nxt = self.peek(1)
-                if nxt in ("", "\r", "\n"):
-                    break
+                if nxt in ("\r", "\n"):
+                    break       # line continuation: skip_blank takes it
+                if nxt == "":
+                    nxt = "`"   # a backtick at the very end escapes nothing
                 buf.append(_ESCAPES.get(nxt, nxt))
                 self.i += 2
             elif c in SQ:
@@ -1102,6 +1107,8 @@ class Interpreter:
     def to_int(self, value: Any, node: Node) -> int:
         if value is None:
             return 0
+        if isinstance(value, list):
+            value = to_str(value)       # PowerShell cannot convert an array either
         try:
             return int(to_str(value).strip()) if isinstance(value, (int, str)) else int(value)
         except ValueError:

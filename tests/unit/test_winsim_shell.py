@@ -419,3 +419,39 @@ def test_cmd_redirections_use_the_host_files():
     assert host.calls[-1] == (["netsh", "-f", "-"], "pushd ipsec static \r\n")
     assert result.stdout == "ok\r\npushd ipsec static \r\n"
     assert (result.stderr, result.rc) == ("The system cannot find the file specified.\r\n", 1)
+
+
+FUZZ_PS = ["$x", "=", "'a b'", '"q $x"', "(", ")", "{", "}", "if", "else", "elseif", "-eq",
+           "-match", "'r'", "|", "Out-Null", "2>&1", ">", "$null", ";", "\n", "tool", "@'\nh\n'@",
+           '@"\nh $x\n"@', "`", "#c", "<#", "#>", "exit", "1", ",", "-not", "!", "$env:TEMP",
+           "--%", "&", "&&", "-p:", ".", "[", "]", "$(", "@(", "Write-Output", "Set-Content",
+           "-Value", "cmd", "/c", "echo", "%TEMP%", "^", '"', "'", "-f", "Get-Content", "throw",
+           "return", "-and", "+", "$LASTEXITCODE"]
+FUZZ_CMD = ["cmd", "/c", "/s", "echo", "echo.", "&", "&&", "||", "|", ">", ">>", "2>&1", "<", "nul",
+            "C:\\f.txt", '"', '"a b"', "^", "%TEMP%", "%", "exit", "/b", "3", "type", "set", "X=1",
+            "tool", "powershell", "-c", "-EncodedCommand", "Zm9v", "-Command", "-", "'x'", "("]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_random_input_always_gives_a_result(seed):
+    """Whatever arrives, the shell answers with a Result (an error is fine, a crash or hang is
+    not)."""
+    import random
+    import signal
+    rng = random.Random(seed)
+
+    def hang(*_):
+        raise TimeoutError("the shell hung")
+    previous = signal.signal(signal.SIGALRM, hang)
+    signal.alarm(20)
+    try:
+        for _ in range(1500):
+            script = " ".join(rng.choice(FUZZ_PS) for _ in range(rng.randint(1, 12)))
+            result = shell.run_script(shell.Machine(FakeHost()), script, clixml=True)
+            assert isinstance(result.rc, int) and isinstance(result.stderr, str), script
+            line = " ".join(rng.choice(FUZZ_CMD) for _ in range(rng.randint(1, 10)))
+            result = shell.execute(FakeHost(), line, b"tool\n")
+            assert isinstance(result.rc, int) and isinstance(result.stdout, str), line
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
