@@ -69,6 +69,9 @@ def test_every_state_on_modern_2003_and_xp(estate, ansible_env, tmp_path):
             return tasks[task][host]
         assert rules_of(result("replaced keeps SMB, drops NetBIOS, adds RDP [run]")["after"], "Baseline") == ["RDP", "SMB"]
         assert rules_of(result("gathered [info]")["gathered"], "Baseline") == ["RDP", "SMB"]
+        polled = result("merged changes the polling interval only [run]")["after"]
+        assert [p["polling_interval"] for p in polled["policies"]] == [60]
+        assert rules_of(polled, "Baseline") == ["RDP", "SMB"]
         assert rules_of(result("rule absent [run]")["after"], "Baseline") == ["SMB"]
         unknown = result("rule absent from an unknown policy [fails]")["msg"]
         assert "policy" in unknown and "No Such Policy" in unknown

@@ -274,8 +274,7 @@ def render_steps(plan, before: HostState, dialect: str, store: str = "local",
 # --------------------------------------------------------------------------------------------
 
 def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
-        store: str = "local", domain: str = "", dynamic: bool = False,
-        warnings: Sequence[str] = (), local_address: str = "",
+        store: str = "local", domain: str = "", dynamic: bool = False, local_address: str = "",
         guard_ports: Sequence[int] = MANAGEMENT_PORTS, allow_lockout: bool = False) -> dict:
     """Read, plan and (unless check mode) write and verify. Returns the task result.
 
@@ -306,14 +305,14 @@ def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
         "dialect": effective,
         "os": _os_dict(os),
         "before": state_report(before),
-        "warnings": list(warnings) + list(plan.warnings),
+        "warnings": list(plan.warnings),
         "notes": list(getattr(plan, "notes", ()) or ()),
     }
     if (before.domain is not None and store == "local"
             and not any(before.domain.name in w for w in result["warnings"])):
         result["warnings"].append(
             "a domain (GPO) IPsec policy %r is assigned to this host and overrides the local store; "
-            "local policy changes take no effect while it is assigned (use store: domain to manage it)"
+            "the local policy takes no effect while it is assigned (KB 813878)"
             % before.domain.name)
     after_predicted = replace(plan.after, os=os, policyagent=before.policyagent,
                               no_default_exempt=before.no_default_exempt)
