@@ -248,7 +248,7 @@ def test_all_in_sync_says_so(records):
 # The filter plugin
 # --------------------------------------------------------------------------------------------
 
-def test_filters_wrap_the_builder(records):
+def test_drift_record_filter_takes_ansible_mappings():
     class Lazy:                                     # Ansible hands filters mapping-like objects
         def __init__(self, data):
             self.data = data
@@ -257,12 +257,7 @@ def test_filters_wrap_the_builder(records):
             return self.data.items()
 
     filters = drift_filters.FilterModule().filters()
-    assert set(filters) == {"drift_record", "drift_report", "drift_json", "drift_html", "drift_junit"}
+    assert set(filters) == {"drift_record"}
     record = filters["drift_record"](Lazy(check_result(store(None))), "sql1", SLAMMER)
-    assert record["status"] == "drift"
-    built = filters["drift_report"]([record], ["sql1", "gone"], "2026-01-01T00:00:00Z")
-    assert built["counts"]["error"] == 1
-    assert json.loads(filters["drift_json"](built)) == built
-    assert "sql1" in filters["drift_html"](built) and "sql1" in filters["drift_junit"](built)
-    with pytest.raises(Exception, match="winsec.ipsec.drift_report"):
-        filters["drift_html"]({"hosts": {}})
+    assert record["status"] == "drift" and record["host"] == "sql1" and record["baseline"] == SLAMMER
+    assert filters["drift_record"](None, "gone")["errors"] == [drift.NO_RESULT]

@@ -206,7 +206,7 @@ def _unreachable(record: Mapping[str, Any]) -> bool:
 BADGES = {"in_sync": "in sync", "drift": "drift", "error": "error"}
 
 _CSS = """
-:root{--ok:#1a7f37;--ok-bg:#dafbe1;--drift:#9a3412;--drift-bg:#ffedd5;--err:#b42318;--err-bg:#fee4e2;
+:root{--ok:#1a7f37;--ok-bg:#dafbe1;--drift:#9a6700;--drift-bg:#fff1b8;--err:#b42318;--err-bg:#fee4e2;
 --ink:#1f2328;--muted:#59636e;--line:#d1d9e0;--add:#e6ffec;--add-ink:#116329;--del:#ffebe9;--del-ink:#a40e26}
 *{box-sizing:border-box}
 body{margin:0;padding:24px 32px;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;color:var(--ink);background:#f6f8fa}

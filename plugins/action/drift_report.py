@@ -1,0 +1,91 @@
+# -*- coding: utf-8 -*-
+# Copyright: winsec.ipsec developers; GNU General Public License v3.0+
+"""winsec.ipsec.drift_report: write the drift report on the controller (see plugins/modules/drift_report.py).
+
+Written here rather than through copy tasks: three files in-process, no module run per file.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+
+from ansible.plugins.action import ActionBase
+from ansible.plugins.loader import fragment_loader
+from ansible.utils.plugin_docs import get_docstring
+
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import drift
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import spec_from_doc
+from ansible_collections.winsec.ipsec.plugins.modules import drift_report as docs
+
+FILES = {"json": "drift.json", "html": "drift.html", "junit": "drift.xml"}
+
+
+@functools.lru_cache(maxsize=1)
+def documentation():
+    return get_docstring(docs.__file__, fragment_loader, collection_name="winsec.ipsec", is_module=True)[0]
+
+
+def plain(value):
+    """Ansible's mapping and sequence types -> dicts and lists (the builder copies what it reads)."""
+    if hasattr(value, "items"):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+def write_if_changed(path: str, text: str) -> bool:
+    """Write `text` to `path` atomically (mode 0644) unless it already holds it."""
+    data = text.encode("utf-8")
+    try:
+        with open(path, "rb") as handle:
+            if handle.read() == data:
+                return False
+    except FileNotFoundError:
+        pass
+    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".drift-")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+    return True
+
+
+def _differs(path: str, text: str) -> bool:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read() != text
+    except OSError:
+        return True
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _supports_check_mode = True
+    _supports_async = False
+
+    def run(self, tmp=None, task_vars=None):
+        super().run(tmp, task_vars)
+        _result, p = self.validate_argument_spec(argument_spec=spec_from_doc(documentation()["options"]))
+        report = drift.build_report(plain(p["records"]), [str(h) for h in p["hosts"]])
+        dest = os.path.abspath(os.path.expanduser(p["dest"]))
+        render = {"json": lambda: drift.to_json(report), "html": lambda: drift.to_html(report, p["title"]),
+                  "junit": lambda: drift.to_junit(report, p["title"])}
+        texts = {fmt: render[fmt]() for fmt in dict.fromkeys(p["formats"])}
+        files = {fmt: os.path.join(dest, FILES[fmt]) for fmt in texts}
+        if self._task.check_mode:
+            changed = any(_differs(path, texts[fmt]) for fmt, path in files.items())
+        else:
+            try:
+                os.makedirs(dest, exist_ok=True)
+                changed = [write_if_changed(files[fmt], texts[fmt]) for fmt in texts]
+            except OSError as err:
+                return {"failed": True, "changed": False, "report": report,
+                        "msg": "dest: cannot write the report into %s: %s" % (dest, err)}
+            changed = any(changed)
+        return {"changed": changed, "report": report, "files": files}

@@ -1,0 +1,84 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: winsec.ipsec developers; GNU General Public License v3.0+
+# Documentation only: the work is done on the controller by plugins/action/drift_report.py.
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: drift_report
+short_description: Write a compliance drift report (JSON, HTML, JUnit XML) from ipsec_baseline check results
+version_added: 0.1.0
+description:
+  - Turns the drift records that role M(winsec.ipsec.ipsec_baseline) leaves in C(ipsec_baseline_drift) (check
+    mode) into one report and writes it on the controller, into O(dest) - C(drift.json) (per host C(in_sync),
+    C(status), the C(summary) lines, the netdiag-style C(diff), the C(commands) that would fix it, C(errors)),
+    C(drift.html) (one self-contained page, hosts at a glance and each drifting host's diff) and C(drift.xml)
+    (JUnit XML, a testcase per host - drift is a failure, an unreachable or failed host an error).
+  - A host in O(hosts) without a record is reported as an error, so hosts that were unreachable or failed
+    before the check still appear.
+  - Runs on the controller only; it never contacts a managed host. Use it on C(localhost).
+options:
+  records:
+    description: The drift records, one per host (C(hostvars[host].ipsec_baseline_drift)).
+    type: list
+    elements: dict
+    required: true
+  hosts:
+    description: The hosts the check covered; each one without a record is reported as an error.
+    type: list
+    elements: str
+    default: []
+  dest:
+    description: The directory the report is written to (created when missing); relative to the directory ansible-playbook runs in.
+    type: path
+    required: true
+  formats:
+    description: Which files to write.
+    type: list
+    elements: str
+    choices: [json, html, junit]
+    default: [json, html, junit]
+  title:
+    description: The HTML page's title (also the JUnit test suite's name).
+    type: str
+    default: IPsec baseline drift report
+attributes:
+  check_mode:
+    support: full
+    description: Builds the report and returns it, and says which files would change, without writing them.
+  diff_mode:
+    support: none
+    description: Not supported.
+  platform:
+    platforms: posix
+    description: The controller.
+author:
+  - winsec.ipsec developers
+"""
+
+EXAMPLES = r"""
+- name: Write the drift report of the hosts checked by role winsec.ipsec.ipsec_baseline (mode check)
+  winsec.ipsec.drift_report:
+    records: "{{ groups['windows'] | map('extract', hostvars) | selectattr('ipsec_baseline_drift', 'defined')
+                 | map(attribute='ipsec_baseline_drift') | list }}"
+    hosts: "{{ groups['windows'] }}"
+    dest: ./drift-report
+  register: drift
+"""
+
+RETURN = r"""
+changed:
+  description: Whether a report file was written with new content.
+  returned: always
+  type: bool
+report:
+  description: The report as written to drift.json - C(counts) (hosts, in_sync, drift, error), C(baselines), C(generated) and C(hosts), a record per host by name.
+  returned: always
+  type: dict
+files:
+  description: The absolute path of each file, by format.
+  returned: always
+  type: dict
+  sample: {json: /srv/drift-report/drift.json, html: /srv/drift-report/drift.html, junit: /srv/drift-report/drift.xml}
+"""
