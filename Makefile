@@ -9,8 +9,9 @@ COLLECTIONS := build/collections
 LINK := $(COLLECTIONS)/ansible_collections/winsec/ipsec
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
 export PYTHONPATH := $(CURDIR)/$(COLLECTIONS):$(CURDIR)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup test demo clean
+.PHONY: setup browser test demo clean
 
 setup: $(VENV)/.installed $(LINK)
 
@@ -23,7 +24,11 @@ $(LINK):
 	mkdir -p $(dir $@)
 	ln -sfn ../../../.. $@
 
-test: setup
+# The drift report test renders its HTML page in a real headless browser: Debian's chromium.
+browser:
+	command -v chromium >/dev/null || ($(SUDO) apt-get update && $(SUDO) apt-get install -y chromium)
+
+test: setup browser
 	$(PY) -m pytest -n 2 tests
 
 demo: setup
