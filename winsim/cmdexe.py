@@ -230,7 +230,8 @@ def _builtin(machine, name: str, rest: str, stdin: str) -> Tuple[Result, bool]:
     if name == "set":
         assignment = rest.strip()
         if "=" not in assignment:
-            lines = ["%s=%s" % kv for kv in sorted(machine.env.items(), key=lambda kv: kv[0].lower())
+            ordered = sorted(machine.env.items(), key=lambda kv: kv[0].lower())
+            lines = ["%s=%s" % kv for kv in ordered
                      if kv[0].lower().startswith(assignment.lower())]
             if not lines:
                 return Result("", "Environment variable %s not defined\r\n" % assignment, 1), False

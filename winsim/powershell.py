@@ -1,9 +1,10 @@
 """A small Windows PowerShell (5.1, and 2.0 for the 2003/XP personalities) interpreter.
 
-It runs the subset documented in winsim/SHELL.md and fails everything else the way PowerShell
-fails: an error record on stderr and a non-zero exit, never a silent success. Statement structure
-and argument mode are parsed by one hand-written recursive-descent parser because argument mode is
-where fidelity matters (tree-sitter-powershell splits `name="A B"` into three tokens).
+It runs the subset documented in the "Shell" section of winsim/README.md and fails everything
+else the way PowerShell fails: an error record on stderr and a non-zero exit, never a silent
+success. Statement structure and argument mode are parsed by one hand-written recursive-descent
+parser because argument mode is where fidelity matters (tree-sitter-powershell splits
+`name="A B"` into three tokens, and one parser for both keeps their boundaries consistent).
 
 Error texts follow Windows PowerShell 5.1's NormalView layout ("At line:L char:C", the `+ ~~~`
 marker, CategoryInfo, FullyQualifiedErrorId); message strings are PowerShell's own resource texts.
@@ -387,8 +388,8 @@ class Parser:
                        "UnexpectedToken", length=len(kw))
         elif kw in _UNSUPPORTED_KEYWORDS:
             self.error("winsim: the '%s' statement is outside the PowerShell subset winsim "
-                       "runs (see winsim/SHELL.md)." % kw, "WinsimUnsupportedStatement",
-                       length=len(kw))
+                       "runs (see the Shell section of winsim/README.md)." % kw,
+                       "WinsimUnsupportedStatement", length=len(kw))
         else:
             node = self.parse_assignment_or_pipeline()
         node.start, node.end = start, self.i
@@ -705,8 +706,8 @@ class Parser:
         out = []
         while True:
             if self.i >= self.n:
-                self.error("The string is missing the terminator: '.", "TerminatorExpectedAtEndOfString",
-                           open_at)
+                self.error("The string is missing the terminator: '.",
+                           "TerminatorExpectedAtEndOfString", open_at)
             c = self.src[self.i]
             if c in SQ:
                 if self.peek(1) and self.peek(1) in SQ:
@@ -801,8 +802,8 @@ class Parser:
             self.i += 2
             body = self.parse_statements(end=")")
             if self.peek() != ")":
-                self.error("Missing closing ')' in subexpression.", "MissingEndParenthesisInSubexpression",
-                           start)
+                self.error("Missing closing ')' in subexpression.",
+                           "MissingEndParenthesisInSubexpression", start)
             self.i += 1
             node = SubExpr(body)
         elif self.peek(1) == "{":
@@ -961,8 +962,8 @@ class Parser:
             inner = self.parse_assignment_or_pipeline()
             self.skip_blank(newlines=True)
             if self.peek() != ")":
-                self.error("Missing closing ')' in expression.", "MissingEndParenthesisInExpression",
-                           start)
+                self.error("Missing closing ')' in expression.",
+                           "MissingEndParenthesisInExpression", start)
             self.i += 1
             node = Paren(inner)
         elif c == "[":
@@ -1038,7 +1039,8 @@ class Interpreter:
                                "CLRVersion": Version("4.0.30319.42000" if self.major >= 3
                                                      else "2.0.50727.8806"),
                                "PSEdition": "Desktop"} if self.major >= 5 else
-                              {"PSVersion": Version(version), "CLRVersion": Version("2.0.50727.8806")},
+                              {"PSVersion": Version(version),
+                               "CLRVersion": Version("2.0.50727.8806")},
         }
         self.strict = False
 
@@ -1430,8 +1432,9 @@ class Interpreter:
 
     def missing_argument(self, pname: str, name: str, cmd: Command) -> PSError:
         return PSError("Missing an argument for parameter '%s'. Specify a parameter of type "
-                       "'System.String' and try again." % pname, "MissingArgument", "InvalidArgument",
-                       "", "ParameterBindingException", (cmd.start, cmd.end), prefix=name + " : ")
+                       "'System.String' and try again." % pname, "MissingArgument",
+                       "InvalidArgument", "", "ParameterBindingException", (cmd.start, cmd.end),
+                       prefix=name + " : ")
 
     # -- files ----------------------------------------------------------------------------
     def fs_key(self, path: str) -> Optional[str]:

@@ -49,7 +49,10 @@ class Machine:
         self.errorlevel = 0
         fs = getattr(host, "fs", None)
         if fs is None:
-            fs = _FALLBACK_FS.setdefault(host, {})
+            try:
+                fs = _FALLBACK_FS.setdefault(host, {})
+            except TypeError:       # a host that cannot be weakly referenced: per command only
+                fs = {}
         self.fs = fs
 
     # -- environment and files (cmd side) ----------------------------------------------------
@@ -86,7 +89,8 @@ class Machine:
             return "Microsoft Windows"
 
     # -- starting programs ------------------------------------------------------------------
-    def run_process(self, name: str, argv: List[str], args_text: str, stdin: str) -> Optional[Result]:
+    def run_process(self, name: str, argv: List[str], args_text: str,
+                    stdin: str) -> Optional[Result]:
         """Start `name`; None when no such program exists (each shell words that itself)."""
         program = re.split(r"[\\/]", name)[-1].lower()
         if program.endswith(".exe"):

@@ -141,7 +141,8 @@ def test_raw_without_trailer_gives_1_unless_the_script_exits():
 
 
 def test_here_strings_with_both_quotes_and_expansion():
-    script = ("$a = @'\nit's \"single\" $env:TEMP\n'@\n$b = @\"\nit's \"double\" $env:TEMP `$x\n\"@\n"
+    script = ("$a = @'\nit's \"single\" $env:TEMP\n'@\n"
+              "$b = @\"\nit's \"double\" $env:TEMP `$x\n\"@\n"
               "$a\n$b")
     result, _ = ps(script)
     assert result.stdout == "it's \"single\" $env:TEMP\r\nit's \"double\" C:\\Windows\\TEMP $x\r\n"
@@ -355,20 +356,22 @@ def test_no_powershell_at_all():
     assert result.rc == 9009 and "'PowerShell' is not recognized" in result.stderr
 
 
-# -- the engine's quoting, end to end ---------------------------------------------------------------
+# -- the engine's quoting, end to end ------------------------------------------------------------
 
 HOSTILE = [
     "Block UDP 1434 Filter", "", " ", "a b", 'a"b', 'a" b', '"a b"', "a\\", "a b\\", "a\\\\b",
     'a\\"b', 'a b\\"', "C:\\Program Files\\x\\", "$env:TEMP", "`n", "a;b", "a&b", "a|b", "a>b",
     "(x)", "{x}", "@x", "#x", "-p", "-foo.bar", "-p:x y", "%TEMP%", "!x!", "^", "'",
-    "''", "it's", "‘x’", "\u201cx\u201d", "Blöck ü", "a\u00a0b", "a\tb", "\u3000", "\\\\server\\share",
+    "''", "it's", "‘x’", "\u201cx\u201d", "Blöck ü", "a\u00a0b", "a\tb", "\u3000",
+    "\\\\server\\share",
     'name="x y"', "x,y", "*", "?", "~",
 ]
 
 
 def engine_quoting():
     if not os.path.exists(QUOTING):
-        pytest.skip("plugins/module_utils/ipsec/quoting.py (the engine's quoting) does not exist yet")
+        pytest.skip("plugins/module_utils/ipsec/quoting.py (the engine's quoting) does not "
+                    "exist yet")
     from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import ValidationError
     from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.quoting import (
         powershell_native_args)
