@@ -43,12 +43,15 @@ class ExitScript(Exception):
         self.code = code
 
 
-def command_not_found(name: str, extent) -> PSError:
+def command_not_found(name: str, extent, invoked: bool, major: int) -> PSError:
+    # 3.0+ prefix the record with the command, `& : ` for the call operator; 2.0 has no prefix
+    # ([I] from published transcripts of both versions).
+    prefix = "" if major < 3 else ("& : " if invoked else name + " : ")
     return PSError("The term '%s' is not recognized as the name of a cmdlet, function, script "
                    "file, or operable program. Check the spelling of the name, or if a path was "
                    "included, verify that the path is correct and try again." % name,
                    "CommandNotFoundException", "ObjectNotFound", name, "CommandNotFoundException",
-                   extent, prefix=name + " : ")
+                   extent, prefix=prefix)
 
 
 NOT_RECOGNIZED = "is not recognized as the name of a cmdlet"
@@ -1175,9 +1178,14 @@ class Interpreter:
         line_end = self.src.find("\n", start)
         line_end = len(self.src) if line_end < 0 else line_end
         line = self.src[line_start:line_end].rstrip("\r")
-        width = max(1, min(end, line_end) - start)
+        end = min(max(end, start + 1), line_end)
+        if self.major < 3:
+            # PowerShell 2.0 marks the spot with <<<< after the offending text.
+            cut = end - line_start
+            return ["At line:%d char:%d" % (line_no, end - line_start + 1),
+                    "+ %s <<<< %s" % (line[:cut], line[cut:])]
         return ["At line:%d char:%d" % (line_no, start - line_start + 1), "+ " + line,
-                "+ " + " " * (start - line_start) + "~" * width]
+                "+ " + " " * (start - line_start) + "~" * (end - start)]
 
     def format_error(self, e: PSError) -> str:
         lines = [e.prefix + e.message] + self.position(e.extent)
@@ -1315,7 +1323,7 @@ class Interpreter:
             stdin = text.encode("ascii", "replace").decode("ascii")
         result = self.run_native(name, argv, args_text, stdin)
         if result is None:
-            raise command_not_found(name, (cmd.start, cmd.end))
+            raise command_not_found(name, (cmd.start, cmd.end), cmd.invoke, self.major)
         redirects = cmd.redirects
         err_redirected = any(r.stream in ("2", "*") for r in redirects)
         out_redirected = any(r.stream in ("1", "*") and not r.merge for r in redirects)

@@ -190,6 +190,8 @@ def test_unknown_cmdlet_fails_like_powershell():
                            "the name of a cmdlet, function, script file, or operable program.")
     assert "FullyQualifiedErrorId : CommandNotFoundException" in text
     assert result.stderr.startswith("#< CLIXML\r\n")     # as powershell.exe -EncodedCommand does
+    result, _ = ps("& 'C:\\Tools\\none.exe' x")
+    assert errors(result).startswith("& : The term 'C:\\Tools\\none.exe' is not recognized")
 
 
 def test_syntax_error_runs_nothing():
@@ -348,6 +350,10 @@ def test_powershell_2_personality():
     assert host.argv == ["tool", "--%", "a b"]       # no stop-parsing token before 3.0
     result, _ = ps("Get-Content -Raw 'C:\\x'", host)
     assert "A parameter cannot be found that matches parameter name 'Raw'." in errors(result)
+    # 2.0's error layout: no "name : " prefix, the <<<< marker instead of ~~~.
+    text = errors(ps("Get-NetIPsecRule", host)[0])
+    assert text.startswith("The term 'Get-NetIPsecRule' is not recognized")
+    assert "\r\n+ Get-NetIPsecRule <<<< \r\n" in text
 
 
 def test_no_powershell_at_all():
