@@ -152,6 +152,7 @@ class SimHost:
         self.dynamic = []
         self.mmpolicies = {}
         self.agent_running = True
+        self._last_ipsec_poll = self.now()
         self.refresh_group_policy(force=False)
 
     # -- clock ----------------------------------------------------------------------------------
@@ -254,9 +255,13 @@ class SimHost:
         self.mark_changed()
 
     def start_agent(self) -> None:
+        """A starting PolicyAgent reads its policy afresh: restarting it is the KB's way to make a
+        member see changes inside an already assigned domain policy (KB 813878)."""
         self.agent_running = True
-        self._last_ipsec_poll = self.now()
         self.mark_changed()
+        if self.domain is not None:
+            self._ipsec_poll()
+        self._last_ipsec_poll = self.now()
 
     def reboot(self) -> None:
         self._boot()

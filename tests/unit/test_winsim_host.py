@@ -194,6 +194,10 @@ def test_changes_inside_an_assigned_policy_wait_for_its_polling_interval(domain)
     assert cached_rules() == ["SMB"]
     modern.advance_time(10 * 60)                                          # the policy's polling interval
     assert cached_rules() == ["SMB", "UDP 1434"]
+    ok(dc.run_tool(["ipseccmd", "-w", "DS", "-p", "Domain Block", "-r", "UDP 1434", "-o"]))
+    ok(modern.run_tool(["net", "stop", "policyagent"]))
+    ok(modern.run_tool(["net", "start", "policyagent"]))                 # KB: a restart refreshes too
+    assert cached_rules() == ["SMB"]
 
 
 def test_unassigning_in_the_domain_removes_the_pointer(domain):
