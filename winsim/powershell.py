@@ -1026,8 +1026,10 @@ class Interpreter:
 
     def __init__(self, source: str, env: Dict[str, str], version: str, fs: Dict[str, str],
                  run_native: NativeRunner, write_out: Callable[[str], None],
-                 write_err: Callable[[str], None], write_error_record: Callable[[str], None]):
+                 write_err: Callable[[str], None], write_error_record: Callable[[str], None],
+                 sleep: Callable[[float], None] = lambda seconds: None):
         self.src = source
+        self.sleep = sleep
         self.env = env
         self.version_text = version
         self.major = int(version.split(".")[0])
@@ -1754,7 +1756,18 @@ def _get_variable(interp, bound, data, out, error):
 
 
 def _start_sleep(interp, bound, data, out, error):
-    return None     # no real waiting: winsim's clock is the tests' business
+    # No real waiting: the host's simulated clock moves instead.
+    try:
+        seconds = float(to_str(bound.get("seconds") or 0)) + \
+            float(to_str(bound.get("milliseconds") or 0)) / 1000
+    except ValueError:
+        error(PSError("Cannot bind parameter 'Seconds'. Cannot convert value \"%s\" to type "
+                      "\"System.Int32\"." % to_str(bound.get("seconds")),
+                      "CannotConvertArgumentNoMessage,"
+                      "Microsoft.PowerShell.Commands.StartSleepCommand",
+                      "InvalidArgument", "", "ParameterBindingException"))
+        return
+    interp.sleep(seconds)
 
 
 _PATH = ("Path", "LiteralPath")

@@ -80,6 +80,12 @@ class Machine:
         key = self._key(path) or path
         self.fs[key] = (self.fs.get(key, "") + text) if append else text
 
+    def sleep(self, seconds: float):
+        """Start-Sleep: the host's simulated clock moves (SimHost.advance_time); nobody waits."""
+        advance = getattr(self.host, "advance_time", None)
+        if advance is not None and seconds > 0:
+            advance(seconds)
+
     def ver_text(self) -> str:
         personality = getattr(self.host, "personality", None)
         try:
@@ -180,7 +186,7 @@ def run_script(machine: Machine, script: str, clixml: bool = False) -> Result:
     interp = Interpreter(script.replace("\r\n", "\n"), machine.env, machine.ps_version or "5.1",
                          machine.fs, run_native, out.append,
                          lambda text: err.append(("raw", text)) if text else None,
-                         lambda text: err.append(("ps", text)))
+                         lambda text: err.append(("ps", text)), machine.sleep)
     rc = interp.run()
     return Result("".join(out), _stderr(err, clixml), rc)
 

@@ -285,6 +285,14 @@ def test_environment_and_version():
     assert result.stdout == "WIN01\r\nC:\\Windows\r\n5\r\n"
 
 
+def test_start_sleep_moves_the_host_clock():
+    host = FakeHost()
+    host.slept = []
+    host.advance_time = host.slept.append
+    result, _ = ps("Start-Sleep -Seconds 90; Start-Sleep -Milliseconds 500; Start-Sleep 2", host)
+    assert result.rc == 0 and host.slept == [90.0, 0.5, 2.0]
+
+
 def test_get_variable_as_ansible_uses_it():
     script = ("If (Get-Variable LASTEXITCODE -ErrorAction SilentlyContinue) { 'set' } "
               "Else { 'unset' }\ntool\n"
