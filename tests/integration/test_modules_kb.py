@@ -61,7 +61,8 @@ def run_playbook(estate, ansible_env, playbook, extra_vars=None, check=False, ti
             for line in handle:
                 entry = json.loads(line)
                 result = entry["result"]
-                result["failed"] = entry["status"] == "failed"   # ansible 2.19 keeps it out of the dict
+                result["failed"] = entry["status"] == "failed"   # ansible 2.19 keeps these out of the dict
+                result["skipped"] = entry["status"] == "skipped"
                 tasks.setdefault(entry["task"], {})[entry["host"]] = result
     if not tasks:
         raise AssertionError("ansible-playbook recorded no result (rc=%s):\n%s\n%s"
