@@ -318,3 +318,25 @@ def test_server_2003_netsh_takes_no_ipv6_or_ranges(tmp_path):
         result = netsh(old, "ipsec", "static", "add", "filter", "filterlist=L", "srcaddr=" + addr, "dstaddr=me")
         assert result.rc == 1 and "ERR IPsec[" in result.stdout
     ok(netsh(old, "ipsec", "static", "add", "filter", "filterlist=L", "srcaddr=10.0.0.1", "dstaddr=me"))
+
+
+def test_random_commands_never_crash_and_the_store_stays_decodable(host):
+    """Whatever netsh is given, it answers as a tool (exit code, text) and the registry store it
+    leaves behind decodes."""
+    import random
+    from winsim.tools.netsh_dynamic import HANDLERS as DYNAMIC
+    from winsim.tools.netsh_static import HANDLERS as STATIC
+    params = ["name=P", "P", "L", "A", "R", "filterlist=L", "srcaddr=any", "dstaddr=me", "srcaddr=10.0.0.1",
+              "dstaddr=WINS", "srcaddr=10.0.0.1-10.0.0.2", "srcmask=24", "srcmask=33", "protocol=300",
+              "protocol=tcp", "protocol=icmp", "dstport=80", "dstport=99999", "mirrored=no", "action=block",
+              "action=negotiate", "qmsec=AH[MD5]:1k/2s ESP[3DES,SHA1]", "qmsec=ESP[None,None]", "policy=P",
+              "filteraction=A", "id=1", "id=0", "all", "mmpolicy=mm", "kerberos=no", "psk=x", "assign=y",
+              "newname=Z", "activate=no", "level=verbose", "actioninbound=block", "description=d", "rule=R"]
+    rng = random.Random(813878)
+    ok(netsh(host, "ipsec", "dynamic", "add", "mmpolicy", "name=mm"))
+    for _ in range(300):
+        context, table = rng.choice([("static", STATIC), ("dynamic", DYNAMIC)])
+        verb, noun = rng.choice(sorted(table))
+        result = netsh(host, "ipsec", context, verb, noun, *rng.sample(params, rng.randint(0, 6)))
+        assert result.rc in (0, 1) and (result.rc == 0 or result.stdout.strip())
+    stored(host)
