@@ -81,6 +81,13 @@ def handle(ctx):
         p["name"] = parse_name("name", p["name"])
     if p["domain"] and p["store"] != "domain":
         raise ValidationError("domain", p["domain"], "no domain unless store is domain")
+    if p["running_config"] is not None and state != "parsed":
+        raise ValidationError("running_config", "(text)", "no running_config unless state is parsed")
+    if state in ("deleted", "gathered", "parsed"):
+        for option in ("rules", "assigned", "description", "polling_interval"):
+            if p[option] is not None:
+                raise ValidationError(option, p[option], "no %s with state=%s" % (option, state),
+                                      "the state does not write the policy's settings")
     if state == "parsed":
         return {"changed": False, "parsed": only(host.state_from_saved(p["running_config"]), p["name"])}
     specs = rule_specs(p["rules"])

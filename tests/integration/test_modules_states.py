@@ -86,6 +86,7 @@ def test_every_state_on_modern_2003_and_xp(estate, ansible_env, tmp_path):
         assert [p["name"] for p in over["policies"]] == ["Baseline"] and over["assigned"] == "Baseline"
         assert "filters[0]" in result("a bad port in a filterspec [error]")["msg"]
         assert "polling_interval" in result("a bad option type [error]")["msg"]
+        assert "assigned" in result("deleted with assigned set [error]")["msg"]
         rendered = result("ipsecpol commands for Windows 2000 [local]")["rendered"]
         assert rendered and all(line.startswith("ipsecpol ") for line in rendered)
         assert any("-f *=0:1434:UDP" in line and "-x" in line for line in rendered)
