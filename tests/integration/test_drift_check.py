@@ -1,9 +1,9 @@
-"""playbooks/drift_check.yml against a three-host winsim estate (modern, 2003, XP) plus one
-unreachable host, over real WinRM.
+"""playbooks/drift_check.yml against a three-host winsim estate (modern, 2003, XP) plus an
+unreachable host and one whose check fails, over real WinRM.
 
 All three hosts are first brought to the baseline with the ipsec_baseline role (enforce); then
 the 2003 host gets an extra permit rule with a hostile name. The drift check must name exactly that
-host and that rule, report the unreachable one as an error, send nothing that changes a host (the
+host and that rule, report the unreachable and the failed one as errors, send nothing that changes a host (the
 winsim audit logs prove it), and write an HTML page that a real headless Chromium renders.
 """
 import json
@@ -53,11 +53,14 @@ def ansible_playbook(env, cwd, *argv):
     return out.returncode, out.stdout + out.stderr
 
 
-def with_unreachable_host(estate, path):
-    """The estate's inventory plus `ghost`: a host whose WinRM port nobody listens on."""
+def with_broken_hosts(estate, path):
+    """The estate's inventory plus `ghost`, a host whose WinRM port nobody listens on, and `misfit`,
+    the modern host again under a name whose check fails (it asks for ipseccmd, which modern Windows lacks)."""
     inventory = yaml.safe_load(open(estate.inventory_path, encoding="utf-8"))
-    inventory["all"].setdefault("hosts", {})["ghost"] = {
-        "ansible_host": estate.hosts[0].address, "ansible_port": 1, "ansible_winrm_scheme": "http"}
+    modern = next(s for s in estate.hosts if s.personality == "modern")
+    inventory["all"].setdefault("hosts", {}).update({
+        "ghost": {"ansible_host": modern.address, "ansible_port": 1, "ansible_winrm_scheme": "http"},
+        "misfit": dict(estate.host_vars(modern), ipsec_baseline_dialect="ipseccmd")})
     with open(path, "w", encoding="utf-8") as handle:
         yaml.safe_dump(inventory, handle)
     return path
@@ -93,7 +96,7 @@ def test_drift_check_names_the_drifting_host_changes_nothing_and_renders(estate,
     rc, output = ansible_playbook(ansible_env, tmp_path, "-i", estate.inventory_path, str(setup))
     assert rc == 0, output[-4000:]
 
-    inventory = with_unreachable_host(estate, str(tmp_path / "with-ghost.yml"))
+    inventory = with_broken_hosts(estate, str(tmp_path / "with-broken.yml"))
     audit_seen = {s.name: len(s.host.audit_entries()) for s in estate.hosts}
     rc, output = ansible_playbook(ansible_env, tmp_path, "-i", inventory, PLAYBOOK)   # default report dir
     assert rc == 0, output[-4000:]
@@ -108,10 +111,10 @@ def test_drift_check_names_the_drifting_host_changes_nothing_and_renders(estate,
 
     report_dir = tmp_path / "drift-report"
     report = json.loads((report_dir / "drift.json").read_text(encoding="utf-8"))
-    assert report["counts"] == {"hosts": 4, "in_sync": 2, "drift": 1, "error": 1}
+    assert report["counts"] == {"hosts": 5, "in_sync": 2, "drift": 1, "error": 2}
     verdicts = {name: (h["status"], h["in_sync"]) for name, h in report["hosts"].items()}
     assert verdicts == {names["modern"]: ("in_sync", True), names["xp"]: ("in_sync", True),
-                        drifter: ("drift", False), "ghost": ("error", False)}
+                        drifter: ("drift", False), "ghost": ("error", False), "misfit": ("error", False)}
     drift = report["hosts"][drifter]
     assert drift["summary"] == ["- rule %r in policy %r" % (EXTRA_RULE, SLAMMER),
                                 "- filter list %r" % EXTRA_RULE, "- filter action 'Permit'"]
@@ -119,12 +122,14 @@ def test_drift_check_names_the_drifting_host_changes_nothing_and_renders(estate,
     assert drift["commands"][0] == ('netsh ipsec static delete rule name="%s" policy="%s"' % (EXTRA_RULE, SLAMMER))
     assert drift["os"]["generation"] == "2003" and drift["assigned"] == SLAMMER
     assert report["hosts"]["ghost"]["errors"][0].startswith("unreachable: ")
+    assert report["hosts"]["misfit"]["errors"][0].startswith("failed: ipseccmd is not available")
     assert report["hosts"][names["xp"]]["dialect"] == "ipseccmd"
 
     junit = lxml.etree.parse(str(report_dir / "drift.xml")).getroot()
-    assert [junit.get(k) for k in ("tests", "failures", "errors")] == ["4", "1", "1"]
-    failed = junit.xpath("//testcase[failure]/@name")
-    assert failed == [drifter] and junit.xpath("//testcase[error]/@name") == ["ghost"]
+    assert [junit.get(k) for k in ("tests", "failures", "errors")] == ["5", "1", "2"]
+    assert junit.xpath("//testcase[failure]/@name") == [drifter]
+    assert junit.xpath("//testcase[error]/@name") == ["ghost", "misfit"]
+    assert junit.xpath("//testcase[@name='ghost']/error/@type") == ["unreachable"]
 
     # The page in a real browser: its DOM holds a row per host, and the screenshot is not blank.
     assert os.access(CHROMIUM, os.X_OK), "chromium not found: `make browser` installs it (apt-get install -y chromium)"
