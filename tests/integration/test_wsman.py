@@ -459,7 +459,8 @@ def test_serve_and_ctl_from_the_command_line(tmp_path):
         client = winrm.Session("http://%s:%d/wsman" % (xp_vars["ansible_host"], xp_vars["ansible_port"]),
                                auth=("Administrator", "Cli-Passw0rd"), transport="ntlm",
                                server_cert_validation="ignore")
-        assert client.run_cmd("hostname").status_code == 0
+        answer = client.run_cmd("hostname")
+        assert answer.status_code == 0, answer.std_err
         ctl = subprocess.run([sys.executable, "-m", "winsim", "ctl", "--state", str(state), "status"],
                              cwd=REPO, capture_output=True, text=True, timeout=60)
         assert ctl.returncode == 0, ctl.stderr
