@@ -471,3 +471,31 @@ def test_serve_and_ctl_from_the_command_line(tmp_path):
         serve.terminate()
         out, err = serve.communicate(timeout=60)
     assert serve.returncode == 0, out + err
+
+
+# Estate arguments ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"personalities": ["2000"]}, "has no WinRM"),
+    ({"base_address": "127.255.255.255", "count": 2}, "leaves 127.0.0.0/8"),
+    ({"transport": "kerberos"}, "'basic' or 'ntlm'"),
+    ({"count": 0}, "at least 1"),
+])
+def test_estate_refuses_what_it_cannot_serve(tmp_path, kwargs, message):
+    arguments = {"count": 1, "personalities": ["modern"], **kwargs}
+    with pytest.raises(ValueError, match=message):
+        estate_mod.Estate(str(tmp_path), arguments.pop("count"), arguments.pop("personalities"),
+                          host_factory=RecordingHost, **arguments)
+
+
+def test_a_restarted_estate_keeps_its_password_and_certificate(tmp_path):
+    first = estate_mod.Estate(str(tmp_path), 1, base_address=allocate_addresses(1), http_port=0, https_port=0,
+                              host_factory=RecordingHost)
+    with first:
+        certificate = (tmp_path / "tls" / "cert.pem").read_bytes()
+    again = estate_mod.Estate(str(tmp_path), 1, base_address=allocate_addresses(1), http_port=0, https_port=0,
+                              host_factory=RecordingHost)
+    with again:
+        assert again.password == first.password
+        assert (tmp_path / "tls" / "cert.pem").read_bytes() == certificate
+        assert session(again, again.hosts[0], "https").run_cmd("ver").status_code == 0
