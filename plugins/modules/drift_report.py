@@ -10,7 +10,7 @@ module: drift_report
 short_description: Write a compliance drift report (JSON, HTML, JUnit XML) from ipsec_baseline check results
 version_added: 0.1.0
 description:
-  - Turns the drift records that role M(winsec.ipsec.ipsec_baseline) leaves in C(ipsec_baseline_drift) (check
+  - Turns the drift records that role C(winsec.ipsec.ipsec_baseline) leaves in C(ipsec_baseline_drift) (check
     mode) into one report and writes it on the controller, into O(dest) - C(drift.json) (per host C(in_sync),
     C(status), the C(summary) lines, the netdiag-style C(diff), the C(commands) that would fix it, C(errors)),
     C(drift.html) (one self-contained page, hosts at a glance and each drifting host's diff) and C(drift.xml)
@@ -30,7 +30,9 @@ options:
     elements: str
     default: []
   dest:
-    description: The directory the report is written to (created when missing); relative to the directory ansible-playbook runs in.
+    description:
+      - The directory the report is written to (created when missing).
+      - A relative path is taken from the directory ansible-playbook runs in.
     type: path
     required: true
   formats:
@@ -73,7 +75,9 @@ changed:
   returned: always
   type: bool
 report:
-  description: The report as written to drift.json - C(counts) (hosts, in_sync, drift, error), C(baselines), C(generated) and C(hosts), a record per host by name.
+  description:
+    - The report as written to drift.json - C(counts) (hosts, in_sync, drift, error), C(baselines),
+      C(generated) and C(hosts), a record per host by name (see the filter P(winsec.ipsec.drift_record#filter)).
   returned: always
   type: dict
 files:

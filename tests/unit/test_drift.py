@@ -5,6 +5,7 @@ state=overridden against a host state, reported through host.state_report and ne
 the records see the same shapes as in a playbook run without a host.
 """
 import json
+import os
 
 import lxml.etree
 import lxml.html
@@ -261,3 +262,14 @@ def test_drift_record_filter_takes_ansible_mappings():
     record = filters["drift_record"](Lazy(check_result(store(None))), "sql1", SLAMMER)
     assert record["status"] == "drift" and record["host"] == "sql1" and record["baseline"] == SLAMMER
     assert filters["drift_record"](None, "gone")["errors"] == [drift.NO_RESULT]
+
+
+def test_report_files_are_rewritten_only_when_their_content_changes(tmp_path):
+    from ansible_collections.winsec.ipsec.plugins.action.drift_report import write_if_changed
+    path = str(tmp_path / "drift.json")
+    assert write_if_changed(path, "one\n") is True
+    assert write_if_changed(path, "one\n") is False
+    assert write_if_changed(path, "two\n") is True
+    assert open(path, encoding="utf-8").read() == "two\n"
+    assert oct(os.stat(path).st_mode & 0o777) == "0o644"
+    assert os.listdir(tmp_path) == ["drift.json"]          # no temporary file left behind
