@@ -1031,7 +1031,6 @@ class Interpreter:
         self.src = source
         self.sleep = sleep
         self.env = env
-        self.version_text = version
         self.major = int(version.split(".")[0])
         self.fs = fs
         self.run_native = run_native
