@@ -273,3 +273,11 @@ def test_report_files_are_rewritten_only_when_their_content_changes(tmp_path):
     assert open(path, encoding="utf-8").read() == "two\n"
     assert oct(os.stat(path).st_mode & 0o777) == "0o644"
     assert os.listdir(tmp_path) == ["drift.json"]          # no temporary file left behind
+
+
+def test_warnings_of_an_in_sync_host_show_in_its_row(records):
+    warning = "a domain (GPO) IPsec policy 'Corp <b>' is assigned to this host and overrides the local store"
+    page = lxml.html.fromstring(drift.to_html(drift.build_report([dict(records[0], warnings=[warning])])))
+    row = page.xpath("//table[@id='hosts']/tbody/tr")[0]
+    assert row.get("data-status") == "in_sync"
+    assert row.xpath("string(.//div[@class='warn'])") == "warning: " + warning

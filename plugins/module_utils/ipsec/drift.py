@@ -274,15 +274,20 @@ def _os_text(record: Mapping[str, Any]) -> str:
 
 
 def _first_lines(record: Mapping[str, Any], limit: int = 4) -> str:
+    """The table's "what differs" cell; warnings show here too (an in-sync host has no detail section,
+    yet a warning such as a domain policy overriding the local store matters most there)."""
+    warnings = "".join('<div class="warn">warning: %s</div>' % _e(_shorten(w, 200))
+                       for w in record.get("warnings") or ())
     if record["status"] == "error":
-        return '<span class="error-text">%s</span>' % _e(_shorten((record.get("errors") or ["error"])[0], 160))
+        return '<span class="error-text">%s</span>%s' % (
+            _e(_shorten((record.get("errors") or ["error"])[0], 160)), warnings)
     if record["status"] == "in_sync":
-        return '<span class="muted">matches the baseline</span>'
+        return '<span class="muted">matches the baseline</span>' + warnings
     lines = list(record.get("summary") or ())
     items = ['<li class="%s">%s</li>' % (_change_class(line), _e(line)) for line in lines[:limit]]
     if len(lines) > limit:
         items.append('<li class="muted">… %d more</li>' % (len(lines) - limit))
-    return '<ul class="changes">%s</ul>' % "".join(items)
+    return '<ul class="changes">%s</ul>%s' % ("".join(items), warnings)
 
 
 def _assigned_html(record: Mapping[str, Any]) -> str:
