@@ -158,6 +158,11 @@ class ShellService:
         # WinRS appends each rsp:Arguments to the command line after a space; pywinrm sends one
         # element holding all arguments already joined.
         arguments = [node.text or "" for node in line.iterfind(wsman.q("rsp", "Arguments"))]
+        # WINRS_SKIP_CMD_SHELL=TRUE starts the program without cmd.exe ([MS-WSMV] 3.1.4.11); the
+        # hosts always take the line as cmd.exe /c would, so that request is refused, not mis-run.
+        if request.options.get("WINRS_SKIP_CMD_SHELL", "FALSE").upper() == "TRUE":
+            raise wsman.unsupported_feature("winsim runs every command line through cmd.exe; "
+                                            "WINRS_SKIP_CMD_SHELL=TRUE is not emulated.")
         # WINRS_CONSOLEMODE_STDIN=FALSE is how Ansible announces that stdin follows through Send;
         # such a command starts once stdin is closed (Send End="true"). [MS-WSMV] 3.1.4.11.
         wait_for_stdin = request.options.get("WINRS_CONSOLEMODE_STDIN", "TRUE").upper() == "FALSE"

@@ -232,6 +232,15 @@ def test_a_winsim_bug_is_a_loud_fault_and_the_host_keeps_serving(recorded, monke
     assert client.get_command_output(shell, client.run_command(shell, "ver"))[2] == 0
 
 
+def test_skipping_cmd_exe_is_refused_not_mis_run(recorded):
+    client = protocol(recorded, recorded.hosts[0])
+    shell = client.open_shell()
+    with pytest.raises(WSManFaultError) as fault:
+        client.run_command(shell, "ipconfig", skip_cmd_shell=True)
+    assert fault.value.wsman_fault_code == 2150858818
+    assert recorded.hosts[0].host.calls == []
+
+
 def test_malformed_envelope_is_a_fault_not_a_crash(recorded):
     host = recorded.hosts[0]
     response = requests.post(recorded.endpoint(host), data=b"<not-soap", auth=(recorded.user, recorded.password),
