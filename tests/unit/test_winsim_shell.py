@@ -474,3 +474,49 @@ def test_random_input_always_gives_a_result(seed):
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+
+
+VALID_SCRIPTS = [
+    'netsh ipsec static add filter filterlist="Block UDP 1434" srcaddr=me dstport=1434',
+    "$out = reg query 'HKLM\\SOFTWARE' /s 2>&1\n$rc = $LASTEXITCODE\nWrite-Output $out",
+    "if ($rc -ne 0 -or $out -match 'ERR IPsec\\[') {\n$failed = 1\n} elseif (!$x) { 'b' }\n"
+    "else { exit 3 }",
+    "Set-Content -LiteralPath \"$env:TEMP\\x.txt\" -Value @'\npushd ipsec static\n'@",
+    "& 'C:\\Program Files\\Support Tools\\ipseccmd.exe' -w REG -p 'a b' | Out-Null",
+    "If (-not $?) { If (Get-Variable LASTEXITCODE -ErrorAction SilentlyContinue) "
+    "{ exit $LASTEXITCODE } Else { exit 1 } }",
+    "$a = @(); $b = 'x', 'y'; \"$($b.Count) $env:TEMP\" # comment\n<# block #> tool --% a \"b\"",
+]
+INVALID_SCRIPTS = ["if ($x -eq 1 { 'x' }", "tool 'unterminated", "if ($x) { 'a' ", "$x = (1",
+                   "Write-Output \"a"]
+
+
+def test_winsim_and_tree_sitter_powershell_agree_on_syntax():
+    """An independent grammar (tree-sitter-powershell) checks the parser is neither stricter nor
+    more lenient than PowerShell on the scripts this collection sends."""
+    from tree_sitter import Language, Parser as TreeSitter
+    import tree_sitter_powershell
+    from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import remote
+    from tests.unit.hostile_corpus import HOSTILE_NAMES
+    from winsim.powershell import ParseError, Parser
+
+    grammar = TreeSitter(Language(tree_sitter_powershell.language()))
+
+    def winsim_accepts(script):
+        try:
+            Parser(script).parse_script()
+            return True
+        except ParseError:
+            return False
+
+    steps = [remote.Step(argv=("netsh", "ipsec", "static", "add", "policy", "name=" + name),
+                         undo=(remote.Step(argv=("netsh", "ipsec", "static", "delete", "policy",
+                                                 "name=" + name)),))
+             for name in HOSTILE_NAMES if name != "--%"]
+    engine = [remote.read_script(), remote.write_script(steps)]
+    for script in VALID_SCRIPTS + engine:
+        assert not grammar.parse(script.encode()).root_node.has_error, script
+        assert winsim_accepts(script), script
+    for script in INVALID_SCRIPTS:
+        assert grammar.parse(script.encode()).root_node.has_error, script
+        assert not winsim_accepts(script), script
