@@ -1027,9 +1027,11 @@ class Interpreter:
     def __init__(self, source: str, env: Dict[str, str], version: str, fs: Dict[str, str],
                  run_native: NativeRunner, write_out: Callable[[str], None],
                  write_err: Callable[[str], None], write_error_record: Callable[[str], None],
-                 sleep: Callable[[float], None] = lambda seconds: None):
+                 sleep: Callable[[float], None] = lambda seconds: None,
+                 path_exists: Callable[[str], bool] = lambda path: False):
         self.src = source
         self.sleep = sleep
+        self.path_exists = path_exists     # folders and installed tools, beyond `fs`
         self.env = env
         self.major = int(version.split(".")[0])
         self.fs = fs
@@ -1728,8 +1730,7 @@ def _remove_item(interp, bound, data, out, error):
 def _test_path(interp, bound, data, out, error):
     path = _path_of(interp, bound, error)
     if path is not None:
-        out(interp.fs_key(path) is not None or path.rstrip("\\").lower() in (
-            "c:", interp.env.get("TEMP", "").lower(), interp.env.get("SystemRoot", "").lower()))
+        out(interp.fs_key(path) is not None or interp.path_exists(path))
 
 
 def _set_strict_mode(interp, bound, data, out, error):

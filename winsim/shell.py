@@ -80,6 +80,19 @@ class Machine:
         key = self._key(path) or path
         self.fs[key] = (self.fs.get(key, "") + text) if append else text
 
+    def path_exists(self, path: str) -> bool:
+        """Folders a Windows host has (the drive, the system root and TEMP, the tools' install
+        folders) and installed tools named by their path; files live in `fs`."""
+        want = path.rstrip("\\").lower()
+        personality = getattr(self.host, "personality", None)
+        folders = {"c:", self.system_root.lower(), (self.getenv("TEMP") or "").lower(),
+                   (self.system_root + r"\system32").lower()}
+        folders.update(f.lower() for f in (getattr(personality, "tools", None) or {}).values())
+        if want in folders:
+            return True
+        resolve = getattr(self.host, "resolve_tool", None)
+        return "\\" in want and resolve is not None and resolve(path) is not None
+
     def sleep(self, seconds: float):
         """Start-Sleep: the host's simulated clock moves (SimHost.advance_time); nobody waits."""
         advance = getattr(self.host, "advance_time", None)
@@ -186,7 +199,8 @@ def run_script(machine: Machine, script: str, clixml: bool = False) -> Result:
     interp = Interpreter(script.replace("\r\n", "\n"), machine.env, machine.ps_version or "5.1",
                          machine.fs, run_native, out.append,
                          lambda text: err.append(("raw", text)) if text else None,
-                         lambda text: err.append(("ps", text)), machine.sleep)
+                         lambda text: err.append(("ps", text)), machine.sleep,
+                         machine.path_exists)
     rc = interp.run()
     return Result("".join(out), _stderr(err, clixml), rc)
 

@@ -271,6 +271,15 @@ def test_files_on_the_host():
         errors(result)
 
 
+def test_test_path_knows_folders_and_installed_tools():
+    host = FakeHost()
+    host.personality.tools = {"ipseccmd": r"C:\Program Files\Support Tools"}
+    host.resolve_tool = lambda name: name if name.lower() == IPSECCMD.lower() else None
+    result, _ = ps("Test-Path '%s'; Test-Path 'C:\\Program Files\\Support Tools\\'; "
+                   "Test-Path $env:TEMP; Test-Path 'C:\\Tools\\ipseccmd.exe'" % IPSECCMD, host)
+    assert result.stdout == "True\r\nTrue\r\nTrue\r\nFalse\r\n"
+
+
 def test_sc_is_set_content_in_powershell():
     # `sc` is an alias of Set-Content in Windows PowerShell: `sc query PolicyAgent` writes a file
     # named "query"; the service tool has to be called as sc.exe.
