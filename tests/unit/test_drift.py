@@ -165,6 +165,9 @@ def test_later_record_for_a_host_wins_and_records_without_host_are_ignored(recor
     second = dict(records[0], status="drift")
     built = drift.build_report([records[0], second, {"status": "drift"}, None])
     assert built["counts"] == {"hosts": 1, "in_sync": 0, "drift": 1, "error": 0}
+    malformed = drift.build_report([{"host": "h9", "in_sync": True}])
+    assert malformed["hosts"]["h9"]["status"] == "error"
+    assert malformed["hosts"]["h9"]["errors"][0].startswith("not a drift record")
 
 
 # --------------------------------------------------------------------------------------------

@@ -107,8 +107,14 @@ def build_report(records: Iterable[Optional[Mapping[str, Any]]], hosts: Sequence
     """
     by_host: Dict[str, Dict[str, Any]] = {}
     for record in records:
-        if isinstance(record, Mapping) and record.get("host"):
-            by_host[str(record["host"])] = dict(record)
+        if not isinstance(record, Mapping) or not record.get("host"):
+            continue
+        name = str(record["host"])
+        if record.get("status") in STATUSES:
+            by_host[name] = dict(record)
+        else:
+            by_host[name] = dict(host_record(None, name, str(record.get("baseline") or "")),
+                                 errors=["not a drift record (no valid status): made by winsec.ipsec.drift_record?"])
     for host in hosts:
         by_host.setdefault(str(host), host_record(None, str(host)))
     ordered = {name: by_host[name] for name in sorted(by_host, key=_natural)}
