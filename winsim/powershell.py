@@ -1392,7 +1392,7 @@ class Interpreter:
                 pname = self.resolve_parameter(spec, el.text.lstrip("-").rstrip(":"), name, cmd)
                 if el.argument is not None:
                     bound[pname] = self.eval(el.argument.node)
-                elif pname in spec.switches:
+                elif pname in spec.switches or pname in _COMMON_SWITCHES:
                     bound[pname] = True
                 else:
                     pending = pname
@@ -1421,8 +1421,9 @@ class Interpreter:
         return bound
 
     def resolve_parameter(self, spec, given: str, name: str, cmd: Command) -> str:
-        names = list(spec.params) + list(spec.switches) + ["erroraction"]
-        aliases = {"ea": "erroraction"}
+        names = list(spec.params) + list(spec.switches) + ["erroraction"] + \
+            [c for c in _COMMON_SWITCHES if c not in spec.switches]
+        aliases = {"ea": "erroraction", "vb": "verbose", "db": "debug"}
         aliases.update(spec.aliases)
         low = given.lower()
         if low in aliases:
@@ -1631,6 +1632,9 @@ class Interpreter:
 # Cmdlets
 
 
+_COMMON_SWITCHES = ("verbose", "debug")     # accepted by every cmdlet (about_CommonParameters)
+
+
 class CmdletSpec:
     def __init__(self, full_name, params=(), switches=(), positional=(), aliases=None,
                  remaining=None):
@@ -1659,6 +1663,16 @@ def _write_host(interp, bound, data, out, error):
     separator = to_str(bound["separator"]) if "separator" in bound else " "
     text = separator.join(to_str(o) for o in enumerate_output(bound.get("object")))
     interp.write_out(text + ("" if bound.get("nonewline") else "\r\n"))
+
+
+def _write_warning(interp, bound, data, out, error):
+    # The console host shows the warning stream as "WARNING: text" on its output.
+    interp.write_out("WARNING: %s\r\n" % to_str(bound.get("message")))
+
+
+def _write_verbose(interp, bound, data, out, error):
+    if bound.get("verbose"):
+        interp.write_out("VERBOSE: %s\r\n" % to_str(bound.get("message")))
 
 
 def _write_error(interp, bound, data, out, error):
@@ -1784,6 +1798,12 @@ for _names, _spec, _run in [
     (("write-error",),
      lambda i: CmdletSpec("Microsoft.PowerShell.Commands.WriteErrorCommand", ["Message"], [],
                           ["Message"]), _write_error),
+    (("write-warning",),
+     lambda i: CmdletSpec("Microsoft.PowerShell.Commands.WriteWarningCommand", ["Message"], [],
+                          ["Message"]), _write_warning),
+    (("write-verbose",),
+     lambda i: CmdletSpec("Microsoft.PowerShell.Commands.WriteVerboseCommand", ["Message"],
+                          ["Verbose"], ["Message"]), _write_verbose),
     (("out-null",), lambda i: CmdletSpec("Microsoft.PowerShell.Commands.OutNullCommand",
                                          ["InputObject"]), _out_null),
     (("out-string",), lambda i: CmdletSpec("Microsoft.PowerShell.Commands.OutStringCommand",

@@ -294,6 +294,12 @@ def test_environment_and_version():
     assert result.stdout == "WIN01\r\nC:\\Windows\r\n5\r\n"
 
 
+def test_host_streams():
+    result, _ = ps("Write-Host -NoNewline 'a'; Write-Host 'b' 'c'; Write-Warning 'careful'; "
+                   "Write-Verbose 'hidden'; Write-Verbose 'shown' -Verbose; $x = Write-Host 'd'")
+    assert result.stdout == "ab c\r\nWARNING: careful\r\nVERBOSE: shown\r\nd\r\n"
+
+
 def test_start_sleep_moves_the_host_clock():
     host = FakeHost()
     host.slept = []
