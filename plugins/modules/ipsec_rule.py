@@ -42,7 +42,10 @@ options:
     choices: [block, permit, negotiate]
     default: block
   filteraction:
-    description: Name of the filter action; required with V(negotiate). Defaults to V(Block) or V(Permit).
+    description:
+      - Name of the filter action; required with V(negotiate). Defaults to V(Block) or V(Permit).
+      - ipseccmd gives every rule a filter action of its own, named after the rule; with that dialect
+        leave this out or give the rule's name (a portable negotiate rule names its action after the rule).
     type: str
   methods:
     description: Quick-mode security methods of a V(negotiate) action, netsh C(qmsecmethods) style, e.g. V(ESP[3DES,SHA1]).

@@ -68,11 +68,15 @@ def test_every_state_on_modern_2003_and_xp(estate, ansible_env, tmp_path):
         def result(task):
             return tasks[task][host]
         assert rules_of(result("replaced keeps SMB, drops NetBIOS, adds RDP [run]")["after"], "Baseline") == ["RDP", "SMB"]
-        assert rules_of(result("gathered [info]")["gathered"], "Baseline") == ["RDP", "SMB"]
+        negotiated = result("a negotiate rule [run]")["after"]
+        [secure] = [a for a in negotiated["filteractions"] if a["name"] == "Secure SQL"]
+        assert secure["action"] == "negotiate" and secure["offers"] == [
+            {"ah": "", "esp_conf": "3DES", "esp_auth": "SHA1", "lifetime_kb": 0, "lifetime_s": 0}]
+        assert rules_of(result("gathered [info]")["gathered"], "Baseline") == ["RDP", "SMB", "Secure SQL"]
         polled = result("merged changes the polling interval only [run]")["after"]
         assert [p["polling_interval"] for p in polled["policies"]] == [60]
-        assert rules_of(polled, "Baseline") == ["RDP", "SMB"]
-        assert rules_of(result("rule absent [run]")["after"], "Baseline") == ["SMB"]
+        assert rules_of(polled, "Baseline") == ["RDP", "SMB", "Secure SQL"]
+        assert rules_of(result("rule absent [run]")["after"], "Baseline") == ["SMB", "Secure SQL"]
         unknown = result("rule absent from an unknown policy [fails]")["msg"]
         assert "policy" in unknown and "No Such Policy" in unknown
         fresh = result("rule in a missing policy creates it unassigned [run]")

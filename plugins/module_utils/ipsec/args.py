@@ -105,8 +105,15 @@ def rule_triple(spec: Dict[str, Any], dialect: str):
     ipseccmd and ipsecpol make each rule its own filter action, named after the rule
     (`-r Rule -f ... -n BLOCK`, dialects/ipseccmd.py), so that is what the host will hold.
     """
+    from .model import ValidationError, name_key
     from .plan import rule_objects
-    action_name = spec["filteraction"] or (spec["name"] if dialect in ("ipseccmd", "ipsecpol") else "")
+    action_name = spec["filteraction"]
+    if dialect in ("ipseccmd", "ipsecpol"):
+        if action_name and name_key(action_name) != name_key(spec["name"]):
+            raise ValidationError("filteraction", action_name, "the rule's own name (%r) or nothing with "
+                                  "dialect %s" % (spec["name"], dialect),
+                                  "%s names each rule's filter action after the rule" % dialect)
+        action_name = spec["name"]
     return rule_objects(spec["name"], spec["filters"], spec["action"], filteraction_name=action_name,
                         description=spec["description"], offers=spec["offers"])
 
