@@ -63,6 +63,7 @@ def run_playbook(estate, ansible_env, playbook, extra_vars=None, check=False, ti
                 result = entry["result"]
                 result["failed"] = entry["status"] == "failed"   # ansible 2.19 keeps these out of the dict
                 result["skipped"] = entry["status"] == "skipped"
+                result["_action"] = entry["action"]
                 tasks.setdefault(entry["task"], {})[entry["host"]] = result
     if not tasks:
         raise AssertionError("ansible-playbook recorded no result (rc=%s):\n%s\n%s"

@@ -36,6 +36,7 @@ def test_every_state_on_modern_2003_and_xp(estate, ansible_env, tmp_path):
         "netdiag_file": netdiag_sample(tmp_path),
         "reg_file": os.path.join(FIXTURES, "registry", "gsecurity_win10_local_store.reg")})
     per_host = task_trips(tasks, trips)
+    assert len(check_documented(tasks)) == 4
     for personality, host in host_names(estate).items():
         calls = per_host[host]
         for task, results in tasks.items():
@@ -81,6 +82,11 @@ def test_every_state_on_modern_2003_and_xp(estate, ansible_env, tmp_path):
         assert "policy" in unknown and "No Such Policy" in unknown
         fresh = result("rule in a missing policy creates it unassigned [run]")
         assert any("created unassigned" in n for n in fresh["notes"]) and fresh["after"]["assigned"] == ""
+        displaced = result("assigning Baseline displaces Fresh [run]")
+        assert displaced["after"]["assigned"] == "Baseline"
+        assert any("unassigns policy 'Fresh'" in w for w in displaced["warnings"]), displaced["warnings"]
+        assert "Policy Active: 'Fresh'" in displaced["diff"]["before"]
+        assert "Policy Active: 'Baseline'" in displaced["diff"]["after"]
         if personality == "2003":
             forced = result("dialect ipseccmd chosen on 2003 [run]")
             assert forced["dialect"] == "ipseccmd" and forced["commands"][0].startswith("ipseccmd -w REG")
@@ -161,3 +167,30 @@ def test_rendered_makes_no_connection(tmp_path, ansible_env):
     assert not r.get("failed") and not r.get("unreachable"), r
     assert r["rendered"] == [
         'ipsecpol -w REG -p "Block UDP 1434 Filter" -r "Block Inbound UDP 1434 Rule" -f *=0:1434:UDP -n BLOCK -x']
+
+
+# Keys Ansible itself adds to a result, or that every action may return.
+STANDARD_KEYS = {"changed", "failed", "skipped", "msg", "warnings", "diff", "invocation", "_ansible_no_log",
+                 "_action", "exception", "_ansible_verbose_always", "_ansible_verbose_override",
+                 "false_condition", "skip_reason"}
+
+
+def documented_returns(action):
+    import importlib
+    import yaml
+    module = importlib.import_module("ansible_collections.winsec.ipsec.plugins.modules." + action.rsplit(".", 1)[1])
+    return set(yaml.safe_load(module.RETURN))
+
+
+def check_documented(tasks):
+    """Every key a winsec.ipsec module returned is in its RETURN documentation."""
+    seen = set()
+    for task, results in tasks.items():
+        for r in results.values():
+            action = r.get("_action", "")
+            if not action.startswith("winsec.ipsec."):
+                continue
+            extra = set(r) - documented_returns(action) - STANDARD_KEYS
+            assert not extra, (task, action, extra)
+            seen.add(action)
+    return seen

@@ -15,7 +15,7 @@ DOCUMENTATION = """
 name: winsec_record
 type: aggregate
 short_description: record task results as JSON lines (winsec.ipsec tests)
-description: Appends {task, host, status, result} per task result to the file named by WINSEC_RECORD.
+description: Appends {task, host, status, action, result} per task result to the file named by WINSEC_RECORD.
 """
 
 
@@ -30,6 +30,7 @@ class CallbackModule(CallbackBase):
         if not path:
             return
         line = {"task": result.task_name, "host": result._host.get_name(), "status": status,
+                "action": result._task.action,
                 "result": json.loads(json.dumps(result._result, default=str))}
         with open(path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(line) + "\n")
