@@ -13,7 +13,8 @@ options:
       - The Windows tool that writes the change.
       - C(netsh) (C(netsh ipsec static|dynamic)) on Windows Server 2003, Vista/2008 and later;
         C(ipseccmd) (XP SP2 / Server 2003 Support Tools) on Windows XP;
-        C(ipsecpol) (Windows 2000 Resource Kit).
+        C(ipsecpol) (Windows 2000 Resource Kit), which serves only C(ipsec_policy) with C(state=rendered)
+        because Windows 2000 has no WinRM.
       - When omitted, the module detects the Windows version in its read and picks that version's tool.
     type: str
     choices: [netsh, ipseccmd, ipsecpol]
