@@ -39,8 +39,6 @@ def desired_policy(p, specs, actual: HostState, dialect: str):
     polling = p["polling_interval"]
     if polling is None and current is not None:
         polling = current.polling_interval
-    if polling is not None and not 0 <= polling <= 43200:     # [I] a month: our own sanity bound
-        raise ValidationError("polling_interval", polling, "minutes from 0 to 43200")
     triples = [rule_triple(spec, dialect) for spec in specs]
     return policy_objects(current.name if current else p["name"], triples,
                           description=parse_description("description", description),
@@ -88,21 +86,23 @@ def handle(ctx):
             if p[option] is not None:
                 raise ValidationError(option, p[option], "no %s with state=%s" % (option, state),
                                       "the state does not write the policy's settings")
+    polling = p["polling_interval"]
+    if polling is not None and not 0 <= polling <= 43200:     # [I] a month: our own sanity bound
+        raise ValidationError("polling_interval", polling, "minutes from 0 to 43200")
     if state == "parsed":
         return {"changed": False, "parsed": only(host.state_from_saved(p["running_config"]), p["name"])}
     specs = rule_specs(p["rules"])
     if state == "rendered":
         return rendered(p, specs)
+    if p["store"] == "domain":
+        raise ValidationError("store", "domain", "local, or domain with state=rendered",
+                              "reading the domain store back to plan and verify is not supported yet")
     if state == "gathered":
         before, _ = host.read(ctx.execute, p["dialect"] or "")
         return {"changed": False, "gathered": only(before, p["name"]), "round_trips": 1}
-    if p["store"] == "domain":
-        raise ValidationError("store", "domain", "local",
-                              "reading the domain store back for verification is not supported yet; "
-                              "use state=rendered to get the commands")
     return host.run(ctx.execute, planner_for(p, specs), ctx.check_mode, dialect=p["dialect"] or "",
-                    local_address=ctx.local_address,
-                    guard_ports=ctx.guard_ports, allow_lockout=p["allow_lockout"])
+                    local_address=ctx.local_address, guard_ports=ctx.guard_ports,
+                    allow_lockout=p["allow_lockout"])
 
 
 class ActionModule(ActionBase):
