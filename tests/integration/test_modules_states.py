@@ -167,6 +167,9 @@ def test_rendered_makes_no_connection(tmp_path, ansible_env):
     assert not r.get("failed") and not r.get("unreachable"), r
     assert r["rendered"] == [
         'ipsecpol -w REG -p "Block UDP 1434 Filter" -r "Block Inbound UDP 1434 Rule" -f *=0:1434:UDP -n BLOCK -x']
+    domain = tasks["netsh commands for the domain store"]["w2k"]["rendered"]
+    assert domain and all(line.startswith("netsh -f ") and "set store location=domain domain=corp.example" in line
+                          for line in domain)
 
 
 # Keys Ansible itself adds to a result, or that every action may return.
