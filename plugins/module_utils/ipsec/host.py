@@ -96,7 +96,7 @@ def _parse_dynamic(section: remote.Section, tool: str, strict: bool) -> Tuple[Dy
 
 def read(execute: Execute, dialect: str = "", need_dynamic: bool = False) -> Tuple[HostState, str]:
     """One round trip: the read script, parsed. Returns the state and the raw transcript."""
-    rc, out, err = execute(remote.read_script(dynamic=True, dialect=dialect))
+    rc, out, err = execute(remote.read_script(dialect=dialect))
     transcript = remote.parse_transcript(out)
     if "os" not in transcript.sections or "store" not in transcript.sections:
         raise HostError("the read script did not complete (rc=%s): %s" % (rc, (err or out).strip()[:500]),
@@ -342,7 +342,7 @@ def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
     if check_mode:
         return _finish(result)
 
-    scripts = remote.write_scripts(steps, dynamic=True, dialect=dialect)
+    scripts = remote.write_scripts(steps, dialect=dialect)
     if len(scripts) > 1:
         result["notes"].append("the batch of %d commands exceeds one Windows command line; it was sent "
                                "in %d scripts" % (len(steps), len(scripts)))
@@ -383,7 +383,7 @@ def _fail_batch(execute, result, steps, sent_before, transcript, secrets, dialec
     final = transcript
     earlier = remote.undo_steps(steps[:sent_before])
     if earlier:
-        for script in remote.write_scripts(earlier, dynamic=True, dialect=dialect):
+        for script in remote.write_scripts(earlier, dialect=dialect):
             _rc, out, _err = execute(script)
             result["round_trips"] += 1
             final = remote.parse_transcript(out)

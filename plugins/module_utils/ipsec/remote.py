@@ -75,7 +75,7 @@ def _section(name: str, command: str) -> List[str]:
     ]
 
 
-def read_lines(dynamic: bool = True, dialect: str = "") -> List[str]:
+def read_lines(dialect: str = "") -> List[str]:
     """The read sections as script lines (shared by the read and the write script).
 
     `dialect` forces which tool lists the dynamic filters (and so proves that tool exists);
@@ -93,22 +93,21 @@ def read_lines(dynamic: bool = True, dialect: str = "") -> List[str]:
     lines += ["} else {"]
     lines += _section("exempt", 'reg query "%s" /v NoDefaultExempt' % EXEMPT_KEY_MODERN)
     lines += ["}"]
-    if dynamic:
-        # Through cmd /c so that a missing tool shows as exit 9009 in any display language.
-        netsh = _section("dynamic-netsh", "cmd /c netsh ipsec dynamic show rule")
-        ipseccmd = _section("dynamic-ipseccmd", "cmd /c ipseccmd show filters")
-        if dialect == "netsh":
-            lines += netsh
-        elif dialect == "ipseccmd":
-            lines += ipseccmd
-        else:
-            lines += ["if ($osout -match 'CurrentVersion\\s+REG_SZ\\s+5\\.1') {"] + ipseccmd
-            lines += ["} else {"] + netsh + ["}"]
+    # Through cmd /c so that a missing tool shows as exit 9009 in any display language.
+    netsh = _section("dynamic-netsh", "cmd /c netsh ipsec dynamic show rule")
+    ipseccmd = _section("dynamic-ipseccmd", "cmd /c ipseccmd show filters")
+    if dialect == "netsh":
+        lines += netsh
+    elif dialect == "ipseccmd":
+        lines += ipseccmd
+    else:
+        lines += ["if ($osout -match 'CurrentVersion\\s+REG_SZ\\s+5\\.1') {"] + ipseccmd
+        lines += ["} else {"] + netsh + ["}"]
     return lines
 
 
-def read_script(dynamic: bool = True, dialect: str = "") -> str:
-    return "\n".join(read_lines(dynamic, dialect) + ["exit 0"]) + "\n"
+def read_script(dialect: str = "") -> str:
+    return "\n".join(read_lines(dialect) + ["exit 0"]) + "\n"
 
 
 @dataclass(frozen=True)
@@ -183,11 +182,10 @@ def write_lines(steps: Sequence[Step], first: int = 1) -> List[str]:
     return lines
 
 
-def write_script(steps: Sequence[Step], first: int = 1, verify: bool = True,
-                 dynamic: bool = True, dialect: str = "") -> str:
+def write_script(steps: Sequence[Step], first: int = 1, verify: bool = True, dialect: str = "") -> str:
     lines = write_lines(steps, first)
     if verify:
-        lines += read_lines(dynamic, dialect)
+        lines += read_lines(dialect)
     return "\n".join(lines + ["exit 0"]) + "\n"
 
 
@@ -206,15 +204,14 @@ def command_line_length(script: str) -> int:
     return len(POWERSHELL_PREFIX) + len(base64.b64encode(stripped.encode("utf-16-le")))
 
 
-def write_scripts(steps: Sequence[Step], dynamic: bool = True, dialect: str = "",
-                  limit: int = MAX_COMMAND_LINE) -> List[str]:
+def write_scripts(steps: Sequence[Step], dialect: str = "", limit: int = MAX_COMMAND_LINE) -> List[str]:
     """The batch in as few scripts as fit the command-line limit; only the last one verifies.
 
     Steps are packed greedily by their encoded size, with room kept in every script for the
     closing read. Each script undoes its own steps on failure; the caller undoes earlier
     scripts' steps (`undo_steps`) when a later one fails.
     """
-    fixed = _units(["$failed = 0"] + read_lines(dynamic, dialect) + ["exit 0"])
+    fixed = _units(["$failed = 0"] + read_lines(dialect) + ["exit 0"])
     chunks: List[Tuple[int, int]] = []
     start, used = 0, fixed
     for index, step in enumerate(steps):
@@ -227,7 +224,7 @@ def write_scripts(steps: Sequence[Step], dynamic: bool = True, dialect: str = ""
             start, used = index, fixed
         used += cost
     chunks.append((start, len(steps)))
-    scripts = [write_script(steps[a:b], a + 1, verify=b == len(steps), dynamic=dynamic, dialect=dialect)
+    scripts = [write_script(steps[a:b], a + 1, verify=b == len(steps), dialect=dialect)
                for a, b in chunks]
     for script in scripts:      # the size arithmetic above must agree with the real encoding
         if command_line_length(script) > limit:
