@@ -1,0 +1,135 @@
+"""How the engine scales with the size of a host's IPsec store.
+
+For N filters: a store is built with encode_store (untimed setup) and rendered as `reg query /s`
+prints it (what the read script brings back), then each stage a task runs on the controller is
+timed on its own: parse_reg_query (text -> registry tree), decode_store (tree -> HostState),
+plan_rule (one more rule on top of that store: the Slammer block), plan_policy (the whole block
+list again, which must plan nothing: every filter is compared, as in a re-run or a drift check).
+Peak memory per stage by tracemalloc, in a second pass so that tracing does not slow the timed one.
+"""
+from __future__ import annotations
+
+import gc
+import ipaddress
+import time
+import tracemalloc
+
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import plan as plan_mod
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import registry
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
+    ANY, ME, Address, Filter, FilterList, HostState)
+
+IPSEC_KEY = r"HKEY_LOCAL_MACHINE\SOFTWARE\Policies\Microsoft\Windows\IPSec"
+FILTERS_PER_LIST = 500          # a big block list split the way an admin splits it: rules of 500
+STAGES = ("parse_reg_query", "decode_store", "plan_rule", "plan_policy")
+
+
+def blocklist(filters: int):
+    """The rules of a block list of `filters` distinct source addresses (UDP 1434): triples of
+    (rule, filter list, filter action) by the collection's naming conventions."""
+    first = int(ipaddress.IPv4Address("10.0.0.1"))
+    triples = []
+    for start in range(0, filters, FILTERS_PER_LIST):
+        count = min(FILTERS_PER_LIST, filters - start)
+        members = [Filter(Address("ip", str(ipaddress.IPv4Address(first + start + i)), "255.255.255.255"), ME,
+                          17, 0, 1434, False) for i in range(count)]
+        triples.append(plan_mod.rule_objects("Blocklist %05d" % (start // FILTERS_PER_LIST + 1), members))
+    return triples
+
+
+def blocklist_state(filters: int) -> HostState:
+    """One assigned policy holding the block list."""
+    policy, objects = plan_mod.policy_objects("Blocklist", blocklist(filters))
+    lists = tuple(o for o in objects if isinstance(o, FilterList))
+    return HostState(policies=(policy,), filterlists=lists, filteractions=(objects[1],), assigned="Blocklist")
+
+
+def rendered_store(filters: int) -> str:
+    tree = registry.encode_store(blocklist_state(filters))
+    return registry.render_reg_query(tree, IPSEC_KEY, recursive=True)
+
+
+def _stages(text: str, filters: int) -> list:
+    """[(stage, callable)] in order; a callable takes what the stages before it produced. The
+    desired objects are built here, before any timer starts."""
+    rule, flist, faction = plan_mod.rule_objects("Block Inbound UDP 1434 Rule", [Filter(ANY, ME, 17, 0, 1434, False)])
+    desired, objects = plan_mod.policy_objects("Blocklist", blocklist(filters))
+    return [
+        ("parse_reg_query", lambda done: registry.parse_reg_query(text)),
+        ("decode_store", lambda done: registry.decode_store(done["parse_reg_query"])),
+        ("plan_rule", lambda done: plan_mod.plan_rule(done["decode_store"], "Blocklist", rule, flist, faction)),
+        ("plan_policy", lambda done: plan_mod.plan_policy(done["decode_store"], desired, rules_objects=objects)),
+    ]
+
+
+def measure(filters: int, repeat: int = 3) -> dict:
+    """CPU time (best of `repeat`) and peak memory of each stage for a store of `filters` filters."""
+    text = rendered_store(filters)
+    wall = {stage: float("inf") for stage in STAGES}
+    cpu = dict(wall)
+    stages = _stages(text, filters)
+    for _ in range(repeat):
+        done = {}
+        for stage, run in stages:
+            gc.collect()
+            started, started_cpu = time.perf_counter(), time.process_time()
+            done[stage] = run(done)
+            cpu[stage] = min(cpu[stage], time.process_time() - started_cpu)
+            wall[stage] = min(wall[stage], time.perf_counter() - started)
+        _check(done, filters)
+    peaks = {}
+    done = {}
+    for stage, run in stages:
+        gc.collect()
+        tracemalloc.start()
+        done[stage] = run(done)
+        peaks[stage] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    # CPU time is what the stages cost; wall time on a shared machine adds other processes' turns.
+    result = {"filters": filters, "reg_query_bytes": len(text.encode("utf-8")),
+              "total_ms": round(1000 * sum(cpu.values()), 1), "total_wall_ms": round(1000 * sum(wall.values()), 1)}
+    for stage in STAGES:
+        result[stage + "_ms"] = round(1000 * cpu[stage], 1)
+        result[stage + "_peak_mb"] = round(peaks[stage] / 2 ** 20, 1)
+    return result
+
+
+def _check(done: dict, filters: int) -> None:
+    """The stages did the real work: every filter decoded, the new rule planned, the same list not."""
+    decoded = sum(len(fl.filters) for fl in done["decode_store"].filterlists)
+    if decoded != filters:
+        raise AssertionError("decode_store returned %d filters, %d were encoded" % (decoded, filters))
+    if not done["plan_rule"].changes:
+        raise AssertionError("plan_rule planned nothing on a store without the Slammer rule")
+    if done["plan_policy"].changes:
+        raise AssertionError("plan_policy planned %d changes for the block list the store already holds"
+                             % len(done["plan_policy"].changes))
+
+
+def linearity(rows: list[dict]) -> list[dict]:
+    """Per step between sizes: how much more time per filter the larger size costs (1.0 = linear)."""
+    steps = []
+    for small, large in zip(rows, rows[1:]):
+        per_small = small["total_ms"] / small["filters"]
+        per_large = large["total_ms"] / large["filters"]
+        steps.append({"from": small["filters"], "to": large["filters"],
+                      "time_per_filter_ratio": round(per_large / per_small, 2) if per_small else None})
+    return steps
+
+
+def profile_stage(filters: int, count: int = 15) -> dict:
+    """cProfile (CPU time) of the whole decode + plan at `filters`: where the time goes."""
+    import cProfile
+    import pstats
+
+    from .profiles import summarize
+
+    text = rendered_store(filters)
+    stages = _stages(text, filters)
+    profile = cProfile.Profile(time.process_time)
+    profile.enable()
+    done = {}
+    for stage, run in stages:
+        done[stage] = run(done)
+    profile.disable()
+    return dict(summarize(pstats.Stats(profile), count), filters=filters)
