@@ -1710,8 +1710,31 @@ def _set_content(interp, bound, data, out, error, append=False):
     if path is None:
         return
     values = enumerate_output(bound.get("value")) if "value" in bound else list(data or [])
-    # Stored as text; -Encoding is accepted (ASCII, UTF8, Unicode, ...) but bytes are not kept.
-    interp.file_write(path, [to_str(v) for v in values], append)
+    name = to_str(bound.get("encoding") or "Default")
+    if name.lower() not in _FILE_ENCODINGS:
+        error(PSError("Cannot bind parameter 'Encoding'. Cannot convert value \"%s\" to type "
+                      "\"Microsoft.PowerShell.Commands.FileSystemCmdletProviderEncoding\". Error: "
+                      "\"Unable to match the identifier name %s to a valid enumerator name. "
+                      "Specify one of the following enumerator names and try again: %s\""
+                      % (name, name, ", ".join(_ENCODING_NAMES)),
+                      "CannotConvertArgumentNoMessage", "InvalidArgument", "",
+                      "ParameterBindingException"))
+        return
+    # The file keeps text, but only what its encoding can hold: Windows PowerShell's Set-Content
+    # writes the ANSI code page by default (Windows-1252 on an en-US system, [I] other locales),
+    # so other characters become '?' as .NET's encoder replaces them.
+    codec = _FILE_ENCODINGS[name.lower()]
+    lines = [to_str(v) for v in values]
+    if codec:
+        lines = [line.encode(codec, "replace").decode(codec) for line in lines]
+    interp.file_write(path, lines, append)
+
+
+_ENCODING_NAMES = ("Unknown", "String", "Unicode", "Byte", "BigEndianUnicode", "UTF8", "UTF7",
+                   "UTF32", "Ascii", "Default", "Oem", "BigEndianUTF32")
+# FileSystemCmdletProviderEncoding -> the codec that loses characters (None: all of Unicode).
+_FILE_ENCODINGS = {name.lower(): None for name in _ENCODING_NAMES}
+_FILE_ENCODINGS.update({"ascii": "ascii", "default": "cp1252", "oem": "cp437"})
 
 
 def _get_content(interp, bound, data, out, error):

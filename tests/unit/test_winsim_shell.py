@@ -280,6 +280,17 @@ def test_test_path_knows_folders_and_installed_tools():
     assert result.stdout == "True\r\nTrue\r\nTrue\r\nFalse\r\n"
 
 
+def test_set_content_keeps_what_its_encoding_can_hold():
+    host = FakeHost()
+    result, _ = ps("Set-Content -LiteralPath C:\\a.txt -Value 'Größe 日本'\n"
+                   "Set-Content -LiteralPath C:\\u.txt -Value 'Größe 日本' -Encoding UTF8\n"
+                   "Set-Content -LiteralPath C:\\o.txt -Value 'Größe' -Encoding Ascii\n"
+                   "Set-Content -LiteralPath C:\\x.txt -Value 'x' -Encoding Klingon", host)
+    assert host.fs == {"C:\\a.txt": "Größe ??\r\n", "C:\\u.txt": "Größe 日本\r\n",
+                       "C:\\o.txt": "Gr??e\r\n"}
+    assert result.rc == 1 and "Cannot bind parameter 'Encoding'" in errors(result)
+
+
 def test_sc_is_set_content_in_powershell():
     # `sc` is an alias of Set-Content in Windows PowerShell: `sc query PolicyAgent` writes a file
     # named "query"; the service tool has to be called as sc.exe.
