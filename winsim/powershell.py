@@ -1579,8 +1579,11 @@ class Interpreter:
         return self.compare(name, left, right, case, node)
 
     def regex(self, pattern: Any, case: bool, node: Node):
+        # .NET spells named groups (?<name>...) and \k<name>; Python wants (?P<name>...).
+        text = re.sub(r"\(\?<(?![=!])", "(?P<", to_str(pattern))
+        text = re.sub(r"\\k<(\w+)>", r"(?P=\1)", text)
         try:
-            return re.compile(to_str(pattern), 0 if case else re.I)
+            return re.compile(text, 0 if case else re.I)
         except re.error as exc:
             raise PSError('The regular expression pattern %s is not valid.' % to_str(pattern),
                           "InvalidRegularExpression", "InvalidOperation", to_str(pattern),

@@ -174,6 +174,12 @@ def test_match_filters_captured_lines_and_sets_matches():
     assert result.stdout == "name=A\r\nAssigned : YES\r\n2\r\nfiltered\r\n"
 
 
+def test_dotnet_named_groups():
+    script = ("if ('Policy Name : Block 1434' -match 'Name : (?<name>.+)$') { $Matches['name'] }\n"
+              "'a-a' -match '(?<c>a)-\\k<c>'\n'ab' -match '(?<=a)b'")
+    assert ps(script)[0].stdout == "Block 1434\r\nTrue\r\nTrue\r\n"
+
+
 def test_logic_operators_and_like():
     script = ("if ((1 -lt 2) -and -not ($false -or $null)) { 'a' }\n"
               "if (!(Test-Path 'C:\\nope') -and 'Block UDP' -like 'block*') { 'b' }\n"
