@@ -2,6 +2,7 @@
 KB's Slammer state reads back to the same filters; random states survive render -> parse."""
 import os
 import random
+from dataclasses import replace
 
 import pytest
 
@@ -304,3 +305,21 @@ def test_random_states_round_trip(seed):
             assert inbound == din or not dkey[-1]       # a one-way filter shows one direction only
         # collapsed the way the KB copy is (blank lines gone, indentation lost): still the same report
         assert N.parse("\n".join(line.strip() for line in text.splitlines() if line.strip())) == report
+
+
+def test_diff_shows_a_change_to_a_policy_netdiag_does_not_list():
+    """netdiag lists only the policy in effect; the diff must still show an unassigned policy's rules,
+    or `--check --diff` would show nothing for ipsec_rule on an unassigned policy."""
+    f = Filter(ANY, ME, 17, 0, 1434, False)
+    after = HostState(policies=(Policy("Block UDP 1434 Filter", rules=(Rule("In", "In", "Block"),)),),
+                      filterlists=(FilterList("In", (f,)),), filteractions=(FilterAction("Block"),))
+    d = N.diff(HostState(), after)
+    assert d["before"] != d["after"]
+    assert "no policy is assigned" in d["after"]
+    assert "[winsec] Policy not in effect: 'Block UDP 1434 Filter'" in d["after"]
+    assert "Dest Port : 1434" in d["after"] and "Inbound Block" in d["after"]
+    assert "Policy not in effect" not in d["before"]
+    # once assigned, netdiag itself lists it and it is not repeated
+    assigned = N.diff(HostState(), replace(after, assigned="Block UDP 1434 Filter"))
+    assert "Policy not in effect" not in assigned["after"]
+    assert "Local IPSec Policy Active: 'Block UDP 1434 Filter'" in assigned["after"]

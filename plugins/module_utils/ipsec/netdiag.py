@@ -184,8 +184,19 @@ def entries(state: HostState, local_address: str = "192.168.1.1") -> Tuple[Netdi
     policy: the engine does not know its filters."""
     if state.domain is not None:
         return ()
-    out: List[NetdiagFilter] = []
     policy = state.policy(state.assigned) if state.assigned else None
+    out = list(_policy_entries(state, policy, local_address))
+    for index, d in enumerate(state.dynamic):
+        filter_id = _guid(d.filter.guid, "dynamic", index)
+        policy_id = _guid("", "dynamic policy", d.inbound, d.outbound)
+        action = {"Inbound": d.inbound, "Outbound": d.outbound}
+        out += _expand(d.filter, d.filter.description, filter_id, policy_id, "", local_address, action)
+    return tuple(out)
+
+
+def _policy_entries(state: HostState, policy: Optional[Policy], local_address: str) -> List[NetdiagFilter]:
+    """The netdiag filter entries of one static policy's active rules, in rule order."""
+    out: List[NetdiagFilter] = []
     for rule in (policy.rules if policy else ()):
         flist = state.filterlist(rule.filterlist)
         faction = state.filteraction(rule.filteraction)
@@ -196,12 +207,7 @@ def entries(state: HostState, local_address: str = "192.168.1.1") -> Tuple[Netdi
         for index, f in enumerate(flist.filters):
             filter_id = _guid(f.guid, "filter", name_key(flist.name), index)
             out += _expand(f, f.description, filter_id, policy_id, rule.tunnel, local_address, action)
-    for index, d in enumerate(state.dynamic):
-        filter_id = _guid(d.filter.guid, "dynamic", index)
-        policy_id = _guid("", "dynamic policy", d.inbound, d.outbound)
-        action = {"Inbound": d.inbound, "Outbound": d.outbound}
-        out += _expand(d.filter, d.filter.description, filter_id, policy_id, "", local_address, action)
-    return tuple(out)
+    return out
 
 
 def render(state: HostState, *, local_address: str = "192.168.1.1", debug: bool = True,
@@ -439,10 +445,29 @@ def fold(listed, local_address: str = "192.168.1.1") -> Tuple[FoldedFilter, ...]
 # ---------------------------------------------------------------------------------------------
 # Diff mode and human summaries
 
+def render_store(state: HostState, *, local_address: str = "192.168.1.1", **render_kw) -> str:
+    """What netdiag shows, then every policy it does not show (not assigned, or overridden by a
+    domain policy) in the same filter layout, so a change to an unassigned policy is visible too.
+    The extra sections are winsec's own, not netdiag output: their heading lines say so."""
+    lines = [render(state, local_address=local_address, **render_kw)]
+    effective = "" if state.domain is not None else name_key(state.assigned)
+    for policy in state.policies:
+        if name_key(policy.name) == effective:
+            continue
+        listed = _policy_entries(state, policy, local_address)
+        lines.append("    [winsec] Policy not in effect: '%s'" % policy.name)
+        lines.append("    [winsec] There are %d filters" % len(listed))
+        for e in listed:
+            lines += _filter_lines(e)
+        lines.append("")
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
 def diff(before: HostState, after: HostState, **render_kw) -> dict:
-    """Ansible's diff for a change: both states as netdiag would show them (KB 813878's verification)."""
+    """Ansible's diff for a change: both states as netdiag would show them (KB 813878's verification),
+    with the policies netdiag leaves out appended (render_store)."""
     return {
-        "before": render(before, **render_kw), "after": render(after, **render_kw),
+        "before": render_store(before, **render_kw), "after": render_store(after, **render_kw),
         "before_header": "netdiag /test:ipsec /debug (before)",
         "after_header": "netdiag /test:ipsec /debug (after)",
     }
