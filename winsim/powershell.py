@@ -1021,6 +1021,22 @@ def _wildcard(pattern: str) -> "re.Pattern":
     return re.compile("".join(out) + r"\Z", re.S | re.I)
 
 
+def _dotnet_substitution(m: "re.Match", replacement: str) -> str:
+    """A .NET Regex.Replace substitution: $1, ${name}, $0 and $& (the match), $$ (a dollar);
+    anything else stays as written."""
+    def group(token):
+        key = token[2:-1] if token.startswith("${") else token[1:]
+        if key == "&":
+            key = "0"
+        try:
+            value = m.group(int(key) if key.isdigit() else key)
+        except IndexError:      # no such group: .NET leaves the text as written
+            return token
+        return value or ""
+    return re.sub(r"\$\$|\$\{\w+\}|\$\d+|\$&",
+                  lambda t: "$" if t.group(0) == "$$" else group(t.group(0)), replacement)
+
+
 class Interpreter:
     """Runs one script for one powershell.exe process."""
 
@@ -1566,7 +1582,7 @@ class Interpreter:
         if name == "replace":
             pattern, replacement = (right + [""])[:2] if isinstance(right, list) else (right, "")
             regex = self.regex(pattern, case, node)
-            return regex.sub(lambda m: m.expand(to_str(replacement).replace("$", "\\")),
+            return regex.sub(lambda m: _dotnet_substitution(m, to_str(replacement)),
                              to_str(left))
         if name in ("contains", "notcontains"):
             found = any(self.compare("eq", x, right, case, node) for x in enumerate_output(left))

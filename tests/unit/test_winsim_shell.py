@@ -178,6 +178,8 @@ def test_dotnet_named_groups():
     script = ("if ('Policy Name : Block 1434' -match 'Name : (?<name>.+)$') { $Matches['name'] }\n"
               "'a-a' -match '(?<c>a)-\\k<c>'\n'ab' -match '(?<=a)b'")
     assert ps(script)[0].stdout == "Block 1434\r\nTrue\r\nTrue\r\n"
+    script = "'a-b' -replace '(\\w)-(?<x>\\w)', '$2 ${x} $1 $$ $0 $9 ${nope}'"
+    assert ps(script)[0].stdout == "b b a $ a-b $9 ${nope}\r\n"
 
 
 def test_logic_operators_and_like():
