@@ -114,12 +114,20 @@ class Machine:
         program = re.split(r"[\\/]", name)[-1].lower()
         if program.endswith(".exe"):
             program = program[:-4]
-        if program == "cmd":
-            return cmdexe.run_cmd_process(self, args_text, stdin)
-        if program == "powershell":
-            if not self.ps_version:
+        if program in ("cmd", "powershell"):
+            if program == "powershell" and not self.ps_version:
                 return None
-            return run_powershell(self, argv[1:], stdin)
+            # A child process inherits a copy of the environment; what it sets stays its own.
+            saved = dict(self.env), self.errorlevel
+            self.errorlevel = 0
+            try:
+                if program == "cmd":
+                    return cmdexe.run_cmd_process(self, args_text, stdin)
+                return run_powershell(self, argv[1:], stdin)
+            finally:
+                self.env.clear()
+                self.env.update(saved[0])
+                self.errorlevel = saved[1]
         # run_tool is called even for an unknown name so that the host's audit log sees it; the
         # calling shell then words the failure its own way (PowerShell or cmd.exe).
         result = self.host.run_tool(argv, stdin)

@@ -358,6 +358,13 @@ def test_cmd_c_from_powershell():
     assert result.rc == 4
 
 
+def test_child_processes_get_a_copy_of_the_environment():
+    # (cmd expands %A% when it reads the line, before its own `set` runs.)
+    result, _ = ps("$env:A = 'parent'\ncmd /c 'set A=child& echo %A%& set A'\n$env:A\n"
+                   "cmd /c 'echo %A%'", raw=True)
+    assert result.stdout == "parent\r\nA=child\r\nparent\r\nparent\r\n"
+
+
 def test_cmd_quotes_after_c():
     host = FakeHost()
     shell.execute(host, 'cmd /c ""%s" -w REG -p "a b""' % IPSECCMD)
