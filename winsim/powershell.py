@@ -1151,7 +1151,9 @@ class Interpreter:
             if value is not None and to_str(value) != "":
                 self.env[name] = to_str(value)
             return
-        if lower in ("true", "false", "null", "?"):
+        if lower == "null":
+            return          # `$null = tool` discards the output
+        if lower in ("true", "false", "?"):
             raise PSError("Cannot overwrite variable %s because it is read-only or constant."
                           % target, "VariableNotWritable", "WriteError", target,
                           "SessionStateUnauthorizedAccessException")

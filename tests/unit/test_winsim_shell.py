@@ -462,6 +462,12 @@ def test_engine_quoting_delivers_a_stop_parsing_lookalike():
     assert host.argv[1:] == argv
 
 
+def test_assigning_to_null_discards():
+    result, host = ps("$null = tool 'a b'; $null -eq $null")
+    assert (result.rc, result.stdout, host.argv) == (0, "True\r\n", ["tool", "a b"])
+    assert ps("$true = 1")[0].rc == 1
+
+
 def test_assignment_keeps_expression_values_and_collects_commands():
     result, _ = ps("$a = @(); $a.Count; $b = 'x','y'; $b.Count; $c = tool; $c.Count; $c", raw=True)
     assert result.stdout == "0\r\n2\r\n1\r\nok\r\n"
