@@ -271,6 +271,7 @@ _COMPARISON = re.compile(
     r"replace|join)(?![A-Za-z0-9_])", re.I)
 _LOGICAL = re.compile(r"-(and|or|xor)(?![A-Za-z0-9_])", re.I)
 _NOT = re.compile(r"-not(?![A-Za-z0-9_])", re.I)
+_FORMAT = re.compile(r"-f(?![A-Za-z0-9_])", re.I)
 _NUMBER = re.compile(r"(0x[0-9a-fA-F]+|\d+)(?![A-Za-z0-9_.])")
 _REDIRECT = re.compile(r"(\*|[1-6])?(>>?)(&[12])?")
 _UNSUPPORTED_KEYWORDS = {
@@ -868,7 +869,7 @@ class Parser:
             left = self.span(Binary(op, left, right), left.start)
 
     def parse_additive(self) -> Node:
-        left = self.parse_unary()
+        left = self.parse_format()
         while True:
             save = self.i
             self.skip_blank()
@@ -876,11 +877,25 @@ class Parser:
             if c == "+" or (c == "-" and self.peek(1) in " \t$('\"0123456789"):
                 self.i += 1
                 self.skip_blank(newlines=True)
-                right = self.parse_unary()
+                right = self.parse_format()
                 left = self.span(Binary(c, left, right), left.start)
             else:
                 self.i = save
                 return left
+
+    def parse_format(self) -> Node:
+        """`'{0} {1}' -f $a, $b`: binds tighter than + and comparisons (about_Operator_Precedence)."""
+        left = self.parse_unary()
+        while True:
+            save = self.i
+            self.skip_blank()
+            m = _FORMAT.match(self.src, self.i)
+            if not m:
+                self.i = save
+                return left
+            self.i = m.end()
+            self.skip_blank(newlines=True)
+            left = self.span(Binary("f", left, self.parse_unary()), left.start)
 
     def parse_unary(self) -> Node:
         start = self.i
@@ -1577,6 +1592,8 @@ class Interpreter:
             return to_str(left) + to_str(right)
         if op == "-":
             return self.to_int(left, node) - self.to_int(right, node)
+        if op == "f":
+            return self.format(to_str(left), enumerate_output(right), node)
         case = op[0] == "c"
         name = op[1:]
         if name == "join":
@@ -1595,6 +1612,28 @@ class Interpreter:
         if isinstance(left, list):
             return [x for x in left if self.compare(name, x, right, case, node, set_matches=False)]
         return self.compare(name, left, right, case, node)
+
+    def format(self, template: str, args: List[Any], node: Node) -> str:
+        """.NET composite formatting: {n} and {n,width}, {{ and }}; other format strings are
+        outside the subset and fail."""
+        def field(m):
+            if m.group(0) in ("{{", "}}"):
+                return m.group(0)[0]
+            index, width, spec = int(m.group(1)), m.group(2), m.group(3)
+            if spec is not None or index >= len(args):
+                raise PSError("Error formatting a string: %s." % (
+                    "Index (zero based) must be greater than or equal to zero and less than the "
+                    "size of the argument list" if index >= len(args)
+                    else "winsim: format string ':%s' is outside the subset" % spec),
+                    "FormatError", "InvalidOperation", template, "RuntimeException",
+                    (node.start, node.end))
+            text = to_str(args[index])
+            if width:
+                w = int(width)
+                text = text.rjust(w) if w > 0 else text.ljust(-w)
+            return text
+        return re.sub(r"\{\{|\}\}|\{(\d+)\s*(?:,\s*(-?\d+))?\s*(?::([^}]*))?\}", field,
+                      template)
 
     def regex(self, pattern: Any, case: bool, node: Node):
         # .NET spells named groups (?<name>...) and \k<name>; Python wants (?P<name>...).

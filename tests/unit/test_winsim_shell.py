@@ -182,6 +182,14 @@ def test_dotnet_named_groups():
     assert ps(script)[0].stdout == "b b a $ a-b $9 ${nope}\r\n"
 
 
+def test_format_operator():
+    script = ("$n = 'Block'; '{0}-{1,4}|{2,-3}|{{x}}' -f $n, 12, 'a'\n"
+              "'x' + '{0}' -f 1\n'{1}' -f 'only'")
+    result, _ = ps(script, raw=True)
+    assert result.stdout == "Block-  12|a  |{x}\r\nx1\r\n"
+    assert result.rc == 1 and "Error formatting a string" in errors(result)
+
+
 def test_logic_operators_and_like():
     script = ("if ((1 -lt 2) -and -not ($false -or $null)) { 'a' }\n"
               "if (!(Test-Path 'C:\\nope') -and 'Block UDP' -like 'block*') { 'b' }\n"
