@@ -884,7 +884,7 @@ class Parser:
                 return left
 
     def parse_format(self) -> Node:
-        """`'{0} {1}' -f $a, $b`: binds tighter than + and comparisons (about_Operator_Precedence)."""
+        """`'{0} {1}' -f $a, $b`: binds tighter than + and comparisons (operator precedence)."""
         left = self.parse_unary()
         while True:
             save = self.i
