@@ -11,7 +11,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
 export PYTHONPATH := $(CURDIR)/$(COLLECTIONS):$(CURDIR)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup browser test demo clean
+.PHONY: setup browser test demo bench clean
 
 setup: $(VENV)/.installed $(LINK)
 
@@ -33,6 +33,9 @@ test: setup browser
 
 demo: setup
 	$(PY) tools/demo.py
+
+bench: setup
+	$(PY) bench/run.py
 
 clean:
 	rm -rf build $(VENV)

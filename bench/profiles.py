@@ -73,10 +73,20 @@ def own_time(stats: pstats.Stats | None, label: str) -> float:
     return round(sum(v[2] for func, v in stats.stats.items() if _label(func) == label), 3)
 
 
-def playbook_profile(profile_dir: str, count: int = 15) -> dict:
-    """What bench/playbook_launcher.py --profile wrote: workers summed, and the main process."""
+def playbook_profile(profile_dir: str, steps=(), count: int = 15) -> dict:
+    """What bench/playbook_launcher.py --profile wrote: workers summed, the main process, and the
+    workers' cumulative time in each of `steps` ((label, path part, function name), ...)."""
     workers = load(sorted(glob.glob(os.path.join(profile_dir, "worker-*.prof"))))
-    result = {"workers": summarize(workers, count),
-              "main": summarize(load(glob.glob(os.path.join(profile_dir, "main.prof"))), count),
-              "compile_s": own_time(workers, "<built-in method builtins.compile>")}
-    return result
+    return {"workers": summarize(workers, count),
+            "main": summarize(load(glob.glob(os.path.join(profile_dir, "main.prof"))), count),
+            "compile_s": own_time(workers, "<built-in method builtins.compile>"),
+            "steps": {label: cumulative(workers, path, name) for label, path, name in steps}}
+
+
+def cumulative(stats: pstats.Stats | None, path_part: str, name: str) -> float:
+    """Cumulative time of function `name` defined in a file whose path contains `path_part`
+    (cProfile counts a recursive function's outermost calls only, so nested imports count once)."""
+    if stats is None:
+        return 0.0
+    return round(sum(v[3] for (path, _line, func), v in stats.stats.items()
+                     if func == name and path_part in path), 3)

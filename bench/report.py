@@ -74,6 +74,13 @@ def render(results: dict) -> str:
     if findings or profile:
         out += ["## What costs the time", ""]
         out += ["- " + f for f in findings] + [""]
+        if profile and "a" in profile and "b_rule" in profile and profile["b_rule"].get("steps"):
+            a, rule = profile["a"], profile["b_rule"]
+            out += ["Worker CPU per host by step (ms, profiled; steps overlap where an import happens "
+                    "inside a step):", ""]
+            out += _table(["step", a["label"], rule["label"]],
+                          [[label, "%.0f" % (1000 * a["steps"].get(label, 0) / a["hosts"]),
+                            "%.0f" % (1000 * value / rule["hosts"])] for label, value in rule["steps"].items()])
         for key, prof in (profile or {}).items():
             workers = prof["workers"]
             if not workers.get("profiles"):

@@ -11,6 +11,7 @@ other, so that the ratios compare runs made under the same machine load:
   b_policy    ipsec_policy: the policy kb_raw.yml builds (in + out rule, assigned), one task
   c           the KB procedure as raw tasks, one netsh command each, then a verify
   b_playbook  playbooks/emergency_block.yml (dynamic filters, static policy, verify, waves)
+  b_playbook_one_wave  what-if: the same in one wave (emergency_waves: ['100%']), smallest estate only
   a_again     the raw no-op once more: how far the machine's load moved during the section
 
 A warm-up run (the raw no-op, not recorded) comes first, so that no variant pays for cold
@@ -26,20 +27,25 @@ from .ansible_run import ROOT, run_playbook
 from .estates import BenchEstate
 
 PLAYBOOKS = os.path.join(ROOT, "bench", "playbooks")
+EMERGENCY = os.path.join(ROOT, "playbooks", "emergency_block.yml")
 VARIANTS = {
-    # key: (label, playbook, check mode, reset the hosts first, preload)
-    "a": ("raw no-op (floor)", os.path.join(PLAYBOOKS, "raw_noop.yml"), False, True, False),
-    "check": ("ipsec_rule --check", os.path.join(PLAYBOOKS, "ipsec_rule.yml"), True, False, False),
-    "b_rule": ("ipsec_rule (inbound rule)", os.path.join(PLAYBOOKS, "ipsec_rule.yml"), False, False, False),
-    "noop": ("ipsec_rule again, no change", os.path.join(PLAYBOOKS, "ipsec_rule.yml"), False, False, False),
+    # key: (label, playbook, check mode, reset the hosts first, preload, extra vars)
+    "a": ("raw no-op (floor)", os.path.join(PLAYBOOKS, "raw_noop.yml"), False, True, False, None),
+    "check": ("ipsec_rule --check", os.path.join(PLAYBOOKS, "ipsec_rule.yml"), True, False, False, None),
+    "b_rule": ("ipsec_rule (inbound rule)", os.path.join(PLAYBOOKS, "ipsec_rule.yml"), False, False, False, None),
+    "noop": ("ipsec_rule again, no change", os.path.join(PLAYBOOKS, "ipsec_rule.yml"), False, False, False, None),
     "b_rule_pre": ("ipsec_rule, engine preloaded (what-if)", os.path.join(PLAYBOOKS, "ipsec_rule.yml"),
-                   False, True, True),
-    "b_policy": ("ipsec_policy (in+out, assigned)", os.path.join(PLAYBOOKS, "ipsec_policy.yml"), False, True, False),
-    "c": ("KB procedure as raw tasks", os.path.join(PLAYBOOKS, "kb_raw.yml"), False, True, False),
-    "b_playbook": ("emergency_block.yml", os.path.join(ROOT, "playbooks", "emergency_block.yml"), False, True, False),
-    "a_again": ("raw no-op again (load drift)", os.path.join(PLAYBOOKS, "raw_noop.yml"), False, False, False),
+                   False, True, True, None),
+    "b_policy": ("ipsec_policy (in+out, assigned)", os.path.join(PLAYBOOKS, "ipsec_policy.yml"),
+                 False, True, False, None),
+    "c": ("KB procedure as raw tasks", os.path.join(PLAYBOOKS, "kb_raw.yml"), False, True, False, None),
+    "b_playbook": ("emergency_block.yml", EMERGENCY, False, True, False, None),
+    "b_playbook_one_wave": ("emergency_block.yml in one wave (what-if)", EMERGENCY, False, True, False,
+                            {"emergency_waves": ["100%"]}),
+    "a_again": ("raw no-op again (load drift)", os.path.join(PLAYBOOKS, "raw_noop.yml"), False, False, False, None),
 }
 ORDER = tuple(VARIANTS)
+SMALLEST_ONLY = ("b_playbook_one_wave",)     # what-ifs that the larger estates skip (time budget)
 
 # (numerator, denominator, target, 'max' or 'min', what it says)
 RATIOS = (
@@ -50,6 +56,19 @@ RATIOS = (
     ("c", "b_policy", 3.0, "min", "(c)/(b): KB raw tasks vs ipsec_policy (same end state)"),
     ("c", "b_playbook", 3.0, "min", "(c)/(b): KB raw tasks vs emergency_block.yml"),
     ("b_rule_pre", "a", 1.5, "max", "what-if: ipsec_rule, engine preloaded, vs the raw floor"),
+    ("b_playbook_one_wave", "a", 1.5, "max", "what-if: emergency_block.yml in one wave vs the raw floor"),
+)
+
+
+# Where a task's worker spends its CPU: (label, file path part, function), cumulative time.
+PROFILE_STEPS = (
+    ("the whole task (TaskExecutor.run)", "ansible/executor/task_executor.py", "run"),
+    ("WinRM commands (winrm connection exec_command)", "ansible/plugins/connection/winrm.py", "exec_command"),
+    ("importing collection code (collection loader exec_module)", "_collection_finder.py", "exec_module"),
+    ("module docs parsed for the argument spec (get_docstring)", "ansible/utils/plugin_docs.py", "get_docstring"),
+    ("write script built (remote.write_scripts)", "ipsec/remote.py", "write_scripts"),
+    ("state decoded from a transcript (host.state_from_transcript)", "ipsec/host.py", "state_from_transcript"),
+    ("diff text (host.netdiag_diff)", "ipsec/host.py", "netdiag_diff"),
 )
 
 
@@ -61,11 +80,11 @@ def run_estate(workdir: str, hosts: int, base_address: str, latency_ms: int, for
     with BenchEstate(workdir, hosts, base_address, latency_ms) as estate:
         run_playbook(estate, VARIANTS["a"][1], workdir, "%d-warm-up" % hosts, forks=forks, timeout=timeout)
         for key in variants:
-            label, playbook, check, reset, preload = VARIANTS[key]
+            label, playbook, check, reset, preload, extra_vars = VARIANTS[key]
             if reset and results:
                 estate.reset()
             result = run_playbook(estate, playbook, workdir, "%d-%s" % (hosts, key), check=check, forks=forks,
-                                  preload=preload, timeout=timeout)
+                                  preload=preload, extra_vars=extra_vars, timeout=timeout)
             result["label"] = label
             results[key] = result
             print("  %4d hosts  %-40s %7.1f s  %5.2f cmd/host  %s  (load %.1f)" % (
@@ -105,12 +124,12 @@ def profile_rule(workdir: str, hosts: int, base_address: str, latency_ms: int, f
     out = {}
     with BenchEstate(workdir, hosts, base_address, latency_ms) as estate:
         for key in ("a", "b_rule"):
-            label, playbook, check, _reset, _preload = VARIANTS[key]
+            label, playbook, check, _reset, _preload, _extra = VARIANTS[key]
             target = os.path.join(workdir, "profile-" + key)
             shutil.rmtree(target, ignore_errors=True)
             run = run_playbook(estate, playbook, workdir, "profile-%s" % key, check=check, forks=forks,
                                profile_dir=target)
-            summary = profiles.playbook_profile(target)
+            summary = profiles.playbook_profile(target, PROFILE_STEPS)
             summary.update(label=label, hosts=hosts, hosts_failed=run["hosts_failed"])
             out[key] = summary
     return out

@@ -55,7 +55,7 @@ def run_rollout(args, sizes: dict, workdir: str, results: dict) -> None:
     for index, hosts in enumerate(sizes["sizes"]):
         # 127.0.30.x for the first size, 127.0.32.x for the second (127.0.31.x: the profile estate)
         base = _address(sizes["base"], 2 * index)
-        variants = args.variants or rollout.ORDER
+        variants = [v for v in args.variants or rollout.ORDER if index == 0 or v not in rollout.SMALLEST_ONLY]
         estates[str(hosts)] = rollout.run_estate(os.path.join(workdir, "estate-%d" % hosts), hosts, base,
                                                  args.latency_ms, args.forks, variants)
         ratio_rows[str(hosts)] = rollout.ratios(estates[str(hosts)])

@@ -67,6 +67,13 @@ def rollout_findings(results: dict) -> list[str]:
                 "%.0f ms of controller CPU per host instead of %.0f ms." % (
                     size, pre["wall_s"], rule["wall_s"], ratio["b_rule_pre/a"], ratio["b_rule/a"],
                     _per_host_ms(pre, "cpu_controller_s"), _per_host_ms(rule, "cpu_controller_s")))
+        if book and "b_playbook_one_wave/a" in ratio:
+            notes.append(
+                "%s hosts, what-if: emergency_block.yml in one wave instead of three takes %.1f s "
+                "instead of %.1f s (ratio to the floor %.2f instead of %.2f): the canary waves cost "
+                "that difference, the rest is the tasks." % (
+                    size, variants["b_playbook_one_wave"]["wall_s"], book["wall_s"],
+                    ratio["b_playbook_one_wave/a"], ratio.get("b_playbook/a", 0)))
         if a and book:
             notes.append(
                 "%s hosts: emergency_block.yml puts each host through %.0f Ansible tasks (the raw "
@@ -77,19 +84,23 @@ def rollout_findings(results: dict) -> list[str]:
     profile = results.get("profile") or {}
     a_prof, rule_prof = profile.get("a"), profile.get("b_rule")
     if a_prof and rule_prof and rule_prof["workers"].get("profiles"):
-        workers = rule_prof["workers"]
-        hosts = rule_prof["hosts"]
+        hosts, steps = rule_prof["hosts"], rule_prof["steps"]
+        total = rule_prof["workers"]["total_s"]
+        imports = steps.get("importing collection code (collection loader exec_module)", 0.0)
+        docs = steps.get("module docs parsed for the argument spec (get_docstring)", 0.0)
         notes.append(
-            "Profile (cProfile, CPU time, every worker; %d hosts, profiler overhead included): a raw "
-            "task costs %.0f ms of worker CPU per host, an ipsec_rule task %.0f ms. Of ipsec_rule's, "
-            "%.0f ms (%.0f %%) is compile(): Ansible's collection loader compiles a collection's "
-            "Python source on every import (_collection_finder.py get_code, no bytecode cache), each "
-            "forked worker imports the modules the engine imports lazily (registry, blobs, "
-            "dialects, toolout ...) anew; the raw task compiles %.0f ms." % (
-                hosts, 1000 * a_prof["workers"]["total_s"] / max(a_prof["hosts"], 1),
-                1000 * workers["total_s"] / hosts, 1000 * rule_prof["compile_s"] / hosts,
-                100 * rule_prof["compile_s"] / max(workers["total_s"], 1e-9),
-                1000 * a_prof["compile_s"] / max(a_prof["hosts"], 1)))
+            "Profile (cProfile, CPU time, every worker, %d hosts; the profiler roughly triples CPU "
+            "times, the shares hold): a raw task costs %.0f ms of worker CPU per host, an ipsec_rule "
+            "task %.0f ms. Of ipsec_rule's, %.0f ms (%.0f %%) is importing the collection's own code, "
+            "compile() %.0f ms of it: Ansible's collection loader compiles collection source on every "
+            "import (_collection_finder.py get_code, no bytecode cache), the engine imports registry, "
+            "blobs, netdiag, toolout and the dialects lazily, so every forked worker imports them anew "
+            "(the controller imported only the action plugin before forking). Parsing the module's "
+            "DOCUMENTATION for the argument spec costs %.0f ms per task for the same reason (an "
+            "lru_cache does not outlive a forked worker). Table below: CPU per host by step." % (
+                hosts, 1000 * a_prof["workers"]["total_s"] / max(a_prof["hosts"], 1), 1000 * total / hosts,
+                1000 * imports / hosts, 100 * imports / max(total, 1e-9), 1000 * rule_prof["compile_s"] / hosts,
+                1000 * docs / hosts))
     return notes
 
 

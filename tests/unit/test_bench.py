@@ -1,0 +1,77 @@
+"""bench/run.py end to end at tiny sizes: every section runs and the results files hold what the
+report needs. Counts are checked (a raw task is one WinRM command, the KB procedure eleven);
+no timing is asserted."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+VARIANTS = ("a", "check", "b_rule", "noop", "c")
+KB_RAW_TASKS = 11      # bench/playbooks/kb_raw.yml: 9 netsh commands and 2 verify commands
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(REPO, "build", "collections"), REPO]))
+    done = subprocess.run([sys.executable, os.path.join(REPO, "bench", "run.py"), "--quick", "--out", str(out),
+                           "--variants", ",".join(VARIANTS), "--profile", "always", "--repeat", "1",
+                           "--workdir", str(out / "work")],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    with open(out / "latest.json", encoding="utf-8") as handle:
+        data = json.load(handle)
+    return data, (out / "latest.md").read_text(encoding="utf-8"), done.stdout
+
+
+def test_rollout_variants_ran_on_every_host_and_were_counted(results):
+    data, _md, _stdout = results
+    estate = data["rollout"]["estates"]["2"]
+    assert list(estate) == list(VARIANTS)
+    for key, run in estate.items():
+        assert run["rc"] == 0 and run["hosts_ok"] == 2 and run["hosts_failed"] == 0, (key, run)
+        assert run["wall_s"] > 0 and run["cpu_controller_s"] > 0
+        assert run["requests_per_host"] >= 3 * run["commands_per_host"] > 0
+        assert run["bytes_sent_per_host"] > 0 and run["bytes_received_per_host"] > 0
+    assert estate["a"]["commands_per_host"] == 1
+    assert estate["c"]["commands_per_host"] == KB_RAW_TASKS
+    assert estate["c"]["hosts_changed"] == 2 and estate["b_rule"]["hosts_changed"] == 2
+    assert estate["noop"]["hosts_changed"] == 0 and estate["check"]["hosts_changed"] == 2
+    # the ratios the issue asks for, each with its target and verdict
+    ratios = {r["ratio"]: r for r in data["rollout"]["ratios"]["2"]}
+    assert {"b_rule/a", "c/b_rule"} <= set(ratios)
+    assert ratios["b_rule/a"]["wall_ratio"] == round(estate["b_rule"]["wall_s"] / estate["a"]["wall_s"], 2)
+
+
+def test_profile_engine_and_capacity_sections(results):
+    data, _md, _stdout = results
+    for key in ("a", "b_rule"):
+        workers = data["profile"][key]["workers"]
+        assert workers["profiles"] >= 1 and workers["by_own_time"] and workers["by_cumulative_time"]
+    rows = data["engine"]["rows"]
+    assert [r["filters"] for r in rows] == [100, 1000]
+    for row in rows:
+        for stage in ("parse_reg_query", "decode_store", "plan_rule", "plan_policy"):
+            assert row[stage + "_ms"] >= 0 and row[stage + "_peak_mb"] >= 0
+    assert rows[1]["reg_query_bytes"] > rows[0]["reg_query_bytes"]
+    assert len(data["engine"]["linearity"]) == 1
+    capacity = data["capacity"]
+    assert capacity["error_count"] == 0 and capacity["commands"] > 0 and capacity["requests_per_s"] > 0
+    assert capacity["rss_idle_mb"] > 0
+
+
+def test_results_file_names_targets_and_sections(results):
+    data, md, stdout = results
+    whats = {t["what"] for t in data["targets"]}
+    assert any("(b)/(a)" in w for w in whats) and any("(c)/(b)" in w for w in whats)
+    assert any(w.startswith("linear 100 -> 1000") for w in whats)     # 10k only in the full run
+    for t in data["targets"]:
+        assert t["met"] in (True, False) and (t["met"] or t["miss"])
+    for heading in ("## Targets", "## 1. Estate rollout", "## 2. No-op and check mode", "## 3. Engine",
+                    "## 4. winsim capacity"):
+        assert heading in md
+    assert "load average" in md and data["meta"]["load_start"] >= 0
+    assert "## Targets" in stdout       # printed as well as written
