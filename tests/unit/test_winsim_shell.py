@@ -460,9 +460,6 @@ def test_engine_quoting_delivers_exactly_argv():
     assert delivered >= len(corpus) - 6      # a few are rightly refused (odd quotes + a space)
 
 
-@pytest.mark.xfail(reason="engine quoting writes '--%' as a plain literal, which the 5.1 binder "
-                          "swallows as the stop-parsing marker (PowerShell issue #11608); "
-                          "'\"--%\"' would deliver it", strict=False)
 def test_engine_quoting_delivers_a_stop_parsing_lookalike():
     powershell_native_args, ValidationError = engine_quoting()
     argv = ["static", "--%", "a b"]

@@ -373,6 +373,10 @@ def powershell_native_args(argv, option: str = "command") -> str:
 
 
 def _ps_value_for(option, arg):
+    if arg == "--%":
+        # PowerShell 5.1 takes a bare --%, even from a quoted literal, as the stop-parsing token and
+        # swallows it (PowerShell issue #11608); quoted inside, it reaches the program as --%.
+        return '"--%"'
     # Wrapped first: then the PowerShell text reads as the argument itself ('name=A B').
     for wrapped in (True, False):
         value = _ps_encode(arg, wrapped)
