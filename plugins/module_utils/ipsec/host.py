@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from . import remote
+from . import guard, remote
 from .model import (AuthMethod, Change, DynamicRule, Filter, HostState, IPsecError, Rule, ValidationError,
                     name_key)
 from .report import SECRET_MASK, state_to_dict
@@ -288,7 +288,7 @@ def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
         raise ValidationError("dialect", dialect, "netsh or ipseccmd for a host reached over a connection",
                               "ipsecpol serves Windows 2000, which has no WinRM: get its commands with "
                               "winsec.ipsec.ipsec_policy state=rendered dialect=ipsecpol")
-    before, _ = read(execute, dialect, need_dynamic=dynamic)
+    before, read_out = read(execute, dialect, need_dynamic=dynamic)
     os = before.os
     effective = dialect or os.dialect
     try:
@@ -342,7 +342,8 @@ def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
     if check_mode:
         return _finish(result)
 
-    scripts = remote.write_scripts(steps, dialect=dialect)
+    scripts = remote.write_scripts(steps, dialect=dialect, precheck=guard.precheck_lines(
+        _store_section_text(read_out)))
     if len(scripts) > 1:
         result["notes"].append("the batch of %d commands exceeds one Windows command line; it was sent "
                                "in %d scripts" % (len(steps), len(scripts)))
@@ -352,6 +353,8 @@ def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
         rc, out, err = execute(script)
         result["round_trips"] += 1
         transcript = remote.parse_transcript(out)
+        if guard.stale(transcript) is not None:
+            _fail_stale(before, transcript, result, dialect, secrets)
         if transcript.failed:
             _fail_batch(execute, result, steps, sent, transcript, secrets, dialect)
         if "os" not in transcript.sections and script is scripts[-1]:
@@ -370,6 +373,27 @@ def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
                         "behaviour: compare `after` with the plan (`commands`)"
                         % redact("; ".join(differences), secrets), **result)
     return _finish(result)
+
+
+def _store_section_text(transcript_text: str) -> Optional[str]:
+    section = remote.parse_transcript(transcript_text).sections.get("store")
+    return remote.store_text(section) if section is not None else None
+
+
+def _fail_stale(before, transcript, result, dialect, secrets):
+    """Compare and swap failed: the store changed between the read and the write; nothing ran."""
+    found = ""
+    try:
+        now = state_from_transcript(transcript, dialect)
+        result["after"] = state_report(now)
+        from .netdiag import summary
+        found = "; ".join(summary(canonical(managed_view(before)), canonical(managed_view(now))))
+    except IPsecError:
+        pass
+    raise HostError("the host's IPsec store changed after this task read it (another task, person or "
+                    "Group Policy wrote to it meanwhile), so nothing was written: %s; run the task again to "
+                    "plan against the new state" % redact(found or "stamps differ: %s" % guard.stale(transcript),
+                                                           secrets), **result)
 
 
 def _fail_batch(execute, result, steps, sent_before, transcript, secrets, dialect):

@@ -168,13 +168,14 @@ def _undo_lines(step: Step, number: int) -> List[str]:
     return lines + ["}"]
 
 
-def write_lines(steps: Sequence[Step], first: int = 1) -> List[str]:
+def write_lines(steps: Sequence[Step], first: int = 1, precheck: Sequence[str] = ()) -> List[str]:
     """Run `steps` numbered from `first`; stop at the first failure and undo the earlier ones.
 
     `$failed` holds the number of the failed step (0: none). Every step runs only while nothing
     failed; after the batch, the undo of step i runs when a later step failed, newest first.
+    `precheck` lines run first and may set `$failed = -1` so that nothing runs (guard.py).
     """
-    lines = ["$failed = 0"]
+    lines = ["$failed = 0"] + list(precheck)
     for number, step in enumerate(steps, first):
         lines += _step_lines(step, number)
     for number in range(first + len(steps) - 1, first - 1, -1):
@@ -182,8 +183,9 @@ def write_lines(steps: Sequence[Step], first: int = 1) -> List[str]:
     return lines
 
 
-def write_script(steps: Sequence[Step], first: int = 1, verify: bool = True, dialect: str = "") -> str:
-    lines = write_lines(steps, first)
+def write_script(steps: Sequence[Step], first: int = 1, verify: bool = True, dialect: str = "",
+                 precheck: Sequence[str] = ()) -> str:
+    lines = write_lines(steps, first, precheck)
     if verify:
         lines += read_lines(dialect)
     return "\n".join(lines + ["exit 0"]) + "\n"
@@ -204,14 +206,16 @@ def command_line_length(script: str) -> int:
     return len(POWERSHELL_PREFIX) + len(base64.b64encode(stripped.encode("utf-16-le")))
 
 
-def write_scripts(steps: Sequence[Step], dialect: str = "", limit: int = MAX_COMMAND_LINE) -> List[str]:
+def write_scripts(steps: Sequence[Step], dialect: str = "", limit: int = MAX_COMMAND_LINE,
+                  precheck: Sequence[str] = ()) -> List[str]:
     """The batch in as few scripts as fit the command-line limit; only the last one verifies.
 
     Steps are packed greedily by their encoded size, with room kept in every script for the
     closing read. Each script undoes its own steps on failure; the caller undoes earlier
-    scripts' steps (`undo_steps`) when a later one fails.
+    scripts' steps (`undo_steps`) when a later one fails. Only the first script runs `precheck`
+    (room is kept for it in every one).
     """
-    fixed = _units(["$failed = 0"] + read_lines(dialect) + ["exit 0"])
+    fixed = _units(["$failed = 0"] + list(precheck) + read_lines(dialect) + ["exit 0"])
     chunks: List[Tuple[int, int]] = []
     start, used = 0, fixed
     for index, step in enumerate(steps):
@@ -224,7 +228,8 @@ def write_scripts(steps: Sequence[Step], dialect: str = "", limit: int = MAX_COM
             start, used = index, fixed
         used += cost
     chunks.append((start, len(steps)))
-    scripts = [write_script(steps[a:b], a + 1, verify=b == len(steps), dialect=dialect)
+    scripts = [write_script(steps[a:b], a + 1, verify=b == len(steps), dialect=dialect,
+                            precheck=precheck if a == 0 else ())
                for a, b in chunks]
     for script in scripts:      # the size arithmetic above must agree with the real encoding
         if command_line_length(script) > limit:
