@@ -25,6 +25,7 @@ from . import personalities
 from .domain import DomainStore
 from .hive import Hive
 from .result import Result
+from .scheduler import Scheduler
 
 VERSION_KEY = r"HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows NT\CurrentVersion"
 AGENT_KEY = r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Services\PolicyAgent"
@@ -116,6 +117,8 @@ class SimHost:
         self.agent_running = True
         self.dynamic: List[DynamicEntry] = []
         self.mmpolicies: Dict[str, MmPolicy] = {}
+        self.scheduler = Scheduler(self, os.path.join(state_dir, "tasks.json"))
+        self.exempt_in_effect: Optional[int] = None
         if not self.hive.existed:
             self._install()
         else:
@@ -153,7 +156,11 @@ class SimHost:
         self.mmpolicies = {}
         self.agent_running = True
         self._last_ipsec_poll = self.now()
+        # NoDefaultExempt is read when the system starts ([D] cc756041, KB 810207: a restart is
+        # needed on 2003) or, from Vista on, when PolicyAgent starts (SYNTAX.md 5.2).
+        self.exempt_in_effect = self.no_default_exempt()
         self.refresh_group_policy(force=False)
+        self.scheduler.boot()
 
     # -- clock ----------------------------------------------------------------------------------
     def now(self) -> float:
@@ -166,6 +173,7 @@ class SimHost:
             self._poll()
 
     def _poll(self) -> None:
+        self.scheduler.run_due()
         now = self.now()
         if self.domain is None:
             return
@@ -258,10 +266,18 @@ class SimHost:
         """A starting PolicyAgent reads its policy afresh: restarting it is the KB's way to make a
         member see changes inside an already assigned domain policy (KB 813878)."""
         self.agent_running = True
+        if self.profile.blob_flavor == "modern":
+            self.exempt_in_effect = self.no_default_exempt()
         self.mark_changed()
         if self.domain is not None:
             self._ipsec_poll()
         self._last_ipsec_poll = self.now()
+
+    def run_due_tasks(self) -> None:
+        """Let scheduled tasks that are due run (the transport calls this: a host cut off by its
+        own filters still keeps time)."""
+        with self._lock:
+            self.scheduler.run_due()
 
     def reboot(self) -> None:
         self._boot()

@@ -59,7 +59,8 @@ def _tools(system32: str, *names: str, extra: Tuple[Tuple[str, str], ...] = ()) 
     return table
 
 
-_CORE = ("netsh", "reg", "sc", "net", "gpupdate", "shutdown", "hostname", "ver")
+# schtasks.exe ships with XP and later; Windows 2000 has only `at` ([D] schtasks docs).
+_CORE = ("netsh", "reg", "sc", "net", "gpupdate", "shutdown", "schtasks", "hostname", "ver")
 
 PERSONALITIES = {
     "modern": Personality(

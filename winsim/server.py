@@ -22,7 +22,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler
 
-from . import auth, wsman
+from . import auth, firewall, wsman
 from .winrs import DropConnection, ShellService
 
 log = logging.getLogger("winsim.server")
@@ -128,6 +128,8 @@ class WinRMHandler(BaseHTTPRequestHandler):
             self._reply(411, b"")
             return
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self._filtered():
+            return
         with served.lock:
             served.requests += 1
             served.bytes_received += len(body)
@@ -228,7 +230,25 @@ class WinRMHandler(BaseHTTPRequestHandler):
         else:
             self._reply(status, reply, SOAP_CONTENT_TYPE, extra)
 
+    def _filtered(self) -> bool:
+        """Drop the connection, without a reply, when the host's IPsec policy blocks it (KB 813878
+        warns that filters can make programs "stop responding"; winsim/firewall.py)."""
+        served: ServedHost = self.server.served
+        why = firewall.blocked_reason(served.host, self.client_address[0], self.client_address[1],
+                                      self.server.port)
+        if why is None:
+            return False
+        log.info("%s: dropped by IPsec filtering: %s", served.name, why)
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        return True
+
     def _reply(self, status: int, body: bytes, content_type: str | None = None, headers=()) -> None:
+        if self._filtered():
+            return
         self.send_response(status)
         for name, value in headers:
             self.send_header(name, value)

@@ -7,7 +7,7 @@ from typing import Callable, Optional
 
 from ..personalities import Personality
 from ..result import Result
-from . import gpupdate, ipseccmd, netdiag, netsh, reg, services, shutdown, sysinfo
+from . import gpupdate, ipseccmd, netdiag, netsh, reg, schtasks, services, shutdown, sysinfo
 
 Tool = Callable[..., Result]
 
@@ -18,6 +18,7 @@ TOOLS = {
     "net": services.run_net,
     "gpupdate": gpupdate.run,
     "shutdown": shutdown.run,
+    "schtasks": schtasks.run,
     "ipseccmd": ipseccmd.run,
     "ipsecpol": ipseccmd.run,
     "netdiag": netdiag.run,
