@@ -12,10 +12,11 @@ The caller passes `execute(script) -> (rc, stdout, stderr)` (the action plugin's
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from . import guard, remote
+from . import guard, lockout, remote
 from .model import (AuthMethod, Change, DynamicRule, Filter, HostState, IPsecError, Rule, ValidationError,
                     name_key)
 from .report import SECRET_MASK, state_to_dict
@@ -203,45 +204,14 @@ def netdiag_diff(before: HostState, after: HostState, local_address: str = "") -
 # Ansible is using is refused unless the user allows it)
 # --------------------------------------------------------------------------------------------
 
-# WinRM HTTP/HTTPS and SSH: what a Windows connection of Ansible can be riding on.
-MANAGEMENT_PORTS = (5985, 5986, 22)
+# The rules live in lockout.py (controller address, mirrored filters, subnets).
+MANAGEMENT_PORTS = lockout.MANAGEMENT_PORTS
+connection_blocks = lockout.connection_blocks
 
 
 def _cuts(f: Filter, port: int) -> bool:
     """Whether filter `f` matches TCP traffic from anywhere to this host's `port` or its replies."""
-    if f.protocol not in (0, 6):
-        return False
-    directions = [(f.src, f.dst, f.src_port, f.dst_port)]
-    if f.mirrored:
-        directions.append((f.dst, f.src, f.dst_port, f.src_port))
-    for src, dst, sport, dport in directions:
-        if src.kind == "any" and dst.kind in ("me", "any") and dport in (0, port) and sport == 0:
-            return True             # requests to the port, from any (ephemeral) client port
-        if src.kind in ("me", "any") and dst.kind == "any" and sport in (0, port) and dport == 0:
-            return True             # the host's replies from the port, to any client port
-    return False
-
-
-def connection_blocks(state: HostState, ports: Sequence[int]) -> List[str]:
-    """What in `state` blocks management traffic: the assigned policy's active block rules and
-    the dynamic rules that block inbound or outbound."""
-    found = []
-    assigned = state.policy(state.assigned) if state.assigned else None
-    for rule in (assigned.rules if assigned else ()):
-        action = state.filteraction(rule.filteraction)
-        flist = state.filterlist(rule.filterlist)
-        if not rule.active or action is None or action.action != "block" or flist is None:
-            continue
-        for f in flist.filters:
-            for port in ports:
-                if _cuts(f, port):
-                    found.append("rule %r of the assigned policy %r blocks TCP port %d"
-                                 % (rule.name, assigned.name, port))
-    for d in state.dynamic:
-        for port in ports:
-            if "block" in (d.inbound, d.outbound) and _cuts(d.filter, port):
-                found.append("a dynamic filter (%s -> %s) blocks TCP port %d" % (d.filter.src, d.filter.dst, port))
-    return list(dict.fromkeys(found))
+    return lockout.filter_cuts(f, port)
 
 
 # --------------------------------------------------------------------------------------------
@@ -275,13 +245,18 @@ def render_steps(plan, before: HostState, dialect: str, store: str = "local",
 
 def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
         store: str = "local", domain: str = "", dynamic: bool = False, local_address: str = "",
-        guard_ports: Sequence[int] = MANAGEMENT_PORTS, allow_lockout: bool = False) -> dict:
+        guard_ports: Sequence[int] = MANAGEMENT_PORTS, allow_lockout: bool = False, controller: str = "",
+        confirm=None, when_domain_policy: str = "warn") -> dict:
     """Read, plan and (unless check mode) write and verify. Returns the task result.
 
     dynamic: the task manages dynamic filters (they must be read strictly, PolicyAgent must run,
              and results carry the volatility warning).
     guard_ports: TCP ports of the connection; a plan that newly blocks one is refused unless
-             allow_lockout (then it is a warning).
+             allow_lockout (then it is a warning); `controller` is the controller's address as the
+             host sees it ('' when unknown: only filters from any address count).
+    confirm: a confirm.Confirm (commit-confirmed): its undo task goes first into the write trip.
+    when_domain_policy: fail | warn | ignore, when a GPO-assigned domain policy overrides the
+             local store this task writes (KB 813878).
     """
     if dialect == "ipsecpol":
         # ipsecpol.exe is the Windows 2000 Resource Kit's tool, and Windows 2000 has no WinRM.
@@ -308,7 +283,12 @@ def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
         "warnings": list(plan.warnings),
         "notes": list(getattr(plan, "notes", ()) or ()),
     }
-    if (before.domain is not None and store == "local"
+    if before.domain is not None and store == "local" and when_domain_policy == "fail":
+        raise HostError("a domain (GPO) IPsec policy %r is assigned to this host and overrides the local "
+                        "store, so a local change would take no effect (KB 813878); when_domain_policy=fail "
+                        "refuses it: change the policy in the domain (store: domain), or set "
+                        "when_domain_policy to warn or ignore" % before.domain.name, **result)
+    if (before.domain is not None and store == "local" and when_domain_policy == "warn"
             and not any(before.domain.name in w for w in result["warnings"])):
         result["warnings"].append(
             "a domain (GPO) IPsec policy %r is assigned to this host and overrides the local store; "
@@ -319,15 +299,15 @@ def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
     if not plan.changes:
         result.update(commands=[], after=state_report(before))
         return _finish(result)
-    cut = [c for c in connection_blocks(after_predicted, guard_ports)
-           if c not in connection_blocks(before, guard_ports)]
+    blocks = functools.partial(connection_blocks, ports=guard_ports, controller=controller, host=local_address)
+    cut = [c for c in blocks(after_predicted) if c not in blocks(before)]
     if cut and not allow_lockout:
-        raise HostError("refusing a change that would cut the management connection: %s; set "
-                        "allow_lockout: true if that is intended" % "; ".join(cut),
-                        **dict(result, after=state_report(after_predicted)))
+        raise HostError(lockout.refusal(cut), **dict(result, after=state_report(after_predicted)))
     result["warnings"] += ["the management connection may be cut: %s" % c for c in cut]
     try:
         steps = render_steps(plan, before, effective, store, domain)
+        if confirm is not None:
+            steps = confirm.steps(steps, os.generation)
     except IPsecError as err:       # e.g. a value this dialect cannot express
         raise HostError(str(err), **result) from None
     result["commands"] = [redact(s.display, secrets) for s in steps]
@@ -344,6 +324,8 @@ def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
 
     scripts = remote.write_scripts(steps, dialect=dialect, precheck=guard.precheck_lines(
         _store_section_text(read_out)))
+    if confirm is not None:
+        scripts[0] = confirm.preamble() + scripts[0]
     if len(scripts) > 1:
         result["notes"].append("the batch of %d commands exceeds one Windows command line; it was sent "
                                "in %d scripts" % (len(steps), len(scripts)))
