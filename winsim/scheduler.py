@@ -132,8 +132,10 @@ class Scheduler:
         batch = _BATCH.match(action)
         if not batch:
             return [action]
+        from .cmdexe import expand_percent
         from .shell import Machine
-        text = Machine(self.host).read_file(batch.group(1))
+        machine = Machine(self.host)
+        text = machine.read_file(expand_percent(machine, batch.group(1)))
         if text is None:
             self.history.append({"task": action, "line": action, "rc": 1,
                                  "error": "The system cannot find the file specified."})

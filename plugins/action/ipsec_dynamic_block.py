@@ -9,7 +9,7 @@ from ansible.plugins.action import ActionBase
 from ansible.plugins.loader import fragment_loader
 from ansible.utils.plugin_docs import get_docstring
 
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import host
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import safety
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import filters_option, run_action
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import DynamicRule, ValidationError
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.plan import plan_dynamic
@@ -33,10 +33,8 @@ def handle(ctx):
         rules = ()
     else:
         rules = tuple(DynamicRule(f) for f in filters_option("filters", p["filters"], dynamic=True))
-    return host.run(ctx.execute, lambda actual: plan_dynamic(actual, rules, state=p["state"]),
-                    ctx.check_mode, dialect=p["dialect"] or "", dynamic=True,
-                    local_address=ctx.local_address,
-                    guard_ports=ctx.guard_ports, allow_lockout=p["allow_lockout"])
+    return safety.run(ctx, lambda actual: plan_dynamic(actual, rules, state=p["state"]),
+                      dialect=p["dialect"] or "", dynamic=True)
 
 
 class ActionModule(ActionBase):

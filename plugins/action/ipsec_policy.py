@@ -9,7 +9,7 @@ from ansible.plugins.action import ActionBase
 from ansible.plugins.loader import fragment_loader
 from ansible.utils.plugin_docs import get_docstring
 
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import host
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import host, safety
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import (
     rule_spec, rule_triple, run_action)
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
@@ -100,9 +100,7 @@ def handle(ctx):
     if state == "gathered":
         before, _ = host.read(ctx.execute, p["dialect"] or "")
         return {"changed": False, "gathered": only(before, p["name"]), "round_trips": 1}
-    return host.run(ctx.execute, planner_for(p, specs), ctx.check_mode, dialect=p["dialect"] or "",
-                    local_address=ctx.local_address, guard_ports=ctx.guard_ports,
-                    allow_lockout=p["allow_lockout"])
+    return safety.run(ctx, planner_for(p, specs), dialect=p["dialect"] or "")
 
 
 class ActionModule(ActionBase):

@@ -10,7 +10,7 @@ from ansible.plugins.action import ActionBase
 from ansible.plugins.loader import fragment_loader
 from ansible.utils.plugin_docs import get_docstring
 
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import host
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import safety
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import (
     rule_spec, rule_triple, run_action)
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
@@ -28,9 +28,7 @@ def handle(ctx):
     p = ctx.params
     policy = parse_name("policy", p["policy"])
     name = parse_name("name", p["name"])
-    run = functools.partial(host.run, ctx.execute, check_mode=ctx.check_mode, dialect=p["dialect"] or "",
-                            local_address=ctx.local_address, guard_ports=ctx.guard_ports,
-                            allow_lockout=p["allow_lockout"])
+    run = functools.partial(safety.run, ctx, dialect=p["dialect"] or "")
     if p["state"] == "absent":
         def remove(actual):
             if actual.policy(policy) is None:

@@ -47,6 +47,7 @@ options:
     default: false
 extends_documentation_fragment:
   - winsec.ipsec.ipsec
+  - winsec.ipsec.safety.confirm
 author:
   - winsec.ipsec developers
 """
@@ -67,6 +68,15 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+confirm:
+  description:
+    - With O(confirm_timeout), what became of the change's undo task on the host.
+    - C(task) its name, C(timeout) the seconds it waits, C(undo) the commands it runs, C(status) one of
+      V(confirmed) (the controller reached the host again and cancelled the undo), V(unreachable) (the host
+      undoes the change by itself at the deadline), V(undone) (the undo had already run), V(cancelled)
+      (the write's answer was lost, the host answered again and the undo was cancelled) or V(unverified).
+  returned: when confirm_timeout is set and something changed
+  type: dict
 changed:
   description: Whether the task changed (in check mode, would change) the host.
   returned: always
@@ -97,7 +107,7 @@ os:
   type: dict
   sample: {generation: modern, version: "6.3.20348", dialect: netsh, caption: Windows Server 2022 Standard}
 round_trips:
-  description: WinRM commands this task sent to the host (1 to read, 1 more when something changed).
+  description: WinRM commands this task sent to the host (1 to read, 1 more when something changed, 1 more to confirm it with O(confirm_timeout)).
   returned: when the host was read
   type: int
   sample: 2

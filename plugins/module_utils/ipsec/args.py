@@ -167,7 +167,9 @@ def run_action(action, task_vars, doc: Dict[str, Any], handler, **spec_kwargs) -
         return res.get("rc", 0), res.get("stdout", ""), res.get("stderr", "")
 
     try:
-        return handler(Context(params, bool(action._task.check_mode), execute, task_vars or {}))
+        ctx = Context(params, bool(action._task.check_mode), execute, task_vars or {})
+        ctx.action = action         # safety.py reconnects through its connection (confirm_timeout)
+        return handler(ctx)
     except HostError as err:
         return dict({"changed": False}, **err.result, failed=True, msg=str(err))
     except IPsecError as err:

@@ -1,0 +1,174 @@
+# -*- coding: utf-8 -*-
+# Copyright: winsec.ipsec developers; GNU General Public License v3.0+
+"""Commit-confirmed: the host undoes a change by itself unless the controller confirms it in time.
+
+In the write trip, before the change's first command, the host gets a batch file with the
+change's undo commands and a scheduled task that runs it (Task Scheduler outlives the WinRM shell,
+whose processes end with it):
+
+    schtasks /create /tn winsec-confirm-<id> /sc once /st 00:00 /ru SYSTEM /tr "cmd /c %SystemRoot%\\Temp\\winsec-confirm-<id>.cmd"
+    schtasks /run /tn winsec-confirm-<id>
+
+([D] learn.microsoft.com/windows-server/administration/windows-commands/schtasks-create, -run,
+-end, -delete; schtasks.exe exists on XP, 2003 and later). The batch waits `confirm_timeout`
+seconds with `ping -n N 127.0.0.1` (the classic sleep of every Windows version, with no clock
+arithmetic on the host: the controller does not know the host's clock, and /st would need it in
+the host's local time and locale), then runs the undo commands and deletes its task. The task's
+own ONCE trigger (midnight, already past) never fires; it exists so that /run can start it.
+
+The controller then reconnects (a new WinRM connection: the change may have cut the old one),
+ends and deletes the task and reads the state back: the confirm trip. Cost: 1 read + 1 write +
+1 confirm round trip. When the controller cannot reach the host again within a short window
+(a quarter of the timeout, at most a minute), it reports that the host will undo the change by
+itself; the batch does so at the deadline.
+
+Limits, said in the docs: a reboot before the deadline ends the waiting task (a static change then
+stays; a dynamic one vanishes anyway); steps that have no undo command, or the domain store
+(netsh -f scripts), cannot be confirmed.
+
+Standard library only.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Callable, List, Optional, Sequence, Tuple
+
+from . import remote
+from .model import IPsecError, ValidationError
+from .quoting import cmd_safe, join_command_line
+
+TASK_PREFIX = "winsec-confirm-"
+MIN_TIMEOUT, MAX_TIMEOUT = 10, 86400
+
+
+class LostConnection(IPsecError):
+    """The connection failed during a write or confirm trip."""
+
+
+def check_timeout(value) -> Optional[int]:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not MIN_TIMEOUT <= value <= MAX_TIMEOUT:
+        raise ValidationError("confirm_timeout", value, "whole seconds from %d to %d" % (MIN_TIMEOUT, MAX_TIMEOUT),
+                              "the host waits this long for the controller before it undoes the change")
+    return value
+
+
+class Confirm:
+    """One commit-confirmed change. `steps()` and `preamble()` go into the write trip;
+    `finish()` makes the confirm trip."""
+
+    def __init__(self, timeout: int, lost_errors: Tuple[type, ...] = (), reconnect: Callable[[], None] = None,
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic):
+        self.timeout = timeout
+        self.lost_errors = lost_errors
+        self.reconnect = reconnect
+        self.sleep = sleep
+        self.clock = clock
+        self.name = ""
+        self.undo_lines: List[str] = []
+        self.calls = 0
+        self.written_at: Optional[float] = None
+        self.lost: Optional[str] = None
+
+    # -- the write trip ------------------------------------------------------------------------
+    @property
+    def path(self) -> str:
+        return "%%SystemRoot%%\\Temp\\%s.cmd" % self.name
+
+    def steps(self, steps: Sequence[remote.Step], generation: str) -> List[remote.Step]:
+        """The change's steps preceded by creating and starting the undo task."""
+        lines = []
+        for undo in remote.undo_steps(steps):
+            if undo.script or not undo.argv:
+                raise ValidationError("confirm_timeout", self.timeout, "no confirm_timeout with the domain store",
+                                      "its changes run as netsh -f scripts, which the undo batch cannot hold")
+            lines.append(join_command_line([cmd_safe("confirm_timeout", a) for a in undo.argv],
+                                           option="confirm_timeout"))
+        if len(lines) < len([s for s in steps if s.argv or s.script]):
+            raise ValidationError("confirm_timeout", self.timeout, "a change whose every command has an undo",
+                                  "some commands of this change cannot be undone by the host")
+        digest = hashlib.sha1("\n".join(s.display for s in steps).encode("utf-8")).hexdigest()[:12]
+        self.name = TASK_PREFIX + digest
+        self.undo_lines = lines
+        # [D] schtasks /st is HH:mm; XP's and 2003's schtasks want HH:MM:SS [I].
+        start = "00:00:00" if generation in ("xp", "2003") else "00:00"
+        create = ("schtasks", "/create", "/tn", self.name, "/sc", "once", "/st", start, "/ru", "SYSTEM",
+                  "/tr", "cmd /c " + self.path)
+        delete = ("schtasks", "/delete", "/tn", self.name, "/f")
+        start_now = ("schtasks", "/run", "/tn", self.name)
+        end = ("schtasks", "/end", "/tn", self.name)
+        return [remote.Step(create, undo=(remote.Step(delete, display=" ".join(delete)),),
+                            display=join_command_line(create)),
+                remote.Step(start_now, undo=(remote.Step(end, display=" ".join(end)),),
+                            display=" ".join(start_now))] + list(steps)
+
+    def batch(self) -> List[str]:
+        """The undo batch file's lines."""
+        return (["@echo off",
+                 "rem winsec.ipsec commit-confirmed: undo the change unless the controller confirms it",
+                 "ping -n %d 127.0.0.1 > nul" % (self.timeout + 1)]
+                + self.undo_lines + ["schtasks /delete /tn %s /f" % self.name])
+
+    def preamble(self) -> str:
+        """PowerShell lines that write the batch file (before the batch runs)."""
+        return "\n".join(['Set-Content -LiteralPath "$env:SystemRoot\\Temp\\%s.cmd" -Value @\'' % self.name]
+                         + self.batch() + ["'@"]) + "\n"
+
+    def watch(self, execute):
+        """`execute` that turns a lost connection during a write into LostConnection."""
+        def run(script: str):
+            self.calls += 1
+            if self.calls == 2:
+                self.written_at = self.clock()
+            try:
+                return execute(script)
+            except self.lost_errors as err:
+                self.lost = str(err)
+                raise LostConnection("the connection to the host failed during the write: %s" % err) from None
+        return run
+
+    # -- the confirm trip ----------------------------------------------------------------------
+    def cancel_script(self, dialect: str) -> str:
+        lines = ["$out = schtasks /end /tn %s 2>&1" % self.name,
+                 "Write-Output '%s begin confirm-delete'" % remote.MARK,
+                 "$out = schtasks /delete /tn %s /f 2>&1" % self.name,
+                 "$rc = $LASTEXITCODE",
+                 "Write-Output $out",
+                 'Write-Output "%s end confirm-delete rc=$rc"' % remote.MARK,
+                 'Remove-Item -LiteralPath "$env:SystemRoot\\Temp\\%s.cmd"' % self.name]
+        return "\n".join(lines + remote.read_lines(dialect) + ["exit 0"]) + "\n"
+
+    def window(self) -> float:
+        """How long the controller keeps trying to reach the host again."""
+        return min(self.timeout / 4.0, 60.0)
+
+    def confirm(self, execute, dialect: str) -> Optional[remote.Transcript]:
+        """Reconnect and cancel the undo; None when the host stays unreachable."""
+        started = self.clock()
+        delay = 1.0
+        while True:
+            try:
+                if self.reconnect is not None:
+                    self.reconnect()
+                _rc, out, _err = execute(self.cancel_script(dialect))
+                return remote.parse_transcript(out)
+            except self.lost_errors as err:
+                self.lost = str(err)
+            if self.clock() - started + delay > self.window():
+                return None
+            self.sleep(delay)
+            delay *= 2
+
+    def unreachable_message(self) -> str:
+        return ("the host did not answer again after the change (%s); it undoes the change by itself: its "
+                "scheduled task %s runs the undo about %d seconds after the write, then the host should "
+                "answer again. Nothing is confirmed; run the task again once the host answers"
+                % (self.lost or "no answer", self.name, self.timeout))
+
+    def report(self, status: str) -> dict:
+        return {"task": self.name, "timeout": self.timeout, "status": status, "undo": list(self.undo_lines)}
+
+
+__all__ = ["Confirm", "LostConnection", "check_timeout", "TASK_PREFIX"]

@@ -1,0 +1,115 @@
+# -*- coding: utf-8 -*-
+# Copyright: winsec.ipsec developers; GNU General Public License v3.0+
+"""The safety options every module that changes filtering shares, around host.run:
+allow_lockout (lockout.py), confirm_timeout (confirm.py) and when_domain_policy.
+
+`run(ctx, planner, ...)` is what ipsec_policy, ipsec_rule and ipsec_dynamic_block call instead of
+host.run. Standard library only; the Ansible connection is reached through `ctx.action`, which
+run_action sets, and Ansible's error class is imported lazily (only ever on a controller).
+"""
+from __future__ import annotations
+
+from . import host, lockout
+from .confirm import Confirm, LostConnection, check_timeout
+from .model import IPsecError, ValidationError
+
+DOMAIN_POLICY_CHOICES = ("fail", "warn", "ignore")
+
+
+def _lost_errors():
+    try:
+        from ansible.errors import AnsibleError       # what a broken connection raises
+    except ImportError:
+        return ()
+    return (AnsibleError,)
+
+
+def _reconnect(ctx):
+    """A new connection to the host: the old one may have been cut by the change."""
+    connection = getattr(getattr(ctx, "action", None), "_connection", None)
+    if connection is None:
+        return None
+
+    def reconnect():
+        for attribute in ("shell_id", "protocol"):      # winrm keeps its shell and session here
+            if hasattr(connection, attribute):
+                setattr(connection, attribute, None)
+        connection.reset()
+    return reconnect
+
+
+def controller_of(ctx) -> str:
+    remote_host = str(ctx.task_vars.get("ansible_host") or ctx.task_vars.get("inventory_hostname") or "")
+    try:
+        port = int(ctx.task_vars.get("ansible_port") or 5986)
+    except (TypeError, ValueError):
+        port = 5986
+    return lockout.controller_address(remote_host, port) if remote_host else ""
+
+
+def run(ctx, planner, dialect: str = "", dynamic: bool = False) -> dict:
+    p = ctx.params
+    timeout = check_timeout(p.get("confirm_timeout"))
+    choice = p.get("when_domain_policy") or "warn"
+    if choice not in DOMAIN_POLICY_CHOICES:
+        raise ValidationError("when_domain_policy", choice, ", ".join(DOMAIN_POLICY_CHOICES))
+    execute = ctx.execute
+    confirm = None
+    if timeout:
+        confirm = Confirm(timeout, _lost_errors(), _reconnect(ctx))
+        execute = confirm.watch(ctx.execute)
+    try:
+        result = host.run(execute, planner, ctx.check_mode, dialect=dialect, dynamic=dynamic,
+                          local_address=ctx.local_address, guard_ports=ctx.guard_ports,
+                          allow_lockout=p["allow_lockout"], controller=controller_of(ctx), confirm=confirm,
+                          when_domain_policy=choice)
+    except LostConnection as lost:
+        if confirm is None or confirm.written_at is None:
+            raise host.HostError(str(lost), changed=False) from None
+        return _after_lost_write(ctx, confirm, dialect, dynamic)
+    if confirm is None or ctx.check_mode or not result["changed"]:
+        return result
+    transcript = confirm.confirm(ctx.execute, dialect)
+    if transcript is None:
+        raise host.HostError(confirm.unreachable_message(), **dict(result, confirm=confirm.report("unreachable")))
+    result["round_trips"] += 1
+    return _confirmed(result, confirm, transcript, dialect, dynamic)
+
+
+def _confirmed(result, confirm, transcript, dialect, dynamic):
+    deleted = transcript.sections.get("confirm-delete")
+    try:
+        now = host.state_from_transcript(transcript, dialect, need_dynamic=dynamic)
+        result["after"] = host.state_report(now)
+    except IPsecError as err:
+        raise host.HostError("the confirm trip could not read the state back: %s" % err,
+                             **dict(result, confirm=confirm.report("unverified"))) from None
+    if deleted is None or deleted.rc != 0:
+        raise host.HostError("the host had already undone the change before the controller confirmed it (its "
+                             "task %s was gone: %s); `after` is the state now"
+                             % (confirm.name, (deleted.text.strip() if deleted else "no answer")[:200]),
+                             **dict(result, confirm=confirm.report("undone")))
+    result["confirm"] = confirm.report("confirmed")
+    return result
+
+
+def _after_lost_write(ctx, confirm, dialect, dynamic):
+    """The write trip's answer never came: reach the host again, cancel its undo and say what is there."""
+    transcript = confirm.confirm(ctx.execute, dialect)
+    if transcript is None:
+        raise host.HostError(confirm.unreachable_message(), changed=True, round_trips=2,
+                             confirm=confirm.report("unreachable"))
+    result = {"changed": True, "round_trips": 3}
+    deleted = transcript.sections.get("confirm-delete")
+    try:
+        result["after"] = host.state_report(host.state_from_transcript(transcript, dialect, need_dynamic=dynamic))
+    except IPsecError:
+        pass
+    status = "cancelled" if deleted is not None and deleted.rc == 0 else "undone"
+    raise host.HostError("the connection failed during the write (%s); the host answered again and its undo task "
+                         "was %s, but this run cannot tell whether the change was complete: `after` is the state "
+                         "now; run the task again to converge" % (confirm.lost, status),
+                         **dict(result, confirm=confirm.report(status)))
+
+
+__all__ = ["run", "controller_of", "DOMAIN_POLICY_CHOICES"]
