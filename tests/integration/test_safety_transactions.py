@@ -1,0 +1,183 @@
+"""Transactions over real WinRM through ansible-playbook (issue 6, section 1).
+
+For every step of KB 813878's scenarios, on the modern (netsh) and XP (ipseccmd) personalities,
+winsim makes the k-th state-changing command fail (`fail_step=k`): the task fails naming that
+command and its output, and the host is exactly as it was. A connection dropped after the read or
+after the write trip (`drop_command`) leaves the host old or new, never between, and the next run
+converges. A change made by someone else between the read and the write is caught by the compare
+and swap (guard.py): nothing is written.
+
+One host per case, all cases of a phase in one estate and one playbook run.
+"""
+import copy
+import os
+from dataclasses import replace
+
+import pytest
+import yaml
+
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import host as flow
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import remote
+
+from test_modules_kb import run_playbook
+
+SLAMMER = "Block UDP 1434 Filter"
+PERSONALITIES = ("modern", "xp")
+# KB 813878's scenarios, in order: each starts from the state the ones before it leave.
+SCENARIOS = [
+    ("create", "winsec.ipsec.ipsec_policy", {
+        "name": SLAMMER, "assigned": True,
+        "rules": [{"name": "Block Inbound UDP 1434 Rule", "filters": ["*=0:1434:UDP"], "action": "block"}]}),
+    ("outbound", "winsec.ipsec.ipsec_rule", {
+        "policy": SLAMMER, "name": "Block Outbound UDP 1434 Rule", "filters": ["0=*:1434:UDP"]}),
+    ("tcp80", "winsec.ipsec.ipsec_rule", {
+        "policy": SLAMMER, "name": "Block Inbound TCP 80 Rule", "filters": ["*=0:80:TCP"], "action": "block"}),
+    ("dynamic", "winsec.ipsec.ipsec_dynamic_block", {"filters": ["[*=0:1434:UDP]"]}),
+    ("unassign", "winsec.ipsec.ipsec_policy", {"name": SLAMMER, "assigned": False}),
+    ("delete", "winsec.ipsec.ipsec_policy", {"name": SLAMMER, "state": "deleted"}),
+]
+PLAYBOOKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "playbooks")
+
+
+def playbook(tmp_path, name, prepare=False, plan=False, step=False):
+    """Per host, its `scenario` (index) decides what runs. prepare: the scenarios before it, for
+    real; plan: its own in check mode; step: its own for real (errors ignored)."""
+    tasks = []
+    for index, (label, module, args) in enumerate(SCENARIOS):
+        if prepare:
+            tasks.append({"name": "prepare %s" % label, module: copy.deepcopy(args),
+                          "when": "scenario | int > %d" % index})
+    for kind, wanted, extra in (("plan", plan, {"check_mode": True}), ("step", step, {"ignore_errors": True})):
+        for index, (label, module, args) in enumerate(SCENARIOS):
+            if wanted:
+                tasks.append(dict({"name": "%s %s" % (kind, label), module: copy.deepcopy(args),
+                                   "when": "scenario | int == %d" % index}, **extra))
+    path = tmp_path / (name + ".yml")
+    path.write_text(yaml.safe_dump([{"name": name, "hosts": "all", "gather_facts": False, "tasks": tasks}],
+                                   sort_keys=False))
+    return str(path)
+
+
+def play(estate, env, tmp_path, name, **kinds):
+    env = dict(env, ANSIBLE_CALLBACK_PLUGINS=os.path.join(PLAYBOOKS, "callback_plugins"))
+    return run_playbook(estate, env, playbook(tmp_path, name, **kinds))
+
+
+def set_scenarios(estate, scenarios):
+    """Write each host's `scenario` (index into SCENARIOS) into the estate's inventory."""
+    with open(estate.inventory_path) as handle:
+        inventory = yaml.safe_load(handle)
+    found = {}
+
+    def walk(group):
+        for name, hostvars in (group.get("hosts") or {}).items():
+            found[name] = hostvars
+        for child in (group.get("children") or {}).values():
+            walk(child or {})
+    walk(inventory["all"])
+    for served, scenario in zip(estate.hosts, scenarios):
+        found[served.host.name]["scenario"] = scenario
+    with open(estate.inventory_path, "w") as handle:
+        yaml.safe_dump(inventory, handle)
+
+
+def snapshot(sim):
+    """What the host holds, read the way the modules read it: `reg query /s` through the codec,
+    and the dynamic filters (winsim's own list: they are not in the registry); as plain data without
+    GUIDs, so that hosts that reached one state on different paths compare equal."""
+    result = sim.run_tool(["reg", "query", remote.IPSEC_KEY, "/s"])
+    text = result.stdout if result.rc == 0 else ""
+    state = replace(flow.decode_registry(text), dynamic=tuple(d.rule for d in sim.dynamic))
+    return flow.state_report(state)         # canonical order, without GUIDs
+
+
+def clone(source, target):
+    """Give `target` the IPsec store and dynamic filters of `source` (same personality)."""
+    target.hive.tree.replace_subtree(remote.IPSEC_KEY, source.hive.tree)
+    target.hive.save()
+    target.dynamic = copy.deepcopy(source.dynamic)
+    target.mmpolicies = copy.deepcopy(source.mmpolicies)
+
+
+def result_of(tasks, host, kind="step"):
+    """The result of the one `kind` task that ran on `host` (the others were skipped)."""
+    [result] = [r[host] for name, r in tasks.items()
+                if name.startswith(kind + " ") and host in r and not r[host].get("skipped")]
+    return result
+
+
+@pytest.fixture
+def prepared(estate_factory, ansible_env, tmp_path):
+    """One host per (scenario, personality) brought to the scenario's starting state by running the
+    scenarios before it; its check-mode plan gives the batch. {key: (sim, commands, snapshot)}."""
+    keys = [(index, personality) for index in range(len(SCENARIOS)) for personality in PERSONALITIES]
+    estate = estate_factory(count=len(keys), personalities=[p for _i, p in keys])
+    set_scenarios(estate, [i for i, _p in keys])
+    tasks = play(estate, ansible_env, tmp_path, "prepare", prepare=True, plan=True)
+    found = {}
+    for served, key in zip(estate.hosts, keys):
+        plan = result_of(tasks, served.host.name, "plan")
+        assert plan["changed"] and not plan.get("failed"), (key, plan.get("msg"))
+        found[key] = (served.host, plan["commands"], snapshot(served.host))
+    return found
+
+
+def test_every_failed_step_and_dropped_trip_leaves_old_or_new_state(prepared, estate_factory, ansible_env,
+                                                                      tmp_path):
+    # cases: (key, fault, k); fail_step k for every command of the batch and one beyond it;
+    # drop_command 1 (the read trip) and 2 (the write trip)
+    cases = [(key, "fail_step", k) for key, (_s, commands, _b) in prepared.items()
+             for k in range(1, len(commands) + 2)]
+    cases += [(key, "drop_command", k) for key in prepared for k in (1, 2)]
+    estate = estate_factory(count=len(cases), personalities=[key[1] for key, _f, _k in cases])
+    set_scenarios(estate, [key[0] for key, _f, _k in cases])
+    for served, (key, fault, k) in zip(estate.hosts, cases):
+        clone(prepared[key][0], served.host)
+        assert snapshot(served.host) == prepared[key][2]
+        if fault == "fail_step":
+            served.host.configure(fail_step=k)
+        else:
+            served.control({"drop_command": k})
+    tasks = play(estate, ansible_env, tmp_path, "fault", step=True)
+
+    news = {}
+    for served, (key, fault, k) in zip(estate.hosts, cases):
+        sim = served.host
+        commands, old = prepared[key][1], prepared[key][2]
+        r = result_of(tasks, sim.name)
+        where = "%s on %s, %s=%d: %s" % (SCENARIOS[key[0]][0], key[1], fault, k, r.get("msg"))
+        if fault == "drop_command":
+            assert r.get("unreachable") or r.get("failed"), where
+            assert snapshot(sim) == (old if k == 1 else news.get(key, snapshot(sim))), where
+            continue
+        sim.configure(fail_step=None)
+        if k > len(commands):           # beyond the batch: nothing failed
+            assert r["changed"] and not r.get("failed") and r["commands"] == commands, where
+            news[key] = snapshot(sim)
+            assert news[key] != old, where
+            continue
+        assert r.get("failed"), where
+        # the error names the failed command (as `commands` shows it) and its output
+        assert "step %d of %d failed" % (k, len(commands)) in r["msg"], where
+        assert commands[k - 1] in r["msg"], where
+        assert "as it was before the task" in r["msg"], where
+        assert r["after"] == r["before"], where
+        assert snapshot(sim) == old, where          # exactly the old state, read back from the host
+    for served, (key, fault, k) in zip(estate.hosts, cases):
+        if fault == "drop_command" and k == 2:      # the write ran to its end: the new state
+            assert snapshot(served.host) == news[key], (key, k)
+
+    # the next run converges everywhere and says what it found
+    again = play(estate, ansible_env, tmp_path, "converge", step=True)
+    for served, (key, fault, k) in zip(estate.hosts, cases):
+        r = result_of(again, served.host.name)
+        where = "converge %s on %s after %s=%d: %s" % (SCENARIOS[key[0]][0], key[1], fault, k, r.get("msg"))
+        assert not r.get("failed") and not r.get("unreachable"), where
+        assert snapshot(served.host) == news[key], where
+        already = (fault == "drop_command" and k == 2) or (fault == "fail_step" and k > len(prepared[key][1]))
+        # either the whole batch again (nothing of it was left behind; an undo may have put objects
+        # back in another registry order, so the order may differ) or, already there, nothing
+        assert r["changed"] != already, where
+        assert sorted(r["commands"]) == ([] if already else sorted(prepared[key][1])), where
+    # ipseccmd renders per rule, netsh per object: the two batches differ
+    assert prepared[(0, "xp")][1] != prepared[(0, "modern")][1]
