@@ -11,6 +11,7 @@ One host per case, all cases of a phase in one estate and one playbook run.
 """
 import copy
 import os
+import re
 from dataclasses import replace
 
 import pytest
@@ -161,6 +162,7 @@ def test_every_failed_step_and_dropped_trip_leaves_old_or_new_state(prepared, es
         assert "step %d of %d failed" % (k, len(commands)) in r["msg"], where
         assert commands[k - 1] in r["msg"], where
         assert "as it was before the task" in r["msg"], where
+        assert re.search(r"could not|not running", r["msg"]), where    # the tool's own output
         assert r["after"] == r["before"], where
         assert snapshot(sim) == old, where          # exactly the old state, read back from the host
     for served, (key, fault, k) in zip(estate.hosts, cases):
@@ -181,3 +183,57 @@ def test_every_failed_step_and_dropped_trip_leaves_old_or_new_state(prepared, es
         assert sorted(r["commands"]) == ([] if already else sorted(prepared[key][1])), where
     # ipseccmd renders per rule, netsh per object: the two batches differ
     assert prepared[(0, "xp")][1] != prepared[(0, "modern")][1]
+
+
+def meddle_before_call(sim, number, argv, advance=0):
+    """Before the host's `number`-th WinRM command, someone else runs `argv` on it (after moving the
+    clock `advance` seconds: whenChanged has one-second resolution). Returns the list of audit
+    entries each command left, as the host saw them."""
+    original, calls = sim.run, []
+
+    def run(command, arguments, stdin=b""):
+        calls.append(None)
+        if len(calls) == number:
+            sim.advance_time(advance)
+            assert sim.run_tool(list(argv)).rc == 0
+        seen = len(sim.audit_entries())
+        try:
+            return original(command, arguments, stdin)
+        finally:
+            calls[-1] = sim.audit_entries()[seen:]
+    sim.run = run
+    return calls
+
+
+# (personality, what someone else runs between our read and our write, seconds the clock moves,
+#  what the error must show)
+MEDDLERS = [
+    ("modern", ["netsh", "ipsec", "static", "add", "policy", "name=Intruder"], 0, "+ policy 'Intruder'"),
+    ("modern", ["netsh", "ipsec", "static", "set", "policy", "name=" + SLAMMER, "description=edited"], 2,
+     "~ policy '%s'" % SLAMMER),
+    ("modern", ["netsh", "ipsec", "static", "set", "policy", "name=" + SLAMMER, "assign=no"], 0, SLAMMER),
+    ("xp", ["ipseccmd", "-w", "REG", "-p", "Intruder", "-r", "Telnet", "-f", "*=0:23:TCP", "-n", "BLOCK"], 0,
+     "+ policy 'Intruder'"),
+    ("xp", ["ipseccmd", "-w", "REG", "-p", SLAMMER, "-y"], 0, SLAMMER),
+]
+
+
+def test_a_change_between_read_and_write_is_caught(estate_factory, ansible_env, tmp_path):
+    """Compare and swap: the store changes after the read trip of `add TCP 80`; nothing is written."""
+    estate = estate_factory(count=len(MEDDLERS), personalities=[m[0] for m in MEDDLERS])
+    set_scenarios(estate, [2] * len(MEDDLERS))
+    sims = [served.host for served in estate.hosts]
+    # create and outbound take a read and a write trip each; the step's read is the 5th, its write the 6th
+    calls = {sim.name: meddle_before_call(sim, 6, argv, advance) for sim, (_p, argv, advance, _s) in zip(sims, MEDDLERS)}
+    tasks = play(estate, ansible_env, tmp_path, "meddled", prepare=True, step=True)
+    for sim, (personality, argv, _advance, shows) in zip(sims, MEDDLERS):
+        r = result_of(tasks, sim.name)
+        where = "%s %s: %s" % (personality, " ".join(argv), r.get("msg"))
+        assert len(calls[sim.name]) == 6, where
+        assert r.get("failed") and "changed after this task read it" in r["msg"], where
+        assert "nothing was written" in r["msg"] and shows in r["msg"], where
+        assert r["round_trips"] == 2, where
+        write_trip = calls[sim.name][5]
+        assert write_trip and not [e for e in write_trip if e["changed"]], where   # the audit log: no change
+        rules = [rule["name"] for p in r["after"]["policies"] if p["name"] == SLAMMER for rule in p["rules"]]
+        assert "Block Inbound TCP 80 Rule" not in rules and rules, where
