@@ -67,3 +67,52 @@ def test_blocks_of_the_management_connection_are_refused(estate, ansible_env):
         info = tasks["the host still answers [info]"][name]["state"]
         assert info["assigned"] == "Other subnet" and len(info["dynamic"]) == 2
         assert blocked(served) is None
+
+
+@pytest.mark.winsim(count=3, personalities=PERSONALITIES)
+def test_commit_confirmed_and_the_host_undoing_a_lockout_by_itself(estate, ansible_env):
+    trips = RoundTrips(estate)
+    tasks = run_playbook(estate, ansible_env, "safety_confirm.yml")
+    per_host = task_trips(tasks, trips)
+    check_documented(tasks)
+    for personality, name in host_names(estate).items():
+        served = estate.host(name)
+        sim = served.host
+
+        def result(task):
+            return tasks[task][name]
+        for task in ("a confirmed change [confirmed]", "a confirmed dynamic block [confirmed]"):
+            r = result(task)
+            where = "%s on %s: %s" % (task, personality, r.get("msg"))
+            assert not r["failed"] and r["changed"] and r["round_trips"] == 3, where     # read, write, confirm
+            assert r["confirm"]["status"] == "confirmed" and r["confirm"]["task"].startswith("winsec-confirm-"), where
+            argv = [e["argv"] for call in per_host[name][task] for e in call]
+            assert ["schtasks", "/create"] == [a.lower() for a in argv[0][:2]] or any(
+                a[0].lower() == "schtasks" and a[1].lower() == "/create" for a in argv), where
+            assert [a[1].lower() for a in argv if a[0].lower() == "schtasks"] == ["/create", "/run", "/end", "/delete"], where
+            assert r["commands"][0].startswith("schtasks /create /tn winsec-confirm-"), where
+        assert not result("the same again [again]")["changed"] and result("the same again [again]")["round_trips"] == 1
+        check = result("a confirmed rule in check mode [check]")
+        assert check["changed"] and check["round_trips"] == 1 and check["commands"][1].startswith("schtasks /run")
+        cut = result("a %s rule that cuts the management path [cut]" % "static" if personality == "2003"
+                     else "a dynamic block that cuts the management path [cut]")
+        assert cut["failed"] and cut["confirm"]["status"] == "unreachable", cut
+        assert "undoes the change by itself" in cut["msg"], cut["msg"]
+        # the host really cut itself off; its own task undoes the change at the deadline
+        assert blocked(served) is not None
+        assert sim.scheduler.running
+        sim.advance_time(10)
+        assert blocked(served) is not None
+        sim.advance_time(11)
+        assert blocked(served) is None and not sim.scheduler.tasks and not sim.scheduler.running, sim.scheduler.history
+    after = run_playbook(estate, ansible_env, "safety_info.yml")
+    for personality, name in host_names(estate).items():
+        r = after["info [info]"][name]
+        assert not r["failed"], r
+        state = r["state"]
+        # the confirmed changes stay; only the cutting one was undone
+        [policy] = [p for p in state["policies"] if p["name"] == "Slammer"]
+        rules = sorted(rule["name"] for rule in policy["rules"] if not rule["default_response"])
+        assert rules == ["Block 1434"], (personality, rules)
+        # on XP the undo is `ipseccmd -u` (it drops every dynamic filter) and re-adds the others
+        assert [d["filter"]["dst_port"] for d in state["dynamic"]] == [1434], personality

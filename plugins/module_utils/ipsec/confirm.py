@@ -22,9 +22,10 @@ ends and deletes the task and reads the state back: the confirm trip. Cost: 1 re
 (a quarter of the timeout, at most a minute), it reports that the host will undo the change by
 itself; the batch does so at the deadline.
 
-Limits, said in the docs: a reboot before the deadline ends the waiting task (a static change then
-stays; a dynamic one vanishes anyway); steps that have no undo command, or the domain store
-(netsh -f scripts), cannot be confirmed.
+The undo commands are the ones a failed batch runs (each step's own undo, newest first; a filter
+added to a new filter list goes with its list). Limits, said in the docs: a reboot before the
+deadline ends the waiting task (a static change then stays; a dynamic one vanishes anyway); the
+domain store (netsh -f scripts) cannot be confirmed.
 
 Standard library only.
 """
@@ -86,9 +87,9 @@ class Confirm:
                                       "its changes run as netsh -f scripts, which the undo batch cannot hold")
             lines.append(join_command_line([cmd_safe("confirm_timeout", a) for a in undo.argv],
                                            option="confirm_timeout"))
-        if len(lines) < len([s for s in steps if s.argv or s.script]):
-            raise ValidationError("confirm_timeout", self.timeout, "a change whose every command has an undo",
-                                  "some commands of this change cannot be undone by the host")
+        if not lines:
+            raise ValidationError("confirm_timeout", self.timeout, "a change that can be undone",
+                                  "none of this change's commands has an undo command")
         digest = hashlib.sha1("\n".join(s.display for s in steps).encode("utf-8")).hexdigest()[:12]
         self.name = TASK_PREFIX + digest
         self.undo_lines = lines

@@ -17,11 +17,13 @@ DOMAIN_POLICY_CHOICES = ("fail", "warn", "ignore")
 
 
 def _lost_errors():
+    """What a broken connection raises: Ansible's errors, and the OSError subclasses (requests'
+    ConnectionError among them) that the winrm plugin lets through."""
     try:
-        from ansible.errors import AnsibleError       # what a broken connection raises
+        from ansible.errors import AnsibleError
     except ImportError:
-        return ()
-    return (AnsibleError,)
+        return (OSError,)
+    return (AnsibleError, OSError)
 
 
 def _reconnect(ctx):
