@@ -63,9 +63,6 @@ class BenchEstate:
                                       served.bytes_received, served.bytes_sent)
                 for served in self.estate.hosts}
 
-    def hosts(self):
-        return self.estate.hosts
-
     def __enter__(self) -> "BenchEstate":
         return self.start()
 

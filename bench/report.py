@@ -113,6 +113,13 @@ def render(results: dict) -> str:
             out += ["Profile of decode + plan at %d filters (cProfile, CPU %.2f s with the profiler's "
                     "overhead), by own time:" % (prof["filters"], prof["total_s"]), ""]
             out += _table(["function", "calls", "own s"], _profile_rows(prof["by_own_time"][:12], "tottime_s"))
+        if engine.get("gc"):
+            out += ["`decode_store` (the stage that grows) with Python's cyclic garbage collector on and "
+                    "off, CPU per filter:", ""]
+            out += _table(["filters", "us/filter", "us/filter, collector off"],
+                          [[g["filters"], g["decode_us_per_filter"], g["decode_us_per_filter_gc_off"]]
+                           for g in engine["gc"]])
+        out += ["- " + f for f in engine.get("findings", [])] + ([""] if engine.get("findings") else [])
     capacity = results.get("capacity")
     if capacity:
         c = capacity

@@ -81,6 +81,12 @@ def run_engine(args, sizes: dict, results: dict) -> None:
         # the 10k size is the one with a time target; otherwise the largest measured
         size = 10000 if 10000 in sizes["filters"] else sizes["filters"][-1]
         results["engine"]["profile"] = engine.profile_stage(size)
+        # a step that is not linear: is it the garbage collector? decode at both ends, collector on and off
+        steps = [s for s in results["engine"]["linearity"] if args.profile == "always"
+                 or (s["time_per_filter_ratio"] or 0) > targets.LINEAR_TOLERANCE]
+        ends = sorted({n for s in steps for n in (s["from"], s["to"])})
+        results["engine"]["gc"] = [engine.gc_share(n, repeat=args.repeat) for n in ends]
+        results["engine"]["findings"] = targets.engine_findings(results["engine"])
 
 
 def run_capacity(args, sizes: dict, workdir: str, results: dict) -> None:
