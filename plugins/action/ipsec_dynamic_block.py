@@ -9,9 +9,9 @@ from ansible.plugins.action import ActionBase
 from ansible.plugins.loader import fragment_loader
 from ansible.utils.plugin_docs import get_docstring
 
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import safety
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import host, safety, startup
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import filters_option, run_action
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import DynamicRule, ValidationError
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import DynamicRule, IPsecError, ValidationError
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.plan import plan_dynamic
 from ansible_collections.winsec.ipsec.plugins.modules import ipsec_dynamic_block as docs
 
@@ -23,9 +23,6 @@ def documentation():
 
 def handle(ctx):
     p = ctx.params
-    if p["reapply_at_startup"]:
-        raise ValidationError("reapply_at_startup", True, "false",
-                              "re-applying at startup is not supported yet")
     if p["state"] == "cleared":
         if p["filters"]:
             raise ValidationError("filters", p["filters"], "no filters with state=cleared",
@@ -33,8 +30,14 @@ def handle(ctx):
         rules = ()
     else:
         rules = tuple(DynamicRule(f) for f in filters_option("filters", p["filters"], dynamic=True))
-    return safety.run(ctx, lambda actual: plan_dynamic(actual, rules, state=p["state"]),
-                      dialect=p["dialect"] or "", dynamic=True)
+    result = safety.run(ctx, lambda actual: plan_dynamic(actual, rules, state=p["state"]),
+                        dialect=p["dialect"] or "", dynamic=True)
+    if not p["reapply_at_startup"]:
+        return result
+    try:
+        return startup.manage(ctx.execute, result, ctx.check_mode, p["dialect"] or "")
+    except IPsecError as err:
+        raise host.HostError(str(err), **result) from None
 
 
 class ActionModule(ActionBase):

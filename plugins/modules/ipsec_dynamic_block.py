@@ -41,8 +41,14 @@ options:
     default: false
   reapply_at_startup:
     description:
-      - Re-add the filters when the host starts, by a startup task the module keeps in step with O(filters).
-      - Not supported yet; V(true) fails before anything is sent to the host.
+      - Re-add the dynamic filters when the host starts. The module keeps one batch file,
+        C(%SystemRoot%\winsec-reapply-dynamic.cmd), with the commands that add every dynamic filter the host
+        has after the task, and one scheduled task that runs it at boot as SYSTEM
+        (C(schtasks /create /tn winsec-reapply-dynamic /sc onstart /ru SYSTEM /tr "cmd /c ...")).
+      - With V(true) and O(state=absent) or O(state=cleared), the file follows the filters left; when none is left
+        the task and the file are deleted. With V(false) an existing startup task is left as it is.
+      - Costs one more round trip to check the task and file, and one more to write them when they differ.
+      - A restart of the PolicyAgent service alone still drops the filters until the next boot.
     type: bool
     default: false
 extends_documentation_fragment:
@@ -68,6 +74,13 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+startup_task:
+  description:
+    - With O(reapply_at_startup), the startup task that re-adds the dynamic filters at boot.
+    - C(task) and C(file) its names, C(state) V(present) or V(absent), C(changed) whether this task changed
+      it, C(commands) the lines of the batch file.
+  returned: when reapply_at_startup is true and the host was read
+  type: dict
 confirm:
   description:
     - With O(confirm_timeout), what became of the change's undo task on the host.

@@ -288,6 +288,8 @@ def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
                         "store, so a local change would take no effect (KB 813878); when_domain_policy=fail "
                         "refuses it: change the policy in the domain (store: domain), or set "
                         "when_domain_policy to warn or ignore" % before.domain.name, **result)
+    if before.domain is not None and store == "local" and when_domain_policy == "ignore":     # the plan's too
+        result["warnings"] = [w for w in result["warnings"] if before.domain.name not in w]
     if (before.domain is not None and store == "local" and when_domain_policy == "warn"
             and not any(before.domain.name in w for w in result["warnings"])):
         result["warnings"].append(

@@ -1,0 +1,126 @@
+"""The KB's other traps (issue 6 section 3), through ansible-playbook against winsim over WinRM, on
+modern, 2003 and XP members of one winsim domain:
+
+- a domain (GPO) policy, assigned in the domain store and brought to members by
+  `gpupdate /target:computer`, overrides the local store: when_domain_policy fail | warn | ignore;
+- NoDefaultExempt per OS (SYNTAX.md 5.2): ipsec_info reports it, ipsec_exemptions sets it (check
+  mode, idempotent, reboot_required) and winsim's filtering honours it only after a reboot;
+- reapply_at_startup: the dynamic filters it covers are back after a reboot, others are gone, and
+  clearing with the option removes the startup task.
+"""
+import pytest
+
+from winsim.firewall import Packet, packet_verdict
+
+from test_modules_kb import RoundTrips, host_names, run_playbook, task_trips
+from test_modules_states import check_documented
+
+PERSONALITIES = ("modern", "2003", "xp")
+DOMAIN_SCRIPT = r"""ipsec static set store location=domain
+ipsec static add policy name="Corp Baseline"
+ipsec static add filterlist name="Corp Block"
+ipsec static add filter filterlist="Corp Block" srcaddr=any dstaddr=me protocol=TCP srcport=0 dstport=23
+ipsec static add filter filterlist="Corp Block" srcaddr=any dstaddr=me protocol=TCP srcport=0 dstport=88
+ipsec static add filteraction name="Corp Block" action=block
+ipsec static add rule name="Corp Block" policy="Corp Baseline" filterlist="Corp Block" filteraction="Corp Block"
+ipsec static set policy name="Corp Baseline" assign=yes
+"""
+
+
+def assign_domain_policy(sim):
+    """An administrator's netsh script against the domain store (SYNTAX.md 1.2), run on one member."""
+    path = r"C:\Windows\TEMP\corp.txt"
+    sim.fs[path] = DOMAIN_SCRIPT
+    result = sim.run_tool(["netsh", "-f", path])
+    assert result.rc == 0, result
+
+
+def kerberos_blocked(sim):
+    """Whether the host's filtering drops a Kerberos request to it (TCP 88, blocked by the domain policy)."""
+    return packet_verdict(sim, Packet("10.0.0.5", sim.address, 6, 50000, 88)) is not None
+
+
+@pytest.mark.winsim(count=3, personalities=PERSONALITIES)
+def test_domain_policy_exemptions_and_startup_reapply(estate, ansible_env):
+    sims = {served.host.personality.name: served.host for served in estate.hosts}
+    assign_domain_policy(sims["modern"])
+    assert all(sim.domain_assignment() is None for sim in sims.values())     # not before gpupdate
+    trips = RoundTrips(estate)
+    tasks = run_playbook(estate, ansible_env, "safety_traps.yml")
+    per_host = task_trips(tasks, trips)
+    check_documented(tasks)
+    kerberos_before = {p: kerberos_blocked(sim) for p, sim in sims.items()}
+    for personality, name in host_names(estate).items():
+        sim = sims[personality]
+        for task, results in tasks.items():
+            r = results[name]
+            where = "%s on %s: %s" % (task, personality, r.get("msg", ""))
+            changed_calls = [e for call in per_host[name].get(task, ()) for e in call if e["changed"]]
+            if r.get("skipped") or task.endswith("[raw]"):
+                continue
+            if task.endswith("[fails]"):
+                assert r["failed"] and r["round_trips"] == 1 and not changed_calls, where
+            elif task.endswith("[check]"):
+                assert not r["failed"] and r["changed"] and not changed_calls, where
+            elif task.endswith("[run]"):
+                assert not r["failed"] and r["changed"] and changed_calls, where
+            elif task.endswith("[again]"):
+                assert not r["failed"] and not r["changed"] and not changed_calls, where
+
+        def result(task):
+            return tasks[task][name]
+        # the domain policy reached the member through gpupdate, and overrides the local store
+        assert sim.domain_assignment().name == "Corp Baseline"
+        refused = result("a local change refused under the domain policy [fails]")["msg"]
+        assert "'Corp Baseline'" in refused and "when_domain_policy" in refused
+        warned = result("a local change warned about under the domain policy [run]")["warnings"]
+        assert any("Corp Baseline" in w and "overrides" in w for w in warned), warned
+        silent = result("a local change made silently under the domain policy [run]")
+        assert not any("Corp Baseline" in w for w in silent.get("warnings", ())), silent["warnings"]
+
+        # default exemptions per OS (SYNTAX.md 5.2), then NoDefaultExempt set
+        info = result("exemptions before [info]")
+        assert info["state"]["no_default_exempt"] is None
+        assert info["exemptions"].startswith("Broadcast, multicast, RSVP, Kerberos" if personality == "xp"
+                                             else "Only IKE"), info["exemptions"]
+        wanted = 1 if personality == "xp" else 0
+        check, run, again = (result(task) for task in (
+            "NoDefaultExempt [check]", "NoDefaultExempt [run]", "NoDefaultExempt again [again]"))
+        assert check["commands"] == run["commands"] and check["after"] == run["after"] == wanted
+        assert check["reboot_required"] and run["reboot_required"] and not again["reboot_required"]
+        assert run["round_trips"] == 2 and again["round_trips"] == 1
+        key = "PolicyAgent" if personality == "modern" else "IPSEC"
+        assert run["commands"] == [r"reg add HKLM\SYSTEM\CurrentControlSet\Services\%s /v NoDefaultExempt "
+                                   r"/t REG_DWORD /d %d /f" % (key, wanted)]
+        assert run["exemptions"].endswith("(NoDefaultExempt=%d)" % wanted)
+        assert sim.no_default_exempt() == wanted and sim.exempt_in_effect is None    # read at boot only
+        if personality == "xp":
+            assert "0 or 1" in result("NoDefaultExempt 2 is unknown to XP [fails]")["msg"]
+
+        # reapply_at_startup: 1 read + 1 write + 1 check of the startup task + 1 write of it
+        reapplied = result("a dynamic block re-applied at startup [run]")
+        assert reapplied["round_trips"] == 4 and reapplied["startup_task"]["state"] == "present"
+        assert result("a dynamic block re-applied at startup [check]")["startup_task"] == reapplied["startup_task"]
+        again = result("a dynamic block re-applied at startup [again]")
+        assert again["round_trips"] == 2 and not again["startup_task"]["changed"]
+        assert len(sim.dynamic) == 2
+
+    # Kerberos (TCP 88) is blocked by the domain policy unless exempt; the new value waits for a reboot
+    assert kerberos_before == {"modern": True, "2003": True, "xp": False}
+    for served in estate.hosts:
+        served.control({"reboot": True})
+    for personality, sim in sims.items():
+        assert kerberos_blocked(sim) is (personality == "xp"), personality
+        assert [d.rule.filter.dst_port for d in sim.dynamic] == [1434], personality     # 135 is gone
+
+    after = run_playbook(estate, ansible_env, "safety_traps_after.yml")
+    for personality, name in host_names(estate).items():
+        sim = sims[personality]
+        assert [d["filter"]["dst_port"] for d in after["after the reboot [info]"][name]["state"]["dynamic"]] == [1434]
+        cleared = after["cleared with the startup task [run]"][name]
+        assert not cleared["failed"] and cleared["startup_task"]["state"] == "absent", cleared
+        assert not after["cleared again [again]"][name]["changed"]
+        assert not sim.scheduler.tasks
+    for served in estate.hosts:
+        served.control({"reboot": True})
+    assert all(not sim.dynamic for sim in sims.values())
