@@ -13,7 +13,7 @@ from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import host, sa
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import (
     rule_spec, rule_triple, run_action)
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
-    HostState, Policy, ValidationError, name_key, parse_description, parse_name)
+    HostState, IPsecError, Policy, ValidationError, name_key, parse_description, parse_name)
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.plan import plan_policy, policy_objects
 from ansible_collections.winsec.ipsec.plugins.modules import ipsec_policy as docs
 
@@ -77,6 +77,8 @@ def handle(ctx):
     state = p["state"]
     if p["name"] is not None:
         p["name"] = parse_name("name", p["name"])
+    if p["description"] is not None:        # checked now, before any connection
+        parse_description("description", p["description"])
     if p["domain"] and p["store"] != "domain":
         raise ValidationError("domain", p["domain"], "no domain unless store is domain")
     if p["running_config"] is not None and state != "parsed":
@@ -90,7 +92,12 @@ def handle(ctx):
     if polling is not None and not 0 <= polling <= 43200:     # [I] a month: our own sanity bound
         raise ValidationError("polling_interval", polling, "minutes from 0 to 43200")
     if state == "parsed":
-        return {"changed": False, "parsed": only(host.state_from_saved(p["running_config"]), p["name"])}
+        try:
+            saved = host.state_from_saved(p["running_config"])
+        except IPsecError as err:
+            raise ValidationError("running_config", "(text)", "saved `reg query` output, a .reg export or "
+                                  "netdiag output", str(err)) from None
+        return {"changed": False, "parsed": only(saved, p["name"])}
     specs = rule_specs(p["rules"])
     if state == "rendered":
         return rendered(p, specs)

@@ -150,6 +150,20 @@ class Context:
         return ""
 
 
+def _naming_error(spec, spec_kwargs, args, err) -> str:
+    """Ansible's validation message, or the first one that names an option when Ansible's first error
+    is the no_log scan's own (a list option given a plain string: "dictionary requested, could not
+    parse JSON or key=value" names nothing, the conversion error after it does)."""
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+    from ansible.module_utils.errors import NoLogError
+    errors = ArgumentSpecValidator(spec, **spec_kwargs).validate(dict(args)).errors
+    if errors and isinstance(errors[0], NoLogError):
+        named = [str(e) for e in errors if not isinstance(e, NoLogError)]
+        if named:
+            return "; ".join(named)
+    return str(err)
+
+
 def run_action(action, task_vars, doc: Dict[str, Any], handler, **spec_kwargs) -> Dict[str, Any]:
     """The body of every winsec.ipsec action plugin's run().
 
@@ -159,8 +173,11 @@ def run_action(action, task_vars, doc: Dict[str, Any], handler, **spec_kwargs) -
     """
     from .host import HostError
     from .model import IPsecError
-    _result, params = action.validate_argument_spec(argument_spec=spec_from_doc(doc["options"]),
-                                                    **spec_kwargs)
+    spec = spec_from_doc(doc["options"])
+    try:
+        _result, params = action.validate_argument_spec(argument_spec=spec, **spec_kwargs)
+    except Exception as err:    # AnsibleActionFail, with Ansible's first error only
+        return {"failed": True, "changed": False, "msg": _naming_error(spec, spec_kwargs, action._task.args, err)}
 
     def execute(script: str):
         res = action._low_level_execute_command(script, sudoable=False)
