@@ -131,3 +131,12 @@ def test_schtasks_once_onstart_run_end_delete(sim):
                          "/tr", r"cmd /c %SystemRoot%\boot.cmd"]).rc == 0
     sim.reboot()
     assert [e.rule.filter.dst_port for e in sim.dynamic] == [1434]
+
+
+def test_an_undo_batch_too_long_for_the_first_script_is_refused():
+    c = confirm.Confirm(60)
+    c.steps(steps(), "modern")
+    assert c.prepend("exit 0\n").startswith("Set-Content")
+    c.undo_lines = ["netsh ipsec dynamic delete rule dstport=%d" % n for n in range(2000)]
+    with pytest.raises(ValidationError, match="confirm_timeout.*split the change"):
+        c.prepend(remote.write_script(steps()))

@@ -117,6 +117,17 @@ class Confirm:
         return "\n".join(['Set-Content -LiteralPath "$env:SystemRoot\\Temp\\%s.cmd" -Value @\'' % self.name]
                          + self.batch() + ["'@"]) + "\n"
 
+    def prepend(self, script: str) -> str:
+        """The first write script with the batch file written before it; too long is an error."""
+        joined = self.preamble() + script
+        length = remote.command_line_length(joined)
+        if length > remote.MAX_COMMAND_LINE:
+            raise ValidationError("confirm_timeout", self.timeout, "a change small enough for one command line "
+                                  "together with its undo batch",
+                                  "the first write script would be %d characters, more than Windows' %d; split "
+                                  "the change over several tasks" % (length, remote.MAX_COMMAND_LINE))
+        return joined
+
     def watch(self, execute):
         """`execute` that turns a lost connection during a write into LostConnection."""
         def run(script: str):

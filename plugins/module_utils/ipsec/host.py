@@ -327,7 +327,7 @@ def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
     scripts = remote.write_scripts(steps, dialect=dialect, precheck=guard.precheck_lines(
         _store_section_text(read_out)))
     if confirm is not None:
-        scripts[0] = confirm.preamble() + scripts[0]
+        scripts[0] = confirm.prepend(scripts[0])
     if len(scripts) > 1:
         result["notes"].append("the batch of %d commands exceeds one Windows command line; it was sent "
                                "in %d scripts" % (len(steps), len(scripts)))
