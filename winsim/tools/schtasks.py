@@ -95,7 +95,8 @@ def _create(host, name: str, opts: Dict[str, str]) -> Result:
         return _error("winsim emulates the schedules ONCE and ONSTART only, not %s." % schedule)
     if not opts.get("/tr"):
         return _error("Invalid syntax. Mandatory option '/tr' is missing.")
-    if len(opts["/tr"]) > 261:      # [D] schtasks create: "/tr ... cannot exceed 261 characters"
+    # [D] schtasks create: /tr "cannot exceed 261 characters"; the message as users quote it [E].
+    if len(opts["/tr"]) > 261:
         return _error("Invalid syntax. Value for '/tr' option cannot be more than 261 character(s).")
     start = opts.get("/st", "")
     legacy = host.personality.name in ("xp", "2003")
