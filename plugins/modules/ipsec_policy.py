@@ -86,6 +86,25 @@ options:
         description: Quick-mode security methods of a V(negotiate) action, netsh C(qmsecmethods) style, e.g. V(ESP[3DES,SHA1]).
         type: list
         elements: str
+      auth:
+        description:
+          - Main-mode authentication methods of the rule, in order of preference (netsh C(kerberos), C(psk),
+            C(rootca); ipseccmd C(-a)). Omitted, the rule uses Kerberos, as netsh and ipseccmd do.
+          - A pre-shared key is a secret; it is masked in every result, diff, warning, message and displayed
+            command. The host's own tool receives it in its command line (netsh C(psk=), ipseccmd C(-a P:)),
+            which Windows process auditing can see.
+        type: list
+        elements: dict
+        suboptions:
+          kind:
+            description: V(kerberos), V(psk) (pre-shared key) or V(cert) (certificate authority).
+            type: str
+            choices: [kerberos, psk, cert]
+            required: true
+          value:
+            description: The pre-shared key for V(psk), the certificate authority's name for V(cert); none for V(kerberos).
+            type: str
+            no_log: true
       description:
         description: The rule's description.
         type: str

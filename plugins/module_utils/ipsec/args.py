@@ -93,9 +93,35 @@ def rule_spec(option: str, item: Dict[str, Any]) -> Dict[str, Any]:
                          if item["filteraction"] else ""),
         "description": parse_description(prefix + "description", item["description"] or ""),
         "offers": parse_qmsecmethods(prefix + "methods", item["methods"]) if item["methods"] else (),
+        "auth": auth_option(prefix + "auth", item.get("auth")),
     }
     rule_triple(spec, "netsh")      # the planner's own checks (negotiate needs a name, ...) fail now too
     return spec
+
+
+def auth_option(option: str, items):
+    """`auth`: [{kind, value}] -> AuthMethods in order; None (omitted) -> Kerberos, the tools' default."""
+    from .dialects import check_text
+    from .model import KERBEROS, AuthMethod, ValidationError
+    if items is None:
+        return (KERBEROS,)
+    if not items:
+        raise ValidationError(option, items, "at least one method (kerberos, psk or cert)")
+    found = []
+    for index, item in enumerate(items):
+        name = "%s[%d]" % (option, index)
+        kind, value = item["kind"], item.get("value") or ""
+        if kind == "kerberos" and value:
+            raise ValidationError(name + ".value", "(given)", "no value with kind kerberos")
+        if kind in ("psk", "cert") and not value.strip():
+            raise ValidationError(name + ".value", "", "a non-empty %s" % (
+                "pre-shared key" if kind == "psk" else "certificate authority name"))
+        try:
+            check_text(name + ".value", value)
+        except ValidationError:     # never echo the value: it may be a key
+            raise ValidationError(name + ".value", "(hidden)", "text without control characters") from None
+        found.append(AuthMethod(kind, value))
+    return tuple(found)
 
 
 def rule_triple(spec: Dict[str, Any], dialect: str):
@@ -114,8 +140,11 @@ def rule_triple(spec: Dict[str, Any], dialect: str):
                                   "dialect %s" % (spec["name"], dialect),
                                   "%s names each rule's filter action after the rule" % dialect)
         action_name = spec["name"]
-    return rule_objects(spec["name"], spec["filters"], spec["action"], filteraction_name=action_name,
-                        description=spec["description"], offers=spec["offers"])
+    from dataclasses import replace
+    rule, flist, faction = rule_objects(spec["name"], spec["filters"], spec["action"],
+                                        filteraction_name=action_name, description=spec["description"],
+                                        offers=spec["offers"])
+    return replace(rule, auth=spec.get("auth", rule.auth)), flist, faction
 
 
 class Context:
@@ -192,5 +221,5 @@ def run_action(action, task_vars, doc: Dict[str, Any], handler, **spec_kwargs) -
     except IPsecError as err:
         return {"failed": True, "changed": False, "msg": str(err)}
 
-__all__ = ["spec_from_doc", "option_paths", "filters_option", "rule_spec", "rule_triple", "Context",
+__all__ = ["spec_from_doc", "option_paths", "filters_option", "auth_option", "rule_spec", "rule_triple", "Context",
            "run_action"]

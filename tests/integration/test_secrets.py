@@ -1,0 +1,123 @@
+"""Secrets never show (issue 6, section 4): pre-shared keys and the connection's password.
+
+One ansible-playbook run at -vvvv with --diff and ANSIBLE_LOG_PATH against modern and 2003 hosts
+(netsh) and, in check mode only, an XP host (ipseccmd): a rule with a PSK in check mode, for real, again, a policy whose rules carry
+PSKs, a key change, ipsec_info, and a refused change that carries a key. Every byte Ansible printed
+or logged, and every recorded result, is searched for the secrets, also inside base64 blocks
+(the encoded PowerShell scripts). The one place a key must be is the host's own audit log: the
+tool's argv carries it (netsh `psk=`, ipseccmd `-a P:`), as it does on Windows.
+"""
+import base64
+import json
+import os
+import re
+import subprocess
+
+import pytest
+import yaml
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CALLBACKS = os.path.join(REPO, "tests", "integration", "playbooks", "callback_plugins")
+KEYS = ("S3cretPsk-Alpha-7731", "S3cretPsk-Bravo-8842", "S3cretPsk-Charlie-9953")
+POLICY = "Secure Partners"
+
+
+def psk(key):
+    return [{"kind": "psk", "value": key}, {"kind": "kerberos"}]
+
+
+def tasks():
+    rule = {"policy": POLICY, "name": "Partner SQL", "filters": ["10.9.0.0/255.255.0.0=0:1433:TCP"],
+            "action": "permit", "auth": psk(KEYS[0])}
+    real = "winsim_personality != 'xp'"
+    found = [
+        {"name": "psk rule [check]", "winsec.ipsec.ipsec_rule": rule, "check_mode": True},
+        {"name": "psk rule [run]", "winsec.ipsec.ipsec_rule": rule},
+        {"name": "psk rule [again]", "winsec.ipsec.ipsec_rule": rule},
+        {"name": "psk key changed [run]", "winsec.ipsec.ipsec_rule": dict(rule, auth=psk(KEYS[1]))},
+        {"name": "policy with psk rules [run]", "winsec.ipsec.ipsec_policy": {
+            "name": "Partner Policy", "assigned": True,
+            "rules": [{"name": "Partner SMB", "filters": ["10.8.0.0/255.255.0.0=0:445:TCP"], "action": "permit",
+                       "auth": psk(KEYS[2])}]}},
+        {"name": "info", "winsec.ipsec.ipsec_info": {}},
+        {"name": "refused with a key [fails]", "ignore_errors": True, "winsec.ipsec.ipsec_policy": {
+            "name": "Partner Policy", "assigned": True,
+            "rules": [{"name": "Partner SMB", "filters": ["10.8.0.0/255.255.0.0=0:445:TCP"], "action": "permit",
+                       "auth": psk(KEYS[2])},
+                      {"name": "Cut WinRM", "filters": ["*=0:5985:TCP"], "action": "block", "auth": psk(KEYS[0])}]}},
+        {"name": "bad key [error]", "ignore_errors": True, "winsec.ipsec.ipsec_rule": dict(
+            rule, auth=[{"kind": "psk", "value": KEYS[0] + "\n"}])},
+    ]
+    # winsim's ipseccmd does not emulate a -a list: it refuses the K after the key, and PowerShell's
+    # error record echoes the whole command line, key included, into the step's output. So on XP the
+    # real run fails, and its message must carry that echo masked.
+    echo = {"name": "psk rule whose tool echoes the key [fails]", "winsec.ipsec.ipsec_rule": rule,
+            "ignore_errors": True, "when": "winsim_personality == 'xp'"}
+    return found[:1] + [echo] + [dict(task, when=real) for task in found[1:]]
+
+
+def decoded_blocks(text):
+    """Every long base64 run in `text`, decoded as UTF-16LE and as UTF-8 (scripts Ansible encoded)."""
+    found = []
+    for block in re.findall(r"[A-Za-z0-9+/]{40,}={0,2}", text):
+        try:
+            raw = base64.b64decode(block + "=" * (-len(block) % 4))
+        except ValueError:
+            continue
+        found += [raw.decode("utf-16-le", "ignore"), raw.decode("utf-8", "ignore")]
+    return found
+
+
+@pytest.mark.winsim(count=3, personalities=("modern", "2003", "xp"))
+def test_keys_and_password_appear_nowhere_but_the_tools_argv(estate, ansible_env, tmp_path):
+    playbook = tmp_path / "secrets.yml"
+    playbook.write_text(yaml.safe_dump([{"name": "secrets", "hosts": "all", "gather_facts": False,
+                                         "tasks": tasks()}], sort_keys=False))
+    log, record = tmp_path / "ansible.log", tmp_path / "results.jsonl"
+    env = dict(ansible_env, ANSIBLE_LOG_PATH=str(log), ANSIBLE_CALLBACK_PLUGINS=CALLBACKS,
+               ANSIBLE_CALLBACKS_ENABLED="winsec_record", WINSEC_RECORD=str(record))
+    out = subprocess.run(["ansible-playbook", "-vvvv", "--diff", "-i", estate.inventory_path, str(playbook)],
+                         env=env, capture_output=True, text=True, timeout=600)
+    results = [json.loads(line) for line in record.read_text().splitlines()]
+    by_task = {}
+    for entry in results:
+        by_task.setdefault(entry["task"], {})[entry["host"]] = entry
+    sims = {served.host.personality: served.host for served in estate.hosts}
+
+    # the playbook did what it says, so the search below is not over empty output
+    for personality, sim in sims.items():
+        def result(task):
+            return by_task[task][sim.name]
+        check = result("psk rule [check]")["result"]
+        assert check["changed"] and any("********" in c for c in check["commands"]), (personality, check)
+        if personality == "xp":
+            assert any(" -a P:******** K" in c for c in check["commands"]), check["commands"]
+            echoed = result("psk rule whose tool echoes the key [fails]")
+            assert echoed["status"] == "failed" and "'P:********'" in echoed["result"]["msg"], echoed
+            continue
+        run = result("psk rule [run]")["result"]
+        assert run["changed"] and run["commands"] and run["diff"], (personality, run.get("msg"))
+        assert any("********" in c for c in run["commands"]), run["commands"]
+        assert not result("psk rule [again]")["result"]["changed"], personality
+        assert result("psk key changed [run]")["result"]["changed"], personality
+        assert result("policy with psk rules [run]")["status"] == "ok", result("policy with psk rules [run]")
+        refused = result("refused with a key [fails]")
+        assert refused["status"] == "failed" and "allow_lockout" in refused["result"]["msg"], refused
+        bad = result("bad key [error]")
+        assert bad["status"] == "failed" and "auth[0].value" in bad["result"]["msg"], bad
+        # the key really reached the host's tool (its argv, in the host's audit log) ...
+        argv = [" ".join(e["argv"]) for e in sim.audit_entries() if e["changed"]]
+        assert any(KEYS[1] in a for a in argv) and any(KEYS[2] in a for a in argv), (personality, argv)
+        # ... and it is stored: the host decodes the rule with the new key
+        [policy] = [p for p in sim.state().policies if p.name == POLICY]
+        [rule] = [r for r in policy.rules if r.name == "Partner SQL"]
+        assert [(a.kind, a.value) for a in rule.auth] == [("psk", KEYS[1]), ("kerberos", "")]
+
+    shown = out.stdout + out.stderr + log.read_text() + record.read_text()
+    assert "psk rule [run]" in out.stdout and "<127." in out.stdout      # -vvvv output, per host
+    haystacks = [shown] + decoded_blocks(shown)
+    for secret in KEYS + (estate.password,):
+        leaks = [h[max(0, h.find(secret) - 200):h.find(secret) + 100] for h in haystacks if secret in h]
+        assert not leaks, "%r leaked:\n%s" % (secret, "\n---\n".join(leaks[:3]))
+    # the scripts Ansible sent were searched too (they are in the -vvvv output when WinRM logs them)
+    assert len(haystacks) > 1 or "EncodedCommand" not in shown
