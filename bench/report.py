@@ -25,17 +25,20 @@ def _profile_rows(rows: list[dict], key: str) -> list[list]:
 def render(results: dict) -> str:
     meta = results["meta"]
     out = ["# winsec.ipsec benchmarks", "",
-           "`%s` at commit `%s`, %s UTC, %s s in all. %d CPUs; load average %s at the start, %s at the "
+           "Written by `make bench` (bench/run.py; `--quick` for tiny sizes, `--from-json` to render a "
+           "run again). This run: `%s` at commit `%s`, %s UTC, %s s in all. %d CPUs; load average %s at the start, %s at the "
            "end. The machine is shared: absolute figures are noisy, so each ratio compares runs made one "
            "after the other on the same estate, and every run shows the load average it started at."
            % (meta["command"], meta["commit"], meta["started"], meta["duration_s"], meta["cpus"],
               meta["load_start"], meta["load_end"]), ""]
     targets = results.get("targets") or []
     if targets:
-        out += ["## Targets", ""]
-        out += _table(["section", "what", "target", "measured", "met", "missed by"],
-                      [[t["section"], t["what"], t["target"], t["measured"], "yes" if t["met"] else "**no**",
-                        t["miss"] or ""] for t in targets])
+        out += ["## Targets", "",
+                "Rollout ratios are of wall time; the controller CPU ratio beside them moves much less "
+                "with the machine's load.", ""]
+        out += _table(["section", "what", "target", "measured", "controller CPU ratio", "met", "missed by"],
+                      [[t["section"], t["what"], t["target"], t["measured"], t.get("cpu_ratio", ""),
+                        "yes" if t["met"] else "**no**", t["miss"] or ""] for t in targets])
     rollout = results.get("rollout")
     if rollout:
         out += ["## 1. Estate rollout: the Slammer block", "",

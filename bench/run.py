@@ -14,6 +14,7 @@ import argparse
 import datetime
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -86,7 +87,6 @@ def run_engine(args, sizes: dict, results: dict) -> None:
                  or (s["time_per_filter_ratio"] or 0) > targets.LINEAR_TOLERANCE]
         ends = sorted({n for s in steps for n in (s["from"], s["to"])})
         results["engine"]["gc"] = [engine.gc_share(n, repeat=args.repeat) for n in ends]
-        results["engine"]["findings"] = targets.engine_findings(results["engine"])
 
 
 def run_capacity(args, sizes: dict, workdir: str, results: dict) -> None:
@@ -112,7 +112,13 @@ def main(argv=None) -> int:
     parser.add_argument("--profile", choices=("missed", "always", "never"), default="missed",
                         help="profile where a target is missed (default), always or never")
     parser.add_argument("--workdir", help="estates and logs (default: a temporary directory, removed)")
+    parser.add_argument("--from-json", metavar="FILE",
+                        help="measure nothing: render an earlier run's results again (targets and findings anew)")
     args = parser.parse_args(argv)
+    if args.from_json:
+        with open(args.from_json, encoding="utf-8") as handle:
+            results = json.load(handle)
+        return write(results, args.out)
     sections = [s for s in args.sections.split(",") if s]
     unknown = set(sections) - set(SECTIONS)
     if unknown:
@@ -141,20 +147,25 @@ def main(argv=None) -> int:
             run_capacity(args, sizes, workdir, results)
     finally:
         if not keep:
-            import shutil
             shutil.rmtree(workdir, ignore_errors=True)
+    results["meta"].update(load_end=load_average(), duration_s=round(time.monotonic() - started))
+    return write(results, args.out)
+
+
+def write(results: dict, out: str) -> int:
+    """Targets and findings from the measurements; the Markdown and JSON files; exit status."""
     results["targets"] = targets.collect(results)
     results["findings"] = targets.rollout_findings(results)
-    results["meta"].update(load_end=load_average(), duration_s=round(time.monotonic() - started))
-
-    os.makedirs(args.out, exist_ok=True)
+    if results.get("engine"):
+        results["engine"]["findings"] = targets.engine_findings(results["engine"])
+    os.makedirs(out, exist_ok=True)
     text = report.render(results)
-    with open(os.path.join(args.out, "latest.json"), "w", encoding="utf-8") as handle:
+    with open(os.path.join(out, "latest.json"), "w", encoding="utf-8") as handle:
         json.dump(results, handle, indent=1)
-    with open(os.path.join(args.out, "latest.md"), "w", encoding="utf-8") as handle:
+    with open(os.path.join(out, "latest.md"), "w", encoding="utf-8") as handle:
         handle.write(text)
     print("\n" + text)
-    print("Written: %s and latest.json" % os.path.join(args.out, "latest.md"))
+    print("Written: %s and latest.json" % os.path.join(out, "latest.md"))
     failed = [v for e in (results.get("rollout") or {}).get("estates", {}).values() for v in e.values()
               if v["rc"] != 0 or v["hosts_failed"]]
     return 1 if failed else 0

@@ -75,3 +75,13 @@ def test_results_file_names_targets_and_sections(results):
         assert heading in md
     assert "load average" in md and data["meta"]["load_start"] >= 0
     assert "## Targets" in stdout       # printed as well as written
+
+
+def test_from_json_renders_the_same_file_again(results, tmp_path):
+    data, md, _stdout = results
+    source = tmp_path / "run.json"
+    source.write_text(json.dumps(data), encoding="utf-8")
+    done = subprocess.run([sys.executable, os.path.join(REPO, "bench", "run.py"), "--from-json", str(source),
+                           "--out", str(tmp_path / "again")], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "again" / "latest.md").read_text(encoding="utf-8") == md
