@@ -87,7 +87,8 @@ confirm:
     - C(task) its name, C(timeout) the seconds it waits, C(undo) the commands it runs, C(status) one of
       V(confirmed) (the controller reached the host again and cancelled the undo), V(unreachable) (the host
       undoes the change by itself at the deadline), V(undone) (the undo had already run), V(cancelled)
-      (the write's answer was lost, the host answered again and the undo was cancelled) or V(unverified).
+      (the write's answer was lost, the host answered again and the undo was cancelled), V(absent) (the write's
+      answer was lost and no undo task was found) or V(unverified).
   returned: when confirm_timeout is set and something changed
   type: dict
 changed:

@@ -1,9 +1,11 @@
 """The pure parts of issue 6 sections 2 and 3: which filters cut the management connection
 (lockout.py), what a commit-confirmed change schedules (confirm.py), and winsim's filtering and
 Task Scheduler (winsim/firewall.py, winsim/scheduler.py, winsim/tools/schtasks.py)."""
+import base64
+
 import pytest
 
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import confirm, lockout, remote, startup
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import confirm, host, lockout, remote, safety, startup
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.filterspec import parse_filterspec
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import DynamicRule, ValidationError
 from winsim import firewall
@@ -140,3 +142,92 @@ def test_an_undo_batch_too_long_for_the_first_script_is_refused():
     c.undo_lines = ["netsh ipsec dynamic delete rule dstport=%d" % n for n in range(2000)]
     with pytest.raises(ValidationError, match="confirm_timeout.*split the change"):
         c.prepend(remote.write_script(steps()))
+
+
+# -- safety.run against a winsim host, its connection cut where a test says ----------------------
+
+class Ctx:
+    def __init__(self, execute, **params):
+        self.params = dict({"allow_lockout": False, "confirm_timeout": 10, "when_domain_policy": "warn"}, **params)
+        self.check_mode = False
+        self.execute = execute
+        self.task_vars = {}
+        self.guard_ports = lockout.MANAGEMENT_PORTS
+        self.local_address = ""
+
+
+def over_winrm(sim, cut_at=(), after_call=None):
+    """execute() as WinRM would run it; the n-th calls in `cut_at` raise as a cut connection does
+    (after the host ran them when `after_call` says so)."""
+    calls = []
+
+    def execute(script):
+        calls.append(script)
+        n = len(calls)
+        if n in cut_at and not (after_call and after_call(n)):
+            raise ConnectionResetError("connection reset (call %d)" % n)
+        stripped = "\n".join(ln.strip() for ln in script.splitlines() if ln.strip())
+        encoded = base64.b64encode(stripped.encode("utf-16-le")).decode()
+        r = sim.run("PowerShell", ["-NoProfile", "-NonInteractive", "-EncodedCommand", encoded])
+        if n in cut_at:
+            raise ConnectionResetError("connection reset after call %d ran" % n)
+        return r.rc, r.stdout, r.stderr
+    return execute, calls
+
+
+def slammer(actual):
+    from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import plan
+    triples = [plan.rule_objects("Block 1434", [parse_filterspec("*=0:1434:UDP").filter])]
+    policy, objects = plan.policy_objects("Slammer", triples)
+    return plan.plan_policy(actual, policy, rules_objects=objects, assign=True)
+
+
+@pytest.fixture
+def modern(tmp_path):
+    return SimHost("win001", "10.0.0.9", "modern", str(tmp_path / "m"))
+
+
+def test_safety_run_confirms_over_a_third_trip(modern):
+    execute, calls = over_winrm(modern)
+    result = safety.run(Ctx(execute), slammer)
+    assert result["round_trips"] == len(calls) == 3 and result["confirm"]["status"] == "confirmed"
+    assert modern.state().assigned == "Slammer" and not modern.scheduler.tasks and not modern.scheduler.running
+
+
+def test_unreachable_after_the_write_the_host_undoes_by_itself(modern):
+    execute, _calls = over_winrm(modern, cut_at=(3, 4, 5))
+    with pytest.raises(host.HostError, match="undoes the change by itself") as err:
+        safety.run(Ctx(execute), slammer)
+    assert err.value.result["confirm"]["status"] == "unreachable" and err.value.result["round_trips"] == 2
+    assert modern.state().assigned == "Slammer"
+    modern.advance_time(10)
+    assert modern.state().policies == () and not modern.scheduler.tasks
+
+
+def test_too_late_the_host_had_undone_it(modern):
+    def late(n):
+        if n == 3:
+            modern.advance_time(10)
+        return True
+    execute, _calls = over_winrm(modern, cut_at=(3,), after_call=late)
+    # call 3 runs after the deadline but its answer is lost; call 4 finds the task gone
+    with pytest.raises(host.HostError) as err:
+        safety.run(Ctx(execute), slammer)
+    assert err.value.result["confirm"]["status"] == "undone" and "already undone" in str(err.value)
+    assert modern.state().policies == ()
+
+
+def test_a_lost_write_answer_then_the_host_answers_again(modern):
+    execute, _calls = over_winrm(modern, cut_at=(2,), after_call=lambda n: True)     # ran, answer lost
+    with pytest.raises(host.HostError, match="run the task again") as err:
+        safety.run(Ctx(execute), slammer)
+    result = err.value.result
+    assert result["confirm"]["status"] == "cancelled" and result["after"]["assigned"] == "Slammer"
+    assert not modern.scheduler.running
+
+
+def test_a_write_that_never_arrived(modern):
+    execute, _calls = over_winrm(modern, cut_at=(2,), after_call=lambda n: False)   # cut before it ran
+    with pytest.raises(host.HostError, match="the write never ran, or") as err:
+        safety.run(Ctx(execute), slammer)
+    assert err.value.result["confirm"]["status"] == "absent" and err.value.result["after"]["policies"] == []

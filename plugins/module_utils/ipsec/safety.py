@@ -107,11 +107,12 @@ def _after_lost_write(ctx, confirm, dialect, dynamic):
         result["after"] = host.state_report(host.state_from_transcript(transcript, dialect, need_dynamic=dynamic))
     except IPsecError:
         pass
-    status = "cancelled" if deleted is not None and deleted.rc == 0 else "undone"
-    raise host.HostError("the connection failed during the write (%s); the host answered again and its undo task "
-                         "was %s, but this run cannot tell whether the change was complete: `after` is the state "
-                         "now; run the task again to converge" % (confirm.lost, status),
-                         **dict(result, confirm=confirm.report(status)))
+    status = "cancelled" if deleted is not None and deleted.rc == 0 else "absent"
+    what = ("its undo task was cancelled" if status == "cancelled" else
+            "its undo task was not there (the write never ran, or the host had already undone it)")
+    raise host.HostError("the connection failed during the write (%s); the host answered again and %s, but this "
+                         "run cannot tell whether the change was complete: `after` is the state now; run the task "
+                         "again to converge" % (confirm.lost, what), **dict(result, confirm=confirm.report(status)))
 
 
 __all__ = ["run", "controller_of", "DOMAIN_POLICY_CHOICES"]
