@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ipaddress
 import threading
+import weakref
 from typing import List, NamedTuple, Optional, Tuple
 
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import Address, Filter
@@ -49,20 +50,19 @@ class Entry(NamedTuple):
 
 
 _cache_lock = threading.Lock()
-_cache: "dict[int, Tuple[int, Tuple[Entry, ...]]]" = {}
+_cache: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()     # host -> (generation, entries)
 
 
 def effective_entries(host) -> Tuple[Entry, ...]:
     """The filters the host enforces now (cached per state generation)."""
-    key = id(host)
     generation = host._generation
     with _cache_lock:
-        cached = _cache.get(key)
+        cached = _cache.get(host)
         if cached and cached[0] == generation:
             return cached[1]
     entries = tuple(_collect(host))
     with _cache_lock:
-        _cache[key] = (generation, entries)
+        _cache[host] = (generation, entries)
     return entries
 
 
