@@ -68,7 +68,7 @@ def test_corpus_covers_every_option_of_every_module(documented):
     assert {c["option"] for c in cases} - known >= {"foo", "password", "Name"}     # unknown options too
 
 
-def playbook(tmp_path, cases, names):
+def playbook(tmp_path, cases, names, refused):
     bad = [{"name": c["id"], c["module"]: c["args"], "ignore_errors": True} for c in cases]
     good = []
     for index, name in enumerate(names):
@@ -76,6 +76,9 @@ def playbook(tmp_path, cases, names):
         good.append({"name": "valid name %d" % index, "vars": {"hostile": name}, "winsec.ipsec.ipsec_policy": {
             "name": name, "description": "{{ hostile if winsim_personality != 'xp' else omit }}",
             "rules": [{"name": name, "filters": ["*=0:%d:TCP" % (1000 + index)]}]}})
+    for index, name in enumerate(refused):
+        good.append({"name": "refused name %d" % index, "ignore_errors": True, "winsec.ipsec.ipsec_policy": {
+            "name": name, "rules": [{"name": "R", "filters": ["*=0:2000:TCP"]}]}})
     plays = [{"name": "bad values", "hosts": "corpus", "gather_facts": False, "tasks": bad},
              {"name": "valid hostile names", "hosts": "names", "gather_facts": False, "tasks": good}]
     path = tmp_path / "hostile.yml"
@@ -100,10 +103,11 @@ def group_hosts(estate):
 def test_bad_values_fail_before_any_command_and_hostile_names_arrive_exactly(estate, ansible_env, tmp_path):
     cases = load("corpus.yml")
     names = load("valid_names.yml")
+    refused = load("refused_names.yml")
     group_hosts(estate)
     trips = RoundTrips(estate)
     env = dict(ansible_env, ANSIBLE_CALLBACK_PLUGINS=os.path.join(PLAYBOOKS, "callback_plugins"))
-    tasks = run_playbook(estate, env, playbook(tmp_path, cases, names), timeout=900)
+    tasks = run_playbook(estate, env, playbook(tmp_path, cases, names, refused), timeout=900)
     corpus_host, *name_hosts = [served.host for served in estate.hosts]
 
     problems = []
@@ -120,6 +124,15 @@ def test_bad_values_fail_before_any_command_and_hostile_names_arrive_exactly(est
         failed = {n: tasks["valid name %d" % i][sim.name].get("msg") for i, n in enumerate(names)
                   if tasks["valid name %d" % i][sim.name].get("failed")}
         assert not failed, (sim.personality, failed)
+        dialect = "ipseccmd" if sim.personality == "xp" else "netsh"
+        for index, name in enumerate(refused):
+            r = tasks["refused name %d" % index][sim.name]
+            if r.get("failed"):     # refused by this dialect: after the read, naming the option, nothing written
+                assert "policy" in r["msg"] or "name" in r["msg"], (name, r["msg"])
+                assert r["round_trips"] == 1 and r["dialect"] == dialect, (name, r)
+            else:                   # the other dialect takes it
+                assert ('"' in name) == (dialect == "ipseccmd"), (name, dialect)
+                assert name in {p.name for p in sim.state().policies}, (name, dialect)
         result = sim.run_tool(["reg", "query", remote.IPSEC_KEY, "/s"])
         state = flow.decode_registry(result.stdout)
         policies = {p.name: p for p in state.policies}
