@@ -35,6 +35,15 @@ notes:
   - A task reads the host in one round trip; only when something changes does it send one more, which
     runs the whole batch, stops at the first failure, undoes the commands already run and reads the new
     state back to verify it.
+  - Before its first command the write checks that the IPsec store is still the one the change was planned
+    from (compare and swap, on the objects' C(whenChanged) stamps and C(ActivePolicy)); if another writer
+    changed it in between, nothing is written and the task fails saying what changed. The stamps have
+    one-second resolution, so an edit made within the same second as the object's previous write, before
+    the read, is not seen; added, deleted, assigned or unassigned objects always are. Dynamic filters are
+    not covered.
+  - A connection lost during the write leaves the host either as it was or fully changed, because the batch,
+    once started, runs to its end on the host (a WinRM shell's command is not stopped by its client going
+    away; not verified on real Windows); run the task again to find out which, and to finish.
 seealso:
   - name: Microsoft KB 813878
     description: How to block specific network protocols and ports by using IPSec.
