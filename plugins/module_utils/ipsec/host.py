@@ -299,6 +299,8 @@ def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
     after_predicted = replace(plan.after, os=os, policyagent=before.policyagent,
                               no_default_exempt=before.no_default_exempt)
     if not plan.changes:
+        # Said, so that a run after a lost connection tells whether the earlier write had landed.
+        result["notes"].append("the host already has the requested state: nothing was sent")
         result.update(commands=[], after=state_report(before))
         return _finish(result)
     blocks = functools.partial(connection_blocks, ports=guard_ports, controller=controller, host=local_address)
