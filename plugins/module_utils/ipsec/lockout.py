@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from typing import List, Optional, Sequence
+from typing import List, Sequence
 
 from .model import Address, Filter, HostState
 
