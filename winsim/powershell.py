@@ -1601,8 +1601,14 @@ class Interpreter:
         if name == "replace":
             pattern, replacement = (right + [""])[:2] if isinstance(right, list) else (right, "")
             regex = self.regex(pattern, case, node)
-            return regex.sub(lambda m: _dotnet_substitution(m, to_str(replacement)),
-                             to_str(left))
+
+            def substitute(item):
+                return regex.sub(lambda m: _dotnet_substitution(m, to_str(replacement)), to_str(item))
+            # On a collection -replace maps every element (about_Comparison_Operators: it "returns the
+            # replacement result" rather than filtering); 'a1','b1' -replace '1','2' is 'a2','b2'.
+            if isinstance(left, list):
+                return [substitute(item) for item in left]
+            return substitute(left)
         if name in ("contains", "notcontains"):
             found = any(self.compare("eq", x, right, case, node) for x in enumerate_output(left))
             return found if name == "contains" else not found

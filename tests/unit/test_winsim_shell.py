@@ -182,6 +182,14 @@ def test_dotnet_named_groups():
     assert ps(script)[0].stdout == "b b a $ a-b $9 ${nope}\r\n"
 
 
+def test_replace_maps_over_a_collection():
+    # about_Comparison_Operators: on a collection -replace returns each element replaced (no filter,
+    # no joining with $OFS); a chained -replace takes the comma-bound pair as its right operand
+    script = ("$a = @('x 1', 'y 2')\n$b = $a -replace 'x','' -replace '\\s',''\n$b.Count\n$b -join ','\n"
+              "@() -replace 'a','b'")
+    assert ps(script)[0].stdout == "2\r\n1,y2\r\n"
+
+
 def test_format_operator():
     script = ("$n = 'Block'; '{0}-{1,4}|{2,-3}|{{x}}' -f $n, 12, 'a'\n"
               "'x' + '{0}' -f 1\n'{1}' -f 'only'")
