@@ -22,7 +22,8 @@ What it catches and what it cannot:
 - a store whose fingerprint exceeds `MAX_FINGERPRINT` characters is compared by the count of
   values and the length of the joined list only (a modification of an existing object that keeps
   every stamp's length is then missed; stamps are 0x + 8 hex digits until 2106);
-- dynamic (volatile) filters live outside the registry and are not covered.
+- dynamic (volatile) filters live outside the registry and are not covered;
+- a batch split over several scripts (remote.write_scripts) is checked before its first script only.
 
 Only PowerShell 2.0 and 5.1 constructs that winsim's subset also runs: `@()`, `-match` and
 `-replace` on arrays (they filter/map), `-join`, `.Count`/`.Length`, `-ne`. Standard library only.
@@ -38,7 +39,7 @@ from .remote import IPSEC_KEY, MARK, Transcript
 _VALUE_LINE = r"^\s+(whenChanged|ActivePolicy)\s"
 # Applied in order to the matched lines joined by commas (none of whose data holds a comma):
 # each line's name and type column go, then the blanks before each comma and at the end.
-# On the joined string because winsim's -replace does not map over arrays (real PowerShell does).
+# On the joined string: three replacements of one string, which every PowerShell does alike.
 _REDUCE = (r"[^,]*REG_\w+\s+", r"\s+,", r"\s+$")
 _REDUCE_WITH = ("", ",", "")
 MAX_FINGERPRINT = 4000
