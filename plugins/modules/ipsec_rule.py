@@ -58,6 +58,8 @@ options:
       - A pre-shared key is a secret; it is masked in every result, diff, warning, message and displayed
         command. The host's own tool receives it in its command line (netsh C(psk=), ipseccmd C(-a P:)),
         which Windows process auditing can see.
+      - At C(-vvvvv) and above, Ansible's winrm connection itself logs every command it sends (base64-encoded)
+        and its raw output, and so the key; run tasks that carry a key at C(-vvvv) or less.
     type: list
     elements: dict
     suboptions:
