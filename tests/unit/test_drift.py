@@ -5,6 +5,7 @@ state=overridden against a host state, reported through host.state_report and ne
 the records see the same shapes as in a playbook run without a host.
 """
 import json
+from dataclasses import replace
 import os
 
 import lxml.etree
@@ -113,11 +114,20 @@ def test_missing_policy_is_drift_that_adds_and_assigns(records):
     assert "no policy is assigned" in r["diff"]["before"] and SLAMMER in r["diff"]["after"]
 
 
-def test_extra_unassigned_policy_is_drift_even_though_netdiag_shows_no_difference():
+def test_extra_unassigned_policy_is_drift_and_its_removal_shows_in_the_diff():
     r = drift.host_record(check_result(store(BASELINE_RULES, extra_policy="Old test policy")), "h", SLAMMER)
     assert r["status"] == "drift"
     assert "- policy 'Old test policy'" in r["summary"]
-    assert drift.unified_diff(r) == []          # netdiag lists only the assigned policy's filters
+    # netdiag itself lists only the assigned policy; the diff appends the others ([winsec] headings)
+    assert "-    [winsec] Policy not in effect: 'Old test policy'" in drift.unified_diff(r)
+
+
+def test_drift_netdiag_cannot_show_is_still_drift_and_the_page_says_so():
+    before = store(BASELINE_RULES)
+    before = replace(before, policies=(replace(before.policies[0], polling_interval=60),))
+    r = drift.host_record(check_result(before), "h", SLAMMER)
+    assert r["status"] == "drift"
+    assert drift.unified_diff(r) == []          # a polling interval is not in netdiag's layout
     assert "netdiag shows no difference" in drift.to_html(drift.build_report([r]))
 
 

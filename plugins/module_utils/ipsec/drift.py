@@ -82,8 +82,8 @@ def host_record(result: Optional[Mapping[str, Any]], host: str, baseline: str = 
 def differences(before: Mapping[str, Any], after: Optional[Mapping[str, Any]]) -> List[str]:
     """`+ rule ...`, `- policy ...`, `~ ...` lines between two reported states (netdiag.summary).
 
-    The netdiag text shows only the assigned policy; these lines also name drift in policies that
-    are not assigned (an extra policy that `overridden` would delete).
+    The netdiag-style diff shows filters; these lines also name drift in settings it has no place
+    for (descriptions, polling intervals, assignment).
     """
     if not isinstance(after, Mapping):
         return ["(the predicted state was not returned; see the commands)"]
@@ -338,8 +338,8 @@ def _detail(anchor: str, record: Mapping[str, Any]) -> str:
         lines = unified_diff(record)
         out.append("<h3>netdiag view: now (−) and with the baseline (+)</h3>")
         out.append(_diff_html(lines) if lines else
-                   '<p class="muted">netdiag shows no difference: it lists only the assigned policy\'s '
-                   'filters, and the differences are elsewhere (see above).</p>')
+                   '<p class="muted">netdiag shows no difference: the differences are in settings its '
+                   'filter layout does not show (see above).</p>')
     if record.get("commands"):
         out.append("<h3>Commands that would bring the host in line</h3>")
         out.append("<pre>%s</pre>" % _e("\n".join(record["commands"])))
