@@ -10,7 +10,16 @@ Standard library only: callers pass the already loaded DOCUMENTATION mapping.
 """
 from __future__ import annotations
 
+import ipaddress
+from dataclasses import replace
 from typing import Any, Dict
+
+from .dialects import check_text
+from .filterspec import parse_filterspec
+from .host import MANAGEMENT_PORTS, HostError
+from .model import (KERBEROS, AuthMethod, IPsecError, ValidationError, filter_from_dict, name_key, parse_description,
+                    parse_name, parse_qmsecmethods)
+from .plan import rule_objects
 
 # Option keys that carry over from documentation to argument spec unchanged.
 _SPEC_KEYS = ("type", "required", "default", "choices", "elements", "aliases", "no_log")
@@ -61,8 +70,6 @@ def filters_option(option: str, items, dynamic: bool = False):
     filters block: always for dynamic filters. A pass spec `(...)` is refused there: this option
     says *which* traffic; the action says what happens to it.
     """
-    from .filterspec import parse_filterspec
-    from .model import ValidationError, filter_from_dict
     if not isinstance(items, (list, tuple)) or not items:
         raise ValidationError(option, items, "a non-empty list of filterspec strings or filter dicts")
     found = []
@@ -83,7 +90,6 @@ def filters_option(option: str, items, dynamic: bool = False):
 def rule_spec(option: str, item: Dict[str, Any]) -> Dict[str, Any]:
     """One rule's options (name, filters, action, filteraction, description, methods), validated
     now, before any connection; `rule_triple` makes the model objects once the dialect is known."""
-    from .model import parse_description, parse_name, parse_qmsecmethods
     prefix = option + "." if option else ""
     spec = {
         "name": parse_name(prefix + "name", item["name"]),
@@ -101,8 +107,6 @@ def rule_spec(option: str, item: Dict[str, Any]) -> Dict[str, Any]:
 
 def auth_option(option: str, items):
     """`auth`: [{kind, value}] -> AuthMethods in order; None (omitted) -> Kerberos, the tools' default."""
-    from .dialects import check_text
-    from .model import KERBEROS, AuthMethod, ValidationError
     if items is None:
         return (KERBEROS,)
     if not items:
@@ -131,8 +135,6 @@ def rule_triple(spec: Dict[str, Any], dialect: str):
     ipseccmd and ipsecpol make each rule its own filter action, named after the rule
     (`-r Rule -f ... -n BLOCK`, dialects/ipseccmd.py), so that is what the host will hold.
     """
-    from .model import ValidationError, name_key
-    from .plan import rule_objects
     action_name = spec["filteraction"]
     if dialect in ("ipseccmd", "ipsecpol"):
         if action_name and name_key(action_name) != name_key(spec["name"]):
@@ -140,7 +142,6 @@ def rule_triple(spec: Dict[str, Any], dialect: str):
                                   "dialect %s" % (spec["name"], dialect),
                                   "%s names each rule's filter action after the rule" % dialect)
         action_name = spec["name"]
-    from dataclasses import replace
     rule, flist, faction = rule_objects(spec["name"], spec["filters"], spec["action"],
                                         filteraction_name=action_name, description=spec["description"],
                                         offers=spec["offers"])
@@ -159,7 +160,6 @@ class Context:
     @property
     def guard_ports(self):
         """TCP ports the connection may use: WinRM, SSH, and the inventory's own port."""
-        from .host import MANAGEMENT_PORTS
         port = self.task_vars.get("ansible_port")
         try:
             extra = (int(port),) if port not in (None, "") else ()
@@ -170,7 +170,6 @@ class Context:
     @property
     def local_address(self) -> str:
         """The host's address as the inventory knows it ('' if not an IP): netdiag shows `me` as it."""
-        import ipaddress
         for name in ("ansible_host", "inventory_hostname"):
             try:
                 return str(ipaddress.ip_address(str(self.task_vars.get(name, ""))))
@@ -200,8 +199,6 @@ def run_action(action, task_vars, doc: Dict[str, Any], handler, **spec_kwargs) -
     fails here, before any connection), then calls `handler(Context)`. Engine errors become
     failed results naming the option; a HostError keeps what was learnt (before, commands).
     """
-    from .host import HostError
-    from .model import IPsecError
     spec = spec_from_doc(doc["options"])
     try:
         _result, params = action.validate_argument_spec(argument_spec=spec, **spec_kwargs)

@@ -16,9 +16,10 @@ import functools
 from dataclasses import replace
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from . import guard, lockout, remote
+from . import dialects, guard, lockout, netdiag, registry, remote, toolout
 from .model import (AuthMethod, Change, DynamicRule, Filter, HostState, IPsecError, Rule, ValidationError,
                     name_key)
+from .plan import canonical as planner_shape
 from .report import SECRET_MASK, state_to_dict
 
 Execute = Callable[[str], Tuple[int, str, str]]
@@ -45,8 +46,7 @@ def decode_registry(text: str, **kwargs) -> HostState:
     """`reg query /s` text of the IPsec key -> HostState (empty text: empty store)."""
     if not text.strip():
         return HostState()
-    from .registry import decode_store, parse_reg_query
-    return decode_store(parse_reg_query(text), **kwargs)
+    return registry.decode_store(registry.parse_reg_query(text), **kwargs)
 
 
 def state_from_transcript(transcript: remote.Transcript, dialect: str = "",
@@ -82,7 +82,6 @@ def state_from_transcript(transcript: remote.Transcript, dialect: str = "",
 
 
 def _parse_dynamic(section: remote.Section, tool: str, strict: bool) -> Tuple[DynamicRule, ...]:
-    from . import toolout
     parse = (toolout.parse_ipseccmd_show_filters if tool == "ipseccmd"
              else toolout.parse_netsh_dynamic_show)
     try:
@@ -155,8 +154,7 @@ def managed_view(state: HostState) -> HostState:
 
 def same_store(a: HostState, b: HostState, dynamic: bool) -> bool:
     """Whether two states agree on everything a task can change (the planner's own comparison)."""
-    from .plan import canonical as shape
-    a_shape, b_shape = shape(managed_view(a)), shape(managed_view(b))
+    a_shape, b_shape = planner_shape(managed_view(a)), planner_shape(managed_view(b))
     if a_shape[:4] != b_shape[:4]:
         return False
     return not dynamic or a_shape[5] == b_shape[5]
@@ -194,7 +192,6 @@ def state_report(state: HostState, guids: bool = False, everything: bool = False
 
 def netdiag_diff(before: HostState, after: HostState, local_address: str = "") -> Dict[str, str]:
     """Ansible's diff: both states as `netdiag /test:ipsec /debug` would show them."""
-    from . import netdiag
     kw = {"local_address": local_address} if local_address else {}
     return netdiag.diff(canonical(managed_view(before)), canonical(managed_view(after)), **kw)
 
@@ -224,7 +221,6 @@ def shown(command) -> str:
 
 
 def render_commands(plan, before: HostState, dialect: str, store: str = "local", domain: str = ""):
-    from . import dialects
     return dialects.render(list(plan.changes), dialect, before=before, after=plan.after,
                            store=store, domain=domain)
 
@@ -351,8 +347,7 @@ def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
     result["after"] = state_report(verified)
     if not same_store(verified, after_predicted, dynamic):
         result["diff"] = _diff(before, verified, local_address, secrets)
-        from .netdiag import summary
-        differences = (summary(canonical(managed_view(after_predicted)), canonical(managed_view(verified)))
+        differences = (netdiag.summary(canonical(managed_view(after_predicted)), canonical(managed_view(verified)))
                        or ["(settings not shown by netdiag)"])
         raise HostError("the host's state after the change differs from the planned one (%s); every command "
                         "reported success, so this is a defect in winsec.ipsec or an unexpected tool "
@@ -372,8 +367,7 @@ def _fail_stale(before, transcript, result, dialect, secrets):
     try:
         now = state_from_transcript(transcript, dialect)
         result["after"] = state_report(now)
-        from .netdiag import summary
-        found = "; ".join(summary(canonical(managed_view(before)), canonical(managed_view(now))))
+        found = "; ".join(netdiag.summary(canonical(managed_view(before)), canonical(managed_view(now))))
     except IPsecError:
         pass
     raise HostError("the host's IPsec store changed after this task read it (another task, person or "
@@ -427,12 +421,10 @@ def _finish(result: dict) -> dict:
 
 def state_from_saved(text: str) -> HostState:
     """Saved output -> HostState: `reg query /s` text, a regedit .reg export, or netdiag text."""
-    from . import registry
     if isinstance(text, bytes) or text.lstrip("\ufeff \r\n").lower().startswith(("windows registry editor",
                                                                                    "regedit4")):
         return registry.decode_store(registry.parse_reg_file(text))
     if "IP Security test" in text or "IPSec policy" in text.replace("IPsec", "IPSec"):
-        from . import netdiag
         return netdiag.parse(text).host_state()
     if "HKEY_LOCAL_MACHINE" in text or "HKLM\\" in text:
         return decode_registry(text)

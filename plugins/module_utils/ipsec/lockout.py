@@ -23,6 +23,7 @@ import ipaddress
 import socket
 from typing import List, Sequence
 
+from .filterspec import format_filterspec
 from .model import Address, Filter, HostState
 
 # WinRM HTTP/HTTPS and SSH: what a Windows connection of Ansible can be riding on.
@@ -93,7 +94,6 @@ def filter_cuts(f: Filter, port: int, controller: str = "", host: str = "") -> b
 
 
 def _spec(f: Filter) -> str:
-    from .filterspec import format_filterspec
     try:
         return format_filterspec(f)
     except ValueError:       # a side filterspec cannot write (DNS name, range): the plain fields

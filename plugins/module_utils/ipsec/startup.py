@@ -20,8 +20,9 @@ from __future__ import annotations
 
 from typing import List, Optional, Sequence
 
-from . import remote
+from . import dialects, remote
 from .model import DynamicRule, HostState, IPsecError
+from .plan import plan_dynamic
 from .quoting import cmd_safe, join_command_line
 from .report import state_from_dict
 
@@ -33,8 +34,6 @@ HEADER = ["@echo off", "rem winsec.ipsec: re-add the dynamic IPsec filters at st
 
 def batch_lines(rules: Sequence[DynamicRule], os, dialect: str) -> List[str]:
     """The commands that add `rules` to an empty SPD, as batch lines."""
-    from . import dialects
-    from .plan import plan_dynamic
     empty = HostState(os=os, policyagent="running")
     plan = plan_dynamic(empty, tuple(rules), state="present")
     commands = dialects.render(list(plan.changes), dialect, before=empty, after=plan.after)

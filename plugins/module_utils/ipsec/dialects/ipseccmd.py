@@ -37,6 +37,7 @@ from typing import Callable, Dict, List, Sequence, Tuple
 
 from ..model import (DEFAULT_POLLING_MINUTES, KERBEROS, Address, Change, DynamicRule, Filter, HostState,
                      Policy, QmOffer, Rule, ValidationError, name_key, parse_name)
+from ..filterspec import format_filterspec
 from ..quoting import join_command_line, powershell_native_args
 from . import MASK, Args, Command, check_host, check_text
 
@@ -153,7 +154,6 @@ class _Renderer:
         return args
 
     def spec(self, option: str, filt: Filter, kind: str = "") -> str:
-        from ..filterspec import format_filterspec
         for side, address in (("src", filt.src), ("dst", filt.dst)):
             self.expressible("%s.%s" % (option, side), address)
         return self._value(option, format_filterspec(filt, kind))

@@ -37,6 +37,7 @@ from typing import List, Optional, Sequence
 from ..model import (ACTIONS, CONNTYPES, PORT_PROTOCOLS, SERVER_TYPES, Address, Change, DynamicRule, Filter,
                      FilterAction, FilterList, HostState, IPsecError, Policy, Rule, ValidationError,
                      format_qmsecmethods, parse_description, parse_name, protocol_name)
+from ..plan import with_inverse
 from . import MASK, SCRIPT_FILE, Args, Command, check_host, check_text
 
 MM_POLICY = "winsec-ipsec"
@@ -78,7 +79,6 @@ def _commands(change: Change, before: HostState) -> List[Command]:
 
 def _inverse(change: Change, before: HostState) -> Change:
     """The inverse of a change built without one (the planner always sets Change.inverse)."""
-    from ..plan import with_inverse
     return with_inverse(before, change.op, change.obj, change.parent, change.old).inverse
 
 
