@@ -19,6 +19,11 @@ def documentation():
     return get_docstring(docs.__file__, fragment_loader, collection_name="winsec.ipsec", is_module=True)[0]
 
 
+# Parsed on import: Ansible's linear strategy imports this plugin in the controller before it forks a
+# worker per host, so the workers inherit the parsed docs instead of each parsing the YAML again.
+documentation()
+
+
 def handle(ctx):
     p = ctx.params
     return exemptions.run(ctx.execute, p["value"], p["state"], ctx.check_mode, dialect=p["dialect"] or "")

@@ -15,6 +15,9 @@ from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import (
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
     HostState, IPsecError, Policy, ValidationError, name_key, parse_description, parse_name)
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.plan import plan_policy, policy_objects
+# The dialect renderers (dialects.module imports them lazily), imported here so that the forked workers
+# inherit them: Ansible's collection loader compiles collection source anew on every import.
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.dialects import ipseccmd, ipsecpol, netsh  # noqa: F401
 from ansible_collections.winsec.ipsec.plugins.modules import ipsec_policy as docs
 
 WRITE_STATES = ("merged", "replaced", "overridden", "deleted")
@@ -23,6 +26,11 @@ WRITE_STATES = ("merged", "replaced", "overridden", "deleted")
 @functools.lru_cache(maxsize=1)
 def documentation():
     return get_docstring(docs.__file__, fragment_loader, collection_name="winsec.ipsec", is_module=True)[0]
+
+
+# Parsed on import: Ansible's linear strategy imports this plugin in the controller before it forks a
+# worker per host, so the workers inherit the parsed docs instead of each parsing the YAML again.
+documentation()
 
 
 def rule_specs(rules):

@@ -16,12 +16,20 @@ from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import (
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
     Rule, ValidationError, parse_name)
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.plan import plan_rule
+# The dialect renderers (dialects.module imports them lazily), imported here so that the forked workers
+# inherit them: Ansible's collection loader compiles collection source anew on every import.
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.dialects import ipseccmd, ipsecpol, netsh  # noqa: F401
 from ansible_collections.winsec.ipsec.plugins.modules import ipsec_rule as docs
 
 
 @functools.lru_cache(maxsize=1)
 def documentation():
     return get_docstring(docs.__file__, fragment_loader, collection_name="winsec.ipsec", is_module=True)[0]
+
+
+# Parsed on import: Ansible's linear strategy imports this plugin in the controller before it forks a
+# worker per host, so the workers inherit the parsed docs instead of each parsing the YAML again.
+documentation()
 
 
 def handle(ctx):
