@@ -164,6 +164,18 @@ def test_dynamic_changes_warn_that_they_are_volatile():
     assert any("dynamic" in c for c in result["commands"])
 
 
+@pytest.mark.parametrize("state", ["absent", "cleared"])
+def test_removing_dynamic_filters_does_not_warn_that_they_are_volatile(state):
+    rule = DynamicRule(parse_filterspec("*=0:1434:UDP").filter)
+    # planned against a store that holds the filter (the stand-in's dynamic listing is empty)
+    result = host.run(FakeHost().execute,
+                      lambda a: plan.plan_dynamic(replace(a, dynamic=(rule,)), [rule] if state == "absent" else [],
+                                                  state=state),
+                      check_mode=True, dynamic=True)
+    assert result["commands"] and result["changed"]
+    assert host.DYNAMIC_WARNING not in result["warnings"]
+
+
 def test_missing_tool_names_the_dialect_option():
     fake = FakeHost(generation="xp", dynamic_rc=9009)
     with pytest.raises(host.HostError, match="ipseccmd.*`dialect`"):

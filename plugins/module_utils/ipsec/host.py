@@ -314,7 +314,8 @@ def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
     result["after"] = state_report(after_predicted)
     result["diff"] = _diff(before, after_predicted, local_address, secrets)
     if dynamic:
-        result["warnings"].append(DYNAMIC_WARNING)
+        if any(c.op == "add_dynamic" for c in plan.changes):     # removing filters leaves nothing to vanish
+            result["warnings"].append(DYNAMIC_WARNING)
         if before.policyagent != "running":
             raise HostError("the IPsec Policy Agent service (PolicyAgent) is %s: dynamic filters need it "
                             "running; start it with `sc start PolicyAgent` (or `net start policyagent`)"
