@@ -726,14 +726,21 @@ class Parser:
     def read_double_quoted(self) -> List[Any]:
         open_at = self.i
         self.i += 1
+        return self.read_expandable(open_at)
+
+    def read_expandable(self, open_at: Optional[int] = None) -> List[Any]:
+        """The text and $-expressions of an expandable string: up to its closing quote when open_at
+        (where the "..." opened) is given, else to the end of the source (a here-string body)."""
         parts: List[Any] = []
         buf: List[str] = []
         while True:
             if self.i >= self.n:
+                if open_at is None:
+                    break
                 self.error('The string is missing the terminator: ".',
                            "TerminatorExpectedAtEndOfString", open_at)
             c = self.src[self.i]
-            if c in DQ:
+            if open_at is not None and c in DQ:
                 if self.peek(1) and self.peek(1) in DQ:
                     buf.append(self.peek(1))
                     self.i += 2
@@ -778,25 +785,7 @@ class Parser:
         if quote == "'":
             self.i = after
             return Lit(body)
-        inner = Parser(body, self.version)
-        parts: List[Any] = []
-        buf: List[str] = []
-        while inner.i < inner.n:
-            c = inner.src[inner.i]
-            if c == "`" and inner.i + 1 < inner.n:
-                nxt = inner.src[inner.i + 1]
-                buf.append(_ESCAPES.get(nxt, nxt))
-                inner.i += 2
-            elif c == "$" and (_VAR_NAME.match(inner.src, inner.i + 1) or inner.peek(1) in "{("):
-                if buf:
-                    parts.append("".join(buf))
-                    buf = []
-                parts.append(inner.read_dollar())
-            else:
-                buf.append(c)
-                inner.i += 1
-        if buf:
-            parts.append("".join(buf))
+        parts = Parser(body, self.version).read_expandable()
         self.i = after
         return Expandable(parts)
 
