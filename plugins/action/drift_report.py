@@ -6,29 +6,21 @@ Written here rather than through copy tasks: three files in-process, no module r
 """
 from __future__ import annotations
 
-import functools
 import os
 import tempfile
 
 from ansible.plugins.action import ActionBase
-from ansible.plugins.loader import fragment_loader
-from ansible.utils.plugin_docs import get_docstring
 
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import drift
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import spec_from_doc
+from ansible_collections.winsec.ipsec.plugins.plugin_utils.docs import module_documentation
 from ansible_collections.winsec.ipsec.plugins.modules import drift_report as docs
 
 FILES = {"json": "drift.json", "html": "drift.html", "junit": "drift.xml"}
 
 
-@functools.lru_cache(maxsize=1)
-def documentation():
-    return get_docstring(docs.__file__, fragment_loader, collection_name="winsec.ipsec", is_module=True)[0]
-
-
-# Parsed on import: Ansible's linear strategy imports this plugin in the controller before it forks a
-# worker per host, so the workers inherit the parsed docs instead of each parsing the YAML again.
-documentation()
+# Parsed once, on import, before Ansible forks its workers (plugin_utils/docs.py).
+MODULE_DOCS = module_documentation(docs)
 
 
 def plain(value):
@@ -76,7 +68,7 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         super().run(tmp, task_vars)
-        _result, p = self.validate_argument_spec(argument_spec=spec_from_doc(documentation()["options"]))
+        _result, p = self.validate_argument_spec(argument_spec=spec_from_doc(MODULE_DOCS["options"]))
         report = drift.build_report(plain(p["records"]), [str(h) for h in p["hosts"]])
         dest = os.path.abspath(os.path.expanduser(p["dest"]))
         render = {"json": lambda: drift.to_json(report), "html": lambda: drift.to_html(report, p["title"]),

@@ -3,11 +3,7 @@
 """winsec.ipsec.ipsec_dynamic_block: volatile block filters (see plugins/modules/ipsec_dynamic_block.py)."""
 from __future__ import annotations
 
-import functools
-
 from ansible.plugins.action import ActionBase
-from ansible.plugins.loader import fragment_loader
-from ansible.utils.plugin_docs import get_docstring
 
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import host, safety, startup
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import filters_option, run_action
@@ -16,17 +12,12 @@ from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.plan import pla
 # The dialect renderers (dialects.module imports them lazily), imported here so that the forked workers
 # inherit them: Ansible's collection loader compiles collection source anew on every import.
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.dialects import ipseccmd, ipsecpol, netsh  # noqa: F401
+from ansible_collections.winsec.ipsec.plugins.plugin_utils.docs import module_documentation
 from ansible_collections.winsec.ipsec.plugins.modules import ipsec_dynamic_block as docs
 
 
-@functools.lru_cache(maxsize=1)
-def documentation():
-    return get_docstring(docs.__file__, fragment_loader, collection_name="winsec.ipsec", is_module=True)[0]
-
-
-# Parsed on import: Ansible's linear strategy imports this plugin in the controller before it forks a
-# worker per host, so the workers inherit the parsed docs instead of each parsing the YAML again.
-documentation()
+# Parsed once, on import, before Ansible forks its workers (plugin_utils/docs.py).
+MODULE_DOCS = module_documentation(docs)
 
 
 def handle(ctx):
@@ -55,5 +46,5 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         super().run(tmp, task_vars)
-        return run_action(self, task_vars, documentation(), handle,
+        return run_action(self, task_vars, MODULE_DOCS, handle,
                           required_if=[("state", "present", ("filters",)), ("state", "absent", ("filters",))])

@@ -3,26 +3,17 @@
 """winsec.ipsec.ipsec_info: everything read, in one round trip (see plugins/modules/ipsec_info.py)."""
 from __future__ import annotations
 
-import functools
-
 from ansible.plugins.action import ActionBase
-from ansible.plugins.loader import fragment_loader
-from ansible.utils.plugin_docs import get_docstring
 
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import host, netdiag
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import run_action
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.report import exemptions
+from ansible_collections.winsec.ipsec.plugins.plugin_utils.docs import module_documentation
 from ansible_collections.winsec.ipsec.plugins.modules import ipsec_info as docs
 
 
-@functools.lru_cache(maxsize=1)
-def documentation():
-    return get_docstring(docs.__file__, fragment_loader, collection_name="winsec.ipsec", is_module=True)[0]
-
-
-# Parsed on import: Ansible's linear strategy imports this plugin in the controller before it forks a
-# worker per host, so the workers inherit the parsed docs instead of each parsing the YAML again.
-documentation()
+# Parsed once, on import, before Ansible forks its workers (plugin_utils/docs.py).
+MODULE_DOCS = module_documentation(docs)
 
 
 def handle(ctx):
@@ -47,4 +38,4 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         super().run(tmp, task_vars)
-        return run_action(self, task_vars, documentation(), handle)
+        return run_action(self, task_vars, MODULE_DOCS, handle)
