@@ -86,8 +86,9 @@ SCRIPT_FILE = "winsec-ipsec.netsh"
 
 
 def render(changes: Sequence[Change], dialect: str, *, before: HostState, after: HostState,
-           store: str = "local", domain: str = "") -> List[Command]:
-    """The commands, in order, that carry out `changes` with `dialect`'s tool."""
+           store: str = "local", domain: str = "", gpo: str = "") -> List[Command]:
+    """The commands, in order, that carry out `changes` with `dialect`'s tool. `gpo` names the
+    Group Policy object that assigns a domain-store policy (netsh only)."""
     if dialect not in DIALECTS:
         raise ValidationError("dialect", dialect, "one of %s" % ", ".join(DIALECTS))
     if store not in STORES:
@@ -96,6 +97,11 @@ def render(changes: Sequence[Change], dialect: str, *, before: HostState, after:
         raise ValidationError("domain", domain, "no domain unless store is 'domain'")
     if domain:
         check_host("domain", domain, ("dns",))
+    if gpo and store != "domain":
+        raise ValidationError("gpo", gpo, "no gpo unless store is 'domain'")
+    if gpo and dialect != "netsh":
+        raise ValidationError("gpo", gpo, "dialect netsh for a gpo",
+                              "ipseccmd -w DS cannot name the GPO that assigns a policy ([D] its -w grammar)")
     # imported here: the dialect modules import Command and the checks from this package
     if dialect == "netsh":
         from . import netsh as module
@@ -103,6 +109,8 @@ def render(changes: Sequence[Change], dialect: str, *, before: HostState, after:
         from . import ipseccmd as module
     else:
         from . import ipsecpol as module
+    if dialect == "netsh":
+        return module.render(list(changes), before=before, after=after, store=store, domain=domain, gpo=gpo)
     return module.render(list(changes), before=before, after=after, store=store, domain=domain)
 
 

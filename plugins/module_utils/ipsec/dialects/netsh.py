@@ -48,7 +48,7 @@ DYNAMIC = ("netsh", "ipsec", "dynamic")
 
 
 def render(changes: Sequence[Change], *, before: HostState, after: HostState, store: str = "local",
-           domain: str = "") -> List[Command]:
+           domain: str = "", gpo: str = "") -> List[Command]:
     commands: List[Command] = []
     dynamic = len(before.dynamic)       # how many dynamic rules exist at this point of the batch
     for change in changes:
@@ -63,7 +63,7 @@ def render(changes: Sequence[Change], *, before: HostState, after: HostState, st
             if dynamic == 0:
                 commands.append(_mmpolicy("delete"))
         elif store == "domain":
-            commands.extend(_in_domain(c, domain) for c in _commands(change, before))
+            commands.extend(_in_domain(c, domain, gpo) for c in _commands(change, before))
         else:
             commands.extend(_commands(change, before))
     return commands
@@ -88,16 +88,29 @@ def _mmpolicy(verb: str) -> Command:
     return (add if verb == "add" else delete).command(undo=[(delete if verb == "add" else add).command()])
 
 
-def _in_domain(command: Command, domain: str) -> Command:
-    """The command as a netsh script that selects the domain store first; its undo likewise."""
+def _in_domain(command: Command, domain: str, gpo: str = "") -> Command:
+    """The command as a netsh script that selects the domain store first; its undo likewise.
+
+    A domain policy is assigned through a Group Policy object ([MS-GPIPSEC] 2.2.1: the GPO holds a
+    reference to the policy), so `set policy ... assign=` names it with `gponame` ([D] netsh set
+    policy grammar, SYNTAX.md 1.3)."""
     head = ["pushd ipsec static", "set store location=domain" + (
         " domain=" + script_token(_value("domain", domain)) if domain else "")]
+    argv = tuple(command.argv)
+    shown_argv = tuple(command.shown_argv) if command.shown_argv else ()
+    if argv[len(STATIC):len(STATIC) + 2] == ("set", "policy") and any(a.startswith("assign=") for a in argv):
+        if not gpo:
+            raise ValidationError("gpo", gpo, "the name of the Group Policy object that assigns the policy "
+                                  "in the domain, e.g. Default Domain Policy",
+                                  "a domain policy is assigned through a GPO and netsh needs its gponame")
+        argv += ("gponame=" + _value("gpo", gpo),)
+        shown_argv += ("gponame=" + gpo,) if shown_argv else ()
 
-    def lines(argv):
-        return "\n".join(head + [" ".join(script_token(a) for a in argv[len(STATIC):]), "popd"]) + "\n"
-    return Command(("netsh", "-f", SCRIPT_FILE), command.change, lines(command.argv),
-                   tuple(_in_domain(u, domain) for u in command.undo),
-                   shown_script=lines(command.shown_argv) if command.shown_argv else "")
+    def lines(words):
+        return "\n".join(head + [" ".join(script_token(a) for a in words[len(STATIC):]), "popd"]) + "\n"
+    return Command(("netsh", "-f", SCRIPT_FILE), command.change, lines(argv),
+                   tuple(_in_domain(u, domain, gpo) for u in command.undo),
+                   shown_script=lines(shown_argv) if shown_argv else "")
 
 
 def script_token(arg: str) -> str:
