@@ -5,6 +5,9 @@ Version numbers are Microsoft's (NT 5.0 = 2000, 5.1 = XP, 5.2 = Server 2003, 6.1
 `CurrentMajorVersionNumber`). Tool availability follows SYNTAX.md: `netsh ipsec` from Server 2003 on
 (XP has no ipsec context, [I]), ipseccmd from the XP SP2 Support Tools (KB 813878), netdiag from the
 2000/XP/2003 Support Tools and not on Vista+ [I], ipsecpol from the Windows 2000 Resource Kit.
+ldifde ships with Server 2003 ([D] ldifde, Windows Server 2003 docs; in system32 [I]) and from
+2008 on with the AD DS role or the RSAT AD DS tools ([D] ldifde): winsim's 2003, 2008r2 and modern
+hosts act as if it were installed; XP and 2000 have none.
 """
 from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
@@ -61,24 +64,25 @@ def _tools(system32: str, *names: str, extra: Tuple[Tuple[str, str], ...] = ()) 
 
 # schtasks.exe ships with XP and later; Windows 2000 has only `at` ([D] schtasks docs).
 _CORE = ("netsh", "reg", "sc", "net", "gpupdate", "shutdown", "schtasks", "hostname", "ver")
+_SERVER = _CORE + ("ldifde",)
 
 PERSONALITIES = {
     "modern": Personality(
         name="modern", product_name="Windows Server 2022 Standard", current_version="6.3",
         build="20348", csd_version="", major=10,
-        tools=_tools(SYSTEM32_MODERN, *_CORE), netsh_ipsec=True, powershell="5.1",
+        tools=_tools(SYSTEM32_MODERN, *_SERVER), netsh_ipsec=True, powershell="5.1",
         exempt_key=EXEMPT_KEY_MODERN, service_display="IPsec Policy Agent", blob_flavor="modern",
         system_root=r"C:\Windows"),
     "2008r2": Personality(
         name="2008r2", product_name="Windows Server 2008 R2 Standard", current_version="6.1",
         build="7601", csd_version="Service Pack 1", major=None,
-        tools=_tools(SYSTEM32_MODERN, *_CORE), netsh_ipsec=True, powershell="2.0",
+        tools=_tools(SYSTEM32_MODERN, *_SERVER), netsh_ipsec=True, powershell="2.0",
         exempt_key=EXEMPT_KEY_MODERN, service_display="IPsec Policy Agent", blob_flavor="modern",
         system_root=r"C:\Windows"),
     "2003": Personality(
         name="2003", product_name="Microsoft Windows Server 2003", current_version="5.2",
         build="3790", csd_version="Service Pack 2", major=None,
-        tools=_tools(SYSTEM32_LEGACY, *_CORE,
+        tools=_tools(SYSTEM32_LEGACY, *_SERVER,
                      extra=(("ipseccmd", SUPPORT_TOOLS), ("netdiag", SUPPORT_TOOLS))),
         netsh_ipsec=True, powershell="2.0",
         exempt_key=EXEMPT_KEY_LEGACY, service_display="IPSEC Services", blob_flavor="legacy",

@@ -7,7 +7,7 @@ from typing import Callable, Optional
 
 from ..personalities import Personality
 from ..result import Result
-from . import gpupdate, ipseccmd, netdiag, netsh, reg, schtasks, services, shutdown, sysinfo
+from . import gpupdate, ipseccmd, ldifde, netdiag, netsh, reg, schtasks, services, shutdown, sysinfo
 
 Tool = Callable[..., Result]
 
@@ -22,6 +22,7 @@ TOOLS = {
     "ipseccmd": ipseccmd.run,
     "ipsecpol": ipseccmd.run,
     "netdiag": netdiag.run,
+    "ldifde": ldifde.run,
     "hostname": sysinfo.run_hostname,
     "ver": sysinfo.run_ver,
 }

@@ -13,6 +13,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
     KERBEROS, Filter, FilterAction, FilterList, HostState, Policy, QmOffer, Rule, name_key)
 
+from ..domain import DEFAULT_DOMAIN_POLICY
 from .netsh_params import (
     NetshError, Tag, address, auth_methods, bad_value, canonical, check_generation, check_ports, choice,
     given_order, integer, ipsec_error, lookup, match_word, parse_tags, port, protocol, qm_offers,
@@ -24,6 +25,7 @@ POLICY_EXISTS, FILTERLIST_EXISTS, FILTERACTION_EXISTS, RULE_EXISTS = 5005, 5010,
 FILTERLIST_MISSING, NO_FILTERLISTS, NO_FILTERACTIONS, NO_POLICIES, STORE_FAILED = 5049, 5067, 5068, 5072, 5073
 POLICY_MISSING, FILTERACTION_MISSING, RULE_MISSING, NO_SUCH_FILTER = 5081, 5082, 5083, 5084   # [I]
 FILTERLIST_IN_USE, FILTERACTION_IN_USE, FILTERLIST_EMPTY, NOT_EMULATED = 5085, 5086, 5087, 5099  # [I]
+GPO_MISSING, GPO_LOCAL_STORE = 5088, 5089                                                        # [I]
 
 
 def new_guid() -> str:
@@ -225,9 +227,26 @@ def without_policy(state: HostState, policy: Policy) -> HostState:
     return _with_assignment(state, policy.name, False)
 
 
+def _check_gpo(ctx, values) -> None:
+    """`gponame` names the GPO a domain policy is assigned through ([H] set policy: domain store
+    only; [MS-GPIPSEC] 2.2.1). The domain has one GPO (winsim/domain.py), so assigning through it
+    is the store's assignment. Texts and numbers are [I]. Without gponame, `assign=` in the domain
+    store also goes through that GPO, as winsim's older scripts and tests rely on [I]."""
+    if "gponame" not in values:
+        return
+    gpo = str(values["gponame"])
+    if ctx.store.kind != "domain":
+        raise ipsec_error(GPO_LOCAL_STORE, "gponame=\"%s\" applies only to the domain store "
+                                           "(set store location=domain)." % gpo)
+    if ctx.store.store.gpo_guid(gpo) is None:
+        raise ipsec_error(GPO_MISSING, "Group Policy object \"%s\" does not exist in domain %s; it has "
+                                       "\"%s\"." % (gpo, ctx.store.store.name, DEFAULT_DOMAIN_POLICY))
+
+
 def set_policy(ctx, state, args):
     values = parse_tags(args, SET_POLICY)
     pol = _find_policy(state, values)
+    _check_gpo(ctx, values)
     _validate_mm(values)
     new = pol
     if "newname" in values:
