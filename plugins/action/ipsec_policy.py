@@ -66,7 +66,7 @@ def rendered(p, specs):
     """Commands that create the policy on an empty store, in `dialect`'s syntax: no host involved."""
     empty = HostState()
     plan = planner_for(p, specs, p["dialect"])(empty)
-    commands = host.render_commands(plan, empty, p["dialect"], p["store"], p["domain"] or "")
+    commands = host.render_commands(plan, empty, p["dialect"], p["store"], p["domain"] or "", p["gpo"] or "")
     return {"changed": False, "rendered": [host.shown(c) for c in commands],
             "warnings": list(plan.warnings)}
 
@@ -80,6 +80,16 @@ def handle(ctx):
         parse_description("description", p["description"])
     if p["domain"] and p["store"] != "domain":
         raise ValidationError("domain", p["domain"], "no domain unless store is domain")
+    if p["gpo"] is not None and p["store"] != "domain":
+        raise ValidationError("gpo", p["gpo"], "no gpo unless store is domain")
+    if p["gpo"] is not None:
+        parse_name("gpo", p["gpo"])
+    if p["store"] == "domain" and p["assigned"] is not None and not p["gpo"] and state in WRITE_STATES:
+        raise ValidationError("gpo", p["gpo"], "the name of the Group Policy object that assigns the policy, "
+                              "e.g. Default Domain Policy", "assigned is given with store=domain")
+    if p["store"] == "domain" and p.get("confirm_timeout"):
+        raise ValidationError("confirm_timeout", p["confirm_timeout"], "no confirm_timeout with store=domain",
+                              "a domain change reaches the members only at their Group Policy refresh")
     if p["running_config"] is not None and state != "parsed":
         raise ValidationError("running_config", "(text)", "no running_config unless state is parsed")
     if state in ("deleted", "gathered", "parsed"):
@@ -100,13 +110,11 @@ def handle(ctx):
     specs = rule_specs(p["rules"])
     if state == "rendered":
         return rendered(p, specs)
-    if p["store"] == "domain":
-        raise ValidationError("store", "domain", "local, or domain with state=rendered",
-                              "reading the domain store back to plan and verify is not supported yet")
+    where = {"store": p["store"], "domain": p["domain"] or "", "gpo": p["gpo"] or ""}
     if state == "gathered":
-        before, _ = host.read(ctx.execute, p["dialect"] or "")
+        before, _ = host.read(ctx.execute, p["dialect"] or "", **where)
         return {"changed": False, "gathered": only(before, p["name"]), "round_trips": 1}
-    return safety.run(ctx, planner_for(p, specs), dialect=p["dialect"] or "")
+    return safety.run(ctx, planner_for(p, specs), dialect=p["dialect"] or "", **where)
 
 
 class ActionModule(ActionBase):

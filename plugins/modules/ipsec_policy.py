@@ -35,19 +35,40 @@ options:
       - V(true) assigns the policy. Windows assigns one local policy at a time, so assigning it
         unassigns the one assigned before; the result warns which one.
       - V(false) unassigns it. Left as it is when omitted; a new policy is created unassigned.
+      - With O(store=domain) it means assigned through the Group Policy object O(gpo), which it then
+        requires.
     type: bool
   store:
     description:
       - The policy store written. V(local) is the host's registry store.
-      - V(domain) is the Active Directory store (C(netsh ipsec static set store location=domain), run
-        through C(netsh -f)); a domain policy assigned by Group Policy overrides the local one.
-      - With V(domain) only O(state=rendered) is supported so far, because the module cannot yet read
-        the domain store back to plan and verify against it; other states fail before anything is sent.
+      - V(domain) is the Active Directory store, for every domain member at once; a domain policy
+        assigned by Group Policy overrides the local one. It is written with netsh (C(netsh ipsec static
+        set store location=domain), each command through C(netsh -f)) and read with C(ldifde), whose LDIF
+        export reads the same in every Windows display language. So the host the task runs on must be a
+        domain member with C(ldifde.exe) (built into Windows Server 2003; on 2008 and later it comes with
+        the AD DS role or the RSAT AD DS tools), and the connecting account needs
+        rights to write the domain's C(CN=IP Security,CN=System) container. Run it on one host (a domain
+        controller or a management server), not on every member.
+      - Members apply a newly assigned domain policy at their next Group Policy refresh, and changes
+        inside an assigned one at its O(polling_interval) (KB 813878); the result notes this.
+      - The compare-and-swap check before a write covers the local store only; the directory has no
+        single stamp list to compare.
+      - O(confirm_timeout) is not available with V(domain) (its undo runs on one host; a domain change
+        reaches members only at their refresh).
     type: str
     choices: [local, domain]
     default: local
   domain:
-    description: The domain whose store O(store=domain) writes; the host's own domain when omitted.
+    description: The domain whose store O(store=domain) reads and writes, as a DNS name; the host's own
+      domain when omitted.
+    type: str
+  gpo:
+    description:
+      - With O(store=domain), the display name of the Group Policy object through which O(assigned)
+        assigns or unassigns the policy (C(netsh ... set policy assign=yes gponame=...)), for example
+        C(Default Domain Policy). Required when O(assigned) is given with O(store=domain); the task fails
+        before writing when the domain has no GPO of that name.
+      - A domain policy that any GPO assigns cannot be deleted; unassign it first.
     type: str
   rules:
     description:
@@ -171,6 +192,19 @@ EXAMPLES = r"""
 - winsec.ipsec.ipsec_policy:
     name: Block UDP 1434 Filter
     state: deleted
+
+- name: The Slammer block in the domain store, assigned through the Default Domain Policy GPO
+  winsec.ipsec.ipsec_policy:
+    name: Block UDP 1434 Filter
+    store: domain
+    domain: corp.example
+    gpo: Default Domain Policy
+    assigned: true
+    rules:
+      - name: Block Inbound UDP 1434 Rule
+        filters: ['*=0:1434:UDP']
+  delegate_to: dc1.corp.example
+  run_once: true
 
 - name: ipsecpol commands for a Windows 2000 host (no connection is made)
   winsec.ipsec.ipsec_policy:

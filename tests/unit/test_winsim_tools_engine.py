@@ -83,7 +83,7 @@ def test_planned_domain_policy_reaches_a_member(tmp_path):
     before = admin.domain.load()
     wanted = plan.plan_policy(before, policy, rules_objects=objects, assign=True)
     for command in dialects.render(wanted.changes, "netsh", before=before, after=wanted.after,
-                                   store="domain", domain="winsim.test"):
+                                   store="domain", domain="winsim.test", gpo="Default Domain Policy"):
         admin.fs[command.argv[-1]] = command.script
         result = admin.run_tool(list(command.argv))
         assert (result.rc, result.stdout.strip()) == (0, ""), command.script

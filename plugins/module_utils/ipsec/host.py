@@ -16,7 +16,7 @@ import functools
 from dataclasses import replace
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from . import dialects, guard, lockout, netdiag, registry, remote, toolout
+from . import dialects, directory, guard, lockout, netdiag, registry, remote, toolout
 from .model import (AuthMethod, Change, DynamicRule, Filter, HostState, IPsecError, Rule, ValidationError,
                     name_key)
 from .plan import canonical as planner_shape
@@ -49,14 +49,46 @@ def decode_registry(text: str, **kwargs) -> HostState:
     return registry.decode_store(registry.parse_reg_query(text), **kwargs)
 
 
+def directory_view(transcript: remote.Transcript, gpo: str = "") -> directory.DirectoryView:
+    """The domain store from the transcript's ldifde sections (remote.directory_lines)."""
+    texts = []
+    for name in ("directory", "directory-gpos"):
+        section = transcript.sections.get(name)
+        if section is None:
+            raise HostError("the script printed no %s section: the domain store was not read" % name)
+        if remote.tool_missing(section):
+            raise HostError("store=domain reads the domain's IPsec objects with ldifde.exe, which this host "
+                            "lacks: run the task on a domain controller or a server with the AD DS tools "
+                            "(Install-WindowsFeature RSAT-ADDS-Tools; on Windows Server 2003 ldifde is built in)")
+        if section.rc not in (0, None):
+            raise HostError("ldifde could not export the domain's IPsec objects (rc=%s): %s; check the `domain` "
+                            "option, that the host is a domain member, and that the connecting account may "
+                            "read CN=System in the directory" % (section.rc, section.text.strip()[:300]))
+        texts.append(section.text)
+    try:
+        return directory.decode(texts[0], texts[1], gpo)
+    except IPsecError as err:
+        raise HostError(str(err)) from None
+
+
 def state_from_transcript(transcript: remote.Transcript, dialect: str = "",
-                          need_dynamic: bool = False) -> HostState:
+                          need_dynamic: bool = False, store: str = "local", gpo: str = "") -> HostState:
     """The read sections of a transcript -> HostState with os, policyagent, dynamic and exemptions.
 
     `dialect` overrides the detected one. The dynamic-filter section also proves the dialect's
     tool exists: when it is missing, a task that changes dynamic filters (`need_dynamic`) fails;
-    others leave `dynamic` empty.
+    others leave `dynamic` empty. With store='domain' the policies are the domain store's (its
+    `assigned` is the policy GPO `gpo` assigns) and `domain` is still this member's GPO pointer.
     """
+    local = _local_state(transcript, dialect, need_dynamic)
+    if store != "domain":
+        return local
+    view = directory_view(transcript, gpo)
+    return replace(view.state, domain=local.domain, os=local.os, policyagent=local.policyagent,
+                   dynamic=local.dynamic, no_default_exempt=local.no_default_exempt)
+
+
+def _local_state(transcript: remote.Transcript, dialect: str, need_dynamic: bool) -> HostState:
     sections = transcript.sections
     os = remote.os_info(sections.get("os"))
     if dialect:
@@ -94,15 +126,17 @@ def _parse_dynamic(section: remote.Section, tool: str, strict: bool) -> Tuple[Dy
         return ()
 
 
-def read(execute: Execute, dialect: str = "", need_dynamic: bool = False) -> Tuple[HostState, str]:
-    """One round trip: the read script, parsed. Returns the state and the raw transcript."""
-    rc, out, err = execute(remote.read_script(dialect=dialect))
+def read(execute: Execute, dialect: str = "", need_dynamic: bool = False, store: str = "local",
+         domain: str = "", gpo: str = "") -> Tuple[HostState, str]:
+    """One round trip: the read script, parsed. Returns the state and the raw transcript.
+    With store='domain' the state is the domain store's (state_from_transcript)."""
+    rc, out, err = execute(remote.read_script(dialect=dialect, directory=domain if store == "domain" else None))
     transcript = remote.parse_transcript(out)
     if "os" not in transcript.sections or "store" not in transcript.sections:
         raise HostError("the read script did not complete (rc=%s): %s" % (rc, (err or out).strip()[:500]),
                         round_trips=1)
     try:
-        return state_from_transcript(transcript, dialect, need_dynamic), out
+        return state_from_transcript(transcript, dialect, need_dynamic, store, gpo), out
     except HostError as error:
         error.result.setdefault("round_trips", 1)
         raise
@@ -220,19 +254,20 @@ def shown(command) -> str:
     return command.redacted_display
 
 
-def render_commands(plan, before: HostState, dialect: str, store: str = "local", domain: str = ""):
+def render_commands(plan, before: HostState, dialect: str, store: str = "local", domain: str = "",
+                    gpo: str = ""):
     return dialects.render(list(plan.changes), dialect, before=before, after=plan.after,
-                           store=store, domain=domain)
+                           store=store, domain=domain, gpo=gpo)
 
 
 def render_steps(plan, before: HostState, dialect: str, store: str = "local",
-                 domain: str = "") -> List[remote.Step]:
+                 domain: str = "", gpo: str = "") -> List[remote.Step]:
     """A plan's changes -> the dialect's commands as write steps, each with the commands that undo it."""
     def step(command, undo=()):
         return remote.Step(tuple(command.argv), command.script or "", tuple(undo), shown(command))
 
     return [step(c, [step(u) for u in c.undo])
-            for c in render_commands(plan, before, dialect, store, domain)]
+            for c in render_commands(plan, before, dialect, store, domain, gpo)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -242,7 +277,7 @@ def render_steps(plan, before: HostState, dialect: str, store: str = "local",
 def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
         store: str = "local", domain: str = "", dynamic: bool = False, local_address: str = "",
         guard_ports: Sequence[int] = MANAGEMENT_PORTS, allow_lockout: bool = False, controller: str = "",
-        confirm=None, when_domain_policy: str = "warn") -> dict:
+        confirm=None, when_domain_policy: str = "warn", gpo: str = "") -> dict:
     """Read, plan and (unless check mode) write and verify. Returns the task result.
 
     dynamic: the task manages dynamic filters (they must be read strictly, PolicyAgent must run,
@@ -253,13 +288,17 @@ def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
     confirm: a confirm.Confirm (commit-confirmed): its undo task goes first into the write trip.
     when_domain_policy: fail | warn | ignore, when a GPO-assigned domain policy overrides the
              local store this task writes (KB 813878).
+    store, domain, gpo: store='domain' plans against and writes the domain's store (read with
+             ldifde, directory.py), `domain` naming it ('' for the host's own) and `gpo` the Group
+             Policy object whose assignment `assigned` means.
     """
     if dialect == "ipsecpol":
         # ipsecpol.exe is the Windows 2000 Resource Kit's tool, and Windows 2000 has no WinRM.
         raise ValidationError("dialect", dialect, "netsh or ipseccmd for a host reached over a connection",
                               "ipsecpol serves Windows 2000, which has no WinRM: get its commands with "
                               "winsec.ipsec.ipsec_policy state=rendered dialect=ipsecpol")
-    before, read_out = read(execute, dialect, need_dynamic=dynamic)
+    before, read_out = read(execute, dialect, need_dynamic=dynamic, store=store, domain=domain, gpo=gpo)
+    decode = functools.partial(state_from_transcript, dialect=dialect, store=store, gpo=gpo)
     os = before.os
     effective = dialect or os.dialect
     try:
@@ -279,6 +318,8 @@ def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
         "warnings": list(plan.warnings),
         "notes": list(getattr(plan, "notes", ()) or ()),
     }
+    if store == "domain":
+        _check_directory(remote.parse_transcript(read_out), gpo, plan, result)
     if before.domain is not None and store == "local" and when_domain_policy == "fail":
         raise HostError("a domain (GPO) IPsec policy %r is assigned to this host and overrides the local "
                         "store, so a local change would take no effect (KB 813878); when_domain_policy=fail "
@@ -305,7 +346,7 @@ def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
         raise HostError(lockout.refusal(cut), **dict(result, after=state_report(after_predicted)))
     result["warnings"] += ["the management connection may be cut: %s" % c for c in cut]
     try:
-        steps = render_steps(plan, before, effective, store, domain)
+        steps = render_steps(plan, before, effective, store, domain, gpo)
         if confirm is not None:
             steps = confirm.steps(steps, os.generation)
     except IPsecError as err:       # e.g. a value this dialect cannot express
@@ -323,8 +364,11 @@ def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
     if check_mode:
         return _finish(result)
 
-    scripts = remote.write_scripts(steps, dialect=dialect, precheck=guard.precheck_lines(
-        _store_section_text(read_out)))
+    # Compare and swap covers the registry store; the directory has no stamp list to check (guard.py).
+    directory_name = domain if store == "domain" else None
+    scripts = remote.write_scripts(steps, dialect=dialect, directory=directory_name,
+                                   precheck=guard.precheck_lines(_store_section_text(read_out))
+                                   if store == "local" else ())
     if confirm is not None:
         scripts[0] = confirm.prepend(scripts[0])
     if len(scripts) > 1:
@@ -337,14 +381,15 @@ def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
         result["round_trips"] += 1
         transcript = remote.parse_transcript(out)
         if guard.stale(transcript) is not None:
-            _fail_stale(before, transcript, result, dialect, secrets)
+            _fail_stale(before, transcript, result, decode, secrets)
         if transcript.failed:
-            _fail_batch(execute, result, steps, sent, transcript, secrets, dialect)
+            _fail_batch(execute, result, steps, sent, transcript, secrets, decode,
+                        functools.partial(remote.write_scripts, dialect=dialect, directory=directory_name))
         if "os" not in transcript.sections and script is scripts[-1]:
             raise HostError("the write script did not complete (rc=%s); the host state is unknown: %s"
                             % (rc, redact((err or out).strip()[:500], secrets)), **result)
         sent += len(transcript.done)
-    verified = state_from_transcript(transcript, dialect, need_dynamic=dynamic)
+    verified = decode(transcript, need_dynamic=dynamic)
     result["after"] = state_report(verified)
     if not same_store(verified, after_predicted, dynamic):
         result["diff"] = _diff(before, verified, local_address, secrets)
@@ -362,11 +407,33 @@ def _store_section_text(transcript_text: str) -> Optional[str]:
     return remote.store_text(section) if section is not None else None
 
 
-def _fail_stale(before, transcript, result, dialect, secrets):
+def _check_directory(transcript, gpo, plan, result):
+    """Domain-store plans: the GPO named must exist, and no policy a GPO assigns may be deleted
+    (members would keep running it from their cache: SYNTAX.md 6)."""
+    view = directory_view(transcript, gpo)
+    if gpo and not view.has_gpo(gpo):
+        raise HostError("gpo %r: the domain has no Group Policy object of that name; it has: %s"
+                        % (gpo, ", ".join(view.gpo_names) or "none"), **result)
+    unassigned = {name_key(c.obj.name) for c in plan.changes if c.op == "unassign"}
+    for change in plan.changes:
+        if change.op != "delete_policy":
+            continue
+        holders = [g for g in view.gpos_assigning(change.obj.name)
+                   if not (gpo and name_key(g) == name_key(gpo) and name_key(change.obj.name) in unassigned)]
+        if holders:
+            raise HostError("policy %r is assigned through the GPO(s) %s; deleting it would leave members "
+                            "running their cached copy (SYNTAX.md 6): unassign it first (assigned: false with "
+                            "gpo: %s)" % (change.obj.name, ", ".join(holders), holders[0]), **result)
+    result["notes"].append("domain store: members apply a new assignment at their next Group Policy refresh "
+                           "(gpupdate /target:computer), and changes inside an assigned policy at its polling "
+                           "interval (KB 813878)")
+
+
+def _fail_stale(before, transcript, result, decode, secrets):
     """Compare and swap failed: the store changed between the read and the write; nothing ran."""
     found = ""
     try:
-        now = state_from_transcript(transcript, dialect)
+        now = decode(transcript)
         result["after"] = state_report(now)
         found = "; ".join(netdiag.summary(canonical(managed_view(before)), canonical(managed_view(now))))
     except IPsecError:
@@ -377,7 +444,7 @@ def _fail_stale(before, transcript, result, dialect, secrets):
                                                            secrets), **result)
 
 
-def _fail_batch(execute, result, steps, sent_before, transcript, secrets, dialect):
+def _fail_batch(execute, result, steps, sent_before, transcript, secrets, decode, write_scripts):
     """A step failed: the script undid its own earlier steps; undo earlier scripts' steps too."""
     number, rc, output = transcript.failed
     step = steps[number - 1]
@@ -388,7 +455,7 @@ def _fail_batch(execute, result, steps, sent_before, transcript, secrets, dialec
     final = transcript
     earlier = remote.undo_steps(steps[:sent_before])
     if earlier:
-        for script in remote.write_scripts(earlier, dialect=dialect):
+        for script in write_scripts(earlier):
             _rc, out, _err = execute(script)
             result["round_trips"] += 1
             final = remote.parse_transcript(out)
@@ -401,7 +468,7 @@ def _fail_batch(execute, result, steps, sent_before, transcript, secrets, dialec
     else:
         message += "\nthe steps done before it were undone; the host is as it was before the task"
     try:
-        result["after"] = state_report(state_from_transcript(final, dialect))
+        result["after"] = state_report(decode(final))
     except IPsecError:
         pass
     raise HostError(message, **result)

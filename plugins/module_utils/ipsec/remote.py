@@ -24,6 +24,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from . import directory
 from .model import IPsecError, OsInfo
 from .quoting import powershell_native_args
 
@@ -75,12 +76,37 @@ def _section(name: str, command: str) -> List[str]:
     ]
 
 
-def read_lines(dialect: str = "") -> List[str]:
+def _export_section(name: str, args: Sequence[str]) -> List[str]:
+    """Run `ldifde -f FILE args` (through cmd /c: a missing ldifde is exit 9009 in any language),
+    then print the exported file and remove it; the section's rc is ldifde's."""
+    path = "$env:TEMP\\winsec-%s.ldf" % secrets.token_hex(8)
+    return [
+        _say("begin " + name),
+        '$ldf = "%s"' % path,
+        "$out = cmd /c ldifde -f $ldf %s 2>&1" % powershell_native_args(list(args)),
+        "$rc = $LASTEXITCODE",
+        "if ($rc -eq 0) {",
+        "$out = Get-Content -LiteralPath $ldf 2>&1",
+        "Remove-Item -LiteralPath $ldf",
+        "}",
+        "Write-Output $out",
+        'Write-Output "%s end %s rc=$rc"' % (MARK, name),
+    ]
+
+
+def directory_lines(domain: str) -> List[str]:
+    """The domain store's sections: its IPsec objects and its GPOs (directory.py)."""
+    return (_export_section("directory", directory.export_args(domain, "objects"))
+            + _export_section("directory-gpos", directory.export_args(domain, "gpos")))
+
+
+def read_lines(dialect: str = "", directory: Optional[str] = None) -> List[str]:
     """The read sections as script lines (shared by the read and the write script).
 
     `dialect` forces which tool lists the dynamic filters (and so proves that tool exists);
     without it the script picks by the OS version it just read: XP has ipseccmd, 2003 and later
-    have `netsh ipsec dynamic` (SYNTAX.md 2 and 3).
+    have `netsh ipsec dynamic` (SYNTAX.md 2 and 3). `directory` (a domain name, or '' for the
+    host's own domain) adds the domain store's sections; None leaves them out.
     """
     lines = _section("os", 'reg query "%s"' % OS_KEY)
     lines += ["$osout = $out"]
@@ -103,11 +129,13 @@ def read_lines(dialect: str = "") -> List[str]:
     else:
         lines += ["if ($osout -match 'CurrentVersion\\s+REG_SZ\\s+5\\.1') {"] + ipseccmd
         lines += ["} else {"] + netsh + ["}"]
+    if directory is not None:
+        lines += directory_lines(directory)
     return lines
 
 
-def read_script(dialect: str = "") -> str:
-    return "\n".join(read_lines(dialect) + ["exit 0"]) + "\n"
+def read_script(dialect: str = "", directory: Optional[str] = None) -> str:
+    return "\n".join(read_lines(dialect, directory) + ["exit 0"]) + "\n"
 
 
 @dataclass(frozen=True)
@@ -184,10 +212,10 @@ def write_lines(steps: Sequence[Step], first: int = 1, precheck: Sequence[str] =
 
 
 def write_script(steps: Sequence[Step], first: int = 1, verify: bool = True, dialect: str = "",
-                 precheck: Sequence[str] = ()) -> str:
+                 precheck: Sequence[str] = (), directory: Optional[str] = None) -> str:
     lines = write_lines(steps, first, precheck)
     if verify:
-        lines += read_lines(dialect)
+        lines += read_lines(dialect, directory)
     return "\n".join(lines + ["exit 0"]) + "\n"
 
 
@@ -207,7 +235,7 @@ def command_line_length(script: str) -> int:
 
 
 def write_scripts(steps: Sequence[Step], dialect: str = "", limit: int = MAX_COMMAND_LINE,
-                  precheck: Sequence[str] = ()) -> List[str]:
+                  precheck: Sequence[str] = (), directory: Optional[str] = None) -> List[str]:
     """The batch in as few scripts as fit the command-line limit; only the last one verifies.
 
     Steps are packed greedily by their encoded size, with room kept in every script for the
@@ -215,7 +243,7 @@ def write_scripts(steps: Sequence[Step], dialect: str = "", limit: int = MAX_COM
     scripts' steps (`undo_steps`) when a later one fails. Only the first script runs `precheck`
     (room is kept for it in every one).
     """
-    fixed = _units(["$failed = 0"] + list(precheck) + read_lines(dialect) + ["exit 0"])
+    fixed = _units(["$failed = 0"] + list(precheck) + read_lines(dialect, directory) + ["exit 0"])
     chunks: List[Tuple[int, int]] = []
     start, used = 0, fixed
     for index, step in enumerate(steps):
@@ -229,7 +257,7 @@ def write_scripts(steps: Sequence[Step], dialect: str = "", limit: int = MAX_COM
         used += cost
     chunks.append((start, len(steps)))
     scripts = [write_script(steps[a:b], a + 1, verify=b == len(steps), dialect=dialect,
-                            precheck=precheck if a == 0 else ())
+                            precheck=precheck if a == 0 else (), directory=directory)
                for a, b in chunks]
     for script in scripts:      # the size arithmetic above must agree with the real encoding
         if command_line_length(script) > limit:

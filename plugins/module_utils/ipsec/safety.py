@@ -49,7 +49,8 @@ def controller_of(ctx) -> str:
     return lockout.controller_address(remote_host, port) if remote_host else ""
 
 
-def run(ctx, planner, dialect: str = "", dynamic: bool = False) -> dict:
+def run(ctx, planner, dialect: str = "", dynamic: bool = False, store: str = "local", domain: str = "",
+        gpo: str = "") -> dict:
     p = ctx.params
     timeout = check_timeout(p.get("confirm_timeout"))
     choice = p.get("when_domain_policy") or "warn"
@@ -64,7 +65,7 @@ def run(ctx, planner, dialect: str = "", dynamic: bool = False) -> dict:
         result = host.run(execute, planner, ctx.check_mode, dialect=dialect, dynamic=dynamic,
                           local_address=ctx.local_address, guard_ports=ctx.guard_ports,
                           allow_lockout=p["allow_lockout"], controller=controller_of(ctx), confirm=confirm,
-                          when_domain_policy=choice)
+                          when_domain_policy=choice, store=store, domain=domain, gpo=gpo)
     except LostConnection as lost:
         if confirm is None or confirm.written_at is None:
             raise host.HostError(str(lost), changed=False) from None
