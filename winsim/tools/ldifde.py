@@ -57,8 +57,7 @@ def run(host, argv: Sequence[str], stdin: str = "") -> Result:
             raise LdifdeError("No Such Object: the base DN %s does not exist in %s." % (base, domain.name))
     except LdifdeError as e:
         return Result(_text(out + [str(e), "An error has occurred in the program"]), "", 1)
-    scope = options.get("scope", "subtree")
-    chosen = [e for e in entries if in_scope(e.dn, base, scope) and matches(e)]
+    chosen = [e for e in entries if in_scope(e.dn, base, options["scope"]) and matches(e)]
     wanted = {a.strip().casefold() for a in options.get("attributes", "").split(",") if a.strip()}
     _write(host.fs, path, ldif(chosen, wanted or None))
     if chosen:
@@ -83,8 +82,7 @@ def parse_args(args: Sequence[str]) -> Dict[str, str]:
                 raise LdifdeError("ldifde: option %s needs a value." % arg)
             options[VALUED[letter]] = args[i + 1]
             i += 2
-        elif letter == "u":
-            options["unicode"] = "yes"
+        elif letter == "u":         # Unicode file: winsim's files are text already
             i += 1
         elif letter in DOCUMENTED:
             raise LdifdeError("ldifde: option %s (%s) is not emulated by winsim." % (arg, DOCUMENTED[letter]))
@@ -92,11 +90,10 @@ def parse_args(args: Sequence[str]) -> Dict[str, str]:
             raise LdifdeError("ldifde: invalid argument '%s'." % arg)
     if "file" not in options:
         raise LdifdeError("ldifde: -f <file> is required.")
-    if options.get("scope", "subtree").casefold() not in SCOPES:
-        raise LdifdeError("ldifde: invalid scope '%s' for -p; expected %s."
-                          % (options["scope"], ", ".join(SCOPES.values())))
-    if "scope" in options:
-        options["scope"] = options["scope"].casefold()
+    scope = options.get("scope", "subtree")
+    if scope.casefold() not in SCOPES:
+        raise LdifdeError("ldifde: invalid scope '%s' for -p; expected %s." % (scope, ", ".join(SCOPES.values())))
+    options["scope"] = scope.casefold()
     return options
 
 
