@@ -185,11 +185,86 @@ def test_dynamic_rules_keep_one_mmpolicy_alive():
     assert argvs(added[0].undo) == [D + ("delete", "mmpolicy", "name=" + netsh.MM_POLICY)]
     assert argvs(added[1].undo) == [D + ("delete", "rule", "srcaddr=any", "dstaddr=me", "protocol=UDP",
                                          "srcport=0", "dstport=1434", "mirrored=no", "conntype=all")]
-    deleted = render(Change("delete_dynamic", DYN), before=HostState(dynamic=(DYN,)), after=HostState())
+    ours, other_ours = (replace(r, mmpolicy=netsh.MM_POLICY) for r in (DYN, other))
+    deleted = render(Change("delete_dynamic", ours), before=HostState(dynamic=(ours,)), after=HostState())
     assert argvs(deleted) == [added[1].undo[0].argv, added[0].undo[0].argv]
-    kept = render(Change("delete_dynamic", DYN), before=HostState(dynamic=(DYN, other)),
-                  after=HostState(dynamic=(other,)))
+    kept = render(Change("delete_dynamic", ours), before=HostState(dynamic=(ours, other_ours)),
+                  after=HostState(dynamic=(other_ours,)))
     assert len(kept) == 1
+
+
+# A rule an administrator added by hand, with a main-mode policy of their own (as read back).
+FOREIGN = DynamicRule(TCP445, "block", "block", "all", mmpolicy="AdminBlock")
+OURS = replace(DYN, mmpolicy=netsh.MM_POLICY)
+ICMP_DYN = DynamicRule(ICMP)
+
+
+def test_first_own_rule_adds_the_mmpolicy_even_when_foreign_rules_exist():
+    added = render(Change("add_dynamic", DYN), before=HostState(dynamic=(FOREIGN,)),
+                   after=HostState(dynamic=(FOREIGN, DYN)))
+    assert argvs(added)[0] == D + ("add", "mmpolicy", "name=" + netsh.MM_POLICY)
+    assert "mmpolicy=" + netsh.MM_POLICY in added[1].argv
+    # a second own rule finds it there
+    more = render(Change("add_dynamic", ICMP_DYN), before=HostState(dynamic=(FOREIGN, OURS)),
+                  after=HostState(dynamic=(FOREIGN, OURS, ICMP_DYN)))
+    assert [c.argv[3:5] for c in more] == [("add", "rule")]
+
+
+def test_last_own_rule_deletes_the_mmpolicy_and_foreign_ones_are_never_touched():
+    gone = render(Change("delete_dynamic", OURS), before=HostState(dynamic=(FOREIGN, OURS)),
+                  after=HostState(dynamic=(FOREIGN,)))
+    assert [c.argv[3:5] for c in gone] == [("delete", "rule"), ("delete", "mmpolicy")]
+    assert gone[1].argv[-1] == "name=" + netsh.MM_POLICY
+    # the foreign rule's own deletion leaves its main-mode policy; the undo re-adds it with that policy
+    foreign_gone = render(Change("delete_dynamic", FOREIGN), before=HostState(dynamic=(FOREIGN, OURS)),
+                          after=HostState(dynamic=(OURS,)))
+    assert argvs(foreign_gone) == [D + ("delete", "rule") + FILTER_ARGS + ("conntype=all",)]
+    assert argvs(foreign_gone[0].undo) == [D + ("add", "rule") + FILTER_ARGS + (
+        "conntype=all", "mmpolicy=AdminBlock", "actioninbound=block", "actionoutbound=block")]
+
+
+def test_clearing_every_rule_deletes_only_the_own_mmpolicy_once_and_last():
+    both = HostState(dynamic=(FOREIGN, OURS))
+    changes = [plan.with_inverse(both, "delete_dynamic", FOREIGN),
+               plan.with_inverse(plan.apply(both, [Change("delete_dynamic", FOREIGN)]), "delete_dynamic", OURS)]
+    commands = render(*changes, before=both, after=HostState())
+    assert [c.argv[3:5] for c in commands] == [("delete", "rule"), ("delete", "rule"), ("delete", "mmpolicy")]
+    assert commands[-1].argv[-1] == "name=" + netsh.MM_POLICY
+    # the batch undo (newest first) puts back the own policy before the rule that needs it
+    assert [c.argv[3:5] for c in dialects.render_undo(commands)] == [("add", "mmpolicy"), ("add", "rule"),
+                                                                   ("add", "rule")]
+    assert [a for c in dialects.render_undo(commands) for a in c.argv if a.startswith("mmpolicy=")] == [
+        "mmpolicy=" + netsh.MM_POLICY, "mmpolicy=AdminBlock"]
+
+
+def test_a_rule_kept_under_a_foreign_mmpolicy_is_added_back_with_it():
+    # correcting a foreign rule's actions: delete, then add with the same foreign main-mode policy
+    permit = replace(FOREIGN, inbound="permit")
+    commands = render(Change("delete_dynamic", FOREIGN), Change("add_dynamic", permit),
+                      before=HostState(dynamic=(FOREIGN,)), after=HostState(dynamic=(permit,)))
+    assert [c.argv[3:5] for c in commands] == [("delete", "rule"), ("add", "rule")]
+    assert "mmpolicy=AdminBlock" in commands[1].argv
+
+
+def test_rules_that_name_no_mmpolicy_do_not_keep_the_own_one():
+    # read back as NONE (or from a listing without the line): not ours, so the own policy is added
+    unknown = replace(FOREIGN, mmpolicy="")
+    added = render(Change("add_dynamic", DYN), before=HostState(dynamic=(unknown,)),
+                   after=HostState(dynamic=(unknown, DYN)))
+    assert argvs(added)[0] == D + ("add", "mmpolicy", "name=" + netsh.MM_POLICY)
+
+
+def test_own_mmpolicy_is_matched_without_regard_to_case():
+    upper = replace(DYN, mmpolicy=netsh.MM_POLICY.upper())
+    gone = render(Change("delete_dynamic", upper), before=HostState(dynamic=(upper,)), after=HostState())
+    assert [c.argv[3:5] for c in gone] == [("delete", "rule"), ("delete", "mmpolicy")]
+
+
+def test_foreign_mmpolicy_name_is_validated():
+    bad = replace(FOREIGN, mmpolicy='say "hi"')
+    with pytest.raises(ValidationError) as err:
+        render(Change("delete_dynamic", bad), before=HostState(dynamic=(bad,)), after=HostState())
+    assert err.value.option == "mmpolicy"
 
 
 @pytest.mark.parametrize("change, option", [

@@ -8,7 +8,7 @@ import pytest
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import plan as P
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
     ANY, CHANGE_OPS, ME, Address, Change, DomainAssignment, DynamicRule, Filter, FilterAction, FilterList, HostState,
-    IPsecError, Policy, QmOffer, Rule, ValidationError, name_key,
+    IPsecError, OsInfo, Policy, QmOffer, Rule, ValidationError, name_key, replace,
 )
 
 SLAMMER = "Block UDP 1434 Filter"
@@ -482,6 +482,54 @@ def test_dynamic_present_absent_cleared():
         P.plan_dynamic(both, [block, permit])
     stopped = P.plan_dynamic(HostState(policyagent="stopped"), [block])
     assert any("stopped" in w for w in stopped.warnings)
+
+
+NETSH_HOST = HostState(os=OsInfo("modern", dialect="netsh"), policyagent="running")
+FOREIGN = DynamicRule(IN_80, mmpolicy="AdminBlock")      # added by hand, with a main-mode policy of its own
+
+
+def test_dynamic_rules_added_name_the_mmpolicy_they_will_have():
+    host = replace(NETSH_HOST, dynamic=(FOREIGN,))
+    step = P.plan_dynamic(host, [DynamicRule(IN_1434)])
+    assert [(c.op, c.obj.mmpolicy) for c in step.changes] == [("add_dynamic", P.NETSH_MMPOLICY)]
+    assert [d.mmpolicy for d in step.after.dynamic] == ["AdminBlock", P.NETSH_MMPOLICY]
+    # desired rules name none: a second run against what the host reads back changes nothing
+    assert P.plan_dynamic(step.after, [DynamicRule(IN_1434)]).changes == ()
+    assert P.plan_dynamic(step.after, [DynamicRule(IN_1434, mmpolicy="other")]).changes == ()
+    # ipseccmd has no main-mode policy to name
+    xp = HostState(os=OsInfo("xp", dialect="ipseccmd"))
+    assert P.plan_dynamic(xp, [DynamicRule(IN_1434)]).after.dynamic[0].mmpolicy == ""
+
+
+def test_dynamic_foreign_rule_already_there_is_left_and_said():
+    host = replace(NETSH_HOST, dynamic=(FOREIGN,))
+    same = P.plan_dynamic(host, [DynamicRule(IN_80)])
+    assert same.changes == ()
+    assert any("'AdminBlock'" in n and "left as it is" in n for n in same.notes)
+    # other actions: the rule is replaced and keeps its main-mode policy
+    permit = P.plan_dynamic(host, [DynamicRule(IN_80, "permit", "permit")])
+    assert [(c.op, c.obj.mmpolicy) for c in permit.changes] == [("delete_dynamic", "AdminBlock"),
+                                                                ("add_dynamic", "AdminBlock")]
+    assert any("keeps main-mode policy 'AdminBlock'" in n for n in permit.notes)
+    assert_undo_restores(host, permit)
+    assert P.apply(permit.after, P.undo(permit.changes)).dynamic[0].mmpolicy == "AdminBlock"
+
+
+def test_dynamic_absent_and_cleared_say_which_foreign_rules_and_mmpolicies_they_leave():
+    ours = DynamicRule(IN_1434, mmpolicy=P.NETSH_MMPOLICY)
+    also_admin = DynamicRule(OUT_1434, mmpolicy="adminblock")
+    host = replace(NETSH_HOST, dynamic=(FOREIGN, ours, also_admin))
+    mine = P.plan_dynamic(host, [DynamicRule(IN_1434)], state="absent")
+    assert [c.obj for c in mine.changes] == [ours] and not any("did not make" in n for n in mine.notes)
+    theirs = P.plan_dynamic(host, [DynamicRule(IN_80)], state="absent")
+    assert any("did not make" in n and "'AdminBlock'" in n for n in theirs.notes)
+    # the other rule still uses AdminBlock (names compare without regard to case): it is not unused
+    assert not any("no rule using them" in n for n in theirs.notes)
+    cleared = P.plan_dynamic(host, state="cleared")
+    assert cleared.after.dynamic == ()
+    assert any(n.endswith(": AdminBlock") and "no rule using them" in n for n in cleared.notes)
+    assert not any(P.NETSH_MMPOLICY in n for n in cleared.notes)
+    assert_undo_restores(host, cleared)
 
 
 # ---------------------------------------------------------------------------------------------

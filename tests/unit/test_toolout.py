@@ -55,6 +55,26 @@ def test_netsh_dynamic_fixture():
     )
 
 
+def test_netsh_dynamic_rules_carry_their_mmpolicy():
+    # equality leaves mmpolicy out (desired rules name none), so it is checked by itself
+    assert [r.mmpolicy for r in toolout.parse_netsh_dynamic_show(fixture("netsh_dynamic_show_rule.txt"))] == [
+        "winsec-ipsec"] * 4
+    foreign = _netsh_text("Main Mode Policy       : winsec-ipsec\nQuick Mode Policy      : NONE\n"
+                          "Inbound Action         : PERMIT",
+                          "Main Mode Policy       : Admin block 1434\nQuick Mode Policy      : NONE\n"
+                          "Inbound Action         : PERMIT")
+    assert [r.mmpolicy for r in toolout.parse_netsh_dynamic_show(foreign)] == [
+        "winsec-ipsec", "Admin block 1434", "winsec-ipsec", "winsec-ipsec"]
+
+
+@pytest.mark.parametrize("old, new", [
+    ("Main Mode Policy       : winsec-ipsec", "Main Mode Policy       : NONE"),
+    ("Main Mode Policy       : winsec-ipsec\n", ""),
+])
+def test_netsh_dynamic_rule_without_mmpolicy_names_none(old, new):
+    assert toolout.parse_netsh_dynamic_show(_netsh_text(old, new))[0].mmpolicy == ""
+
+
 def test_netsh_dynamic_empty_output_means_no_rules():
     assert toolout.parse_netsh_dynamic_show("\r\n") == ()
 
@@ -113,6 +133,7 @@ def test_ipseccmd_fixture():
         DynamicRule(Filter(Address("ip", "10.1.0.0", "255.255.0.0"), ME, 6, 0, 445, True),
                     "permit", "permit", "lan"),
     )
+    assert {r.mmpolicy for r in rules} == {""}      # ipseccmd's listing names no main-mode policy
 
 
 @pytest.mark.parametrize("old, new, words", [

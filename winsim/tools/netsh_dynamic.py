@@ -4,6 +4,7 @@ Grammar: SYNTAX.md 2 [D][H]. Dynamic settings exist only while the service runs 
 `show rule|all` prints exactly the layout of tests/fixtures/toolout/netsh_dynamic_show_rule.txt,
 which the engine's toolout parser reads (that layout is itself [I]: no real capture is public).
 """
+from dataclasses import replace
 from typing import Dict, Sequence
 
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import DynamicRule, Filter, name_key
@@ -135,7 +136,9 @@ class DynamicContext:
         if any(self._identity(e.rule) == self._identity(rule) for e in self.host.dynamic):
             raise ipsec_error(RULE_EXISTS, "A rule with the same filter already exists.")
         if apply:
-            self.host.dynamic.append(DynamicEntry(rule, mmpolicy=self.host.mmpolicies[name_key(mm)].name))
+            # the rule keeps its main-mode policy (show rule prints it): SimHost.state() shows it too
+            mm_name = self.host.mmpolicies[name_key(mm)].name
+            self.host.dynamic.append(DynamicEntry(replace(rule, mmpolicy=mm_name), mmpolicy=mm_name))
             self.host.mark_changed()
 
     def delete_rule(self, args, apply):

@@ -191,6 +191,11 @@ class DynamicRule:
     inbound: str = "block"          # action for inbound traffic: permit | block | negotiate
     outbound: str = "block"
     conntype: str = "all"
+    # The main-mode policy the rule was added with, as `netsh ipsec dynamic show rule` reports it
+    # ('' when unknown or none: ipseccmd shows none, and desired rules name none). It says who
+    # made the rule (winsec's own or another tool's), not what the rule does: equality, the planner's
+    # comparisons and a rule's identity leave it out, so desired rules match the rules read back.
+    mmpolicy: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,8 @@ Change semantics (what `apply` does, and what a dialect must render):
   set_rule          replaces rule `old` of policy `parent` by `obj`
   delete_rule       deletes rule `obj` from policy `parent`
   add/delete_dynamic            a volatile rule; identity is its filter and connection type, as for
-                                `netsh ipsec dynamic set rule` ([H] "other fields are identifiers")
+                                `netsh ipsec dynamic set rule` ([H] "other fields are identifiers");
+                                an added rule names the main-mode policy it gets (`mmpolicy`)
 """
 from __future__ import annotations
 
@@ -52,6 +53,9 @@ POLICY_STATES = ("merged", "replaced", "overridden", "deleted")
 DYNAMIC_STATES = ("present", "absent", "cleared")
 DYNAMIC_NOTE = ("dynamic rules live only in the PolicyAgent's memory: they are lost when the service "
                 "restarts or the host reboots (KB 813878)")
+# The main-mode policy winsec gives the dynamic rules it adds with netsh (`add rule` requires one, [H]);
+# rules with another main-mode policy were made by another tool or by hand.
+NETSH_MMPOLICY = "winsec-ipsec"
 
 
 @dataclass(frozen=True)
@@ -739,7 +743,15 @@ def plan_assignment(actual: HostState, policy: str, assign: bool) -> Plan:
 # Dynamic rules
 
 def plan_dynamic(actual: HostState, desired: Sequence[DynamicRule] = (), *, state: str = "present") -> Plan:
-    """Volatile rules: present (added or their actions corrected), absent, or cleared (all deleted)."""
+    """Volatile rules: present (added or their actions corrected), absent, or cleared (all deleted).
+
+    Every rule added names the main-mode policy it will have on the host, so that the planned state
+    equals the one read back: a rule whose actions are corrected keeps its own (whoever made it);
+    a new one gets winsec's (`NETSH_MMPOLICY` when the host's dialect is netsh, else none). Desired
+    rules' own `mmpolicy` is ignored. Rules of other tools' main-mode policies are deleted only when
+    asked for (absent names them, cleared deletes every rule); their main-mode policies stay, and a
+    note says so.
+    """
     if state not in DYNAMIC_STATES:
         raise ValidationError("state", state, "one of %s" % ", ".join(DYNAMIC_STATES))
     desired = tuple(desired)
@@ -748,6 +760,7 @@ def plan_dynamic(actual: HostState, desired: Sequence[DynamicRule] = (), *, stat
     keys = [dynamic_key(d) for d in desired]
     if len(set(keys)) != len(keys):
         raise ValidationError("rules", desired, "distinct filters", "the same filter is given twice")
+    own = NETSH_MMPOLICY if actual.os is not None and actual.os.dialect == "netsh" else ""
     b = _Builder(actual)
     current = {dynamic_key(d): d for d in actual.dynamic}
     if state == "cleared":
@@ -759,10 +772,17 @@ def plan_dynamic(actual: HostState, desired: Sequence[DynamicRule] = (), *, stat
             if have is not None:
                 b.emit("delete_dynamic", have)
         elif have is None:
-            b.emit("add_dynamic", d)
+            b.emit("add_dynamic", replace(d, mmpolicy=own))
         elif (have.inbound, have.outbound) != (d.inbound, d.outbound):
             b.emit("delete_dynamic", have)      # no set op: netsh set rule exists, ipseccmd has none
-            b.emit("add_dynamic", d)
+            b.emit("add_dynamic", replace(d, mmpolicy=have.mmpolicy))
+            if foreign_mmpolicy(have):
+                b.notes.append("dynamic rule %s keeps main-mode policy %r, which winsec.ipsec did not make, "
+                               "while its actions change" % (filter_text(have.filter), have.mmpolicy))
+        elif foreign_mmpolicy(have):
+            b.notes.append("dynamic rule %s already exists with main-mode policy %r, which winsec.ipsec did not "
+                           "make; it is left as it is" % (filter_text(have.filter), have.mmpolicy))
+    _note_foreign_deletions(b, actual)
     if any(c.op == "add_dynamic" for c in b.changes):
         b.notes.append(DYNAMIC_NOTE)
         if actual.policyagent == "stopped":
@@ -770,8 +790,33 @@ def plan_dynamic(actual: HostState, desired: Sequence[DynamicRule] = (), *, stat
     return b.plan()
 
 
+def foreign_mmpolicy(rule: DynamicRule) -> bool:
+    """Whether the rule names a main-mode policy other than winsec's (so another tool made it)."""
+    return bool(rule.mmpolicy) and name_key(rule.mmpolicy) != name_key(NETSH_MMPOLICY)
+
+
+def _note_foreign_deletions(b: "_Builder", actual: HostState) -> None:
+    """Say which other tools' rules a plan deletes, and that their main-mode policies stay (winsec
+    neither reads their settings nor could restore them on undo)."""
+    deleted = [c.obj for c in b.changes if c.op == "delete_dynamic" and foreign_mmpolicy(c.obj)
+               and not any(a.op == "add_dynamic" and dynamic_key(a.obj) == dynamic_key(c.obj) for a in b.changes)]
+    if not deleted:
+        return
+    b.notes.append("deleted dynamic rules that winsec.ipsec did not make: %s" % "; ".join(
+        "%s (main-mode policy %r)" % (filter_text(d.filter), d.mmpolicy) for d in deleted))
+    still_used = {name_key(d.mmpolicy) for d in b.state.dynamic}
+    unused: Dict[str, str] = {}
+    for d in deleted:
+        if name_key(d.mmpolicy) not in still_used:
+            unused.setdefault(name_key(d.mmpolicy), d.mmpolicy)
+    if unused:
+        b.notes.append("main-mode policies left in place with no rule using them (another tool's; delete them "
+                       "with `netsh ipsec dynamic delete mmpolicy name=NAME` if nothing needs them): %s"
+                       % ", ".join(unused[k] for k in sorted(unused)))
+
+
 __all__ = [
     "Plan", "apply", "undo", "with_inverse", "filter_text", "canonical", "converged", "dynamic_key",
     "rule_objects", "policy_objects", "plan_rule", "plan_policy", "plan_assignment", "plan_dynamic",
-    "RULE_STATES", "POLICY_STATES", "DYNAMIC_STATES",
+    "RULE_STATES", "POLICY_STATES", "DYNAMIC_STATES", "NETSH_MMPOLICY", "foreign_mmpolicy",
 ]

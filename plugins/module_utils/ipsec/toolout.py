@@ -195,8 +195,10 @@ _YES_NO = {"YES": True, "NO": False}
 def parse_netsh_dynamic_show(text: str) -> Tuple[DynamicRule, ...]:
     """The dynamic rules in `netsh ipsec dynamic show rule` or `show all` output ([I] layout).
 
-    Main-mode policy blocks are read (so their labels are checked) but not returned. Empty output
-    means no dynamic rules ([I]).
+    Main-mode policy blocks are read (so their labels are checked) but not returned. Each rule
+    carries the name of its main-mode policy (`DynamicRule.mmpolicy`; '' for NONE or when the line
+    is missing, [I]): it tells winsec's own rules from other tools'. Empty output means no dynamic
+    rules ([I]).
     """
     rules = []
     for section, _lineno, fields in _read_blocks(text, _NETSH_DYNAMIC):
@@ -214,8 +216,15 @@ def parse_netsh_dynamic_show(text: str) -> Tuple[DynamicRule, ...]:
         )
         rules.append(DynamicRule(filter=filt, inbound=get.choice("Inbound Action", _NETSH_ACTIONS),
                                  outbound=get.choice("Outbound Action", _NETSH_ACTIONS),
-                                 conntype=get.choice("Connection Type", _CONNTYPES)))
+                                 conntype=get.choice("Connection Type", _CONNTYPES),
+                                 mmpolicy=_policy_name(fields, "Main Mode Policy")))
     return tuple(rules)
+
+
+def _policy_name(fields: Dict[str, Tuple[int, str]], label: str) -> str:
+    """A policy name field: NONE (upper case, like the layout's other keywords, [I]) means none."""
+    value = fields.get(label, (0, ""))[1]
+    return "" if value == "NONE" else value
 
 
 # --- ipseccmd show filters ([I] layout, see the fixture) -----------------------------------------------
@@ -233,7 +242,8 @@ _IPSECCMD_ACTIONS = {"BLOCK": "block", "PASS": "permit", "NEGOTIATE": "negotiate
 def parse_ipseccmd_show_filters(text: str) -> Tuple[DynamicRule, ...]:
     """The quick-mode filters in `ipseccmd show filters` output ([I] layout), as dynamic rules.
 
-    Protocol is numeric here, as in netdiag's filter blocks of the same era ([V] KB 813878).
+    Protocol is numeric here, as in netdiag's filter blocks of the same era ([V] KB 813878). The
+    assumed layout names no main-mode policy ([I]), so these rules carry none (`mmpolicy` '').
     """
     rules = []
     for _section, _lineno, fields in _read_blocks(text, _IPSECCMD):

@@ -23,10 +23,15 @@ directory once; that costs time, not round trips (all run from the same remote s
 
 Dynamic rules live in the host's PolicyAgent, not in a store: they render as plain commands whatever
 the store. `netsh ipsec dynamic add rule` requires a main-mode policy ([H] usage line, mmpolicy
-without brackets). winsec keeps one, MM_POLICY, alive exactly while dynamic rules exist: it is added
-before the first rule when `before` has no dynamic rule, and deleted after the last one when `after`
-has none. Dynamic rules made by other tools with their own main-mode policies break that
-assumption; the batch then fails on netsh's error and is undone.
+without brackets). A rule is added with the main-mode policy it names (`DynamicRule.mmpolicy`, as
+the planner chose it), or winsec's own, MM_POLICY, when it names none. winsec keeps MM_POLICY alive
+exactly while rules use it, counting only those rules (read back, each rule names its main-mode
+policy): it is added before the first command that adds a rule with it when no rule of `before`
+uses it, and deleted after the batch's last dynamic command when no rule is left using it. Rules of
+other main-mode policies (other tools', an administrator's) are added and deleted like any rule, but
+their main-mode policies are never added nor deleted: winsec does not read their settings, so it
+could not restore them on undo. A rule that names no main-mode policy in `before` ('' read back:
+NONE) counts as not using MM_POLICY.
 """
 from __future__ import annotations
 
@@ -36,11 +41,11 @@ from typing import List, Optional, Sequence
 
 from ..model import (ACTIONS, CONNTYPES, PORT_PROTOCOLS, SERVER_TYPES, Address, Change, DynamicRule, Filter,
                      FilterAction, FilterList, HostState, IPsecError, Policy, Rule, ValidationError,
-                     format_qmsecmethods, parse_description, parse_name, protocol_name)
-from ..plan import with_inverse
+                     format_qmsecmethods, name_key, parse_description, parse_name, protocol_name)
+from ..plan import NETSH_MMPOLICY, dynamic_key, with_inverse
 from . import MASK, SCRIPT_FILE, Args, Command, check_host, check_text
 
-MM_POLICY = "winsec-ipsec"
+MM_POLICY = NETSH_MMPOLICY
 # The policy blob keeps the interval in seconds in a DWORD (MS-GPIPSEC factsheet 4.1).
 MAX_POLLING = (2 ** 32 - 1) // 60
 STATIC = ("netsh", "ipsec", "static")
@@ -50,23 +55,40 @@ DYNAMIC = ("netsh", "ipsec", "dynamic")
 def render(changes: Sequence[Change], *, before: HostState, after: HostState, store: str = "local",
            domain: str = "", gpo: str = "") -> List[Command]:
     commands: List[Command] = []
-    dynamic = len(before.dynamic)       # how many dynamic rules exist at this point of the batch
+    # each dynamic rule's main-mode policy at this point of the batch, by the rule's identity
+    mmpolicies = {dynamic_key(d): d.mmpolicy for d in before.dynamic}
+    own_exists = _uses_ours(mmpolicies.values())    # once added, it stays until the batch's end
     for change in changes:
         if change.op == "add_dynamic":
-            if dynamic == 0:
+            mmpolicy = _rule_mmpolicy(change.obj)
+            if _is_ours(mmpolicy) and not own_exists:
                 commands.append(_mmpolicy("add"))
+                own_exists = True
             commands.extend(_commands(change, before))
-            dynamic += 1
+            mmpolicies[dynamic_key(change.obj)] = mmpolicy
         elif change.op == "delete_dynamic":
             commands.extend(_commands(change, before))
-            dynamic -= 1
-            if dynamic == 0:
-                commands.append(_mmpolicy("delete"))
+            mmpolicies.pop(dynamic_key(change.obj), None)
         elif store == "domain":
             commands.extend(_in_domain(c, domain, gpo) for c in _commands(change, before))
         else:
             commands.extend(_commands(change, before))
+    if own_exists and not _uses_ours(mmpolicies.values()):
+        commands.append(_mmpolicy("delete"))        # after every dynamic command: nothing uses it any more
     return commands
+
+
+def _rule_mmpolicy(rule: DynamicRule) -> str:
+    """The main-mode policy a rule is added with: its own, or winsec's when it names none."""
+    return rule.mmpolicy or MM_POLICY
+
+
+def _is_ours(mmpolicy: str) -> bool:
+    return name_key(mmpolicy) == name_key(MM_POLICY)
+
+
+def _uses_ours(mmpolicies) -> bool:
+    return any(_is_ours(m) for m in mmpolicies)
 
 
 def _commands(change: Change, before: HostState) -> List[Command]:
@@ -358,7 +380,7 @@ def _dynamic(verb: str, rule: DynamicRule) -> Args:
     args = Args(*DYNAMIC, verb, "rule", *_filter_args(rule.filter),
                 "conntype=" + _choice("conntype", rule.conntype, CONNTYPES))
     if verb == "add":
-        args.add("mmpolicy=" + MM_POLICY,
+        args.add("mmpolicy=" + _name("mmpolicy", _rule_mmpolicy(rule)),
                  "actioninbound=" + _choice("actioninbound", rule.inbound, ACTIONS),
                  "actionoutbound=" + _choice("actionoutbound", rule.outbound, ACTIONS))
     return args
