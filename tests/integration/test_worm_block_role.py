@@ -34,6 +34,7 @@ def test_block_verify_idempotent_and_undo(estate, ansible_env):
     trips = RoundTrips(estate)
     first = play(estate, ansible_env, "emergency_block.yml")
     assert first.returncode == 0, first.stdout[-4000:]
+    assert "2 hosts: 2 blocked and verified, 0 failed, 0 not reached" in first.stdout
     for served in estate.hosts:
         assert "%s: blocked and verified; assigned policy: %s; dynamic filters: 2" % (served.name, SLAMMER) \
             in first.stdout

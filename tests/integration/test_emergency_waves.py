@@ -1,0 +1,128 @@
+"""playbooks/emergency_block.yml (and unblock.yml) when hosts fail, over WinRM against winsim: the
+rollout stops at the failing wave and leaves later waves untouched, yet the run still ends with the
+per-host summary, the failed hosts failed in the PLAY RECAP and a non-zero exit code."""
+import json
+import os
+
+import pytest
+import yaml
+
+from test_modules_kb import RoundTrips
+from test_worm_block_role import play, recap
+
+SLAMMER = "Block UDP 1434 Filter"
+BLOCKED = "blocked and verified; assigned policy: %s; dynamic filters: 2" % SLAMMER
+NOT_REACHED = "NOT blocked, not reached: the rollout stopped after a failed wave"
+
+
+def summary(out):
+    """(headline, {host: result}) from the summary task's output (the default callback prints JSON)."""
+    assert "TASK [Per-host result]" in out, out[-4000:]
+    after = out.split("TASK [Per-host result]", 1)[1]
+    body = after[after.index("=> {") + 3:]
+    lines = json.loads(body[:body.index("\n}") + 2])["msg"]
+    return lines[0], dict(line.split(": ", 1) for line in lines[1:])
+
+
+def untouched(served, trips):
+    """Not one WinRM command reached the host and nothing in its store changed."""
+    return trips.calls[served.name] == [] and served.host.audit_entries() == [] \
+        and served.host.state().assigned == "" and served.host.state().dynamic == ()
+
+
+def take_offline(estate, served):
+    """Point the inventory at a port where nothing listens: connection refused, as for a host that is down."""
+    with open(estate.inventory_path) as handle:
+        inventory = yaml.safe_load(handle)
+    for group in inventory["all"]["children"]["windows"]["children"].values():
+        if served.name in group["hosts"]:
+            group["hosts"][served.name]["ansible_port"] = 1
+    path = os.path.join(os.path.dirname(estate.inventory_path), "offline.yml")
+    with open(path, "w") as handle:
+        yaml.safe_dump(inventory, handle)
+    estate.inventory_path = path
+
+
+@pytest.mark.winsim(count=4, personalities=("modern",))
+def test_failed_canary_stops_the_rollout_and_the_summary_still_comes(estate, ansible_env):
+    canary, *later = estate.hosts
+    canary.host.configure(fail_step=1)      # its first state-changing command fails
+    trips = RoundTrips(estate)
+    out = play(estate, ansible_env, "emergency_block.yml")
+    assert out.returncode != 0
+    headline, results = summary(out.stdout)
+    assert headline == "4 hosts: 0 blocked and verified, 1 failed, 3 not reached"
+    assert results[canary.name].startswith("NOT blocked, failed: step 1 of 3 failed"), results
+    assert all(results[s.name] == NOT_REACHED for s in later), results
+    assert all(untouched(s, trips) for s in later)
+    assert canary.host.state().dynamic == ()        # the module undid its own partial change
+    counts = recap(out.stdout)
+    assert counts[canary.name]["failed"] == 1
+    assert not any(s.name in counts for s in later)
+
+
+@pytest.mark.winsim(count=3, personalities=("modern",))
+def test_unreachable_canary_is_reported_failed_and_stops_the_rollout(estate, ansible_env):
+    canary, *later = estate.hosts
+    take_offline(estate, canary)
+    trips = RoundTrips(estate)
+    out = play(estate, ansible_env, "emergency_block.yml")
+    assert out.returncode != 0
+    headline, results = summary(out.stdout)
+    assert headline == "3 hosts: 0 blocked and verified, 1 failed, 2 not reached"
+    assert results[canary.name].startswith("NOT blocked, failed: unreachable: "), results
+    assert "Connection refused" in results[canary.name]
+    assert all(results[s.name] == NOT_REACHED for s in later) and all(untouched(s, trips) for s in later)
+    assert recap(out.stdout)[canary.name]["failed"] == 1
+
+
+@pytest.mark.winsim(count=6, personalities=("modern",))
+def test_wave_over_the_limit_stops_before_the_next_wave(estate, ansible_env):
+    canary, w2a, w2b, w2c, w3a, w3b = estate.hosts          # waves: 1, 3, the rest
+    w2a.host.configure(fail_step=1)
+    w2b.host.configure(stop_service=True)                    # the module refuses: PolicyAgent stopped
+    trips = RoundTrips(estate)
+    out = play(estate, ansible_env, "emergency_block.yml",
+               "-e", '{"emergency_waves": [1, 3, "100%"], "emergency_max_fail_percentage": 50}')
+    assert out.returncode != 0
+    headline, results = summary(out.stdout)
+    assert headline == "6 hosts: 2 blocked and verified, 2 failed, 2 not reached"
+    assert results[canary.name] == results[w2c.name] == BLOCKED
+    assert results[w2a.name].startswith("NOT blocked, failed: step 1 of 3 failed")
+    assert results[w2b.name].startswith("NOT blocked, failed: ") and "PolicyAgent" in results[w2b.name]
+    assert results[w3a.name] == results[w3b.name] == NOT_REACHED
+    assert untouched(w3a, trips) and untouched(w3b, trips)
+    assert w2c.host.state().assigned == SLAMMER
+    counts = recap(out.stdout)
+    assert counts[w2a.name]["failed"] == counts[w2b.name]["failed"] == 1
+    assert counts[canary.name]["failed"] == counts[w2c.name]["failed"] == 0
+
+
+@pytest.mark.winsim(count=5, personalities=("modern",))
+def test_wave_within_the_limit_goes_on_and_the_run_still_fails(estate, ansible_env):
+    failing = estate.hosts[2]                                # 1 of wave 2's 3 hosts: 33 % <= 50 %
+    failing.host.configure(fail_step=1)
+    out = play(estate, ansible_env, "emergency_block.yml",
+               "-e", '{"emergency_waves": [1, 3, "100%"], "emergency_max_fail_percentage": 50}')
+    assert out.returncode != 0
+    headline, results = summary(out.stdout)
+    assert headline == "5 hosts: 4 blocked and verified, 1 failed, 0 not reached"
+    assert results[failing.name].startswith("NOT blocked, failed: ")
+    assert all(results[s.name] == BLOCKED and s.host.state().assigned == SLAMMER
+               for s in estate.hosts if s is not failing)
+    assert recap(out.stdout)[failing.name]["failed"] == 1
+
+
+@pytest.mark.winsim(count=2, personalities=("modern",))
+def test_unblock_reports_each_host_and_fails_when_one_fails(estate, ansible_env):
+    done, failing = estate.hosts
+    assert play(estate, ansible_env, "emergency_block.yml").returncode == 0
+    failing.host.configure(fail_step=1)
+    out = play(estate, ansible_env, "unblock.yml")
+    assert out.returncode != 0
+    headline, results = summary(out.stdout)
+    assert headline == "2 hosts: 1 unblocked and verified, 1 failed, 0 not reached"
+    assert results[done.name] == "unblocked and verified; assigned policy: none; dynamic filters: 0"
+    assert results[failing.name].startswith("NOT unblocked, failed: ")
+    assert done.host.state().policy(SLAMMER) is None and failing.host.state().assigned == SLAMMER
+    assert recap(out.stdout)[failing.name]["failed"] == 1
