@@ -10,6 +10,7 @@ from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import (
     rule_spec, rule_triple, run_action)
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
     HostState, IPsecError, Policy, ValidationError, name_key, parse_description, parse_name)
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.dialects import check_host, check_text
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.plan import plan_policy, policy_objects
 # The dialect renderers (dialects.module imports them lazily), imported here so that the forked workers
 # inherit them: Ansible's collection loader compiles collection source anew on every import.
@@ -82,10 +83,15 @@ def handle(ctx):
         raise ValidationError("domain", p["domain"], "no domain unless store is domain")
     if p["gpo"] is not None and p["store"] != "domain":
         raise ValidationError("gpo", p["gpo"], "no gpo unless store is domain")
+    if p["store"] == "domain" and p["domain"] is not None:
+        check_host("domain", p["domain"], ("dns",))
     if p["gpo"] is not None:
-        parse_name("gpo", p["gpo"])
+        check_text("gpo", parse_name("gpo", p["gpo"]))
+        if '"' in p["gpo"]:
+            raise ValidationError("gpo", p["gpo"], "a GPO name without double quotes",
+                                  "netsh's parsing of embedded quotes is not documented")
     if p["store"] == "domain" and p["assigned"] is not None and not p["gpo"] and state in WRITE_STATES:
-        raise ValidationError("gpo", p["gpo"], "the name of the Group Policy object that assigns the policy, "
+        raise ValidationError("gpo", "(omitted)", "the name of the Group Policy object that assigns the policy, "
                               "e.g. Default Domain Policy", "assigned is given with store=domain")
     if p["store"] == "domain" and p.get("confirm_timeout"):
         raise ValidationError("confirm_timeout", p["confirm_timeout"], "no confirm_timeout with store=domain",

@@ -87,7 +87,8 @@ def task_trips(tasks, trips):
         split = {}
         for task, results in tasks.items():
             result = results.get(name)
-            trips_taken = 1 if task.endswith("[raw]") else (result or {}).get("round_trips")
+            ran = result is not None and not result.get("skipped")
+            trips_taken = (1 if ran else 0) if task.endswith("[raw]") else (result or {}).get("round_trips")
             if not trips_taken:
                 continue
             split[task] = calls[at:at + trips_taken]

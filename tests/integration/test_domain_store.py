@@ -1,0 +1,68 @@
+"""ipsec_policy store=domain over WinRM: read with ldifde, written with netsh -f, assigned through a GPO."""
+import pytest
+
+from test_modules_kb import RoundTrips, host_names, run_playbook, task_trips
+
+PERSONALITIES = ["modern", "2003", "xp"]
+POLICY = "Block UDP 1434 Filter"
+
+
+def changed_on_host(entries):
+    return [e for call in entries for e in call if e["changed"]]
+
+
+@pytest.mark.winsim(count=3, personalities=PERSONALITIES)
+def test_domain_store_end_to_end(estate, ansible_env):
+    sims = {served.host.personality: served.host for served in estate.hosts}
+    admin, member = sims["modern"], sims["2003"]
+    names = host_names(estate)
+    trips = RoundTrips(estate)
+    tasks = run_playbook(estate, ansible_env, "domain_store.yml")
+    per_host = task_trips(tasks, trips)
+    admin_trips = per_host[names["modern"]]
+
+    def result(task, who="modern"):
+        return tasks[task][names[who]]
+
+    bad = result("assigned without a gpo")
+    assert bad["failed"] and "gpo" in bad["msg"] and "Default Domain Policy" in bad["msg"]
+    assert "round_trips" not in bad and "assigned without a gpo" not in admin_trips     # nothing sent
+    unknown = result("a gpo the domain lacks")
+    assert unknown["failed"] and "No Such GPO" in unknown["msg"] and "Default Domain Policy" in unknown["msg"]
+    assert not changed_on_host(admin_trips["a gpo the domain lacks"])
+
+    check = result("domain policy, check")
+    assert check["changed"] and check["round_trips"] == 1 and not changed_on_host(admin_trips["domain policy, check"])
+    assert any("gponame=\"Default Domain Policy\"" in c for c in check["commands"]), check["commands"]
+    assert POLICY in check["diff"]["after"] and POLICY not in check["diff"]["before"]
+
+    real = result("domain policy")
+    assert real["changed"] and real["round_trips"] == 2 and not real["failed"], real.get("msg")
+    assert real["after"] == check["after"]                          # check mode predicted it
+    assert real["after"]["assigned"] == POLICY
+    assert [p["name"] for p in real["after"]["policies"]] == [POLICY]
+    assert any("Group Policy refresh" in n for n in real["notes"])
+    assert admin.state().policies == ()                              # the local store is untouched
+
+    again = result("domain policy again")
+    assert not again["changed"] and again["round_trips"] == 1
+
+    gathered = result("domain gathered")["gathered"]
+    assert gathered["assigned"] == POLICY and [p["name"] for p in gathered["policies"]] == [POLICY]
+
+    info = tasks["member info"][names["2003"]]["state"]
+    assert info["domain"]["name"] == POLICY and member.domain_assignment().name == POLICY
+
+    refused = result("delete while assigned")
+    assert refused["failed"] and "Default Domain Policy" in refused["msg"] and "unassign" in refused["msg"]
+    assert not changed_on_host(admin_trips["delete while assigned"])
+
+    unassigned = result("unassign")
+    assert unassigned["changed"] and unassigned["after"]["assigned"] == ""
+    deleted = result("delete")
+    assert deleted["changed"] and deleted["after"]["policies"] == []
+    assert admin.domain.load().policies == ()
+    assert not result("delete again")["changed"]
+
+    xp = result("no ldifde on XP", "xp")
+    assert xp["failed"] and "ldifde" in xp["msg"] and xp["round_trips"] == 1
