@@ -66,3 +66,17 @@ def test_domain_store_end_to_end(estate, ansible_env):
 
     xp = result("no ldifde on XP", "xp")
     assert xp["failed"] and "ldifde" in xp["msg"] and xp["round_trips"] == 1
+
+
+@pytest.mark.winsim(count=1, personalities=["modern"])
+def test_domain_write_failing_midway_is_undone(estate, ansible_env):
+    admin = estate.hosts[0].host
+    admin.configure(fail_step=4)
+    tasks = run_playbook(estate, ansible_env, "domain_store_fault.yml")
+    failed = tasks["domain policy, failing midway"][admin.name]
+    assert failed["failed"] and "step 4 of" in failed["msg"] and "undone" in failed["msg"], failed["msg"]
+    assert failed["after"]["policies"] == [] and failed["round_trips"] == 2
+    overridden = tasks["overridden, the one policy left"][admin.name]
+    assert overridden["changed"] and [p["name"] for p in overridden["after"]["policies"]] == ["Only This"]
+    assert [p.name for p in admin.domain.load().policies] == ["Only This"]
+    assert admin.state().policies == ()
