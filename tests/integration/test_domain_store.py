@@ -11,17 +11,20 @@ def changed_on_host(entries):
     return [e for call in entries for e in call if e["changed"]]
 
 
+@pytest.mark.parametrize("admin_os, member_os", [("modern", "2003"), ("2003", "modern")])
 @pytest.mark.winsim(count=3, personalities=PERSONALITIES)
-def test_domain_store_end_to_end(estate, ansible_env):
+def test_domain_store_end_to_end(estate, ansible_env, admin_os, member_os):
+    """The domain administered from a current server (PowerShell 5.1) and from Server 2003 (2.0)."""
     sims = {served.host.personality: served.host for served in estate.hosts}
-    admin, member = sims["modern"], sims["2003"]
+    admin, member = sims[admin_os], sims[member_os]
     names = host_names(estate)
     trips = RoundTrips(estate)
-    tasks = run_playbook(estate, ansible_env, "domain_store.yml")
+    tasks = run_playbook(estate, ansible_env, "domain_store.yml",
+                         extra_vars={"domain_admin": admin_os, "domain_member": "win_" + member_os})
     per_host = task_trips(tasks, trips)
-    admin_trips = per_host[names["modern"]]
+    admin_trips = per_host[names[admin_os]]
 
-    def result(task, who="modern"):
+    def result(task, who=admin_os):
         return tasks[task][names[who]]
 
     bad = result("assigned without a gpo")
@@ -50,7 +53,7 @@ def test_domain_store_end_to_end(estate, ansible_env):
     gathered = result("domain gathered")["gathered"]
     assert gathered["assigned"] == POLICY and [p["name"] for p in gathered["policies"]] == [POLICY]
 
-    info = tasks["member info"][names["2003"]]["state"]
+    info = tasks["member info"][names[member_os]]["state"]
     assert info["domain"]["name"] == POLICY and member.domain_assignment().name == POLICY
 
     refused = result("delete while assigned")
