@@ -15,6 +15,12 @@ description:
   - Dynamic filters live in the IPsec Policy Agent's memory only; they vanish when the PolicyAgent service
     restarts or the host reboots. Every change says so in its warnings.
   - Needs the PolicyAgent service running; the task fails with the command that starts it otherwise.
+  - With netsh (Windows Server 2003 and later) every dynamic rule has a main-mode policy. The rules this module
+    adds use one of its own, C(winsec-ipsec), which it adds before its first rule and deletes with its last one.
+    Rules that other tools or administrators added with main-mode policies of their own are left alone unless
+    O(state=absent) names their filter or O(state=cleared) deletes them; their main-mode policies are never
+    added, changed or deleted. Each rule in RV(before) and RV(after) names its main-mode policy (C(mmpolicy));
+    with ipseccmd (Windows XP), which shows none, it is empty.
 options:
   filters:
     description:
@@ -26,9 +32,15 @@ options:
     elements: raw
   state:
     description:
-      - V(present) makes the filters exist (blocking in both directions).
-      - V(absent) deletes these filters.
-      - V(cleared) deletes every dynamic filter of the host.
+      - V(present) makes the filters exist (blocking in both directions). A filter the host already has as
+        another tool's rule counts as present and is left as it is (a note says so); if that rule does not block
+        both ways, it is replaced by a blocking one that keeps its main-mode policy.
+      - V(absent) deletes these filters, whoever added them; C(winsec-ipsec) goes with the last rule that uses
+        it, other main-mode policies stay (a note names them when no rule uses them any more).
+      - V(cleared) deletes every dynamic filter of the host, also those other tools or administrators added, and
+        C(winsec-ipsec). Main-mode policies of other tools stay in place without rules (they filter nothing;
+        winsec.ipsec does not read their settings, so it could not put them back if the batch had to be undone);
+        the result's notes name them, and C(netsh ipsec dynamic delete mmpolicy name=NAME) deletes one.
     type: str
     choices: [present, absent, cleared]
     default: present
