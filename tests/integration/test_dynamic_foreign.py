@@ -28,7 +28,8 @@ def spd(sim):
 
 
 def dynamic_of(result):
-    return sorted((d["filter"]["dst_port"], d["filter"]["src"]["kind"], d["mmpolicy"]) for d in result["after"]["dynamic"])
+    return sorted((d["filter"]["dst_port"], d["filter"]["src"]["kind"], d["mmpolicy"])
+                  for d in result["after"]["dynamic"])
 
 
 @pytest.mark.winsim(count=2, personalities=("modern", "2003"))

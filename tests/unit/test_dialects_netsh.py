@@ -7,7 +7,7 @@ from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import dialects
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.dialects import MASK, SCRIPT_FILE, netsh
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
     ANY, KERBEROS, ME, Address, AuthMethod, Change, DynamicRule, Filter, FilterAction, FilterList, HostState,
-    Policy, QmOffer, Rule, ValidationError)
+    OsInfo, Policy, QmOffer, Rule, ValidationError)
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.quoting import split_command_line
 from tests.unit.hostile_corpus import HOSTILE_NAMES
 
@@ -308,3 +308,72 @@ def test_script_tokens_read_the_same_by_both_tokenizers(name):
     token = netsh.script_token("name=" + name)
     assert split_line(token) == ["name=" + name]
     assert split_command_line(token, first_is_program=False) == ["name=" + name]
+
+
+# --- foreign dynamic rules, run on winsim's netsh ---------------------------------------------------------
+
+def _spd(host):
+    """The SPD exactly: every rule with its actions and main-mode policy, and the main-mode policies."""
+    return (_rules((e.rule, e.mmpolicy) for e in host.dynamic), sorted(p.name for p in host.mmpolicies.values()))
+
+
+def _rules(pairs):
+    return sorted(((r.filter.key(), r.conntype, r.inbound, r.outbound, mmpolicy) for r, mmpolicy in pairs), key=repr)
+
+
+def _host_with_foreign_rule(path, own=False):
+    from winsim.host import SimHost
+    host = SimHost("h", "127.0.0.2", "modern", str(path))
+    planted = [D + ("add", "mmpolicy", "name=AdminBlock"),
+               D + ("add", "rule") + FILTER_ARGS + ("conntype=all", "mmpolicy=AdminBlock", "actioninbound=block",
+                                                   "actionoutbound=block")]
+    if own:
+        planted += [D + ("add", "mmpolicy", "name=" + netsh.MM_POLICY),
+                    D + ("add", "rule", "srcaddr=me", "dstaddr=any", "protocol=ICMP", "mirrored=yes",
+                         "conntype=all", "mmpolicy=" + netsh.MM_POLICY, "actioninbound=block", "actionoutbound=block")]
+    for argv in planted:
+        assert host.run_tool(list(argv)).rc == 0
+    return host
+
+
+def _read(host):
+    return HostState(dynamic=tuple(e.rule for e in host.dynamic), os=OsInfo("modern", dialect="netsh"))
+
+
+FOREIGN_PLANS = {
+    "present": lambda s: plan.plan_dynamic(s, [DynamicRule(UDP1434_IN), DynamicRule(ICMP)]),
+    "present, foreign actions corrected": lambda s: plan.plan_dynamic(s, [DynamicRule(TCP445, "permit")]),
+    "absent, foreign": lambda s: plan.plan_dynamic(s, [DynamicRule(TCP445)], state="absent"),
+    "absent, own": lambda s: plan.plan_dynamic(s, [DynamicRule(Filter(ME, ANY, 1))], state="absent"),
+    "cleared": lambda s: plan.plan_dynamic(s, state="cleared"),
+}
+
+
+@pytest.mark.parametrize("own", [False, True], ids=["foreign only", "foreign and own"])
+@pytest.mark.parametrize("name", sorted(FOREIGN_PLANS))
+def test_foreign_rules_on_winsim_reach_the_plan_and_undo_restores_at_every_step(tmp_path, name, own):
+    host = _host_with_foreign_rule(tmp_path / "plan", own)
+    before = _read(host)
+    planned = FOREIGN_PLANS[name](before)
+    commands = render(*planned.changes, before=before, after=planned.after)
+    for command in commands:
+        assert host.run_tool(list(command.argv)).rc == 0, command.display
+    spd, mmpolicies = _spd(host)
+    assert spd == _rules((d, d.mmpolicy) for d in planned.after.dynamic), name
+    assert "AdminBlock" in mmpolicies                           # never deleted, whatever the plan
+    assert (netsh.MM_POLICY in mmpolicies) == any(d.mmpolicy == netsh.MM_POLICY for d in planned.after.dynamic)
+    assert not FOREIGN_PLANS[name](_read(host)).changes         # a second run changes nothing
+    for fail_at in range(1, len(commands) + 1):
+        host = _host_with_foreign_rule(tmp_path / str(fail_at), own)
+        start = _spd(host)
+        host.configure(fail_step=fail_at)
+        done = []
+        for command in commands:
+            if host.run_tool(list(command.argv)).rc != 0:
+                break
+            done.append(command)
+        assert len(done) == fail_at - 1
+        host.configure(fail_step=0)
+        for undo in dialects.render_undo(done):
+            assert host.run_tool(list(undo.argv)).rc == 0, undo.display
+        assert _spd(host) == start, "%s: failure at step %d" % (name, fail_at)
