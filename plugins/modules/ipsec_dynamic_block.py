@@ -21,6 +21,9 @@ description:
     O(state=absent) names their filter or O(state=cleared) deletes them; their main-mode policies are never
     added, changed or deleted. Each rule in RV(before) and RV(after) names its main-mode policy (C(mmpolicy));
     with ipseccmd (Windows XP), which shows none, it is empty.
+  - The task reads the rules, not the main-mode policies. A C(winsec-ipsec) left without rules (its rules deleted
+    by hand) therefore makes the next task that adds a rule fail on netsh's error, and be undone; delete it with
+    C(netsh ipsec dynamic delete mmpolicy name=winsec-ipsec).
 options:
   filters:
     description:
