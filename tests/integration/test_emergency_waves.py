@@ -126,3 +126,25 @@ def test_unblock_reports_each_host_and_fails_when_one_fails(estate, ansible_env)
     assert results[failing.name].startswith("NOT unblocked, failed: ")
     assert done.host.state().policy(SLAMMER) is None and failing.host.state().assigned == SLAMMER
     assert recap(out.stdout)[failing.name]["failed"] == 1
+
+
+@pytest.mark.winsim(count=2, personalities=("modern", "2003"))
+def test_check_mode_rollout_predicts_every_host_and_writes_nothing(estate, ansible_env):
+    """--check is the dry run an admin makes first: it must pass verification on the predicted state
+    (the dynamic filters only predicted by the first task included) and change nothing."""
+    trips = RoundTrips(estate)
+    out = play(estate, ansible_env, "emergency_block.yml", "--check")
+    assert out.returncode == 0, out.stdout[-3000:]
+    headline, results = summary(out.stdout)
+    assert headline == "check mode, nothing written: 2 hosts: 2 blocked and verified, 0 failed, 0 not reached"
+    assert all(results[s.name] == "check mode, would be " + BLOCKED for s in estate.hosts), results
+    for served in estate.hosts:
+        assert not [e for call in trips.calls[served.name] for e in call if e["changed"]]
+        assert served.host.state().policies == () and served.host.state().dynamic == ()
+
+
+@pytest.mark.winsim(count=1, personalities=("modern",))
+def test_a_single_host_is_one_host(estate, ansible_env):
+    out = play(estate, ansible_env, "emergency_block.yml")
+    assert out.returncode == 0, out.stdout[-3000:]
+    assert summary(out.stdout)[0] == "1 host: 1 blocked and verified, 0 failed, 0 not reached"
