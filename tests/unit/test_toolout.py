@@ -123,6 +123,36 @@ def test_netsh_dynamic_field_before_heading():
         toolout.parse_netsh_dynamic_show("Mirrored               : NO\n")
 
 
+# --- netsh ipsec dynamic show mmpolicy all (tolerant) ----------------------------------------------------
+
+def test_mmpolicy_names_from_the_fixture_layout_that_winsim_prints():
+    text = fixture("netsh_dynamic_show_rule.txt")
+    mm_only = text[:text.index("Rules\n-----")]
+    assert toolout.parse_netsh_mmpolicy_names(mm_only) == ("winsec-ipsec",)
+    # the rules' "Main Mode Policy" lines name policies in use, not the policies listed
+    rules_only = text[text.index("Rules\n-----"):]
+    assert toolout.parse_netsh_mmpolicy_names(rules_only) == ()
+
+
+@pytest.mark.parametrize("text, names", [
+    ("", ()),
+    ("\r\n", ()),
+    ("Main Mode Policies\r\n------------------\r\n\r\nPolicy Name            : AdminBlock\r\n"
+     "Soft SA Expiration Time: 0\r\n\r\nPolicy Name            : winsec-ipsec\r\n",
+     ("AdminBlock", "winsec-ipsec")),
+    # other wordings of the label, and lines that are not understood, are taken or skipped
+    ("Main Mode Policy Name : Block SMB now \nIKE Main Mode Life Time: 480\nsomething else\n", ("Block SMB now",)),
+    ("There are no main mode policies.\r\n", ()),
+])
+def test_mmpolicy_names_are_read_tolerantly(text, names):
+    assert toolout.parse_netsh_mmpolicy_names(text) == names
+
+
+def test_mmpolicy_listing_that_is_an_error_is_not_an_empty_one():
+    with pytest.raises(ToolOutputError, match="reported an error"):
+        toolout.parse_netsh_mmpolicy_names("ERR IPsec[05092] : Main mode policy does not exist\r\n")
+
+
 # --- ipseccmd show filters -----------------------------------------------------------------------------
 
 def test_ipseccmd_fixture():

@@ -42,6 +42,8 @@ MAX_COMMAND_LINE = 32766
 POWERSHELL_PREFIX = ("PowerShell -NoProfile -NonInteractive -ExecutionPolicy Unrestricted "
                      "-EncodedCommand ")
 
+# The read section listing the dynamic main-mode policies of a netsh host.
+MMPOLICY_SECTION = "mmpolicies-netsh"
 # `CurrentVersion` of each Windows generation (Microsoft "Operating System Version" table).
 _LEGACY_VERSIONS = {"5.0": ("2000", "ipsecpol"), "5.1": ("xp", "ipseccmd"), "5.2": ("2003", "netsh")}
 
@@ -119,8 +121,10 @@ def read_lines(dialect: str = "", directory: Optional[str] = None) -> List[str]:
     lines += ["} else {"]
     lines += _section("exempt", 'reg query "%s" /v NoDefaultExempt' % EXEMPT_KEY_MODERN)
     lines += ["}"]
-    # Through cmd /c so that a missing tool shows as exit 9009 in any display language.
-    netsh = _section("dynamic-netsh", "cmd /c netsh ipsec dynamic show rule")
+    # Through cmd /c so that a missing tool shows as exit 9009 in any display language. netsh hosts
+    # also list the main-mode policies: winsec's own may exist with no rule using it (MMPOLICY_SECTION).
+    netsh = (_section("dynamic-netsh", "cmd /c netsh ipsec dynamic show rule")
+             + _section(MMPOLICY_SECTION, "cmd /c netsh ipsec dynamic show mmpolicy all"))
     ipseccmd = _section("dynamic-ipseccmd", "cmd /c ipseccmd show filters")
     if dialect == "netsh":
         lines += netsh
@@ -440,6 +444,11 @@ def tool_missing(section: Optional[Section]) -> bool:
     return section.rc == 9009 or bool(_MISSING_TOOL.search(section.text))
 
 
+def mmpolicy_section(transcript: Transcript) -> Optional[Section]:
+    """The `netsh ipsec dynamic show mmpolicy all` section (netsh hosts only)."""
+    return transcript.sections.get(MMPOLICY_SECTION)
+
+
 def dynamic_section(transcript: Transcript) -> Optional[Section]:
     for name in ("dynamic-netsh", "dynamic-ipseccmd"):
         if name in transcript.sections:
@@ -451,5 +460,5 @@ __all__ = [
     "MARK", "MAX_COMMAND_LINE", "Step", "Section", "Transcript", "read_lines", "read_script",
     "write_lines", "write_script", "write_scripts", "undo_steps", "command_line_length",
     "parse_transcript", "reg_values", "os_info", "policyagent_state", "no_default_exempt",
-    "store_text", "tool_missing", "dynamic_section",
+    "store_text", "tool_missing", "dynamic_section", "mmpolicy_section", "MMPOLICY_SECTION",
 ]

@@ -227,6 +227,32 @@ def _policy_name(fields: Dict[str, Tuple[int, str]], label: str) -> str:
     return "" if value == "NONE" else value
 
 
+# --- netsh ipsec dynamic show mmpolicy all ([I] layout) -------------------------------------------------
+
+# A policy's name line: "Policy Name : X" in the assumed layout (the fixture's Main Mode Policies
+# section, which winsim prints); other wordings of the label ending in "Name" are taken too. [I] no
+# real capture is public, and real netsh may print an error or a sentence when there is no policy.
+_MMPOLICY_NAME = re.compile(r"^\s*(?:[A-Za-z ]*\s)?Name\s*:\s*(\S.*?)\s*$", re.IGNORECASE)
+
+
+def parse_netsh_mmpolicy_names(text: str) -> Tuple[str, ...]:
+    """The main-mode policy names in `netsh ipsec dynamic show mmpolicy all` output ([I] layout).
+
+    Tolerant, unlike the rule parsers: only name lines are read, every other line (settings, headings,
+    a "no policies" sentence in any language) is skipped, and empty output means none. An `ERR IPsec[`
+    line raises ToolOutputError, so that a failed listing is never mistaken for an empty one.
+    """
+    names = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if _NETSH_ERROR.search(line):
+            raise ToolOutputError("netsh ipsec dynamic show mmpolicy", lineno, line.rstrip(),
+                                  "the tool reported an error instead of a listing")
+        match = _MMPOLICY_NAME.match(line)
+        if match:
+            names.append(match.group(1))
+    return tuple(names)
+
+
 # --- ipseccmd show filters ([I] layout, see the fixture) -----------------------------------------------
 
 _IPSECCMD_LABELS = (
@@ -263,4 +289,5 @@ def parse_ipseccmd_show_filters(text: str) -> Tuple[DynamicRule, ...]:
     return tuple(rules)
 
 
-__all__ = ["ToolOutputError", "parse_netsh_error", "parse_netsh_dynamic_show", "parse_ipseccmd_show_filters"]
+__all__ = ["ToolOutputError", "parse_netsh_error", "parse_netsh_dynamic_show", "parse_netsh_mmpolicy_names",
+           "parse_ipseccmd_show_filters"]
