@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import host, safety
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import host, remote, safety
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import (
     rule_spec, rule_triple, run_action)
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
     HostState, IPsecError, Policy, ValidationError, name_key, parse_description, parse_name)
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.dialects import check_host, check_text
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.plan import plan_policy, policy_objects
 # The dialect renderers (dialects.module imports them lazily), imported here so that the forked workers
 # inherit them: Ansible's collection loader compiles collection source anew on every import.
@@ -67,7 +66,8 @@ def rendered(p, specs):
     """Commands that create the policy on an empty store, in `dialect`'s syntax: no host involved."""
     empty = HostState()
     plan = planner_for(p, specs, p["dialect"])(empty)
-    commands = host.render_commands(plan, empty, p["dialect"], p["store"], p["domain"] or "", p["gpo"] or "")
+    where = safety.store_options(p)
+    commands = host.render_commands(plan, empty, p["dialect"], where["store"], where["domain"], where["gpo"])
     return {"changed": False, "rendered": [host.shown(c) for c in commands],
             "warnings": list(plan.warnings)}
 
@@ -79,23 +79,10 @@ def handle(ctx):
         p["name"] = parse_name("name", p["name"])
     if p["description"] is not None:        # checked now, before any connection
         parse_description("description", p["description"])
-    if p["domain"] and p["store"] != "domain":
-        raise ValidationError("domain", p["domain"], "no domain unless store is domain")
-    if p["gpo"] is not None and p["store"] != "domain":
-        raise ValidationError("gpo", p["gpo"], "no gpo unless store is domain")
-    if p["store"] == "domain" and p["domain"] is not None:
-        check_host("domain", p["domain"], ("dns",))
-    if p["gpo"] is not None:
-        check_text("gpo", parse_name("gpo", p["gpo"]))
-        if '"' in p["gpo"]:
-            raise ValidationError("gpo", p["gpo"], "a GPO name without double quotes",
-                                  "netsh's parsing of embedded quotes is not documented")
-    if p["store"] == "domain" and p["assigned"] is not None and not p["gpo"] and state in WRITE_STATES:
+    where = safety.store_options(p)
+    if where["store"] == "domain" and p["assigned"] is not None and not where["gpo"] and state in WRITE_STATES:
         raise ValidationError("gpo", "(omitted)", "the name of the Group Policy object that assigns the policy, "
                               "e.g. Default Domain Policy", "assigned is given with store=domain")
-    if p["store"] == "domain" and p.get("confirm_timeout"):
-        raise ValidationError("confirm_timeout", p["confirm_timeout"], "no confirm_timeout with store=domain",
-                              "a domain change reaches the members only at their Group Policy refresh")
     if p["running_config"] is not None and state != "parsed":
         raise ValidationError("running_config", "(text)", "no running_config unless state is parsed")
     if state in ("deleted", "gathered", "parsed"):
@@ -116,10 +103,13 @@ def handle(ctx):
     specs = rule_specs(p["rules"])
     if state == "rendered":
         return rendered(p, specs)
-    where = {"store": p["store"], "domain": p["domain"] or "", "gpo": p["gpo"] or ""}
     if state == "gathered":
-        before, _ = host.read(ctx.execute, p["dialect"] or "", **where)
-        return {"changed": False, "gathered": only(before, p["name"]), "round_trips": 1}
+        before, out = host.read(ctx.execute, p["dialect"] or "", **where)
+        result = {"changed": False, "gathered": only(before, p["name"]), "round_trips": 1}
+        if where["store"] == "domain":
+            view = host.directory_view(remote.parse_transcript(out), where["gpo"])
+            result["domain_assignments"] = dict(sorted(view.assignments.items()))
+        return result
     return safety.run(ctx, planner_for(p, specs), dialect=p["dialect"] or "", **where)
 
 

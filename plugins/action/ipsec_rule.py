@@ -29,7 +29,7 @@ def handle(ctx):
     p = ctx.params
     policy = parse_name("policy", p["policy"])
     name = parse_name("name", p["name"])
-    run = functools.partial(safety.run, ctx, dialect=p["dialect"] or "")
+    run = functools.partial(safety.run, ctx, dialect=p["dialect"] or "", **safety.store_options(p))
     if p["state"] == "absent":
         def remove(actual):
             if actual.policy(policy) is None:

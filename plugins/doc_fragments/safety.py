@@ -29,6 +29,34 @@ options:
     type: int
 """
 
+    STORE = r"""
+options:
+  store:
+    description:
+      - The policy store read and written. V(local) is the host's registry store.
+      - V(domain) is the Active Directory store, for every domain member at once; a domain policy
+        assigned by Group Policy overrides the local one. It is written with netsh (C(netsh ipsec static
+        set store location=domain), each command through C(netsh -f)) and read with C(ldifde), whose LDIF
+        export reads the same in every Windows display language. So the host the task runs on must be a
+        domain member with C(ldifde.exe) (built into Windows Server 2003; on 2008 and later it comes with
+        the AD DS role or the RSAT AD DS tools), and the connecting account needs
+        rights to write the domain's C(CN=IP Security,CN=System) container. Run it on one host (a domain
+        controller or a management server), not on every member.
+      - Members apply a newly assigned domain policy at their next Group Policy refresh, and changes
+        inside an assigned one at the policy's polling interval (KB 813878); the result notes this.
+      - The compare-and-swap check before a write covers the local store only; the directory has no
+        single stamp list to compare.
+      - O(confirm_timeout) is not available with V(domain) (its undo runs on one host; a domain change
+        reaches members only at their refresh).
+    type: str
+    choices: [local, domain]
+    default: local
+  domain:
+    description: The domain whose store O(store=domain) reads and writes, as a DNS name; the host's own
+      domain when omitted.
+    type: str
+"""
+
     DOMAIN_POLICY = r"""
 options:
   when_domain_policy:

@@ -38,30 +38,6 @@ options:
       - With O(store=domain) it means assigned through the Group Policy object O(gpo), which it then
         requires.
     type: bool
-  store:
-    description:
-      - The policy store written. V(local) is the host's registry store.
-      - V(domain) is the Active Directory store, for every domain member at once; a domain policy
-        assigned by Group Policy overrides the local one. It is written with netsh (C(netsh ipsec static
-        set store location=domain), each command through C(netsh -f)) and read with C(ldifde), whose LDIF
-        export reads the same in every Windows display language. So the host the task runs on must be a
-        domain member with C(ldifde.exe) (built into Windows Server 2003; on 2008 and later it comes with
-        the AD DS role or the RSAT AD DS tools), and the connecting account needs
-        rights to write the domain's C(CN=IP Security,CN=System) container. Run it on one host (a domain
-        controller or a management server), not on every member.
-      - Members apply a newly assigned domain policy at their next Group Policy refresh, and changes
-        inside an assigned one at its O(polling_interval) (KB 813878); the result notes this.
-      - The compare-and-swap check before a write covers the local store only; the directory has no
-        single stamp list to compare.
-      - O(confirm_timeout) is not available with V(domain) (its undo runs on one host; a domain change
-        reaches members only at their refresh).
-    type: str
-    choices: [local, domain]
-    default: local
-  domain:
-    description: The domain whose store O(store=domain) reads and writes, as a DNS name; the host's own
-      domain when omitted.
-    type: str
   gpo:
     description:
       - With O(store=domain), the display name of the Group Policy object through which O(assigned)
@@ -161,6 +137,7 @@ options:
 extends_documentation_fragment:
   - winsec.ipsec.ipsec
   - winsec.ipsec.safety.confirm
+  - winsec.ipsec.safety.store
   - winsec.ipsec.safety.domain_policy
 author:
   - winsec.ipsec developers
@@ -263,6 +240,13 @@ os:
   returned: when the host was read
   type: dict
   sample: {generation: modern, version: "6.3.20348", dialect: netsh, caption: Windows Server 2022 Standard}
+domain_assignments:
+  description:
+    - With O(store=domain), which policy each Group Policy object of the domain assigns, by GPO display name
+      (a GPO that assigns none is left out). Members run the policy of the GPO that applies to them.
+  returned: when O(store=domain) and the directory was read
+  type: dict
+  sample: {Default Domain Policy: Block UDP 1434 Filter}
 round_trips:
   description: WinRM commands this task sent to the host (1 to read, 1 more when something changed, 1 more to confirm it with O(confirm_timeout)).
   returned: when the host was read

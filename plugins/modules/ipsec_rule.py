@@ -93,6 +93,7 @@ options:
 extends_documentation_fragment:
   - winsec.ipsec.ipsec
   - winsec.ipsec.safety.confirm
+  - winsec.ipsec.safety.store
   - winsec.ipsec.safety.domain_policy
 author:
   - winsec.ipsec developers
@@ -160,6 +161,13 @@ os:
   returned: when the host was read
   type: dict
   sample: {generation: modern, version: "6.3.20348", dialect: netsh, caption: Windows Server 2022 Standard}
+domain_assignments:
+  description:
+    - With O(store=domain), which policy each Group Policy object of the domain assigns, by GPO display name
+      (a GPO that assigns none is left out). Members run the policy of the GPO that applies to them.
+  returned: when O(store=domain) and the directory was read
+  type: dict
+  sample: {Default Domain Policy: Block UDP 1434 Filter}
 round_trips:
   description: WinRM commands this task sent to the host (1 to read, 1 more when something changed, 1 more to confirm it with O(confirm_timeout)).
   returned: when the host was read

@@ -50,8 +50,23 @@ def test_domain_store_end_to_end(estate, ansible_env, admin_os, member_os):
     again = result("domain policy again")
     assert not again["changed"] and again["round_trips"] == 1
 
+    assert real["domain_assignments"] == {"Default Domain Policy": POLICY}
+    assert result("domain gathered")["domain_assignments"] == {"Default Domain Policy": POLICY}
     gathered = result("domain gathered")["gathered"]
     assert gathered["assigned"] == POLICY and [p["name"] for p in gathered["policies"]] == [POLICY]
+
+    rule = result("domain rule")
+    assert rule["changed"] and rule["round_trips"] == 2, rule.get("msg")
+    [policy] = rule["after"]["policies"]
+    assert sorted(r["name"] for r in policy["rules"]) == ["Block Inbound UDP 1434 Rule", "Block Outbound UDP 1434 Rule",
+                                                          "Block TCP 80"]
+    assert rule["after"]["assigned"] == ""          # no gpo given: the assignment is not this task's business
+    assert not result("domain rule again")["changed"]
+    cut = result("a domain rule that cuts WinRM on every member")
+    assert cut["failed"] and "allow_lockout" in cut["msg"] and "5985" in cut["msg"], cut["msg"]
+    assert not changed_on_host(admin_trips["a domain rule that cuts WinRM on every member"])
+    refused = result("a domain rule with confirm_timeout")
+    assert refused["failed"] and "confirm_timeout" in refused["msg"] and "round_trips" not in refused
 
     info = tasks["member info"][names[member_os]]["state"]
     assert info["domain"]["name"] == POLICY and member.domain_assignment().name == POLICY

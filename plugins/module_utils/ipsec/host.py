@@ -85,7 +85,7 @@ def state_from_transcript(transcript: remote.Transcript, dialect: str = "",
         return local
     view = directory_view(transcript, gpo)
     return replace(view.state, domain=local.domain, os=local.os, policyagent=local.policyagent,
-                   dynamic=local.dynamic, no_default_exempt=local.no_default_exempt)
+                   dynamic=local.dynamic, mmpolicies=local.mmpolicies, no_default_exempt=local.no_default_exempt)
 
 
 def _local_state(transcript: remote.Transcript, dialect: str, need_dynamic: bool) -> HostState:
@@ -96,6 +96,7 @@ def _local_state(transcript: remote.Transcript, dialect: str, need_dynamic: bool
     state = decode_registry(remote.store_text(sections.get("store")))
     agent = remote.policyagent_state(sections.get("policyagent"))
     dynamic: Tuple[DynamicRule, ...] = ()
+    mmpolicies: Tuple[str, ...] = ()
     section = remote.dynamic_section(transcript)
     if section is not None:
         tool = "ipseccmd" if section.name == "dynamic-ipseccmd" else "netsh ipsec dynamic"
@@ -109,7 +110,8 @@ def _local_state(transcript: remote.Transcript, dialect: str, need_dynamic: bool
                 os=_os_dict(os))
         if agent == "running":
             dynamic = _parse_dynamic(section, tool, need_dynamic)
-    return replace(state, os=os, policyagent=agent, dynamic=dynamic,
+            mmpolicies = _mmpolicies(remote.mmpolicy_section(transcript), dynamic)
+    return replace(state, os=os, policyagent=agent, dynamic=dynamic, mmpolicies=mmpolicies,
                    no_default_exempt=remote.no_default_exempt(sections.get("exempt")))
 
 
@@ -124,6 +126,22 @@ def _parse_dynamic(section: remote.Section, tool: str, strict: bool) -> Tuple[Dy
         if strict:
             raise
         return ()
+
+
+def _mmpolicies(section: Optional[remote.Section], rules: Sequence[DynamicRule]) -> Tuple[str, ...]:
+    """The main-mode policies listed, and those the rules name, sorted. A listing that failed or
+    reported an error counts as listing none and never fails the task: real netsh may answer an
+    error when there is no policy ([I]), and the rules' own still show."""
+    listed: Tuple[str, ...] = ()
+    if section is not None and section.rc in (0, None):
+        try:
+            listed = toolout.parse_netsh_mmpolicy_names(section.text)
+        except IPsecError:
+            listed = ()
+    names: Dict[str, str] = {}
+    for name in listed + tuple(d.mmpolicy for d in rules if d.mmpolicy):
+        names.setdefault(name_key(name), name)
+    return tuple(sorted(names.values(), key=name_key))
 
 
 def read(execute: Execute, dialect: str = "", need_dynamic: bool = False, store: str = "local",
@@ -318,8 +336,12 @@ def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
         "warnings": list(plan.warnings),
         "notes": list(getattr(plan, "notes", ()) or ()),
     }
+    in_effect: Sequence[str] = ()
     if store == "domain":
-        _check_directory(remote.parse_transcript(read_out), gpo, plan, result)
+        view = _check_directory(remote.parse_transcript(read_out), gpo, plan, result)
+        result["domain_assignments"] = _predicted_assignments(view, gpo, plan.after.assigned)
+        # Members run whatever a GPO assigns: the lockout guard looks at every such policy.
+        in_effect = sorted(set(view.assignments.values()) | {plan.after.assigned} - {""}, key=name_key)
     if before.domain is not None and store == "local" and when_domain_policy == "fail":
         raise HostError("a domain (GPO) IPsec policy %r is assigned to this host and overrides the local "
                         "store, so a local change would take no effect (KB 813878); when_domain_policy=fail "
@@ -340,7 +362,10 @@ def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
         result["notes"].append("the host already has the requested state: nothing was sent")
         result.update(commands=[], after=state_report(before))
         return _finish(result)
-    blocks = functools.partial(connection_blocks, ports=guard_ports, controller=controller, host=local_address)
+    def blocks(state):
+        variants = [replace(state, assigned=name) for name in in_effect] or [state]
+        return [c for v in variants for c in connection_blocks(v, ports=guard_ports, controller=controller,
+                                                               host=local_address)]
     cut = [c for c in blocks(after_predicted) if c not in blocks(before)]
     if cut and not allow_lockout:
         raise HostError(lockout.refusal(cut), **dict(result, after=state_report(after_predicted)))
@@ -391,6 +416,8 @@ def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
         sent += len(transcript.done)
     verified = decode(transcript, need_dynamic=dynamic)
     result["after"] = state_report(verified)
+    if store == "domain":
+        result["domain_assignments"] = dict(sorted(directory_view(transcript, gpo).assignments.items()))
     if not same_store(verified, after_predicted, dynamic):
         result["diff"] = _diff(before, verified, local_address, secrets)
         differences = (netdiag.summary(canonical(managed_view(after_predicted)), canonical(managed_view(verified)))
@@ -427,6 +454,18 @@ def _check_directory(transcript, gpo, plan, result):
     result["notes"].append("domain store: members apply a new assignment at their next Group Policy refresh "
                            "(gpupdate /target:computer), and changes inside an assigned policy at its polling "
                            "interval (KB 813878)")
+    return view
+
+
+def _predicted_assignments(view, gpo: str, assigned: str) -> Dict[str, str]:
+    """What each GPO assigns once the plan is done: only the GPO `gpo` can change."""
+    found = dict(view.assignments)
+    if gpo:
+        name = next((g for g in view.gpo_names if name_key(g) == name_key(gpo)), gpo)
+        found.pop(name, None)
+        if assigned:
+            found[name] = assigned
+    return dict(sorted(found.items()))
 
 
 def _fail_stale(before, transcript, result, decode, secrets):

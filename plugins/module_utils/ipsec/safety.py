@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from . import host, lockout
 from .confirm import Confirm, LostConnection, check_timeout
-from .model import IPsecError, ValidationError
+from .dialects import check_host, check_text
+from .model import IPsecError, ValidationError, parse_name
 
 DOMAIN_POLICY_CHOICES = ("fail", "warn", "ignore")
 
@@ -38,6 +39,26 @@ def _reconnect(ctx):
                 setattr(connection, attribute, None)
         connection.reset()
     return reconnect
+
+
+def store_options(p) -> dict:
+    """The store, domain and gpo options, checked before any connection: {store, domain, gpo} for run()."""
+    store, domain, gpo = p.get("store") or "local", p.get("domain"), p.get("gpo")
+    if domain is not None and store != "domain":
+        raise ValidationError("domain", domain, "no domain unless store is domain")
+    if domain is not None:
+        check_host("domain", domain, ("dns",))
+    if gpo is not None and store != "domain":
+        raise ValidationError("gpo", gpo, "no gpo unless store is domain")
+    if gpo is not None:
+        check_text("gpo", parse_name("gpo", gpo))
+        if '"' in gpo:
+            raise ValidationError("gpo", gpo, "a GPO name without double quotes",
+                                  "netsh's parsing of embedded quotes is not documented")
+    if store == "domain" and p.get("confirm_timeout"):
+        raise ValidationError("confirm_timeout", p["confirm_timeout"], "no confirm_timeout with store=domain",
+                              "a domain change reaches the members only at their Group Policy refresh")
+    return {"store": store, "domain": domain or "", "gpo": gpo or ""}
 
 
 def controller_of(ctx) -> str:
@@ -116,4 +137,4 @@ def _after_lost_write(ctx, confirm, dialect, dynamic):
                          "again to converge" % (confirm.lost, what), **dict(result, confirm=confirm.report(status)))
 
 
-__all__ = ["run", "controller_of", "DOMAIN_POLICY_CHOICES"]
+__all__ = ["run", "controller_of", "store_options", "DOMAIN_POLICY_CHOICES"]
