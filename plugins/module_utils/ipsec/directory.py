@@ -123,7 +123,7 @@ def decode(objects_ldif: str, gpos_ldif: str, gpo: str = "") -> DirectoryView:
     except ldif.LdifError as err:
         raise DirectoryError("ldifde's export of the domain's IPsec objects could not be read: %s" % err) from None
     state = registry.decode_store(_tree(entries), ROOT)
-    by_leaf = {p.guid.casefold(): p.name for p in state.policies}
+    by_leaf = {("ipsecPolicy" + p.guid).casefold(): p.name for p in state.policies}
     gpo_names = {_leaf(e.dn).casefold(): e.first("displayName") or _leaf(e.dn) for e in gpo_entries}
     assignments: Dict[str, str] = {}
     for entry in entries:
@@ -131,7 +131,7 @@ def decode(objects_ldif: str, gpos_ldif: str, gpo: str = "") -> DirectoryView:
         if not match:
             continue
         owners = [ldif.text(v) for v in entry.values("ipsecOwnersReference")]
-        policy = next((by_leaf.get(registry._last(o)[len("ipsecpolicy"):]) for o in owners), None)
+        policy = next((by_leaf.get(_leaf(o).casefold()) for o in owners), None)
         gpo_name = gpo_names.get(match.group(1).casefold(), match.group(1))
         assignments[gpo_name] = policy or entry.first("ipsecName")
     view = DirectoryView(state, assignments, tuple(sorted(gpo_names.values())))
