@@ -260,6 +260,39 @@ def test_own_mmpolicy_is_matched_without_regard_to_case():
     assert [c.argv[3:5] for c in gone] == [("delete", "rule"), ("delete", "mmpolicy")]
 
 
+# winsec's own main-mode policy listed with no rule using it (hand deletion, PolicyAgent quirk, older run)
+ORPHANED = (netsh.MM_POLICY,)
+
+
+def test_an_orphaned_own_mmpolicy_is_used_not_added_again():
+    added = render(Change("add_dynamic", DYN), before=HostState(mmpolicies=ORPHANED),
+                   after=HostState(dynamic=(OURS,)))
+    assert [c.argv[3:5] for c in added] == [("add", "rule")]      # `add mmpolicy` would fail: it exists
+    assert "mmpolicy=" + netsh.MM_POLICY in added[0].argv
+    assert [c.argv[3:5] for c in added[0].undo] == [("delete", "rule")]   # the orphan stays on undo
+    # listed under another case: the same policy
+    assert len(render(Change("add_dynamic", DYN), before=HostState(mmpolicies=(netsh.MM_POLICY.upper(),)),
+                      after=HostState(dynamic=(OURS,)))) == 1
+
+
+def test_an_orphaned_own_mmpolicy_is_deleted_when_a_dynamic_batch_ends_without_own_rules():
+    before = HostState(dynamic=(FOREIGN,), mmpolicies=("AdminBlock",) + ORPHANED)
+    commands = render(Change("delete_dynamic", FOREIGN), before=before, after=HostState())
+    assert argvs(commands) == [D + ("delete", "rule") + FILTER_ARGS + ("conntype=all",),
+                               D + ("delete", "mmpolicy", "name=" + netsh.MM_POLICY)]
+    # undone newest first: the orphan comes back as winsec makes it, then the administrator's rule
+    assert [c.argv[3:] for c in dialects.render_undo(commands)] == [
+        ("add", "mmpolicy", "name=" + netsh.MM_POLICY),
+        ("add", "rule") + FILTER_ARGS + ("conntype=all", "mmpolicy=AdminBlock", "actioninbound=block",
+                                         "actionoutbound=block")]
+
+
+def test_a_batch_without_dynamic_changes_leaves_an_orphaned_mmpolicy_alone():
+    before = replace(STATE, mmpolicies=ORPHANED)
+    commands = render(Change("delete_policy", POLICY), before=before, after=HostState(mmpolicies=ORPHANED))
+    assert argvs(commands) == [S + ("delete", "policy", "name=P")]
+
+
 def test_foreign_mmpolicy_name_is_validated():
     bad = replace(FOREIGN, mmpolicy='say "hi"')
     with pytest.raises(ValidationError) as err:

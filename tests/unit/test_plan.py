@@ -532,6 +532,36 @@ def test_dynamic_absent_and_cleared_say_which_foreign_rules_and_mmpolicies_they_
     assert_undo_restores(host, cleared)
 
 
+def test_dynamic_plans_predict_the_main_mode_policies_the_host_will_list():
+    ours = DynamicRule(IN_1434, mmpolicy=P.NETSH_MMPOLICY)
+    host = replace(NETSH_HOST, dynamic=(FOREIGN,), mmpolicies=("AdminBlock",))
+    block = P.plan_dynamic(host, [DynamicRule(IN_1434)])
+    assert block.after.mmpolicies == ("AdminBlock", P.NETSH_MMPOLICY)
+    lift = P.plan_dynamic(block.after, [DynamicRule(IN_1434)], state="absent")
+    assert lift.after.mmpolicies == ("AdminBlock",)             # the administrator's stays
+    cleared = P.plan_dynamic(block.after, state="cleared")
+    assert cleared.after.mmpolicies == ("AdminBlock",)
+    assert P.plan_dynamic(replace(NETSH_HOST, dynamic=(ours,), mmpolicies=(P.NETSH_MMPOLICY,)),
+                          [DynamicRule(IN_1434)], state="absent").after.mmpolicies == ()
+    # mmpolicies take no part in equality or in what counts as converged
+    assert block.after == replace(block.after, mmpolicies=()) and P.converged(block.after, host) is False
+
+
+def test_an_orphaned_own_mmpolicy_is_used_again_or_deleted_and_said():
+    orphan = replace(NETSH_HOST, dynamic=(FOREIGN,), mmpolicies=("AdminBlock", P.NETSH_MMPOLICY))
+    block = P.plan_dynamic(orphan, [DynamicRule(IN_1434)])
+    assert block.after.mmpolicies == ("AdminBlock", P.NETSH_MMPOLICY)
+    assert any("no rule using it" in n and "the new rules use it" in n for n in block.notes)
+    gone = P.plan_dynamic(orphan, [DynamicRule(IN_80)], state="absent")
+    assert gone.after.mmpolicies == ("AdminBlock",)
+    assert any("no rule using it" in n and "it is deleted" in n for n in gone.notes)
+    # nothing to do: nothing is sent, so nothing is said about it either
+    assert not any("no rule using it" in n for n in P.plan_dynamic(orphan, [DynamicRule(IN_80)]).notes)
+    # ipseccmd hosts list none, and their rules name none
+    xp = HostState(os=OsInfo("xp", dialect="ipseccmd"), policyagent="running")
+    assert P.plan_dynamic(xp, [DynamicRule(IN_1434)]).after.mmpolicies == ()
+
+
 # ---------------------------------------------------------------------------------------------
 # Seeded random properties
 

@@ -230,6 +230,11 @@ class HostState:
     policyagent: str = ""                       # 'running' | 'stopped' | '' when unknown
     no_default_exempt: Optional[int] = None     # NoDefaultExempt value, None when absent
     os: Optional[OsInfo] = None
+    # Names of the dynamic main-mode policies the PolicyAgent holds (netsh hosts; sorted; those the
+    # rules name are always included, even when the listing could not be read). A rule-less one of
+    # winsec's own must not be added again. Not part of equality: who holds it says nothing a
+    # comparison of stores needs, and the planner predicts it for dynamic plans only.
+    mmpolicies: Tuple[str, ...] = field(default=(), compare=False)
 
     def policy(self, name: str) -> Optional[Policy]:
         return _find(self.policies, name)

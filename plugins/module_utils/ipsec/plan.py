@@ -292,14 +292,26 @@ def dynamic_key(rule: DynamicRule) -> tuple:
 def _apply_add_dynamic(state, c):
     if any(dynamic_key(d) == dynamic_key(c.obj) for d in state.dynamic):
         raise IPsecError("add_dynamic: a dynamic rule for %s already exists" % filter_text(c.obj.filter))
-    return replace(state, dynamic=state.dynamic + (c.obj,))
+    return _with_mmpolicies(replace(state, dynamic=state.dynamic + (c.obj,)), c.obj.mmpolicy)
 
 
 def _apply_delete_dynamic(state, c):
     key = dynamic_key(c.obj)
     if not any(dynamic_key(d) == key for d in state.dynamic):
         raise IPsecError("delete_dynamic: no dynamic rule for %s" % filter_text(c.obj.filter))
-    return replace(state, dynamic=_without(state.dynamic, lambda d: dynamic_key(d) == key))
+    return _with_mmpolicies(replace(state, dynamic=_without(state.dynamic, lambda d: dynamic_key(d) == key)))
+
+
+def _with_mmpolicies(state: HostState, added: str = "") -> HostState:
+    """The main-mode policies after a dynamic change, as the netsh dialect leaves them (so the planned
+    state equals the one read back): a rule's own exists, and winsec's is deleted once no rule uses
+    it, an orphan included; other tools' are never deleted (dialects/netsh.py)."""
+    names = {name_key(n): n for n in state.mmpolicies}
+    if added:
+        names.setdefault(name_key(added), added)
+    if not any(name_key(d.mmpolicy) == name_key(NETSH_MMPOLICY) for d in state.dynamic):
+        names.pop(name_key(NETSH_MMPOLICY), None)
+    return replace(state, mmpolicies=tuple(sorted(names.values(), key=name_key)))
 
 
 _APPLY = {
@@ -750,7 +762,9 @@ def plan_dynamic(actual: HostState, desired: Sequence[DynamicRule] = (), *, stat
     a new one gets winsec's (`NETSH_MMPOLICY` when the host's dialect is netsh, else none). Desired
     rules' own `mmpolicy` is ignored. Rules of other tools' main-mode policies are deleted only when
     asked for (absent names them, cleared deletes every rule); their main-mode policies stay, and a
-    note says so.
+    note says so. The main-mode policies (`HostState.mmpolicies`) are predicted as the netsh dialect
+    leaves them: winsec's exists after the plan exactly while a rule uses it (an orphan is used again
+    or deleted, and a note says which).
     """
     if state not in DYNAMIC_STATES:
         raise ValidationError("state", state, "one of %s" % ", ".join(DYNAMIC_STATES))
@@ -783,6 +797,7 @@ def plan_dynamic(actual: HostState, desired: Sequence[DynamicRule] = (), *, stat
             b.notes.append("dynamic rule %s already exists with main-mode policy %r, which winsec.ipsec did not "
                            "make; it is left as it is" % (filter_text(have.filter), have.mmpolicy))
     _note_foreign_deletions(b, actual)
+    _note_orphaned_mmpolicy(b, actual)
     if any(c.op == "add_dynamic" for c in b.changes):
         b.notes.append(DYNAMIC_NOTE)
         if actual.policyagent == "stopped":
@@ -793,6 +808,17 @@ def plan_dynamic(actual: HostState, desired: Sequence[DynamicRule] = (), *, stat
 def foreign_mmpolicy(rule: DynamicRule) -> bool:
     """Whether the rule names a main-mode policy other than winsec's (so another tool made it)."""
     return bool(rule.mmpolicy) and name_key(rule.mmpolicy) != name_key(NETSH_MMPOLICY)
+
+
+def _note_orphaned_mmpolicy(b: "_Builder", actual: HostState) -> None:
+    """Say what becomes of winsec's main-mode policy when the host holds it with no rule using it."""
+    own = name_key(NETSH_MMPOLICY)
+    if (not b.changes or own not in {name_key(m) for m in actual.mmpolicies}
+            or any(name_key(d.mmpolicy) == own for d in actual.dynamic)):
+        return
+    kept = own in {name_key(m) for m in b.state.mmpolicies}
+    b.notes.append("main-mode policy %s was on the host with no rule using it (left by an earlier run or a hand "
+                   "deletion); %s" % (NETSH_MMPOLICY, "the new rules use it" if kept else "it is deleted"))
 
 
 def _note_foreign_deletions(b: "_Builder", actual: HostState) -> None:

@@ -24,14 +24,19 @@ directory once; that costs time, not round trips (all run from the same remote s
 Dynamic rules live in the host's PolicyAgent, not in a store: they render as plain commands whatever
 the store. `netsh ipsec dynamic add rule` requires a main-mode policy ([H] usage line, mmpolicy
 without brackets). A rule is added with the main-mode policy it names (`DynamicRule.mmpolicy`, as
-the planner chose it), or winsec's own, MM_POLICY, when it names none. winsec keeps MM_POLICY alive
-exactly while rules use it, counting only those rules (read back, each rule names its main-mode
-policy): it is added before the first command that adds a rule with it when no rule of `before`
-uses it, and deleted after the batch's last dynamic command when no rule is left using it. Rules of
-other main-mode policies (other tools', an administrator's) are added and deleted like any rule, but
-their main-mode policies are never added nor deleted: winsec does not read their settings, so it
-could not restore them on undo. A rule that names no main-mode policy in `before` ('' read back:
-NONE) counts as not using MM_POLICY.
+the planner chose it), or winsec's own, MM_POLICY, when it names none. After a batch that changes
+dynamic rules, MM_POLICY exists exactly while rules use it (read back, each rule names its main-mode
+policy). It exists before the batch when a rule of `before` uses it or the host lists it
+(`HostState.mmpolicies`: one left without rules by a PolicyAgent quirk, a hand deletion or an older
+run, an orphan); it is added before the first command that adds a rule with it only when it does not
+exist, and deleted after the batch's last dynamic command when it exists and no rule is left using
+it, an orphan included: the name is winsec's, and nothing can use a main-mode policy but a rule. The
+delete's undo adds it again by name, as winsec always makes it (netsh's default settings); an orphan
+of that name made with other settings would come back with the defaults. A batch without dynamic
+changes never touches it. Rules of other main-mode policies (other tools', an administrator's) are
+added and deleted like any rule, but their main-mode policies are never added nor deleted: winsec
+does not read their settings, so it could not restore them on undo. A rule that names no main-mode
+policy in `before` ('' read back: NONE) counts as not using MM_POLICY.
 """
 from __future__ import annotations
 
@@ -57,7 +62,9 @@ def render(changes: Sequence[Change], *, before: HostState, after: HostState, st
     commands: List[Command] = []
     # each dynamic rule's main-mode policy at this point of the batch, by the rule's identity
     mmpolicies = {dynamic_key(d): d.mmpolicy for d in before.dynamic}
-    own_exists = _uses_ours(mmpolicies.values())    # once added, it stays until the batch's end
+    # used by a rule, or listed without one (an orphan); once added, it stays until the batch's end
+    own_exists = _uses_ours(mmpolicies.values()) or _uses_ours(before.mmpolicies)
+    dynamic_batch = any(c.op in ("add_dynamic", "delete_dynamic") for c in changes)
     for change in changes:
         if change.op == "add_dynamic":
             mmpolicy = _rule_mmpolicy(change.obj)
@@ -73,7 +80,7 @@ def render(changes: Sequence[Change], *, before: HostState, after: HostState, st
             commands.extend(_in_domain(c, domain, gpo) for c in _commands(change, before))
         else:
             commands.extend(_commands(change, before))
-    if own_exists and not _uses_ours(mmpolicies.values()):
+    if dynamic_batch and own_exists and not _uses_ours(mmpolicies.values()):
         commands.append(_mmpolicy("delete"))        # after every dynamic command: nothing uses it any more
     return commands
 
