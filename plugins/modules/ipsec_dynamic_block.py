@@ -21,9 +21,11 @@ description:
     O(state=absent) names their filter or O(state=cleared) deletes them; their main-mode policies are never
     added, changed or deleted. Each rule in RV(before) and RV(after) names its main-mode policy (C(mmpolicy));
     with ipseccmd (Windows XP), which shows none, it is empty.
-  - The task reads the rules, not the main-mode policies. A C(winsec-ipsec) left without rules (its rules deleted
-    by hand) therefore makes the next task that adds a rule fail on netsh's error, and be undone; delete it with
-    C(netsh ipsec dynamic delete mmpolicy name=winsec-ipsec).
+  - The task also reads the host's main-mode policies (RV(before) and RV(after) list their names as
+    C(mmpolicies)). A C(winsec-ipsec) left without rules (its rules deleted by hand, an earlier run, a
+    PolicyAgent quirk) is used by the next rules this module adds, not added again; a task that changes dynamic
+    rules and leaves none of its own deletes it. A note says which. Should such a batch be undone, C(winsec-ipsec)
+    comes back as this module makes it, with netsh's default settings.
 options:
   filters:
     description:
@@ -57,11 +59,16 @@ options:
   reapply_at_startup:
     description:
       - Re-add the dynamic filters when the host starts. The module keeps one batch file,
-        C(%SystemRoot%\winsec-reapply-dynamic.cmd), with the commands that add every dynamic filter the host
-        has after the task, and one scheduled task that runs it at boot as SYSTEM
+        C(%SystemRoot%\winsec-reapply-dynamic.cmd), with the commands that add every dynamic filter of its own
+        the host has after the task, and one scheduled task that runs it at boot as SYSTEM
         (C(schtasks /create /tn winsec-reapply-dynamic /sc onstart /ru SYSTEM /tr "cmd /c ...")).
-      - With V(true) and O(state=absent) or O(state=cleared), the file follows the filters left; when none is left
-        the task and the file are deleted. With V(false) an existing startup task is left as it is.
+      - Only this module's own filters come back at boot. With netsh those are the rules of its main-mode policy
+        C(winsec-ipsec); rules that other tools or administrators added with main-mode policies of their own
+        (including one whose actions this module corrected, which keeps its main-mode policy) are left out, and a
+        note names them. With ipseccmd (Windows XP), which shows no main-mode policy, every dynamic filter counts
+        as the module's own.
+      - With V(true) and O(state=absent) or O(state=cleared), the file follows the filters left; when none of its
+        own is left the task and the file are deleted. With V(false) an existing startup task is left as it is.
       - Costs one more round trip to check the task and file, and one more to write them when they differ.
       - A restart of the PolicyAgent service alone still drops the filters until the next boot.
     type: bool

@@ -60,9 +60,50 @@ state:
       description: The policy a domain GPO assigns (it overrides the local one), or null.
       type: dict
     dynamic:
-      description: The dynamic filters in the PolicyAgent's memory.
+      description:
+        - The dynamic filters in the PolicyAgent's memory (empty when the service is not running, or when the
+          dialect's tool could not list them).
       type: list
       elements: dict
+      contains:
+        filter:
+          description:
+            - What the rule matches. C(src) and C(dst) each hold C(kind) (V(any), V(me), V(ip), V(range), V(dns)
+              or V(server)), C(value), C(mask) and C(end) (the last address of a range); C(protocol) is the IP
+              protocol number (0 any), C(src_port) and C(dst_port) the ports (0 any), C(mirrored) whether the
+              reverse direction matches too, and C(description) is empty.
+          type: dict
+          sample: {src: {kind: any, value: "", mask: "", end: ""}, dst: {kind: me, value: "", mask: "", end: ""},
+                   protocol: 17, src_port: 0, dst_port: 1434, mirrored: false, description: ""}
+        inbound:
+          description: The action for inbound traffic.
+          type: str
+          choices: [permit, block, negotiate]
+        outbound:
+          description: The action for outbound traffic.
+          type: str
+          choices: [permit, block, negotiate]
+        conntype:
+          description: The connection type the rule applies to.
+          type: str
+          choices: [all, lan, dialup]
+        mmpolicy:
+          description:
+            - The main-mode policy the rule was added with, as C(netsh ipsec dynamic show rule) names it.
+              V(winsec-ipsec) marks the rules winsec.ipsec made; any other name, another tool's or an
+              administrator's rule.
+            - Empty when the rule has none, and always with ipseccmd (Windows XP), which shows none.
+          type: str
+          sample: winsec-ipsec
+    mmpolicies:
+      description:
+        - The names of the dynamic main-mode policies the PolicyAgent holds (netsh hosts), sorted, including any
+          that no rule uses. Those the rules name are listed even when C(netsh ipsec dynamic show mmpolicy)
+          could not be read.
+        - Empty with ipseccmd (Windows XP) and when the service is not running.
+      type: list
+      elements: str
+      sample: [AdminBlock, winsec-ipsec]
     policyagent:
       description: The PolicyAgent service state (running, stopped, ...).
       type: str

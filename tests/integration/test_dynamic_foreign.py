@@ -109,3 +109,134 @@ def test_worm_block_rollout_and_undo_on_hosts_blocked_by_hand(estate, ansible_en
     for served in estate.hosts:
         assert spd(served.host) == ({445: ADMIN}, [ADMIN])
         assert served.host.state().policy("Block UDP 1434 Filter") is None
+
+
+ORPHAN = ["netsh", "ipsec", "dynamic", "add", "mmpolicy", "name=" + OWN]
+
+
+def plant_orphan(sim):
+    """winsec-ipsec with no rule using it: its rules deleted by hand, a PolicyAgent quirk, an older run."""
+    result = sim.run_tool(ORPHAN)
+    assert result.rc == 0, (result.stdout, result.stderr)
+
+
+def check_run_again(tasks, per_host, name, where):
+    """[check] predicts [run] exactly and writes nothing; [again] changes nothing; read 1, change 2."""
+    for task, results in tasks.items():
+        r = results[name]
+        changed_calls = [e for call in per_host[name].get(task, ()) for e in call if e["changed"]]
+        if task.endswith("[check]"):
+            assert r["changed"] and not changed_calls and r["round_trips"] == 1, (task, where)
+            check = r
+        elif task.endswith("[run]"):
+            assert r["changed"] and changed_calls and r["round_trips"] == 2, (task, where)
+            assert (r["commands"], r["after"]) == (check["commands"], check["after"]), (task, where)
+        elif task.endswith("[again]"):
+            assert not r["changed"] and r["commands"] == [] and r["round_trips"] == 1, (task, where)
+            assert not changed_calls, (task, where)
+
+
+@pytest.mark.winsim(count=2, personalities=("modern", "2003"))
+def test_an_orphaned_own_mmpolicy_is_used_then_removed(estate, ansible_env):
+    for served in estate.hosts:
+        plant_foreign_rule(served.host)
+        plant_orphan(served.host)
+        assert spd(served.host) == ({445: ADMIN}, [ADMIN, OWN])
+    trips = RoundTrips(estate)
+    tasks = run_playbook(estate, dict(ansible_env, ANSIBLE_CALLBACK_PLUGINS=CALLBACKS), "dynamic_orphan.yml")
+    per_host = task_trips(tasks, trips)
+    assert not {(t, h): r.get("msg") for t, rs in tasks.items() for h, r in rs.items() if r.get("failed")}
+
+    for personality, name in host_names(estate).items():
+        def result(task):
+            return tasks[task][name]
+        check_run_again(tasks, per_host, name, personality)
+
+        # the block uses the orphan: `add mmpolicy` would fail ("already exists") and undo the block
+        block = result("block UDP 1434 in and out [run]")
+        assert block["before"]["mmpolicies"] == [ADMIN, OWN]
+        assert [c.split()[3:5] for c in block["commands"]] == [["add", "rule"]] * 2
+        assert all("mmpolicy=" + OWN in c for c in block["commands"])
+        assert dynamic_of(block) == [(445, "any", ADMIN), (1434, "any", OWN), (1434, "me", OWN)]
+        assert block["after"]["mmpolicies"] == [ADMIN, OWN]
+        assert any("no rule using it" in n and "the new rules use it" in n for n in block["notes"])
+
+        # lifting it deletes winsec-ipsec with its last rule, as for a policy winsec added itself
+        lift = result("lift the block [run]")
+        assert lift["commands"][-1] == "netsh ipsec dynamic delete mmpolicy name=" + OWN
+        assert lift["after"]["mmpolicies"] == [ADMIN]
+
+        # an orphan met by a batch that leaves no rule of winsec's is deleted last; the administrator's
+        # main-mode policy stays
+        clear = result("clear every dynamic rule [run]")
+        assert clear["before"]["mmpolicies"] == [ADMIN, OWN]
+        assert [c.split()[3:5] for c in clear["commands"]] == [["delete", "rule"], ["delete", "mmpolicy"]]
+        assert clear["commands"][-1].endswith("name=" + OWN)
+        assert clear["after"]["mmpolicies"] == [ADMIN] and clear["after"]["dynamic"] == []
+        assert any("it is deleted" in n for n in clear["notes"])
+
+    for served in estate.hosts:
+        assert spd(served.host) == ({}, [ADMIN])
+
+
+@pytest.mark.winsim(count=2, personalities=("modern", "2003"))
+def test_emergency_block_on_hosts_with_an_orphaned_own_mmpolicy(estate, ansible_env):
+    for served in estate.hosts:
+        plant_orphan(served.host)
+    checked = play(estate, ansible_env, "emergency_block.yml", "--check")
+    assert checked.returncode == 0, checked.stdout[-4000:]
+    first = play(estate, ansible_env, "emergency_block.yml")
+    assert first.returncode == 0, first.stdout[-4000:]
+    for served in estate.hosts:
+        assert "%s: blocked and verified; assigned policy: Block UDP 1434 Filter; dynamic filters: 2" % served.name \
+            in first.stdout
+        assert spd(served.host) == ({1434: OWN}, [OWN])
+    again = play(estate, ansible_env, "emergency_block.yml")
+    assert again.returncode == 0, again.stdout[-4000:]
+    assert all(c["changed"] == 0 for h, c in recap(again.stdout).items() if h != "localhost")
+
+
+def startup_file(sim):
+    return next(text for path, text in sim.fs.items() if path.lower().endswith("winsec-reapply-dynamic.cmd"))
+
+
+@pytest.mark.winsim(count=2, personalities=("modern", "2003"))
+def test_reapply_at_startup_brings_back_only_winsec_rules(estate, ansible_env):
+    for served in estate.hosts:
+        plant_foreign_rule(served.host)
+    env = dict(ansible_env, ANSIBLE_CALLBACK_PLUGINS=CALLBACKS)
+    trips = RoundTrips(estate)
+    tasks = run_playbook(estate, env, "dynamic_reapply_foreign.yml", {"phase": "block"})
+    per_host = task_trips(tasks, trips)
+    for personality, name in host_names(estate).items():
+        task = tasks["block UDP 1434 at startup too [run]"][name]
+        assert not task["failed"], task.get("msg")
+        assert task["round_trips"] == 4 and task["startup_task"]["state"] == "present"
+        assert tasks["block UDP 1434 at startup too [check]"][name]["startup_task"] == task["startup_task"]
+        again = tasks["block UDP 1434 at startup too [again]"][name]
+        assert not again["changed"] and not again["startup_task"]["changed"], personality
+        assert not [e for call in per_host[name]["block UDP 1434 at startup too [again]"] for e in call
+                    if e["changed"]]
+        batch = task["startup_task"]["commands"]
+        assert not any(ADMIN in line or "dstport=445" in line for line in batch), batch
+        assert sum("add rule" in line for line in batch) == 2
+        assert any("left out" in n and "445" in n and ADMIN in n for n in task["notes"])
+
+    for served in estate.hosts:
+        assert ADMIN not in startup_file(served.host)
+        served.control({"reboot": True})
+        # back at boot: winsec's two rules under its own main-mode policy; the administrator's rule is
+        # theirs to restore
+        assert spd(served.host) == ({1434: OWN}, [OWN]) and len(served.host.dynamic) == 2
+        plant_foreign_rule(served.host)
+
+    tasks = run_playbook(estate, env, "dynamic_reapply_foreign.yml", {"phase": "lift"})
+    for name in host_names(estate).values():
+        lift = tasks["lift the block and its startup task [run]"][name]
+        assert not lift["failed"], lift.get("msg")
+        # only the administrator's rule is left: nothing of winsec's to re-add, so the task goes
+        assert lift["startup_task"]["state"] == "absent" and lift["startup_task"]["changed"]
+    for served in estate.hosts:
+        assert not served.host.scheduler.tasks
+        served.control({"reboot": True})
+        assert spd(served.host) == ({}, [])

@@ -4,15 +4,21 @@
 
 Dynamic filters vanish when PolicyAgent restarts or the host reboots (KB 813878; SYNTAX.md 6). With
 `reapply_at_startup`, ipsec_dynamic_block keeps one batch file, `%SystemRoot%\\winsec-reapply-dynamic.cmd`,
-holding the commands that add every dynamic filter the host has after the task, and one scheduled
-task that runs it at boot as SYSTEM ([D] learn.microsoft.com/windows-server/administration/
+holding the commands that add winsec's own dynamic filters the host has after the task, and one
+scheduled task that runs it at boot as SYSTEM ([D] learn.microsoft.com/windows-server/administration/
 windows-commands/schtasks-create, /sc ONSTART):
 
     schtasks /create /tn winsec-reapply-dynamic /sc onstart /ru SYSTEM /tr "cmd /c %SystemRoot%\\winsec-reapply-dynamic.cmd"
 
-When no dynamic filter is left, the task and the file are deleted. The check is one round trip
-(the file's text and whether the task exists); a write, when needed, one more. Idempotent: the
-file is rewritten and the task created only when they differ from what is wanted.
+Only winsec's own rules are re-added (`is_own`): on netsh those of its main-mode policy,
+winsec-ipsec; rules that other tools or administrators added with main-mode policies of their own
+are theirs to restore (re-added here they would come back under winsec-ipsec). ipseccmd shows no
+main-mode policy, so on XP every rule counts as winsec's. When no own dynamic filter is left, the
+task and the file are deleted.
+
+The check is one round trip (the file's text and whether the task exists); a write, when needed,
+one more. Idempotent: the file is rewritten and the task created only when they differ from what is
+wanted.
 
 Standard library only.
 """
@@ -21,8 +27,8 @@ from __future__ import annotations
 from typing import List, Optional, Sequence
 
 from . import dialects, remote
-from .model import DynamicRule, HostState, IPsecError
-from .plan import plan_dynamic
+from .model import DynamicRule, HostState, IPsecError, name_key
+from .plan import NETSH_MMPOLICY, filter_text, plan_dynamic
 from .quoting import cmd_safe, join_command_line
 from .report import state_from_dict
 
@@ -30,6 +36,12 @@ TASK = "winsec-reapply-dynamic"
 FILE = "%SystemRoot%\\winsec-reapply-dynamic.cmd"
 PS_FILE = "$env:SystemRoot\\winsec-reapply-dynamic.cmd"
 HEADER = ["@echo off", "rem winsec.ipsec: re-add the dynamic IPsec filters at startup (reapply_at_startup)"]
+
+
+def is_own(rule: DynamicRule, dialect: str) -> bool:
+    """Whether winsec made the rule: its main-mode policy on netsh, none ('') on ipseccmd (the mark
+    plan_dynamic gives the rules it adds)."""
+    return name_key(rule.mmpolicy) == name_key(NETSH_MMPOLICY if dialect == "netsh" else "")
 
 
 def batch_lines(rules: Sequence[DynamicRule], os, dialect: str) -> List[str]:
@@ -69,7 +81,14 @@ def manage(execute, result: dict, check_mode: bool, dialect: str) -> dict:
     """Bring the startup task in line with the dynamic filters in result['after']."""
     after = state_from_dict(result["after"])
     os = after.os
-    wanted = batch_lines(after.dynamic, os, dialect or os.dialect) if after.dynamic else None
+    effective = dialect or os.dialect
+    own = [d for d in after.dynamic if is_own(d, effective)]
+    others = [d for d in after.dynamic if not is_own(d, effective)]
+    wanted = batch_lines(own, os, effective) if own else None
+    if others:
+        result.setdefault("notes", []).append(
+            "the startup task re-adds only the dynamic rules winsec.ipsec made; left out: %s" % "; ".join(
+                "%s (main-mode policy %r)" % (filter_text(d.filter), d.mmpolicy) for d in others))
     _rc, out, _err = execute(check_script())
     result["round_trips"] += 1
     sections = remote.parse_transcript(out).sections
@@ -97,4 +116,4 @@ def manage(execute, result: dict, check_mode: bool, dialect: str) -> dict:
     return result
 
 
-__all__ = ["TASK", "FILE", "batch_lines", "manage"]
+__all__ = ["TASK", "FILE", "is_own", "batch_lines", "manage"]
