@@ -23,9 +23,12 @@ def ok(result):
 ])
 def test_os_detection_through_reg_query(tmp_path, personality, version, product):
     host = SimHost("h", "127.0.0.4", personality, str(tmp_path / personality))
-    assert "CurrentVersion    REG_SZ    %s" % version in ok(host.run_tool(["reg", "query", VERSION, "/v", "CurrentVersion"]))
+    # reg.exe 3.0 of XP/2003 separates with tabs (tests/fixtures/captures/reg_query_xp_*), later ones with 4 spaces.
+    sep = "\t" if personality in ("2003", "xp") else "    "
+    line = "CurrentVersion{0}REG_SZ{0}{1}".format(sep, version)
+    assert line in ok(host.run_tool(["reg", "query", VERSION, "/v", "CurrentVersion"]))
     text = ok(host.run_tool(["reg.exe", "QUERY", VERSION.replace("HKLM", "HKEY_LOCAL_MACHINE")]))
-    assert "ProductName    REG_SZ    %s" % product in text
+    assert "ProductName{0}REG_SZ{0}{1}".format(sep, product) in text
     assert host.state().os.generation == personality
 
 

@@ -4,12 +4,18 @@ Grammar: learn.microsoft.com "ldifde" [D]: `-f file` `-s server` `-d baseDN` `-p
 `-r LDAP-filter` `-l attribute,list`; `-u` (Unicode file) is accepted and changes nothing here, since
 winsim's files are text [I]. Switch letters are case-insensitive and may start with `-` or `/` [I].
 Filters: RFC 4515 (`(a=v)` case-insensitive, `(a=*)`, substrings `(a=x*y)`, `&`, `|`, `!`).
-The file: RFC 2849 LDIF. Each entry has `dn:`, `changetype: add`, then `attr: value` lines. A value
-that is not a SAFE-STRING, or is binary, is written `attr:: base64`. Lines longer than 79 characters are
-folded with a leading space [I: real ldifde folds long lines; its width is unverified]. Each entry is
-followed by a blank line [I]. The directory is `DomainStore.ldap_entries()` (winsim/domain.py).
-Console text follows ldifde's progress lines. The exact wording, the error texts and the exit
-code 1 on failure are [I]: not verified on real Windows.
+The file: RFC 2849 LDIF, held to a real export (tests/fixtures/captures/
+ldifde_export_deleted_objects_ws2019.ldf, [V]): each entry is `dn:`, `changetype: add`, then
+`attr: value` lines, and a blank line. The dn line is never folded (a 101-character one is kept
+whole); an attribute line that would be longer than 79 characters puts its whole value on
+continuation lines, each a space and up to 78 characters (`distinguishedName:` / ` CN=...`), [V];
+the 79 is [I] (the capture keeps a 59-character line and breaks a 116-character one). A value that
+is not a SAFE-STRING, or is binary, is written `attr:: base64` ([V] objectSid; ANSI files carry
+non-ASCII values as base64, [D] learn.microsoft.com "LDIF Scripts"). The directory is
+`DomainStore.ldap_entries()` (winsim/domain.py).
+Console text: the success lines match two real exports (captures/ldifde_export_console_*, [V]),
+one dot per entry after "Writing out entries". The failure texts, "No Entries found" and the
+exit code 1 on failure are [I]: not verified on real Windows.
 """
 import base64
 import re
@@ -195,25 +201,24 @@ def ldif_line(name: str, value) -> str:
 
 
 def fold(line: str) -> str:
+    """An attribute line as ldifde writes it: whole, or `name:`/`name::` and its value on
+    continuation lines of a space and WIDTH - 1 characters (module docstring, [V] shape)."""
     if len(line) <= WIDTH:
         return line
-    parts = [line[:WIDTH]]
-    rest = line[WIDTH:]
-    while rest:
-        parts.append(" " + rest[:WIDTH - 1])
-        rest = rest[WIDTH - 1:]
-    return "\r\n".join(parts)
+    head, _, value = line.partition(" ")
+    chunks = [value[i:i + WIDTH - 1] for i in range(0, len(value), WIDTH - 1)]
+    return "\r\n ".join([head] + chunks)
 
 
 def ldif(entries, wanted: Optional[set]) -> str:
     """The entries as an LDIF file (CRLF lines); `wanted` limits the attributes (None: all)."""
     blocks = []
     for entry in entries:
-        lines = [ldif_line("dn", entry.dn), "changetype: add"]
+        lines = [ldif_line("dn", entry.dn), "changetype: add"]      # the dn line is never folded
         for name, values in entry.attributes:
             if wanted is None or name.casefold() in wanted:
-                lines += [ldif_line(name, v) for v in values]
-        blocks.append("".join(fold(line) + "\r\n" for line in lines) + "\r\n")
+                lines += [fold(ldif_line(name, v)) for v in values]
+        blocks.append("".join(line + "\r\n" for line in lines) + "\r\n")
     return "".join(blocks)
 
 

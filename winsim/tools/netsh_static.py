@@ -6,12 +6,15 @@ given parameters; `delete policy` keeps filter lists and actions); assigning a p
 previous one (KB 813878). Each command works on the store as a model.HostState: decode, derive the
 new state with dataclasses.replace, encode back (the store object does the codec work).
 """
+import time
 import uuid
 from dataclasses import replace
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
     KERBEROS, Filter, FilterAction, FilterList, HostState, Policy, QmOffer, Rule, name_key)
+
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.registry import LOCAL_ROOT
 
 from ..domain import DEFAULT_DOMAIN_POLICY
 from .netsh_params import (
@@ -591,8 +594,10 @@ def delete_all(ctx, state, args):
     return replace(state, policies=(), filterlists=(), filteractions=(), assigned="")
 
 
-# -- show [I]: no verbatim capture of these exists; labels follow the real `show all` filter-list
-# layout (label padded to 23 characters, then ": ", SYNTAX.md 1.5 [V]). -------------------------
+# -- show: the filter-list block (and its filters) is held to a real Windows 10 `show all` capture
+# (tests/fixtures/captures/netsh_static_show_all_filterlist_win10.txt, [V]): label padded to 23
+# characters, then ": ". Policy, rule and filter-action blocks follow that style but no capture of
+# them exists ([I]). ---------------------------------------------------------------------------
 
 def _line(label: str, value) -> str:
     return "%-23s: %s\n" % (label, value)
@@ -620,23 +625,39 @@ PROTOCOL_NAMES = {0: "ANY", 1: "ICMP", 6: "TCP", 17: "UDP", 255: "RAW"}
 def render_filter(flt: Filter) -> str:
     src, src_mask = _addr_text(flt.src)
     dst, dst_mask = _addr_text(flt.dst)
+    # "Source/Destination DNS Name" repeat the address for <Any IP Address> ([V] capture); what
+    # they show for a specific address is [I] (winsim repeats the address there too).
     return "".join((
         _line("Description", flt.description or "NONE"),
         _line("Mirrored", _yes(flt.mirrored)),
         _line("Source IP Address", src),
         _line("Source Mask", src_mask or "NONE"),
+        _line("Source DNS Name", src),
         _line("Destination IP Address", dst),
         _line("Destination Mask", dst_mask or "NONE"),
+        _line("Destination DNS Name", dst),
         _line("Protocol", PROTOCOL_NAMES.get(flt.protocol, flt.protocol)),
         _line("Source Port", flt.src_port or "ANY"),
         _line("Destination Port", flt.dst_port or "ANY"),
     ))
 
 
+def _last_modified(ctx, key: str) -> str:
+    """The object's whenChanged in the capture's format (`22/04/2021 18:47:44`, an en-GB host: the
+    date follows the display locale, [V]); winsim prints it in UTC. Objects of the domain store
+    show the time of the call ([I] simplification)."""
+    stamp = ctx.host.now()
+    if ctx.store.kind == "local":
+        value = ctx.host.hive.tree.get(LOCAL_ROOT + "\\" + key, "whenChanged")
+        stamp = value.data if value is not None else stamp
+    return time.strftime("%d/%m/%Y %H:%M:%S", time.gmtime(stamp))
+
+
 def render_filterlist(ctx, flist: FilterList, verbose: bool) -> str:
     out = [_line("FilterList Name", flist.name), _line("Description", flist.description or "NONE"),
-           _line("Store", ctx.store.label), _line("GUID", flist.guid.upper()),
-           _line("No. of Filters", len(flist.filters))]
+           _line("Store", ctx.store.label),
+           _line("Last Modified", _last_modified(ctx, "ipsecFilter" + flist.guid)),
+           _line("GUID", flist.guid.upper()), _line("No. of Filters", len(flist.filters))]
     if verbose and flist.filters:
         out.append("Filter(s)\n---------\n")
         out.append("\n".join(render_filter(f) for f in flist.filters))

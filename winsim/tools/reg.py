@@ -1,7 +1,8 @@
 """reg.exe: query, add and delete over the host's HKLM hive.
 
-`reg query` output is the engine codec's `render_reg_query` (Vista+ layout [I]); reg.exe 3.0 of
-XP/2003 prints a `! REG.EXE VERSION 3.0` banner first [I]. Messages are reg.exe's English texts
+`reg query` output is the engine codec's `render_reg_query`: the Vista+ layout [I] (four-space
+separators), or on XP/2003 reg.exe 3.0's (a `! REG.EXE VERSION 3.0` banner and tab separators, [V]
+two Microsoft docs whose samples keep the tab stops, tests/fixtures/captures/reg_query_xp_*). Messages are reg.exe's English texts
 (`ERROR: The system was unable to find the specified registry key or value.`, `The operation
 completed successfully.`); errors go to stderr with exit code 1.
 """
@@ -72,11 +73,10 @@ def query(host, args: List[str]) -> Result:
         raise _syntax("query")
     value = opts.get("/v") if "/v" in opts else ("" if "/ve" in opts else None)
     try:
-        text = render_reg_query(host.hive.tree, key, recursive="/s" in opts, value=value)
+        text = render_reg_query(host.hive.tree, key, recursive="/s" in opts, value=value,
+                                style="xp" if host.profile.blob_flavor == "legacy" else "modern")
     except RegistryError:
         raise RegError(MISSING) from None
-    if host.profile.blob_flavor == "legacy":
-        text = "\r\n! REG.EXE VERSION 3.0\r\n" + text
     return Result(stdout=text)
 
 

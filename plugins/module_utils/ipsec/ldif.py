@@ -4,12 +4,15 @@
 
 Only what an export holds is read: `version:`, comments, `dn:` records with `attr: value`,
 `attr:: base64` and folded lines (a line starting with one space continues the previous one),
-records separated by blank lines. `changetype: add`, which ldifde writes into every exported record
-([I]: seen in published exports, not in Microsoft's docs), is dropped. A URL value (`attr:< url`) or
-any other change type is an error: an export never holds one.
+records separated by blank lines. A real ldifde export (tests/fixtures/captures/
+ldifde_export_deleted_objects_ws2019.ldf, [V]) shows what this must take: `changetype: add` in
+every record (dropped here), `#` comment lines before the first record, a dn line never folded,
+and a long value that starts on the next line (`distinguishedName:` then ` CN=...`). A URL value
+(`attr:< url`) or any other change type is an error: an export never holds one.
 
 Values are kept as bytes when they came base64-encoded (binary attributes such as ipsecData, and
-strings that are not RFC 2849 SAFE-STRINGs); `text()` turns one into a string (UTF-8, which RFC
+strings that are not RFC 2849 SAFE-STRINGs: ldifde's default ANSI file carries non-ASCII values as
+base64, [D] learn.microsoft.com "LDIF Scripts"); `text()` turns one into a string (UTF-8, which RFC
 2849 prescribes for base64 strings). Standard library only.
 """
 from __future__ import annotations
