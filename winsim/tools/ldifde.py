@@ -9,7 +9,9 @@ ldifde_export_deleted_objects_ws2019.ldf, [V]): each entry is `dn:`, `changetype
 `attr: value` lines, and a blank line. The dn line is never folded (a 101-character one is kept
 whole); an attribute line that would be longer than 79 characters puts its whole value on
 continuation lines, each a space and up to 78 characters (`distinguishedName:` / ` CN=...`), [V];
-the 79 is [I] (the capture keeps a 59-character line and breaks a 116-character one). A value that
+the limit is [V] too: a Microsoft-published LDIF keeps a 79-character line and breaks an
+80-character one (captures/ldf_microsoft_adlds_schema_excerpt.ldf; that writer folds dn lines
+as well, ldifde's export above does not, and winsim follows ldifde). A value that
 is not a SAFE-STRING, or is binary, is written `attr:: base64` ([V] objectSid; ANSI files carry
 non-ASCII values as base64, [D] learn.microsoft.com "LDIF Scripts"). The directory is
 `DomainStore.ldap_entries()` (winsim/domain.py).

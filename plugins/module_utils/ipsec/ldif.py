@@ -6,8 +6,9 @@ Only what an export holds is read: `version:`, comments, `dn:` records with `att
 `attr:: base64` and folded lines (a line starting with one space continues the previous one),
 records separated by blank lines. A real ldifde export (tests/fixtures/captures/
 ldifde_export_deleted_objects_ws2019.ldf, [V]) shows what this must take: `changetype: add` in
-every record (dropped here), `#` comment lines before the first record, a dn line never folded,
-and a long value that starts on the next line (`distinguishedName:` then ` CN=...`). A URL value
+every record (dropped here), `#` comment lines before the first record, its dn line kept whole
+(another Microsoft writer folds dn lines too: both are read), and a value too long for 79
+columns starting on the next line (`distinguishedName:` then ` CN=...`). A URL value
 (`attr:< url`) or any other change type is an error: an export never holds one.
 
 Values are kept as bytes when they came base64-encoded (binary attributes such as ipsecData, and
