@@ -1048,8 +1048,12 @@ class Interpreter:
                  run_native: NativeRunner, write_out: Callable[[str], None],
                  write_err: Callable[[str], None], write_error_record: Callable[[str], None],
                  sleep: Callable[[float], None] = lambda seconds: None,
-                 path_exists: Callable[[str], bool] = lambda path: False):
+                 path_exists: Callable[[str], bool] = lambda path: False,
+                 input_lines: Sequence[str] = ()):
         self.src = source
+        # `$input`: the lines of a redirected standard input (about_Automatic_Variables). It is an
+        # enumerator: once read, it is empty.
+        self.input_lines: List[str] = list(input_lines)
         self.sleep = sleep
         self.path_exists = path_exists     # folders and installed tools, beyond `fs`
         self.env = env
@@ -1537,6 +1541,9 @@ class Interpreter:
             return None
         if name.startswith(("script:", "global:", "local:")):
             name = name.split(":", 1)[1]
+        if name == "input":
+            lines, self.input_lines = self.input_lines, []
+            return lines
         if name in self.vars:
             return self.vars[name]
         if self.strict:

@@ -153,6 +153,7 @@ def run_powershell(machine: Machine, args: List[str], stdin: str) -> Result:
     """powershell.exe with its arguments (after the program name), per `powershell -?`."""
     script = None
     encoded = False
+    from_stdin = False
     i = 0
     while i < len(args):
         arg = args[i]
@@ -168,7 +169,7 @@ def run_powershell(machine: Machine, args: List[str], stdin: str) -> Result:
         if name == "command":
             script = " ".join(args[i + 1:])
             if script == "-":
-                script = stdin
+                script, from_stdin = stdin, True
             break
         if name == "encodedcommand":
             try:
@@ -190,14 +191,23 @@ def run_powershell(machine: Machine, args: List[str], stdin: str) -> Result:
             break
         i += 2 if name in _PS_VALUED else 1
     if script is None:
-        script = stdin      # no command: PowerShell reads commands from stdin ([I] as one script)
-    return run_script(machine, script, clixml=encoded)
+        script, from_stdin = stdin, True    # no command: PowerShell reads commands from stdin ([I] as one script)
+    return run_script(machine, script, clixml=encoded, stdin="" if from_stdin else stdin)
 
 
-def run_script(machine: Machine, script: str, clixml: bool = False) -> Result:
+def stdin_lines(text: str) -> List[str]:
+    """Standard input as PowerShell's `$input` enumerates it: lines split at CR LF, LF or CR (.NET
+    TextReader.ReadLine), no empty line after a final line break. [I] powershell.exe decodes the
+    bytes with the console's input code page; winsim takes UTF-8 (winsec.ipsec sends ASCII only)."""
+    lines = re.split(r"\r\n|\r|\n", text)
+    return lines[:-1] if lines and lines[-1] == "" else lines
+
+
+def run_script(machine: Machine, script: str, clixml: bool = False, stdin: str = "") -> Result:
     """Run PowerShell source. With clixml, PowerShell's own error records go to stderr as CLIXML,
     as powershell.exe -EncodedCommand does when its stderr is redirected (PowerShell issue #5912,
-    WinRb/WinRM#106); native tools' stderr still passes through as plain text."""
+    WinRb/WinRM#106); native tools' stderr still passes through as plain text. `stdin` (when the
+    script came from the command line, not from stdin itself) is what `$input` enumerates."""
     out: List[str] = []
     err: List[tuple] = []
 
@@ -208,7 +218,7 @@ def run_script(machine: Machine, script: str, clixml: bool = False) -> Result:
                          machine.fs, run_native, out.append,
                          lambda text: err.append(("raw", text)) if text else None,
                          lambda text: err.append(("ps", text)), machine.sleep,
-                         machine.path_exists)
+                         machine.path_exists, stdin_lines(stdin))
     rc = interp.run()
     return Result("".join(out), _stderr(err, clixml), rc)
 

@@ -1,10 +1,13 @@
 """Secrets never show (issue 6, section 4): pre-shared keys and the connection's password.
 
-One ansible-playbook run at -vvvv with --diff and ANSIBLE_LOG_PATH against modern and 2003 hosts
-(netsh) and, in check mode only, an XP host (ipseccmd): a rule with a PSK in check mode, for real, again, a policy whose rules carry
-PSKs, a key change, ipsec_info, and a refused change that carries a key. Every byte Ansible printed
-or logged, and every recorded result, is searched for the secrets, also inside base64 blocks
-(the encoded PowerShell scripts). The one place a key must be is the host's own audit log: the
+One ansible-playbook run at -vvvvvv (the winrm connection then logs every command it sends and
+its raw output) with --diff and ANSIBLE_LOG_PATH against modern and 2003 hosts (netsh) and, in
+check mode only, an XP host (ipseccmd): a rule with a PSK in check mode, for real, again, a policy
+whose rules carry PSKs, a key change, a commit-confirmed key change, ipsec_info, and a refused change that carries a
+key. Every byte Ansible printed or logged, and every recorded result, is searched for the secrets
+in every form they take on the way (plain, and the hex of their UTF-16LE and UTF-8 bytes as
+`reg query` prints the stored rule blob), also inside base64 blocks (the encoded PowerShell
+scripts). The one place a key must be is the host's own audit log: the
 tool's argv carries it (netsh `psk=`, ipseccmd `-a P:`), as it does on Windows.
 """
 import base64
@@ -35,6 +38,11 @@ def tasks():
         {"name": "psk rule [run]", "winsec.ipsec.ipsec_rule": rule},
         {"name": "psk rule [again]", "winsec.ipsec.ipsec_rule": rule},
         {"name": "psk key changed [run]", "winsec.ipsec.ipsec_rule": dict(rule, auth=psk(KEYS[1]))},
+        # its undo (the old key) waits in a batch file on the host; the result shows it masked
+        {"name": "psk rule, confirmed [run]", "winsec.ipsec.ipsec_rule": dict(
+            rule, name="Partner SQL 2", auth=psk(KEYS[0]), confirm_timeout=60)},
+        {"name": "psk key changed, confirmed [run]", "winsec.ipsec.ipsec_rule": dict(
+            rule, name="Partner SQL 2", auth=psk(KEYS[1]), confirm_timeout=60)},
         {"name": "policy with psk rules [run]", "winsec.ipsec.ipsec_policy": {
             "name": "Partner Policy", "assigned": True,
             "rules": [{"name": "Partner SMB", "filters": ["10.8.0.0/255.255.0.0=0:445:TCP"], "action": "permit",
@@ -49,11 +57,20 @@ def tasks():
             rule, auth=[{"kind": "psk", "value": KEYS[0] + "\n"}])},
     ]
     # winsim's ipseccmd does not emulate a -a list: it refuses the K after the key, and PowerShell's
-    # error record echoes the whole command line, key included, into the step's output. So on XP the
-    # real run fails, and its message must carry that echo masked.
+    # error record echoes the script line into the step's output. So on XP the real run fails, and
+    # the echo shows the stdin reference where the key is passed, never the key.
     echo = {"name": "psk rule whose tool echoes the key [fails]", "winsec.ipsec.ipsec_rule": rule,
             "ignore_errors": True, "when": "winsim_personality == 'xp'"}
     return found[:1] + [echo] + [dict(task, when=real) for task in found[1:]]
+
+
+def forms(secret):
+    """A secret as it may travel: plain, and hex of its UTF-16LE / UTF-8 bytes (`reg query` prints a
+    REG_BINARY value as one upper-case hex run; a .reg export as comma-separated lower-case bytes)."""
+    found = {secret}
+    for raw in (secret.encode("utf-16-le"), secret.encode("utf-8")):
+        found |= {raw.hex().upper(), raw.hex(), ",".join("%02x" % b for b in raw)}
+    return sorted(found)
 
 
 def decoded_blocks(text):
@@ -76,7 +93,7 @@ def test_keys_and_password_appear_nowhere_but_the_tools_argv(estate, ansible_env
     log, record = tmp_path / "ansible.log", tmp_path / "results.jsonl"
     env = dict(ansible_env, ANSIBLE_LOG_PATH=str(log), ANSIBLE_CALLBACK_PLUGINS=CALLBACKS,
                ANSIBLE_CALLBACKS_ENABLED="winsec_record", WINSEC_RECORD=str(record))
-    out = subprocess.run(["ansible-playbook", "-vvvv", "--diff", "-i", estate.inventory_path, str(playbook)],
+    out = subprocess.run(["ansible-playbook", "-vvvvvv", "--diff", "-i", estate.inventory_path, str(playbook)],
                          env=env, capture_output=True, text=True, timeout=600)
     results = [json.loads(line) for line in record.read_text().splitlines()]
     by_task = {}
@@ -93,13 +110,19 @@ def test_keys_and_password_appear_nowhere_but_the_tools_argv(estate, ansible_env
         if personality == "xp":
             assert any(" -a P:******** K" in c for c in check["commands"]), check["commands"]
             echoed = result("psk rule whose tool echoes the key [fails]")
-            assert echoed["status"] == "failed" and "'P:********'" in echoed["result"]["msg"], echoed
+            assert echoed["status"] == "failed" and "'-a' $winsecin[0] 'K'" in echoed["result"]["msg"], echoed
             continue
         run = result("psk rule [run]")["result"]
         assert run["changed"] and run["commands"] and run["diff"], (personality, run.get("msg"))
         assert any("********" in c for c in run["commands"]), run["commands"]
         assert not result("psk rule [again]")["result"]["changed"], personality
         assert result("psk key changed [run]")["result"]["changed"], personality
+        for task in ("psk rule, confirmed [run]", "psk key changed, confirmed [run]"):
+            confirmed = result(task)["result"]
+            assert confirmed["changed"] and confirmed["confirm"]["status"] == "confirmed", (task, confirmed)
+        # the key change's undo puts the old key back: the undo batch holds it, the result masks it
+        undo = result("psk key changed, confirmed [run]")["result"]["confirm"]["undo"]
+        assert any("psk=********" in line for line in undo), undo
         assert result("policy with psk rules [run]")["status"] == "ok", result("policy with psk rules [run]")
         refused = result("refused with a key [fails]")
         assert refused["status"] == "failed" and "allow_lockout" in refused["result"]["msg"], refused
@@ -114,10 +137,12 @@ def test_keys_and_password_appear_nowhere_but_the_tools_argv(estate, ansible_env
         assert [(a.kind, a.value) for a in rule.auth] == [("psk", KEYS[1]), ("kerberos", "")]
 
     shown = out.stdout + out.stderr + log.read_text() + record.read_text()
-    assert "psk rule [run]" in out.stdout and "<127." in out.stdout      # -vvvv output, per host
+    assert "psk rule [run]" in out.stdout and "<127." in out.stdout      # verbose output, per host
+    assert "WINRM EXEC" in out.stdout and "WINRM RESULT" in out.stdout    # the connection's own log is in it
     haystacks = [shown] + decoded_blocks(shown)
     for secret in KEYS + (estate.password,):
-        leaks = [h[max(0, h.find(secret) - 200):h.find(secret) + 100] for h in haystacks if secret in h]
-        assert not leaks, "%r leaked:\n%s" % (secret, "\n---\n".join(leaks[:3]))
-    # the scripts Ansible sent were searched too (they are in the -vvvv output when WinRM logs them)
-    assert len(haystacks) > 1 or "EncodedCommand" not in shown
+        for form in forms(secret):
+            leaks = [h[max(0, h.find(form) - 200):h.find(form) + 100] for h in haystacks if form in h]
+            assert not leaks, "%r leaked as %r:\n%s" % (secret, form, "\n---\n".join(leaks[:3]))
+    # the scripts Ansible sent were searched too (the winrm connection logs them base64-encoded)
+    assert len(haystacks) > 1 and "EncodedCommand" in shown

@@ -4,10 +4,11 @@ import re
 
 import pytest
 import tree_sitter
+from ansible.plugins.shell.powershell import ShellModule
 import tree_sitter_powershell
 
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import remote
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import IPsecError
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import args, confirm, remote
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import IPsecError, ValidationError
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.quoting import split_powershell_literals
 
 PARSER = tree_sitter.Parser(tree_sitter.Language(tree_sitter_powershell.language()))
@@ -149,13 +150,12 @@ def test_domain_script_goes_through_a_temp_file():
     assert_powershell(script)
     lines = script.splitlines()
     start = next(i for i, ln in enumerate(lines) if ln.startswith("Set-Content -LiteralPath \"$env:TEMP\\winsec-"))
-    assert lines[start].endswith("-Value @'")
-    assert lines[start + 1:start + 6] == ["pushd ipsec static", "set store location=domain", "add policy name=X", "popd", "'@"]
-    path = lines[start].split('"')[1]
-    assert lines[start + 6] == '$out = netsh -f "%s" 2>&1' % path
+    head, values = lines[start].split(" -Value ")
+    assert split_powershell_literals(values.replace("', '", "' '")) == [
+        "pushd ipsec static", "set store location=domain", "add policy name=X", "popd"]
+    path = head.split('"')[1]
+    assert lines[start + 1] == '$out = netsh -f "%s" 2>&1' % path
     assert 'Remove-Item -LiteralPath "%s"' % path in lines
-    with pytest.raises(IPsecError):
-        remote.write_script([remote.Step(("netsh",), script="'@\nexit 0")])
 
 
 def test_transcript_steps_failure_and_undo():
@@ -218,3 +218,150 @@ def test_packing_counts_non_ascii_and_astral_characters_exactly():
     assert max(lengths) <= remote.MAX_COMMAND_LINE
     # greedy packing: no two neighbouring scripts could have been one
     assert all(a + b - len(remote.POWERSHELL_PREFIX) > remote.MAX_COMMAND_LINE for a, b in zip(lengths, lengths[1:]))
+
+
+# -- secrets travel on stdin, never in the script -------------------------------------------------
+
+KEYS = ["S3cret-Key", "it's a $key `with` spaces", "back\\slash\\ end\\", 'q"uo"te and space', "--%", "@'"]
+
+
+class RecordingHost:
+    """A winsim host whose tools record argv and the file `netsh -f` would read."""
+
+    def __init__(self, powershell="5.1"):
+        from types import SimpleNamespace
+        self.name = "win01"
+        self.personality = SimpleNamespace(powershell=powershell, system_root=r"C:\\Windows")
+        self.fs, self.calls = {}, []
+
+    def run_tool(self, argv, stdin=""):
+        from winsim.result import Result
+        read = argv[2] if argv[:2] == ["netsh", "-f"] else None
+        self.calls.append((argv, self.fs.get(read) if read else None))
+        return Result("ok\r\n", "", 0)
+
+
+def run_on_winsim(script, powershell="5.1"):
+    """`script` as Ansible's winrm connection sends it: encoded command line, stdin through Send."""
+    from winsim import shell
+    host = RecordingHost(powershell)
+    command = ShellModule()._encode_script(str(script), strict_mode=False, preserve_rc=False)
+    stdin = "".join(line + "\r\n" for line in script.stdin).encode("ascii")
+    result = shell.execute(host, command, stdin)
+    return result, host
+
+
+def psk_step(key, old):
+    undo = remote.Step(("netsh", "ipsec", "static", "set", "rule", "name=R", "psk=" + old), display="undo",
+                       hidden=("psk=" + old,))
+    return remote.Step(("netsh", "ipsec", "static", "set", "rule", "name=R", "psk=" + key, "kerberos=yes"),
+                       undo=(undo,), display="set rule psk=********", hidden=("psk=" + key,))
+
+
+@pytest.mark.parametrize("powershell", ["5.1", "2.0"])
+@pytest.mark.parametrize("key", KEYS)
+def test_a_hidden_argument_reaches_the_tool_exactly_but_is_not_in_the_script(key, powershell):
+    fail = remote.Step(("netsh", "fail"), display="fail")
+    script = remote.write_script([psk_step(key, "old " + key), fail], verify=False)
+    assert_powershell(script)
+    assert key not in script and script.splitlines()[0] == remote.STDIN_HEADER
+    assert "$winsecin[0] 'kerberos=yes'" in script and "'name=R' $winsecin[1] 2>&1" in script
+    assert len(script.stdin) == 2
+    host = RecordingHost(powershell)
+
+    def failing(argv, stdin=""):
+        from winsim.result import Result
+        host.calls.append((argv, None))
+        return Result("", "ERR IPsec[05072]\r\n", 1) if argv[1] == "fail" else Result("ok\r\n", "", 0)
+    host.run_tool = failing
+    from winsim import shell
+    shell.execute(host, ShellModule()._encode_script(str(script), strict_mode=False, preserve_rc=False),
+                  "".join(v + "\r\n" for v in script.stdin).encode())
+    # the step, the failing one, then the undo with the old key
+    assert [argv for argv, _ in host.calls] == [
+        ["netsh", "ipsec", "static", "set", "rule", "name=R", "psk=" + key, "kerberos=yes"],
+        ["netsh", "fail"],
+        ["netsh", "ipsec", "static", "set", "rule", "name=R", "psk=old " + key]]
+
+
+def test_a_hidden_netsh_script_line_is_written_to_the_file_from_stdin():
+    key = "it's $a key"
+    line = 'set rule name=R psk="%s"' % key
+    step = remote.Step(("netsh", "-f", "x"), script="pushd ipsec static\nset store location=domain\n%s\npopd\n" % line,
+                       display="...", hidden=(line,))
+    script = remote.write_script([step], verify=False)
+    assert key not in script and script.stdin == (line,)
+    result, host = run_on_winsim(script)
+    [(argv, text)] = host.calls
+    assert argv[:2] == ["netsh", "-f"] and text.splitlines() == ["pushd ipsec static", "set store location=domain",
+                                                                    line, "popd"]
+    assert host.fs == {}        # removed after the run
+
+
+def test_a_script_without_secrets_reads_no_stdin_and_a_secret_without_stdin_is_refused():
+    plain = remote.write_script([step("netsh", "a")])
+    assert plain.stdin == () and "$input" not in plain
+    with pytest.raises(IPsecError, match="internal"):
+        remote.write_lines([psk_step("k", "o")])
+
+
+def test_a_key_that_stdin_cannot_carry_is_refused_without_echo():
+    with pytest.raises(IPsecError) as err:
+        remote.write_script([psk_step("s\u00e9cret", "old")])
+    assert "s\u00e9cret" not in str(err.value) and "ASCII" in str(err.value)
+    with pytest.raises(ValidationError) as err:
+        args.auth_option("auth", [{"kind": "psk", "value": "s\u00e9cret"}])
+    assert "s\u00e9cret" not in str(err.value) and "auth[0].value" in str(err.value)
+    assert args.auth_option("auth", [{"kind": "cert", "value": "CN=R\u00e9seau"}])[0].value == "CN=R\u00e9seau"
+
+
+def test_many_secrets_split_over_scripts_each_with_its_own_stdin():
+    steps = [psk_step("key-%03d" % i, "old-%03d" % i) for i in range(400)]
+    scripts = remote.write_scripts(steps)
+    assert len(scripts) > 1
+    for script in scripts:
+        assert remote.command_line_length(script) <= remote.MAX_COMMAND_LINE
+        assert "key-" not in script and "old-" not in script
+        numbers = [int(n) for n in re.findall(r"\$winsecin\[(\d+)\]", script)]
+        assert sorted(set(numbers)) == list(range(len(script.stdin)))
+    assert [v for s in scripts for v in s.stdin if v.startswith("psk=key")] == ["psk=key-%03d" % i for i in range(400)]
+
+
+def test_commit_confirmed_batch_gets_the_old_key_from_stdin():
+    c = confirm.Confirm(60)
+    steps = c.steps([psk_step("new-key", "old key")], "modern")
+    assert c.undo_shown[0] == "undo" and "old key" not in repr(c.report("confirmed"))
+    script = c.prepend(remote.write_script(steps, verify=False))
+    assert "old key" not in script and "new-key" not in script
+    assert script.splitlines()[0] == remote.STDIN_HEADER and script.count("$input") == 1
+    assert script.splitlines()[1].startswith("Set-Content")
+    result, host = run_on_winsim(script)
+    batch = host.fs[next(k for k in host.fs if k.endswith(c.name + ".cmd"))]
+    assert 'netsh ipsec static set rule name=R psk="old key"' in batch.splitlines()
+    assert ["netsh", "ipsec", "static", "set", "rule", "name=R", "psk=new-key", "kerberos=yes"] in [
+        argv for argv, _ in host.calls]
+
+
+class FakeContext:
+    def __init__(self):
+        self.no_log = False
+
+
+def test_execute_sends_secrets_as_stdin_and_keeps_output_out_of_the_connection_log():
+    seen = []
+
+    class Action:
+        _connection = type("Connection", (), {"_play_context": FakeContext()})()
+        _play_context = FakeContext()
+
+        def _low_level_execute_command(self, cmd, sudoable=True, in_data=None):
+            seen.append((cmd, in_data, self._connection._play_context.no_log))
+            return {"rc": 0, "stdout": "out", "stderr": ""}
+    action = Action()
+    script = remote.write_script([psk_step("k1", "k0")], verify=False)
+    assert args._execute(action, script) == (0, "out", "")
+    [(cmd, in_data, no_log)] = seen
+    assert type(cmd) is str and "k1" not in cmd and in_data == b"psk=k1\r\npsk=k0\r\n" and no_log
+    assert action._connection._play_context.no_log is False      # restored
+    args._execute(action, remote.read_script())
+    assert seen[-1][1] is None and seen[-1][2]      # a read prints the store, which may hold keys

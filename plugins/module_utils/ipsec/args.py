@@ -124,6 +124,11 @@ def auth_option(option: str, items):
             check_text(name + ".value", value)
         except ValidationError:     # never echo the value: it may be a key
             raise ValidationError(name + ".value", "(hidden)", "text without control characters") from None
+        if kind == "psk" and not all(" " <= c <= "~" for c in value):
+            # remote.Stdin: the key reaches the host on stdin, decoded with the host's console code page
+            raise ValidationError(name + ".value", "(hidden)", "a key of printable ASCII characters",
+                                  "it travels to the host on standard input, which Windows decodes with the "
+                                  "console's code page, the same in every code page only for ASCII")
         found.append(AuthMethod(kind, value))
     return tuple(found)
 
@@ -192,6 +197,27 @@ def _naming_error(spec, spec_kwargs, args, err) -> str:
     return str(err)
 
 
+def _execute(action, script: str):
+    """Run one remote.Script over the task's connection: (rc, stdout, stderr).
+
+    Its secrets go as standard input (`in_data`, which the winrm, psrp and ssh connections pass on
+    without logging it; the script reads it with `$input`). Its output is kept out of the
+    connection's own log (winrm and psrp log raw output at -vvvvv, ssh at -vvv, each unless the
+    play context says no_log): the registry store it prints holds any pre-shared key the host has,
+    whatever this task carries. The task's result shows what was read, keys masked.
+    """
+    stdin = getattr(script, "stdin", ())
+    in_data = "".join(line + "\r\n" for line in stdin).encode("ascii") if stdin else None
+    context = getattr(action._connection, "_play_context", None) or action._play_context
+    no_log = context.no_log
+    context.no_log = True
+    try:
+        res = action._low_level_execute_command(str(script), sudoable=False, in_data=in_data)
+    finally:
+        context.no_log = no_log
+    return res.get("rc", 0), res.get("stdout", ""), res.get("stderr", "")
+
+
 def run_action(action, task_vars, doc: Dict[str, Any], handler, **spec_kwargs) -> Dict[str, Any]:
     """The body of every winsec.ipsec action plugin's run().
 
@@ -206,8 +232,7 @@ def run_action(action, task_vars, doc: Dict[str, Any], handler, **spec_kwargs) -
         return {"failed": True, "changed": False, "msg": _naming_error(spec, spec_kwargs, action._task.args, err)}
 
     def execute(script: str):
-        res = action._low_level_execute_command(script, sudoable=False)
-        return res.get("rc", 0), res.get("stdout", ""), res.get("stderr", "")
+        return _execute(action, script)
 
     try:
         ctx = Context(params, bool(action._task.check_mode), execute, task_vars or {})

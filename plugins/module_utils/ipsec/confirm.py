@@ -27,6 +27,11 @@ added to a new filter list goes with its list). Limits, said in the docs: a rebo
 deadline ends the waiting task (a static change then stays; a dynamic one vanishes anyway); the
 domain store (netsh -f scripts) cannot be confirmed.
 
+A pre-shared key in an undo command (a key change puts the old key back) must be in the batch
+file, as in the tool's argv: the host runs it without the controller. It reaches the file the
+way every secret reaches the host (remote.Stdin: standard input, not the logged command line),
+and the result's `undo` shows it masked.
+
 Standard library only.
 """
 from __future__ import annotations
@@ -69,6 +74,8 @@ class Confirm:
         self.clock = clock
         self.name = ""
         self.undo_lines: List[str] = []
+        self.undo_shown: List[str] = []        # the same, secrets masked
+        self.secret_lines: List[str] = []      # undo lines that hold a secret
         self.calls = 0
         self.written_at: Optional[float] = None
         self.lost: Optional[str] = None
@@ -80,19 +87,29 @@ class Confirm:
 
     def steps(self, steps: Sequence[remote.Step], generation: str) -> List[remote.Step]:
         """The change's steps preceded by creating and starting the undo task."""
-        lines = []
+        lines, shown, hidden = [], [], []
         for undo in remote.undo_steps(steps):
             if undo.script or not undo.argv:
                 raise ValidationError("confirm_timeout", self.timeout, "no confirm_timeout with the domain store",
                                       "its changes run as netsh -f scripts, which the undo batch cannot hold")
-            lines.append(join_command_line([cmd_safe("confirm_timeout", a) for a in undo.argv],
-                                           option="confirm_timeout"))
+            try:
+                line = join_command_line([cmd_safe("confirm_timeout", a) for a in undo.argv], option="confirm_timeout")
+            except ValidationError:
+                if not undo.hidden:
+                    raise
+                raise ValidationError("confirm_timeout", self.timeout, "a change whose undo a batch file can hold",
+                                      "the pre-shared key of %s has a character cmd.exe would reinterpret "
+                                      "(%% ! or a double quote)" % undo.display) from None     # not the key
+            lines.append(line)
+            shown.append(undo.display or line)
+            if undo.hidden:
+                hidden.append(line)
         if not lines:
             raise ValidationError("confirm_timeout", self.timeout, "a change that can be undone",
                                   "none of this change's commands has an undo command")
         digest = hashlib.sha1("\n".join(s.display for s in steps).encode("utf-8")).hexdigest()[:12]
         self.name = TASK_PREFIX + digest
-        self.undo_lines = lines
+        self.undo_lines, self.undo_shown, self.secret_lines = lines, shown, hidden
         # [D] schtasks /st is HH:mm; XP's and 2003's schtasks want HH:MM:SS [I].
         start = "00:00:00" if generation in ("xp", "2003") else "00:00"
         create = ("schtasks", "/create", "/tn", self.name, "/sc", "once", "/st", start, "/ru", "SYSTEM",
@@ -112,14 +129,17 @@ class Confirm:
                  "ping -n %d 127.0.0.1 > nul" % (self.timeout + 1)]
                 + self.undo_lines + ["schtasks /delete /tn %s /f" % self.name])
 
-    def preamble(self) -> str:
-        """PowerShell lines that write the batch file (before the batch runs)."""
-        return "\n".join(['Set-Content -LiteralPath "$env:SystemRoot\\Temp\\%s.cmd" -Value @\'' % self.name]
-                         + self.batch() + ["'@"]) + "\n"
+    def preamble(self, stdin: Optional[remote.Stdin] = None) -> str:
+        """The PowerShell line that writes the batch file (before the batch runs); lines with a
+        secret come from `stdin`."""
+        return remote.set_content_lines("$env:SystemRoot\\Temp\\%s.cmd" % self.name, self.batch(),
+                                        self.secret_lines, stdin)
 
     def prepend(self, script: str) -> str:
         """The first write script with the batch file written before it; too long is an error."""
-        joined = self.preamble() + script
+        lines, values = remote.script_lines(script)
+        stdin = remote.Stdin(values)
+        joined = remote.make_script([self.preamble(stdin)] + lines, stdin.values)
         length = remote.command_line_length(joined)
         if length > remote.MAX_COMMAND_LINE:
             raise ValidationError("confirm_timeout", self.timeout, "a change small enough for one command line "
@@ -180,7 +200,7 @@ class Confirm:
                 % (self.lost or "no answer", self.name, self.timeout))
 
     def report(self, status: str) -> dict:
-        return {"task": self.name, "timeout": self.timeout, "status": status, "undo": list(self.undo_lines)}
+        return {"task": self.name, "timeout": self.timeout, "status": status, "undo": list(self.undo_shown)}
 
 
 __all__ = ["Confirm", "LostConnection", "check_timeout", "TASK_PREFIX"]

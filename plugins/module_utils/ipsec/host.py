@@ -272,6 +272,16 @@ def shown(command) -> str:
     return command.redacted_display
 
 
+def hidden(command) -> Tuple[str, ...]:
+    """The argv elements and script lines of a command that carry a secret (where its shown twin
+    differs): remote.py sends them through stdin, never in the script."""
+    args = [a for a, s in zip(command.argv, command.shown_argv) if a != s]
+    lines = [a for a, s in zip(command.script.splitlines(), command.shown_script.splitlines()) if a != s]
+    if command.shown_script and len(command.script.splitlines()) != len(command.shown_script.splitlines()):
+        raise IPsecError("internal: a command's masked script has other lines than the script")
+    return tuple(args + lines)
+
+
 def render_commands(plan, before: HostState, dialect: str, store: str = "local", domain: str = "",
                     gpo: str = ""):
     return dialects.render(list(plan.changes), dialect, before=before, after=plan.after,
@@ -282,7 +292,7 @@ def render_steps(plan, before: HostState, dialect: str, store: str = "local",
                  domain: str = "", gpo: str = "") -> List[remote.Step]:
     """A plan's changes -> the dialect's commands as write steps, each with the commands that undo it."""
     def step(command, undo=()):
-        return remote.Step(tuple(command.argv), command.script or "", tuple(undo), shown(command))
+        return remote.Step(tuple(command.argv), command.script or "", tuple(undo), shown(command), hidden(command))
 
     return [step(c, [step(u) for u in c.undo])
             for c in render_commands(plan, before, dialect, store, domain, gpo)]

@@ -363,13 +363,23 @@ def powershell_native_args(argv, option: str = "command") -> str:
     (a space or tab after an odd number of quotes, e.g. '"a b"', with no other whitespace to make
     PowerShell wrap it) is rejected with ValidationError.
     """
+    return " ".join(powershell_literal(value) for value in powershell_native_values(argv, option))
+
+
+def powershell_native_values(argv, option: str = "command") -> list:
+    """The argument strings powershell_native_args writes as literals, one per argument.
+
+    A variable holding one of them passes the same argument: the legacy binder works on the
+    evaluated string, whatever expression produced it (NativeCommandParameterBinder; see above).
+    remote.py uses that to take secrets out of the script (they arrive on stdin).
+    """
     values = []
     for index, arg in enumerate(argv):
         name = "%s[%d]" % (option, index)
         _reject_unrepresentable(name, arg)
         values.append(_ps_value_for(name, arg))
     _checked_length(option, emulate_ps51_native_command_line(values))
-    return " ".join(powershell_literal(value) for value in values)
+    return values
 
 
 def _ps_value_for(option, arg):
@@ -460,6 +470,6 @@ def cmd_safe(option: str, value: str, encoding: str = "") -> str:
 
 __all__ = [
     "MAX_COMMAND_LINE", "VARIANTS", "split_command_line", "join_command_line",
-    "emulate_ps51_native_command_line", "powershell_literal", "powershell_native_args",
+    "emulate_ps51_native_command_line", "powershell_literal", "powershell_native_args", "powershell_native_values",
     "split_powershell_literals", "cmd_safe",
 ]

@@ -14,6 +14,12 @@ Set-Content/Remove-Item. No functions, loops, pipelines or .NET calls. Ansible s
 and drops blank lines before it encodes a script (ansible/plugins/shell/powershell.py
 `_encode_script`), so nothing here depends on indentation or on blank lines.
 
+Secrets (pre-shared keys) never stand in a script: Ansible's connections log the command line
+they send (winrm at -vvvvv, psrp and ssh at -vvv). A step marks the argv elements and netsh
+script lines that carry one (`Step.hidden`); the script refers to them as `$winsecin[i]`, and
+the values travel as the lines of the command's standard input (`Script.stdin`), which the script
+reads once, first, with `$winsecin = @($input)`.
+
 Standard library only.
 """
 from __future__ import annotations
@@ -25,8 +31,8 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from . import directory
-from .model import IPsecError, OsInfo
-from .quoting import powershell_native_args
+from .model import IPsecError, OsInfo, ValidationError
+from .quoting import powershell_literal, powershell_native_args, powershell_native_values
 
 MARK = "#winsec#"
 IPSEC_KEY = r"HKLM\SOFTWARE\Policies\Microsoft\Windows\IPSec"
@@ -59,6 +65,64 @@ _PROGRAM = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
 # --------------------------------------------------------------------------------------------
 # Script building
 # --------------------------------------------------------------------------------------------
+
+# PowerShell enumerates a redirected standard input's lines through `$input` when it runs
+# -EncodedCommand (about_Automatic_Variables, $input; Ansible's own bootstrap_wrapper.ps1 reads its
+# payload so on 5.1; [I] 2.0 assumed the same). `@(...)` keeps one line an array. The enumerator
+# runs once: the line is the script's first and only reader.
+STDIN_VAR = "$winsecin"
+STDIN_HEADER = "%s = @($input)" % STDIN_VAR
+# Standard input is decoded with the console's input code page, which the controller does not
+# know; printable ASCII reads the same in all of them.
+_STDIN_SAFE = re.compile(r"^[\x20-\x7e]*$")
+
+
+class Script(str):
+    """A PowerShell script (the text) and the lines it reads from standard input (`stdin`)."""
+    stdin: Tuple[str, ...] = ()
+
+
+def make_script(lines: Sequence[str], stdin: Sequence[str] = ()) -> Script:
+    """`lines` as one script; with `stdin` values it first reads them (STDIN_HEADER)."""
+    script = Script("\n".join(([STDIN_HEADER] if stdin else []) + list(lines)) + "\n")
+    script.stdin = tuple(stdin)
+    return script
+
+
+def script_lines(script: str) -> Tuple[List[str], List[str]]:
+    """A script's lines without the stdin header, and its stdin values (to extend it: confirm.py)."""
+    lines = script.splitlines()
+    if lines and lines[0] == STDIN_HEADER:
+        lines = lines[1:]
+    return lines, list(getattr(script, "stdin", ()))
+
+
+class Stdin:
+    """Collects the values a script reads from stdin; `ref` gives the expression for one."""
+
+    def __init__(self, values: Sequence[str] = (), sizing: bool = False):
+        self.values = list(values)
+        self.sizing = sizing        # for size estimates: every reference as wide as it may get
+
+    def ref(self, value: str) -> str:
+        if not _STDIN_SAFE.match(value):
+            # never echo the value: it is a secret
+            raise IPsecError("a pre-shared key may hold printable ASCII characters only: it reaches the host on "
+                             "standard input, which Windows decodes with the console's code page")
+        if self.sizing:
+            return "%s[99999]" % STDIN_VAR
+        self.values.append(value)
+        return "%s[%d]" % (STDIN_VAR, len(self.values) - 1)
+
+
+def set_content_lines(path: str, lines: Sequence[str], hidden: Sequence[str] = (),
+                      stdin: Optional[Stdin] = None) -> str:
+    """A Set-Content statement writing `lines` to `path` (a double-quoted PowerShell path), each a
+    single-quoted literal, or the stdin reference for a line in `hidden`."""
+    if any(line in hidden for line in lines) and stdin is None:
+        raise IPsecError("internal: a file line holds a secret but the script reads no stdin")
+    values = [stdin.ref(line) if line in hidden else powershell_literal(line) for line in lines]
+    return 'Set-Content -LiteralPath "%s" -Value %s' % (path, ", ".join(values))
 
 def _say(text: str) -> str:
     """A marker line; single-quoted so PowerShell expands nothing in it."""
@@ -149,32 +213,42 @@ class Step:
     script: str = ""                    # netsh -f script body (domain store); argv then runs it
     undo: Tuple["Step", ...] = ()
     display: str = ""                   # redacted, for messages
+    hidden: Tuple[str, ...] = field(default=(), repr=False)     # argv elements and script lines with a secret
 
 
-def _command_lines(step: Step, var: str = "$out") -> List[str]:
+def _command_lines(step: Step, var: str = "$out", stdin: Optional[Stdin] = None) -> List[str]:
     """Script lines that run one step and leave its output in `var` and its exit code in $rc.
 
     A step with a `script` (the netsh domain store: `set store` holds only within one netsh
     session, SYNTAX.md 1.2) is written to a temporary file, run with `netsh -f`, then removed.
+    Hidden argv elements and script lines come from `stdin`.
     """
+    if step.hidden and stdin is None:
+        raise IPsecError("internal: step %r holds a secret but the script reads no stdin" % step.display)
     if not step.script:
         program = step.argv[0]
         if not _PROGRAM.match(program):
             raise IPsecError("internal: program name %r is not a bare tool name" % program)
-        args = powershell_native_args(list(step.argv[1:])) if len(step.argv) > 1 else ""
+        try:
+            values = powershell_native_values(list(step.argv[1:]))
+        except ValidationError:
+            if not step.hidden:
+                raise
+            raise IPsecError("%s: a value cannot be passed intact through Windows PowerShell 5.1 (a space or tab "
+                             "after an odd number of double quotes)" % step.display) from None    # not the key
+        args = " ".join(stdin.ref(value) if arg in step.hidden else powershell_literal(value)
+                        for arg, value in zip(step.argv[1:], values))
         return ["%s = %s %s 2>&1" % (var, program, args), "$rc = $LASTEXITCODE"]
     path = "$env:TEMP\\winsec-%s.txt" % secrets.token_hex(8)
     body = [ln.strip() for ln in step.script.splitlines() if ln.strip()]
-    if any(ln.startswith("'@") for ln in body):
-        raise IPsecError("internal: a netsh script line may not start with '@ (it would end the here-string)")
-    return (['Set-Content -LiteralPath "%s" -Value @\'' % path] + body + ["'@",
+    return [set_content_lines(path, body, [h.strip() for h in step.hidden], stdin),
             '%s = netsh -f "%s" 2>&1' % (var, path), "$rc = $LASTEXITCODE",
-            'Remove-Item -LiteralPath "%s"' % path])
+            'Remove-Item -LiteralPath "%s"' % path]
 
 
-def _step_lines(step: Step, number: int) -> List[str]:
+def _step_lines(step: Step, number: int, stdin: Optional[Stdin] = None) -> List[str]:
     """Run one step unless an earlier one failed; on failure record its number and output."""
-    return (["if ($failed -eq 0) {"] + _command_lines(step) + [
+    return (["if ($failed -eq 0) {"] + _command_lines(step, stdin=stdin) + [
         "if ($rc -ne 0 -or $out -match 'ERR IPsec\\[') {",
         "$failed = %d" % number,
         'Write-Output "%s failed %d rc=$rc"' % (MARK, number),
@@ -187,40 +261,44 @@ def _step_lines(step: Step, number: int) -> List[str]:
     ])
 
 
-def _undo_lines(step: Step, number: int) -> List[str]:
+def _undo_lines(step: Step, number: int, stdin: Optional[Stdin] = None) -> List[str]:
     """Undo step `number` when a later step failed (`$failed` holds the failed step's number)."""
     if not step.undo:
         return []
     lines = ["if ($failed -gt %d) {" % number]
     for index, undo in enumerate(step.undo, 1):
         lines += [_say("undo %d.%d" % (number, index))]
-        lines += _command_lines(undo, "$uout")
+        lines += _command_lines(undo, "$uout", stdin)
         lines += ['Write-Output "%s undone %d.%d rc=$rc"' % (MARK, number, index),
                   "Write-Output $uout", _say("end undone")]
     return lines + ["}"]
 
 
-def write_lines(steps: Sequence[Step], first: int = 1, precheck: Sequence[str] = ()) -> List[str]:
+def write_lines(steps: Sequence[Step], first: int = 1, precheck: Sequence[str] = (),
+                stdin: Optional[Stdin] = None) -> List[str]:
     """Run `steps` numbered from `first`; stop at the first failure and undo the earlier ones.
 
     `$failed` holds the number of the failed step (0: none). Every step runs only while nothing
     failed; after the batch, the undo of step i runs when a later step failed, newest first.
     `precheck` lines run first and may set `$failed = -1` so that nothing runs (guard.py).
+    Steps with secrets need `stdin`, which collects their values.
     """
     lines = ["$failed = 0"] + list(precheck)
     for number, step in enumerate(steps, first):
-        lines += _step_lines(step, number)
+        lines += _step_lines(step, number, stdin)
     for number in range(first + len(steps) - 1, first - 1, -1):
-        lines += _undo_lines(steps[number - first], number)
+        lines += _undo_lines(steps[number - first], number, stdin)
     return lines
 
 
 def write_script(steps: Sequence[Step], first: int = 1, verify: bool = True, dialect: str = "",
-                 precheck: Sequence[str] = (), directory: Optional[str] = None) -> str:
-    lines = write_lines(steps, first, precheck)
+                 precheck: Sequence[str] = (), directory: Optional[str] = None) -> Script:
+    """The write script; its secrets are in `.stdin`, never in the text."""
+    stdin = Stdin()
+    lines = write_lines(steps, first, precheck, stdin)
     if verify:
         lines += read_lines(dialect, directory)
-    return "\n".join(lines + ["exit 0"]) + "\n"
+    return make_script(lines + ["exit 0"], stdin.values)
 
 
 def _units(lines: Sequence[str]) -> int:
@@ -239,7 +317,7 @@ def command_line_length(script: str) -> int:
 
 
 def write_scripts(steps: Sequence[Step], dialect: str = "", limit: int = MAX_COMMAND_LINE,
-                  precheck: Sequence[str] = (), directory: Optional[str] = None) -> List[str]:
+                  precheck: Sequence[str] = (), directory: Optional[str] = None) -> List[Script]:
     """The batch in as few scripts as fit the command-line limit; only the last one verifies.
 
     Steps are packed greedily by their encoded size, with room kept in every script for the
@@ -247,11 +325,12 @@ def write_scripts(steps: Sequence[Step], dialect: str = "", limit: int = MAX_COM
     scripts' steps (`undo_steps`) when a later one fails. Only the first script runs `precheck`
     (room is kept for it in every one).
     """
-    fixed = _units(["$failed = 0"] + list(precheck) + read_lines(dialect, directory) + ["exit 0"])
+    fixed = _units([STDIN_HEADER, "$failed = 0"] + list(precheck) + read_lines(dialect, directory) + ["exit 0"])
     chunks: List[Tuple[int, int]] = []
     start, used = 0, fixed
+    sizing = Stdin(sizing=True)
     for index, step in enumerate(steps):
-        cost = _units(_step_lines(step, index + 1) + _undo_lines(step, index + 1))
+        cost = _units(_step_lines(step, index + 1, sizing) + _undo_lines(step, index + 1, sizing))
         if _encoded_length(fixed + cost) > limit:
             raise IPsecError("step %d alone (%s) does not fit the Windows command-line limit of %d "
                              "characters" % (index + 1, step.display or "?", limit))
@@ -457,7 +536,8 @@ def dynamic_section(transcript: Transcript) -> Optional[Section]:
 
 
 __all__ = [
-    "MARK", "MAX_COMMAND_LINE", "Step", "Section", "Transcript", "read_lines", "read_script",
+    "MARK", "MAX_COMMAND_LINE", "Step", "Script", "Stdin", "STDIN_HEADER", "make_script", "script_lines",
+    "set_content_lines", "Section", "Transcript", "read_lines", "read_script",
     "write_lines", "write_script", "write_scripts", "undo_steps", "command_line_length",
     "parse_transcript", "reg_values", "os_info", "policyagent_state", "no_default_exempt",
     "store_text", "tool_missing", "dynamic_section", "mmpolicy_section", "MMPOLICY_SECTION",
