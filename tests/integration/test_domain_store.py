@@ -98,3 +98,17 @@ def test_domain_write_failing_midway_is_undone(estate, ansible_env):
     assert overridden["changed"] and [p["name"] for p in overridden["after"]["policies"]] == ["Only This"]
     assert [p.name for p in admin.domain.load().policies] == ["Only This"]
     assert admin.state().policies == ()
+
+
+@pytest.mark.winsim(count=1, personalities=["2003"])
+def test_domain_baseline_enforced_then_checked_for_drift(estate, ansible_env):
+    admin = estate.hosts[0].host
+    tasks = run_playbook(estate, ansible_env, "domain_baseline.yml", extra_vars={"domain_admin": admin.name})
+    records = tasks["drift records"][admin.name]["msg"]
+    assert records["in_sync"]["status"] == "in_sync", records["in_sync"]
+    drifted = records["drifted"]
+    assert drifted["status"] == "drift" and any("Block Telnet" in line for line in drifted["summary"]), drifted
+    [policy] = admin.domain.load().policies
+    assert sorted(r.name for r in policy.rules if not r.default_response) == [
+        "Block Inbound UDP 1434 Rule", "Block Outbound UDP 1434 Rule", "Block Telnet"]
+    assert admin.state().policies == ()             # the host's own store was never the target
