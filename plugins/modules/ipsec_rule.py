@@ -58,8 +58,11 @@ options:
       - A pre-shared key is a secret; it is masked in every result, diff, warning, message and displayed
         command. The host's own tool receives it in its command line (netsh C(psk=), ipseccmd C(-a P:)),
         which Windows process auditing can see.
-      - At C(-vvvvv) and above, Ansible's winrm connection itself logs every command it sends (base64-encoded)
-        and its raw output, and so the key; run tasks that carry a key at C(-vvvv) or less.
+      - A key is never in the command line Ansible's connection sends and logs (winrm at C(-vvvvv)); it
+        travels on the command's standard input, so it must be printable ASCII. The connection's log of
+        the raw output is censored for this collection's commands (the store read back holds the keys).
+        With O(confirm_timeout), an undo that restores an old key waits in a batch file on the host until
+        the change is confirmed.
     type: list
     elements: dict
     suboptions:

@@ -361,7 +361,7 @@ def test_execute_sends_secrets_as_stdin_and_keeps_output_out_of_the_connection_l
     script = remote.write_script([psk_step("k1", "k0")], verify=False)
     assert args._execute(action, script) == (0, "out", "")
     [(cmd, in_data, no_log)] = seen
-    assert type(cmd) is str and "k1" not in cmd and in_data == b"psk=k1\r\npsk=k0\r\n" and no_log
+    assert type(cmd) is str and "k1" not in cmd and in_data == "psk=k1\r\npsk=k0\r\n" and no_log
     assert action._connection._play_context.no_log is False      # restored
     args._execute(action, remote.read_script())
     assert seen[-1][1] is None and seen[-1][2]      # a read prints the store, which may hold keys

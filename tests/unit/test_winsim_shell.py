@@ -580,3 +580,23 @@ def test_winsim_and_tree_sitter_powershell_agree_on_syntax():
     for script in INVALID_SCRIPTS:
         assert grammar.parse(script.encode()).root_node.has_error, script
         assert not winsim_accepts(script), script
+
+
+# -- $input: the lines of a redirected stdin (winsec.ipsec passes secrets so) ----------------------
+
+@pytest.mark.parametrize("powershell", ["5.1", "2.0"])
+def test_input_enumerates_stdin_lines_once(powershell):
+    host = FakeHost(powershell=powershell)
+    script = "$in = @($input)\n$again = @($input)\ntool $in[1] $in.Count $again.Count\nWrite-Output $in[0]"
+    result, _ = ps(script, host, raw=True, stdin=b"first line\r\nit's $x `y\nthird\n")
+    assert host.argv == ["tool", "it's $x `y", "3", "0"] and result.stdout == "ok\r\nfirst line\r\n"
+    result, _ = ps("$in = @($input)\ntool $in.Count $in[0]", host, raw=True, stdin=b"only")
+    assert host.argv == ["tool", "1", "only"]       # one line (no final line break) stays an array
+    result, _ = ps("$in = @($input)\ntool $in.Count", host, raw=True)
+    assert host.argv == ["tool", "0"]               # no stdin: nothing to enumerate
+
+
+def test_input_is_empty_when_stdin_is_the_script():
+    host = FakeHost()
+    shell.execute(host, "PowerShell -NoProfile -NonInteractive -Command -", b"$in = @($input)\ntool $in.Count\n")
+    assert host.argv == ["tool", "0"]

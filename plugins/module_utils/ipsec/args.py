@@ -207,7 +207,8 @@ def _execute(action, script: str):
     whatever this task carries. The task's result shows what was read, keys masked.
     """
     stdin = getattr(script, "stdin", ())
-    in_data = "".join(line + "\r\n" for line in stdin).encode("ascii") if stdin else None
+    # text, not bytes: psrp hands bytes lines to PowerShell as byte arrays; winrm and ssh encode text
+    in_data = "".join(line + "\r\n" for line in stdin) if stdin else None
     context = getattr(action._connection, "_play_context", None) or action._play_context
     no_log = context.no_log
     context.no_log = True
