@@ -2,13 +2,15 @@
 
 One ansible-playbook run at -vvvvvv (the winrm connection then logs every command it sends and
 its raw output) with --diff and ANSIBLE_LOG_PATH against modern and 2003 hosts (netsh) and, in
-check mode only, an XP host (ipseccmd): a rule with a PSK in check mode, for real, again, a policy
-whose rules carry PSKs, a key change, a commit-confirmed key change, ipsec_info, and a refused change that carries a
-key. Every byte Ansible printed or logged, and every recorded result, is searched for the secrets
-in every form they take on the way (plain, and the hex of their UTF-16LE and UTF-8 bytes as
-`reg query` prints the stored rule blob), also inside base64 blocks (the encoded PowerShell
-scripts). The one place a key must be is the host's own audit log: the
-tool's argv carries it (netsh `psk=`, ipseccmd `-a P:`), as it does on Windows.
+check mode only, an XP host (ipseccmd): a rule with a PSK in check mode, for real, again, a key
+change, a commit-confirmed key change (its undo batch holds the old key), a policy whose rules
+carry PSKs, ipsec_info, a PSK rule in the domain store (netsh -f script files), and a refused
+change that carries a key. Every byte Ansible printed or logged, and every recorded result, is
+searched for the secrets in every form they take on the way (plain, and the hex of their UTF-16LE
+and UTF-8 bytes: `reg query` prints the stored rule blob as hex), also inside base64 blocks (the
+encoded PowerShell scripts). The keys travel on the command's stdin, which no connection logs. The
+one place a key must be is the host's own audit log: the tool's argv carries it (netsh `psk=`,
+ipseccmd `-a P:`), as it does on Windows.
 """
 import base64
 import json
@@ -32,6 +34,7 @@ def psk(key):
 def tasks():
     rule = {"policy": POLICY, "name": "Partner SQL", "filters": ["10.9.0.0/255.255.0.0=0:1433:TCP"],
             "action": "permit", "auth": psk(KEYS[0])}
+    domain = dict(rule, policy="Domain Partners", name="Domain SQL", store="domain", auth=psk(KEYS[2]))
     real = "winsim_personality != 'xp'"
     found = [
         {"name": "psk rule [check]", "winsec.ipsec.ipsec_rule": rule, "check_mode": True},
@@ -48,6 +51,11 @@ def tasks():
             "rules": [{"name": "Partner SMB", "filters": ["10.8.0.0/255.255.0.0=0:445:TCP"], "action": "permit",
                        "auth": psk(KEYS[2])}]}},
         {"name": "info", "winsec.ipsec.ipsec_info": {}},
+        # the domain store (netsh -f script files; one administering host writes it)
+        {"name": "domain psk rule [run]", "winsec.ipsec.ipsec_rule": domain, "when": "winsim_personality == 'modern'"},
+        {"name": "domain psk rule [again]", "winsec.ipsec.ipsec_rule": domain, "when": "winsim_personality == 'modern'"},
+        {"name": "domain psk key changed [run]", "winsec.ipsec.ipsec_rule": dict(domain, auth=psk(KEYS[1])),
+         "when": "winsim_personality == 'modern'"},
         {"name": "refused with a key [fails]", "ignore_errors": True, "winsec.ipsec.ipsec_policy": {
             "name": "Partner Policy", "assigned": True,
             "rules": [{"name": "Partner SMB", "filters": ["10.8.0.0/255.255.0.0=0:445:TCP"], "action": "permit",
@@ -61,7 +69,7 @@ def tasks():
     # the echo shows the stdin reference where the key is passed, never the key.
     echo = {"name": "psk rule whose tool echoes the key [fails]", "winsec.ipsec.ipsec_rule": rule,
             "ignore_errors": True, "when": "winsim_personality == 'xp'"}
-    return found[:1] + [echo] + [dict(task, when=real) for task in found[1:]]
+    return found[:1] + [echo] + [dict(task, when=task.get("when", real)) for task in found[1:]]
 
 
 def forms(secret):
@@ -128,6 +136,10 @@ def test_keys_and_password_appear_nowhere_but_the_tools_argv(estate, ansible_env
         assert refused["status"] == "failed" and "allow_lockout" in refused["result"]["msg"], refused
         bad = result("bad key [error]")
         assert bad["status"] == "failed" and "auth[0].value" in bad["result"]["msg"], bad
+        if personality == "modern":
+            assert result("domain psk rule [run]")["result"]["changed"], result("domain psk rule [run]")
+            assert not result("domain psk rule [again]")["result"]["changed"]      # the directory holds that key
+            assert result("domain psk key changed [run]")["result"]["changed"]
         # the key really reached the host's tool (its argv, in the host's audit log) ...
         argv = [" ".join(e["argv"]) for e in sim.audit_entries() if e["changed"]]
         assert any(KEYS[1] in a for a in argv) and any(KEYS[2] in a for a in argv), (personality, argv)
