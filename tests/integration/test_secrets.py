@@ -89,7 +89,8 @@ def decoded_blocks(text):
             raw = base64.b64decode(block + "=" * (-len(block) % 4))
         except ValueError:
             continue
-        found += [raw.decode("utf-16-le", "ignore"), raw.decode("utf-8", "ignore")]
+        # UTF-16 at both byte alignments: a key inside a binary blob (ldifde prints ipsecData so) may start at either
+        found += [raw.decode("utf-16-le", "ignore"), raw[1:].decode("utf-16-le", "ignore"), raw.decode("utf-8", "ignore")]
     return found
 
 
