@@ -29,6 +29,15 @@ def recap(out):
     return hosts
 
 
+def rerun_changes_nothing_then_unblock(estate, env):
+    """emergency_block.yml again (nothing may change), then unblock.yml (must succeed)."""
+    again = play(estate, env, "emergency_block.yml")
+    assert again.returncode == 0, again.stdout[-4000:]
+    assert all(c["changed"] == 0 for h, c in recap(again.stdout).items() if h != "localhost")
+    undo = play(estate, env, "unblock.yml")
+    assert undo.returncode == 0, undo.stdout[-4000:]
+
+
 @pytest.mark.winsim(count=2, personalities=("modern", "xp"))
 def test_block_verify_idempotent_and_undo(estate, ansible_env):
     trips = RoundTrips(estate)
@@ -47,12 +56,7 @@ def test_block_verify_idempotent_and_undo(estate, ansible_env):
         # dynamic block + static policy, each a read and a write: 4 WinRM commands per host
         assert len(trips.calls[served.name]) == 4
 
-    again = play(estate, ansible_env, "emergency_block.yml")
-    assert again.returncode == 0, again.stdout[-4000:]
-    assert all(c["changed"] == 0 for h, c in recap(again.stdout).items() if h != "localhost")
-
-    undo = play(estate, ansible_env, "unblock.yml")
-    assert undo.returncode == 0, undo.stdout[-4000:]
+    rerun_changes_nothing_then_unblock(estate, ansible_env)
     for served in estate.hosts:
         state = served.host.state()
         assert state.policy(SLAMMER) is None and state.assigned == "" and state.dynamic == ()
