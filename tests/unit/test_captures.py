@@ -150,9 +150,9 @@ def test_winsim_ldifde_console_matches_real_exports(member):
 
 def test_winsim_show_all_filterlist_block_matches_the_real_one(tmp_path):
     host = SimHost("ncirmlt001", "127.0.0.2", "modern", str(tmp_path / "h"))
+    filter_words = "add filter filterlist=exampleFilterData srcaddr=any dstaddr=any protocol=tcp mirrored=no dstport="
     for words in ("add filterlist name=exampleFilterData description=ExampleDescription",
-                  "add filter filterlist=exampleFilterData srcaddr=any dstaddr=any protocol=tcp dstport=135 mirrored=no",
-                  "add filter filterlist=exampleFilterData srcaddr=any dstaddr=any protocol=tcp dstport=8080 mirrored=no"):
+                  filter_words + "135", filter_words + "8080"):
         assert host.run_tool(["netsh", "ipsec", "static"] + words.split()).rc == 0
     ours = host.run_tool(["netsh", "ipsec", "static", "show", "all"]).stdout.splitlines()
     real = capture("netsh_static_show_all_filterlist_win10.txt").splitlines()

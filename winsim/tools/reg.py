@@ -2,9 +2,9 @@
 
 `reg query` output is the engine codec's `render_reg_query`: the Vista+ layout [I] (four-space
 separators), or on XP/2003 reg.exe 3.0's (a `! REG.EXE VERSION 3.0` banner and tab separators, [V]
-two Microsoft docs whose samples keep the tab stops, tests/fixtures/captures/reg_query_xp_*). Messages are reg.exe's English texts
-(`ERROR: The system was unable to find the specified registry key or value.`, `The operation
-completed successfully.`); errors go to stderr with exit code 1.
+two Microsoft docs whose samples keep the tab stops, tests/fixtures/captures/reg_query_xp_*).
+Messages are reg.exe's English texts (`ERROR: The system was unable to find the specified registry
+key or value.`, `The operation completed successfully.`); errors go to stderr with exit code 1.
 """
 from typing import Dict, List, Optional
 
