@@ -8,6 +8,7 @@ from ansible.plugins.shell.powershell import ShellModule
 import tree_sitter_powershell
 
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import args, confirm, remote
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.host import HostError
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import IPsecError, ValidationError
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.quoting import split_powershell_literals
 
@@ -334,12 +335,21 @@ def test_commit_confirmed_batch_gets_the_old_key_from_stdin():
     script = c.prepend(remote.write_script(steps, verify=False))
     assert "old key" not in script and "new-key" not in script
     assert script.splitlines()[0] == remote.STDIN_HEADER and script.count("$input") == 1
-    assert script.splitlines()[1].startswith("Set-Content")
+    assert remote.script_lines(script)[0][0].startswith("Set-Content")
     result, host = run_on_winsim(script)
     batch = host.fs[next(k for k in host.fs if k.endswith(c.name + ".cmd"))]
     assert 'netsh ipsec static set rule name=R psk="old key"' in batch.splitlines()
     assert ["netsh", "ipsec", "static", "set", "rule", "name=R", "psk=new-key", "kerberos=yes"] in [
         argv for argv, _ in host.calls]
+
+
+def test_a_script_whose_stdin_does_not_arrive_runs_nothing():
+    script = remote.write_script([psk_step("k1", "k0")])
+    from winsim import shell
+    host = RecordingHost()
+    result = shell.execute(host, ShellModule()._encode_script(str(script), strict_mode=False, preserve_rc=False))
+    assert host.calls == [] and result.rc == 1 and remote.stdin_lost(result.stdout)
+    assert not remote.stdin_lost(run_on_winsim(script)[0].stdout)
 
 
 class FakeContext:
@@ -365,3 +375,6 @@ def test_execute_sends_secrets_as_stdin_and_keeps_output_out_of_the_connection_l
     assert action._connection._play_context.no_log is False      # restored
     args._execute(action, remote.read_script())
     assert seen[-1][1] is None and seen[-1][2]      # a read prints the store, which may hold keys
+    action._low_level_execute_command = lambda cmd, sudoable=True, in_data=None: {"rc": 1, "stdout": remote.STDIN_LOST}
+    with pytest.raises(HostError, match="standard input"):
+        args._execute(action, script)

@@ -14,6 +14,7 @@ import ipaddress
 from dataclasses import replace
 from typing import Any, Dict
 
+from . import remote
 from .dialects import check_text
 from .filterspec import parse_filterspec
 from .host import MANAGEMENT_PORTS, HostError
@@ -216,6 +217,10 @@ def _execute(action, script: str):
         res = action._low_level_execute_command(str(script), sudoable=False, in_data=in_data)
     finally:
         context.no_log = no_log
+    if stdin and remote.stdin_lost(res.get("stdout", "")):
+        raise HostError("the %s connection did not deliver the command's standard input, which carries the "
+                        "pre-shared keys; nothing of that command ran. Use the winrm, psrp or ssh connection"
+                        % getattr(action._connection, "transport", "?"))
     return res.get("rc", 0), res.get("stdout", ""), res.get("stderr", "")
 
 

@@ -77,24 +77,39 @@ STDIN_HEADER = "%s = @($input)" % STDIN_VAR
 _STDIN_SAFE = re.compile(r"^[\x20-\x7e]*$")
 
 
+# Printed, and nothing run, when fewer lines arrived than the script needs (a connection that drops
+# stdin would otherwise pass $null, which PowerShell drops from a native command line: a rule
+# would be written without its key).
+STDIN_LOST = "%s stdin lost" % MARK
+
+
 class Script(str):
     """A PowerShell script (the text) and the lines it reads from standard input (`stdin`)."""
     stdin: Tuple[str, ...] = ()
 
 
+def _stdin_lines(count: int) -> List[str]:
+    return [STDIN_HEADER, "if ($winsecin.Count -lt %d) {" % count, "Write-Output '%s'" % STDIN_LOST, "exit 1", "}"]
+
+
 def make_script(lines: Sequence[str], stdin: Sequence[str] = ()) -> Script:
-    """`lines` as one script; with `stdin` values it first reads them (STDIN_HEADER)."""
-    script = Script("\n".join(([STDIN_HEADER] if stdin else []) + list(lines)) + "\n")
+    """`lines` as one script; with `stdin` values it first reads them (and stops if they are missing)."""
+    script = Script("\n".join((_stdin_lines(len(stdin)) if stdin else []) + list(lines)) + "\n")
     script.stdin = tuple(stdin)
     return script
 
 
 def script_lines(script: str) -> Tuple[List[str], List[str]]:
-    """A script's lines without the stdin header, and its stdin values (to extend it: confirm.py)."""
+    """A script's lines without its stdin reading, and its stdin values (to extend it: confirm.py)."""
     lines = script.splitlines()
     if lines and lines[0] == STDIN_HEADER:
-        lines = lines[1:]
+        lines = lines[len(_stdin_lines(0)):]
     return lines, list(getattr(script, "stdin", ()))
+
+
+def stdin_lost(output: str) -> bool:
+    """Whether a script stopped because its standard input did not arrive."""
+    return any(line.rstrip() == STDIN_LOST for line in output.splitlines())
 
 
 class Stdin:
@@ -325,7 +340,7 @@ def write_scripts(steps: Sequence[Step], dialect: str = "", limit: int = MAX_COM
     scripts' steps (`undo_steps`) when a later one fails. Only the first script runs `precheck`
     (room is kept for it in every one).
     """
-    fixed = _units([STDIN_HEADER, "$failed = 0"] + list(precheck) + read_lines(dialect, directory) + ["exit 0"])
+    fixed = _units(_stdin_lines(99999) + ["$failed = 0"] + list(precheck) + read_lines(dialect, directory) + ["exit 0"])
     chunks: List[Tuple[int, int]] = []
     start, used = 0, fixed
     sizing = Stdin(sizing=True)
@@ -536,7 +551,8 @@ def dynamic_section(transcript: Transcript) -> Optional[Section]:
 
 
 __all__ = [
-    "MARK", "MAX_COMMAND_LINE", "Step", "Script", "Stdin", "STDIN_HEADER", "make_script", "script_lines",
+    "MARK", "MAX_COMMAND_LINE", "Step", "Script", "Stdin", "STDIN_HEADER", "STDIN_LOST", "make_script", "script_lines",
+    "stdin_lost",
     "set_content_lines", "Section", "Transcript", "read_lines", "read_script",
     "write_lines", "write_script", "write_scripts", "undo_steps", "command_line_length",
     "parse_transcript", "reg_values", "os_info", "policyagent_state", "no_default_exempt",
