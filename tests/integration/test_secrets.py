@@ -35,7 +35,7 @@ def tasks():
     rule = {"policy": POLICY, "name": "Partner SQL", "filters": ["10.9.0.0/255.255.0.0=0:1433:TCP"],
             "action": "permit", "auth": psk(KEYS[0])}
     domain = dict(rule, policy="Domain Partners", name="Domain SQL", store="domain", auth=psk(KEYS[2]))
-    real = "winsim_personality != 'xp'"
+    real, admin = "winsim_personality != 'xp'", "winsim_personality == 'modern'"
     found = [
         {"name": "psk rule [check]", "winsec.ipsec.ipsec_rule": rule, "check_mode": True},
         {"name": "psk rule [run]", "winsec.ipsec.ipsec_rule": rule},
@@ -52,10 +52,10 @@ def tasks():
                        "auth": psk(KEYS[2])}]}},
         {"name": "info", "winsec.ipsec.ipsec_info": {}},
         # the domain store (netsh -f script files; one administering host writes it)
-        {"name": "domain psk rule [run]", "winsec.ipsec.ipsec_rule": domain, "when": "winsim_personality == 'modern'"},
-        {"name": "domain psk rule [again]", "winsec.ipsec.ipsec_rule": domain, "when": "winsim_personality == 'modern'"},
+        {"name": "domain psk rule [run]", "winsec.ipsec.ipsec_rule": domain, "when": admin},
+        {"name": "domain psk rule [again]", "winsec.ipsec.ipsec_rule": domain, "when": admin},
         {"name": "domain psk key changed [run]", "winsec.ipsec.ipsec_rule": dict(domain, auth=psk(KEYS[1])),
-         "when": "winsim_personality == 'modern'"},
+         "when": admin},
         {"name": "refused with a key [fails]", "ignore_errors": True, "winsec.ipsec.ipsec_policy": {
             "name": "Partner Policy", "assigned": True,
             "rules": [{"name": "Partner SMB", "filters": ["10.8.0.0/255.255.0.0=0:445:TCP"], "action": "permit",
@@ -90,7 +90,8 @@ def decoded_blocks(text):
         except ValueError:
             continue
         # UTF-16 at both byte alignments: a key inside a binary blob (ldifde prints ipsecData so) may start at either
-        found += [raw.decode("utf-16-le", "ignore"), raw[1:].decode("utf-16-le", "ignore"), raw.decode("utf-8", "ignore")]
+        found += [raw.decode("utf-16-le", "ignore"), raw[1:].decode("utf-16-le", "ignore"),
+                  raw.decode("utf-8", "ignore")]
     return found
 
 

@@ -75,11 +75,9 @@ STDIN_HEADER = "%s = @($input)" % STDIN_VAR
 # Standard input is decoded with the console's input code page, which the controller does not
 # know; printable ASCII reads the same in all of them.
 _STDIN_SAFE = re.compile(r"^[\x20-\x7e]*$")
-
-
 # Printed, and nothing run, when fewer lines arrived than the script needs (a connection that drops
 # stdin would otherwise pass $null, which PowerShell drops from a native command line: a rule
-# would be written without its key).
+# would be written without its key). Arrays have Count in 2.0 too (an alias of Length, types.ps1xml).
 STDIN_LOST = "%s stdin lost" % MARK
 
 
@@ -89,7 +87,8 @@ class Script(str):
 
 
 def _stdin_lines(count: int) -> List[str]:
-    return [STDIN_HEADER, "if ($winsecin.Count -lt %d) {" % count, "Write-Output '%s'" % STDIN_LOST, "exit 1", "}"]
+    return [STDIN_HEADER, "if (%s.Count -lt %d) {" % (STDIN_VAR, count), "Write-Output '%s'" % STDIN_LOST,
+            "exit 1", "}"]
 
 
 def make_script(lines: Sequence[str], stdin: Sequence[str] = ()) -> Script:
@@ -138,6 +137,7 @@ def set_content_lines(path: str, lines: Sequence[str], hidden: Sequence[str] = (
         raise IPsecError("internal: a file line holds a secret but the script reads no stdin")
     values = [stdin.ref(line) if line in hidden else powershell_literal(line) for line in lines]
     return 'Set-Content -LiteralPath "%s" -Value %s' % (path, ", ".join(values))
+
 
 def _say(text: str) -> str:
     """A marker line; single-quoted so PowerShell expands nothing in it."""
