@@ -43,37 +43,35 @@ def take_offline(estate, served):
     estate.inventory_path = path
 
 
-@pytest.mark.winsim(count=4, personalities=("modern",))
-def test_failed_canary_stops_the_rollout_and_the_summary_still_comes(estate, ansible_env):
+def canary_stopped_the_rollout(estate, ansible_env, reason):
+    """Run the rollout with a failing canary (the first host): rc != 0, the summary names every host,
+    the canary failed with `reason` (a prefix), the later hosts untouched and absent from the recap."""
     canary, *later = estate.hosts
-    canary.host.configure(fail_step=1)      # its first state-changing command fails
     trips = RoundTrips(estate)
     out = play(estate, ansible_env, "emergency_block.yml")
     assert out.returncode != 0
     headline, results = summary(out.stdout)
-    assert headline == "4 hosts: 0 blocked and verified, 1 failed, 3 not reached"
-    assert results[canary.name].startswith("NOT blocked, failed: step 1 of 3 failed"), results
+    assert headline == "%d hosts: 0 blocked and verified, 1 failed, %d not reached" % (len(estate.hosts), len(later))
+    assert results[canary.name].startswith("NOT blocked, failed: " + reason), results
     assert all(results[s.name] == NOT_REACHED for s in later), results
     assert all(untouched(s, trips) for s in later)
-    assert canary.host.state().dynamic == ()        # the module undid its own partial change
     counts = recap(out.stdout)
-    assert counts[canary.name]["failed"] == 1
-    assert not any(s.name in counts for s in later)
+    assert counts[canary.name]["failed"] == 1 and not any(s.name in counts for s in later)
+    return results[canary.name]
+
+
+@pytest.mark.winsim(count=4, personalities=("modern",))
+def test_failed_canary_stops_the_rollout_and_the_summary_still_comes(estate, ansible_env):
+    canary = estate.hosts[0]
+    canary.host.configure(fail_step=1)      # its first state-changing command fails
+    canary_stopped_the_rollout(estate, ansible_env, "step 1 of 3 failed")
+    assert canary.host.state().dynamic == ()        # the module undid its own partial change
 
 
 @pytest.mark.winsim(count=3, personalities=("modern",))
 def test_unreachable_canary_is_reported_failed_and_stops_the_rollout(estate, ansible_env):
-    canary, *later = estate.hosts
-    take_offline(estate, canary)
-    trips = RoundTrips(estate)
-    out = play(estate, ansible_env, "emergency_block.yml")
-    assert out.returncode != 0
-    headline, results = summary(out.stdout)
-    assert headline == "3 hosts: 0 blocked and verified, 1 failed, 2 not reached"
-    assert results[canary.name].startswith("NOT blocked, failed: unreachable: "), results
-    assert "Connection refused" in results[canary.name]
-    assert all(results[s.name] == NOT_REACHED for s in later) and all(untouched(s, trips) for s in later)
-    assert recap(out.stdout)[canary.name]["failed"] == 1
+    take_offline(estate, estate.hosts[0])
+    assert "Connection refused" in canary_stopped_the_rollout(estate, ansible_env, "unreachable: ")
 
 
 @pytest.mark.winsim(count=6, personalities=("modern",))
