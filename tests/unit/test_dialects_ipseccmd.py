@@ -202,6 +202,36 @@ def test_rule_options_conntype_soft_tunnel_psk_offers():
     assert split_command_line(command.command_line) == list(command.argv)
 
 
+@pytest.mark.parametrize("auth, expected", [
+    ((KERBEROS,), ()),                                               # the default: no -a at all
+    ((AuthMethod("cert", "CN=Root CA"), KERBEROS), ("-a", "CERT:CN=Root CA", "K")),
+    ((KERBEROS, AuthMethod("psk", "k3y"), AuthMethod("cert", "CN=Other")), ("-a", "K", "P:k3y", "CERT:CN=Other")),
+])
+def test_auth_methods_are_one_list_after_one_a_in_the_rules_order(auth, expected):
+    command, = run(plan.with_inverse(STATE, "set_rule", plan.replace(RULE, auth=auth), "P", old=RULE))
+    assert command.argv == BASE + ("-r", "R", "-f", "*=0:1434:UDP", "-n", "BLOCK") + expected
+    assert command.argv.count("-a") == len(expected[:1])
+
+
+def test_a_key_change_undo_puts_the_old_key_back_masked():
+    old = plan.replace(RULE, auth=(AuthMethod("psk", "old-key"), KERBEROS))
+    before = plan.apply(STATE, [Change("set_rule", old, "P")])
+    command, = run(plan.with_inverse(before, "set_rule", plan.replace(RULE, auth=(AuthMethod("psk", "new-key"),)),
+                                     "P", old=old), before=before)
+    assert command.argv[-2:] == ("-a", "P:new-key")
+    undo, = command.undo
+    assert undo.argv[-3:] == ("-a", "P:old-key", "K")
+    assert "old-key" not in undo.display and "P:%s K" % MASK in undo.display
+
+
+@pytest.mark.parametrize("method, option", [(AuthMethod("psk", ""), "psk"), (AuthMethod("cert", ""), "rootca"),
+                                            (AuthMethod("ntlm"), "auth")])
+def test_an_auth_method_ipseccmd_cannot_write_names_the_option(method, option):
+    with pytest.raises(ValidationError) as err:
+        run(plan.with_inverse(STATE, "set_rule", plan.replace(RULE, auth=(method,)), "P", old=RULE))
+    assert err.value.option == option
+
+
 def test_domain_store():
     change = plan.with_inverse(STATE, "add_filter", TCP80, "R")
     command, = run(change, store="domain", domain="corp.example")

@@ -2,7 +2,7 @@
 import pytest
 
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import netdiag, toolout
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import ANY, ME
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import ANY, ME, QmOffer
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.registry import (
     LOCAL_ROOT, decode_store, parse_reg_query)
 from winsim.host import SimHost
@@ -120,6 +120,82 @@ def test_dynamic_policy_is_lost_on_u_service_stop_and_reboot(host):
     ok(ipseccmd(host, *INBOUND))
     ok(host.run_tool(["shutdown", "-r", "-t", "0"]))
     assert host.state().dynamic == () and stored(host).assigned == POLICY
+
+
+RULE = ["-w", "REG", "-p", "Partners", "-r", "SQL", "-f", "10.9.0.0/255.255.0.0+0:1433:TCP"]
+
+
+def auth_of(host, rule="SQL"):
+    """The rule's methods as the engine decodes them from the stored NFA blob."""
+    return [(a.kind, a.value) for a in stored(host).policy("Partners").rule(rule).auth]
+
+
+@pytest.mark.parametrize("items, expected", [
+    (["P:k3y", "K"], [("psk", "k3y"), ("kerberos", "")]),                      # what the dialect writes
+    (['PRESHARE:"two words"', "KERBEROS"], [("psk", "two words"), ("kerberos", "")]),
+    (["kerberos", "c:CN=Root CA", 'cert:"CN=Other CA"'],
+     [("kerberos", ""), ("cert", "CN=Root CA"), ("cert", "CN=Other CA")]),
+    (["p:Key:With:Colons"], [("psk", "Key:With:Colons")]),
+])
+def test_a_takes_a_list_of_methods_kept_in_order_in_the_rule(host, items, expected):
+    ok(ipseccmd(host, *(RULE + ["-n", "PASS", "-a"] + items + ["-lan"])))
+    assert auth_of(host) == expected
+    assert host.state().policy("Partners").rule("SQL").auth == stored(host).policy("Partners").rule("SQL").auth
+
+
+def test_without_a_a_rule_authenticates_with_kerberos_and_a_rerun_replaces_the_methods(host):
+    ok(ipseccmd(host, *RULE))
+    assert auth_of(host) == [("kerberos", "")]
+    ok(ipseccmd(host, *(RULE + ["-a", "P:k3y", "K"])))
+    assert auth_of(host) == [("psk", "k3y"), ("kerberos", "")]
+    ok(ipseccmd(host, *RULE))                               # -a left out: the default again
+    assert auth_of(host) == [("kerberos", "")]
+
+
+@pytest.mark.parametrize("items", [
+    ["ESP[3DES,SHA] 3600S/100000K", "AH[MD5]"],            # the dialect's form: one argument per offer
+    ["ESP[3DES,SHA]", "3600S/100000K", "AH[MD5]"],          # lifetimes as their own item
+    ["esp[3des,sha] 3600S/100000K AH[MD5]"],                # the whole list in one quoted argument
+    ["ESP[3DES,SHA]100000K/3600S", "AH[MD5]"],              # lifetimes attached, either order
+])
+def test_n_takes_a_list_of_offers(host, items):
+    ok(ipseccmd(host, *(RULE + ["-n"] + items + ["-1s", "3DES-SHA-2", "-a", "K"])))
+    action = stored(host).filteraction("SQL")
+    assert action.action == "negotiate"
+    assert action.offers == (QmOffer("", "3DES", "SHA1", 100000, 3600), QmOffer("MD5"))
+
+
+def test_a_single_lifetime_belongs_to_its_offer(host):
+    ok(ipseccmd(host, *(RULE + ["-n", "ESP[DES,MD5] 900S", "AH[SHA]+ESP[3DES,None] 5000K"])))
+    assert stored(host).filteraction("SQL").offers == (QmOffer("", "DES", "MD5", 0, 900),
+                                                       QmOffer("SHA1", "3DES", "None", 5000, 0))
+
+
+@pytest.mark.parametrize("args, says", [
+    (RULE + ["-a", "X:S3cret"], "unknown authentication method 'X'"),
+    (RULE + ["-a", "NTLM"], "unknown authentication method 'NTLM'"),
+    (RULE + ["-a", "P:"], "P needs a value"),
+    (RULE + ["-a", 'PRESHARE:""'], "PRESHARE needs a value"),
+    (RULE + ["-a", "C:"], "C needs a value"),
+    (RULE + ["-a", "K:S3cret"], "K takes no value"),
+    (RULE + ["-a", "-lan"], "-a needs at least one item"),
+    (RULE + ["-a"], "-a needs at least one item"),
+    (RULE + ["-a", "K", "-a", "P:k"], "-a given twice"),
+    (RULE + ["-n", "BLOCK", "AH[MD5]"], "stand alone"),
+    (RULE + ["-n", "3600S/100000K"], "invalid negotiation policy list"),
+    (RULE + ["-n", "ESP[RC4,SHA]"], "invalid negotiation policy list"),
+    (RULE + ["-1s"], "-1s needs at least one item"),
+    (["-f", "[*=0:1434:UDP]", "-a", "Q"], "unknown authentication method 'Q'"),     # dynamic mode checks -a too
+])
+def test_bad_list_items_are_refused_without_echoing_a_key(host, args, says):
+    ok(ipseccmd(host, *(RULE + ["-a", "P:k3y"])))
+    before, dynamic = stored(host), host.state().dynamic
+    result = ipseccmd(host, *args)
+    assert result.rc == 1 and result.stderr.startswith("ERROR: ") and says in result.stderr, result.stderr
+    assert "S3cret" not in result.stderr and "k3y" not in result.stderr
+    if "authentication" in says or "value" in says:
+        assert 'PRESHARE:"key" (P:"key"), KERBEROS (K) or CERT:"CA" (C:"CA")' in result.stderr   # what is accepted
+    assert (stored(host), host.state().dynamic) == (before, dynamic)
 
 
 @pytest.mark.parametrize("args", [

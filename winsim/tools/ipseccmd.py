@@ -13,21 +13,33 @@ the named rules with their own lists and actions, and the policy once no rule is
 dynamic policy (KB). ipseccmd's console texts were never captured: success prints nothing, errors print
 `ERROR: ...` and exit 1 [I]. `show filters` prints the layout of
 tests/fixtures/toolout/ipseccmd_show_filters.txt (itself [I]).
+
+List flags: `-n NegotiationPolicyList`, `-a AuthMethodList` and `-1s SecurityMethodList` each take
+"one or more ... separated by spaces" ([D] Windows XP command-line reference "Ipseccmd",
+learn.microsoft.com/previous-versions/windows/it-pro/windows-xp/bb490922), like `-f`; so the items
+run until the next argument that starts with `-` [I], whether they come as separate arguments or in
+one quoted argument ([E] CERTitude `-n "esp[3des,sha] 3600S/100000K"`). Authentication items:
+`PRESHARE:"key"` and `CERT:"CA"` ([E] a VPN dialer's generated `-a CERT:"ca1" CERT:"ca2"` and
+`-a PRESHARE:"key"`), `p:"key"` ([E] CERTitude), `KERBEROS`, `K` and `C:"CA"` [I, by analogy],
+case-insensitive; without `-a` a rule authenticates with Kerberos, the default method ([D] RK "All
+flags except -f have defaults"; XP help: Kerberos V5 "is the default authentication technology").
 """
+import re
 from dataclasses import replace
 from typing import Dict, List, Optional, Tuple
 
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.filterspec import parse_filterspec
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
-    DEFAULT_POLLING_MINUTES, DynamicRule, FilterAction, FilterList, HostState, Policy, Rule,
-    ValidationError, name_key)
+    DEFAULT_POLLING_MINUTES, KERBEROS, AuthMethod, DynamicRule, FilterAction, FilterList, HostState, Policy,
+    Rule, ValidationError, name_key)
 
 from ..host import DynamicEntry
 from ..result import Result
 from .netsh_params import NetshError, qm_offers
 from .netsh_static import new_guid, with_default_response, without_policy
 
-VALUE_FLAGS = ("-w", "-p", "-r", "-n", "-t", "-a", "-1s", "-1k", "-1f", "-1e")
+VALUE_FLAGS = ("-w", "-p", "-r", "-t", "-1k", "-1f", "-1e")
+LIST_FLAGS = ("-n", "-a", "-1s")
 SWITCHES = ("-x", "-y", "-o", "-u", "-soft", "-lan", "-dialup", "-confirm", "-1p")
 STATIC_ONLY = ("-p", "-r", "-x", "-y", "-o")
 SHOW_WORDS = ("filters", "policies", "auth", "stats", "sas", "all")
@@ -42,9 +54,22 @@ class IpseccmdError(Exception):
 class Args:
     def __init__(self):
         self.values: Dict[str, str] = {}
+        self.lists: Dict[str, List[str]] = {}
         self.rules: List[str] = []
         self.switches: List[str] = []
         self.specs = []
+        self.auth: Optional[Tuple[AuthMethod, ...]] = None     # None: no -a given
+
+
+def _items(argv: List[str], i: int, flag: str) -> Tuple[List[str], int]:
+    """The items after the list flag at argv[i - 1]: every argument up to the next one that starts
+    with `-` [I]."""
+    start = i
+    while i < len(argv) and not argv[i].startswith("-"):
+        i += 1
+    if i == start:
+        raise IpseccmdError("%s needs at least one item." % flag)
+    return argv[start:i], i
 
 
 def parse_args(argv: List[str]) -> Args:
@@ -53,16 +78,17 @@ def parse_args(argv: List[str]) -> Args:
     while i < len(argv):
         flag = argv[i].lower()
         if flag == "-f":
-            i += 1
-            start = i
-            while i < len(argv) and not argv[i].startswith("-"):
+            items, i = _items(argv, i + 1, "-f")
+            for item in items:
                 try:
-                    args.specs.append(parse_filterspec(argv[i], "-f"))
+                    args.specs.append(parse_filterspec(item, "-f"))
                 except ValidationError as err:
-                    raise IpseccmdError("invalid filter specification %r: %s" % (argv[i], err)) from None
-                i += 1
-            if i == start:
-                raise IpseccmdError("-f needs at least one filter specification.")
+                    raise IpseccmdError("invalid filter specification %r: %s" % (item, err)) from None
+            continue
+        if flag in LIST_FLAGS:
+            if flag in args.lists:
+                raise IpseccmdError("%s given twice." % flag)
+            args.lists[flag], i = _items(argv, i + 1, flag)
             continue
         if flag in SWITCHES:
             if flag in ("-1p", "-soft", "-confirm", "-lan", "-dialup") or flag not in args.switches:
@@ -82,41 +108,76 @@ def parse_args(argv: List[str]) -> Args:
         i += 2
     if "-lan" in args.switches and "-dialup" in args.switches:
         raise IpseccmdError("-lan and -dialup cannot be combined.")
+    if "-a" in args.lists:
+        args.auth = tuple(_auth_method(item) for item in args.lists["-a"])
     return args
+
+
+# PRESHARE:/CERT: [E], P: [E], KERBEROS, K, C: [I]; the value may keep its quotes [I]
+AUTH_WORDS = {"PRESHARE": "psk", "P": "psk", "KERBEROS": "kerberos", "K": "kerberos", "CERT": "cert", "C": "cert"}
+AUTH_ACCEPTED = 'PRESHARE:"key" (P:"key"), KERBEROS (K) or CERT:"CA" (C:"CA")'
+
+
+def _auth_method(item: str) -> AuthMethod:
+    word, colon, value = item.partition(":")
+    kind = AUTH_WORDS.get(word.upper())
+    if kind is None:
+        # only the word before ':' is echoed: what follows may be a mistyped key
+        raise IpseccmdError("unknown authentication method %r in -a: use %s." % (word, AUTH_ACCEPTED))
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        value = value[1:-1]
+    if kind == "kerberos" and colon:
+        raise IpseccmdError("%s takes no value: use %s." % (word, AUTH_ACCEPTED))
+    if kind != "kerberos" and not value:
+        raise IpseccmdError("%s needs a value after ':': use %s." % (word, AUTH_ACCEPTED))
+    return AuthMethod(kind, value)
 
 
 def _action(args: Args, kind: str) -> Tuple[str, tuple]:
     """(action, offers) from -n and the bracket kind of the filterspecs."""
-    neg = args.values.get("-n", "")
-    if kind == "block" or (not kind and neg.upper() == "BLOCK"):
+    items = args.lists.get("-n", [])
+    words = " ".join(items).upper().split()
+    if kind == "block" or words == ["BLOCK"]:
         return "block", ()
-    if kind == "pass" or (not kind and neg.upper() == "PASS"):
+    if kind == "pass" or words == ["PASS"]:
         return "permit", ()
+    if {"BLOCK", "PASS"} & set(words):
+        raise IpseccmdError("-n BLOCK and -n PASS stand alone, not in a list of security methods.")
     offers = ()
-    if neg:
+    if items:
         try:
-            offers = qm_offers("-n", _ipsecpol_offer(neg))
+            offers = qm_offers("-n", _ipsecpol_offers(" ".join(items)))
         except NetshError:
-            raise IpseccmdError("invalid negotiation policy %r." % neg) from None
+            raise IpseccmdError("invalid negotiation policy list %r." % " ".join(items)) from None
     return "negotiate", offers
 
 
-def _ipsecpol_offer(text: str) -> str:
-    """ipsecpol writes offers as `ESP[3DES,SHA] 3600S/100000K` ([E]); netsh as
-    `ESP[3DES,SHA1]:100000k/3600s`."""
-    offers = []
-    words = text.split()
-    i = 0
-    while i < len(words):
-        body = words[i].upper().replace("SHA]", "SHA1]").replace("SHA,", "SHA1,")
-        life = ""
-        if i + 1 < len(words) and "/" in words[i + 1] and "[" not in words[i + 1]:
-            secs, _, kb = words[i + 1].upper().partition("/")
-            life = ":%sk/%ss" % (kb.rstrip("K"), secs.rstrip("S"))
-            i += 1
-        offers.append(body + life)
-        i += 1
-    return " ".join(offers)
+LIFETIME = re.compile(r"^\d+[SK](?:/\d+[SK])?$", re.IGNORECASE)
+ATTACHED_LIFETIME = re.compile(r"^(.*\])(\d+[SK](?:/\d+[SK])?)$", re.IGNORECASE)
+
+
+def _ipsecpol_offers(text: str) -> str:
+    """ipsecpol writes an offer as `ESP[3DES,SHA] 3600S/100000K` ([E] CERTitude), the lifetimes
+    also attached, `ESP[..]3600S/100000K` ([E] VPN dialer), or one of them alone [I]; netsh as
+    `ESP[3DES,SHA1]:100000k/3600s`, which `qm_offers` reads."""
+    offers: List[List[str]] = []
+    for word in text.upper().split():
+        if LIFETIME.match(word):
+            if not offers or offers[-1][1]:
+                raise NetshError("a lifetime %r without its security method" % word)
+            offers[-1][1] = word
+            continue
+        attached = ATTACHED_LIFETIME.match(word)
+        body, life = attached.groups() if attached else (word, "")
+        offers.append([body.replace("SHA]", "SHA1]").replace("SHA,", "SHA1,"), life])
+    return " ".join(body + _netsh_lifetime(life) for body, life in offers)
+
+
+def _netsh_lifetime(life: str) -> str:
+    if not life:
+        return ""
+    parts = dict((part[-1], part) for part in life.lower().split("/"))
+    return ":%s/%s" % (parts.get("k", ""), parts.get("s", ""))
 
 
 def _conntype(args: Args) -> str:
@@ -195,11 +256,13 @@ def _put_rule(host, state: HostState, policy: Policy, rule_name: str, args: Args
     state = _put_named(state, "filterlists", FilterList(rule_name, filters, guid=new_guid()))
     state = _put_named(state, "filteractions", FilterAction(rule_name, action, offers=offers,
                                                             soft="-soft" in args.switches, guid=new_guid()))
+    # the rule's authentication methods travel in its NFA blob (the engine's codec encodes Rule.auth)
     rule = Rule(rule_name, filterlist=state.filterlist(rule_name).name, filteraction=state.filteraction(rule_name).name,
-                conntype=_conntype(args), guid=new_guid())
+                conntype=_conntype(args), auth=args.auth or (KERBEROS,), guid=new_guid())
     old = policy.rule(rule_name)
     if old is not None:
-        rules = tuple(replace(rule, guid=old.guid, auth=old.auth) if r is old else r for r in policy.rules)
+        # re-running -r R replaces the rule, its methods too (an omitted -a means the default) [I]
+        rules = tuple(replace(rule, guid=old.guid) if r is old else r for r in policy.rules)
     else:
         rules = policy.rules + (rule,)
     new_policy = replace(policy, rules=rules)
@@ -265,6 +328,8 @@ def run_dynamic(host, args: Args) -> str:
     if not args.specs:
         raise IpseccmdError("dynamic mode needs filters (-f) or -u.")
     new = []
+    # -a and -1s are read (parse_args checks them) but not kept: winsim's SPD holds no main-mode
+    # settings for dynamic rules, as DynamicRule has none [I]
     for spec in args.specs:
         action, _ = _action(args, spec.kind)
         rule = DynamicRule(filter=replace(spec.filter, guid=new_guid()), inbound=action, outbound=action,

@@ -172,7 +172,9 @@ class _Renderer:
                                   _netsh_can("%s predates IPv6 filters" % self.tool))
 
     def negotiation(self, action) -> List[str]:
-        """-n: BLOCK, PASS ([D] KB, [E] SEC505) or security offers ([E] `-n "esp[3des,sha] 3600S/100000K"`)."""
+        """-n: BLOCK, PASS ([D] KB, [E] SEC505) or the offers, "one or more security methods, separated
+        by spaces" ([D] XP "Ipseccmd", bb490922), all after one `-n`, each one argument with its
+        lifetimes ([E] CERTitude `-n "esp[3des,sha] 3600S/100000K"`)."""
         if action.inpass:
             raise ValidationError("inpass", True, "false",
                                   _netsh_can("%s has no inbound-passthrough option" % self.tool))
@@ -206,8 +208,12 @@ class _Renderer:
         return text + (" " + lifetimes if lifetimes else "")
 
     def auth(self, args: Args, rule: Rule) -> None:
-        """-a: Kerberos is the default and is left out; a pre-shared key is `P:"key"` ([E]
-        `-a p:"<psk>"`), masked in what is displayed; K and C:"CA" for Kerberos and certificates [I]."""
+        """-a AuthMethodList: "one or more authentication methods, separated by spaces" ([D] XP
+        command-line reference "Ipseccmd", bb490922), all after one `-a`, in the rule's order of
+        preference. Kerberos alone is the default and is left out ([D] RK "All flags except -f have
+        defaults"). A pre-shared key is `P:"key"` ([E] CERTitude `-a p:"<psk>"`), masked in what is
+        displayed; a certificate authority `CERT:"CA"` ([E] a VPN dialer's `-a CERT:"ca1" CERT:"ca2"`);
+        Kerberos inside a list `K` [I, the one-letter form of KERBEROS as P is of PRESHARE]."""
         if rule.auth in ((KERBEROS,), ()):
             return
         args.add("-a")
@@ -219,7 +225,9 @@ class _Renderer:
                     raise ValidationError("psk", "", "a non-empty pre-shared key")
                 args.add_secret("P:" + self._value("psk", method.value), "P:" + MASK)
             elif method.kind == "cert":
-                args.add("C:" + self._value("rootca", method.value))
+                if not method.value:
+                    raise ValidationError("rootca", "", "the name of a certificate authority")
+                args.add("CERT:" + self._value("rootca", method.value))
             else:
                 raise ValidationError("auth", method.kind, "kerberos, psk or cert")
 
