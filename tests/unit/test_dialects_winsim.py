@@ -9,7 +9,7 @@ import pytest
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import dialects, plan
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.dialects import SCRIPT_FILE
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
-    ANY, ME, Address, AuthMethod, DynamicRule, Filter, HostState, QmOffer, name_key)
+    ANY, KERBEROS, ME, Address, AuthMethod, DynamicRule, Filter, HostState, QmOffer, name_key)
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.toolout import parse_netsh_error
 from winsim.host import SimHost
 
@@ -40,7 +40,7 @@ def shape(state: HostState) -> tuple:
     def rule(r):
         flist, action = state.filterlist(r.filterlist), state.filteraction(r.filteraction)
         return (name_key(r.name), frozenset(f.key() for f in flist.filters), action.action, action.soft,
-                action.offers, r.conntype, r.active)
+                action.offers, r.conntype, r.active, tuple((a.kind, a.value) for a in r.auth))
     policies = frozenset((name_key(p.name), p.polling_interval,
                           frozenset(rule(r) for r in p.rules if not r.default_response)) for p in state.policies)
     dynamic = frozenset((d.filter.key(), d.conntype, d.inbound, d.outbound) for d in state.dynamic)
@@ -146,6 +146,49 @@ def test_undo_after_a_failure_at_each_step_restores_the_host(tmp_path, dialect):
         for undo in dialects.render_undo(done):
             assert run(host, undo), undo.display
         assert compare(local(host)) == compare(before), "failure at step %d" % fail_at
+
+
+TWO_OFFERS = (QmOffer("", "3DES", "SHA1", 100000, 3600), QmOffer("MD5", lifetime_kb=50000, lifetime_s=900))
+
+
+def _secure_rule(key, offers=TWO_OFFERS, name="Secure 445"):
+    rule, flist, faction = plan.rule_objects(name, [SMB], "negotiate", filteraction_name=name, offers=offers)
+    return plan.replace(rule, auth=(AuthMethod("psk", key), KERBEROS)), flist, faction
+
+
+@pytest.mark.parametrize("dialect", ["netsh", "ipseccmd"])
+def test_psk_and_kerberos_rule_with_two_offers_on_winsim(tmp_path, dialect):
+    """One `-a` list and one `-n` list (ipseccmd) reach the host: the state it decodes is the plan,
+    a key change is a change, and the undo of each step brings the previous state back."""
+    host = make_host(tmp_path, dialect)
+    compare = exact if dialect == "netsh" else shape
+    policy, objects = plan.policy_objects("Partners", [_secure_rule("k3y-one")])
+    history = [local(host)]
+    steps = [lambda s: plan.plan_policy(s, policy, rules_objects=objects, assign=True),
+             lambda s: plan.plan_rule(s, "Partners", *_secure_rule("k3y-two", TWO_OFFERS[::-1])),
+             lambda s: plan.plan_rule(s, "Partners", *_secure_rule("k3y-two", name="Secure 139"))]
+    done = []
+    for step, planner in enumerate(steps):
+        before = local(host)
+        planned = planner(before)
+        commands = dialects.render(planned.changes, dialect, before=before, after=planned.after)
+        for command in commands:
+            assert run(host, command), "step %d: %s" % (step, command.redacted_display)
+            assert "k3y" not in command.display
+        after = local(host)
+        assert compare(after) == compare(planned.after), "step %d" % step
+        rule = [r for p in after.policies for r in p.rules if r.name == planned.after.policies[0].rules[-1].name][0]
+        assert [(a.kind, a.value) for a in rule.auth] == [("psk", "k3y-two" if step else "k3y-one"), ("kerberos", "")]
+        assert not planner(after).changes, "step %d is not idempotent" % step
+        history.append(after)
+        done.append(commands)
+    if dialect == "ipseccmd":
+        assert any(c.argv.count("-a") == 1 and c.argv[c.argv.index("-a") + 1:][:2] == ("P:k3y-one", "K")
+                   for c in done[0])
+    for commands, previous in zip(done[::-1], history[-2::-1]):
+        for undo in dialects.render_undo(commands):
+            assert run(host, undo), undo.redacted_display
+        assert compare(local(host)) == compare(previous)
 
 
 @pytest.mark.parametrize("dialect", ["netsh", "ipseccmd"])
