@@ -1,9 +1,11 @@
 """Secrets never show (issue 6, section 4): pre-shared keys and the connection's password.
 
 One ansible-playbook run at -vvvvvv (the winrm connection then logs every command it sends and
-its raw output) with --diff and ANSIBLE_LOG_PATH against modern and 2003 hosts (netsh) and, in
-check mode only, an XP host (ipseccmd): a rule with a PSK in check mode, for real, again, a key
-change, a commit-confirmed key change (its undo batch holds the old key), a policy whose rules
+its raw output) with --diff and ANSIBLE_LOG_PATH against modern and 2003 hosts (netsh) and an XP
+host (ipseccmd, the key and Kerberos in one `-a` list): a rule with a PSK in check mode, the same
+rule failing at an injected fault (the tool's error is all the output holds; on XP PowerShell's
+error record echoes the script line, which names the stdin value, not the key), for real, again, a
+key change, a commit-confirmed key change (its undo batch holds the old key), a policy whose rules
 carry PSKs, ipsec_info, a PSK rule in the domain store (netsh -f script files), and a refused
 change that carries a key. Every byte Ansible printed or logged, and every recorded result, is
 searched for the secrets in every form they take on the way (plain, and the hex of their UTF-16LE
@@ -35,9 +37,11 @@ def tasks():
     rule = {"policy": POLICY, "name": "Partner SQL", "filters": ["10.9.0.0/255.255.0.0=0:1433:TCP"],
             "action": "permit", "auth": psk(KEYS[0])}
     domain = dict(rule, policy="Domain Partners", name="Domain SQL", store="domain", auth=psk(KEYS[2]))
-    real, admin = "winsim_personality != 'xp'", "winsim_personality == 'modern'"
-    found = [
+    admin = "winsim_personality == 'modern'"
+    return [
         {"name": "psk rule [check]", "winsec.ipsec.ipsec_rule": rule, "check_mode": True},
+        # each host's first state-changing command fails (configure(fail_step=1)): nothing is changed
+        {"name": "psk rule, injected failure [fails]", "winsec.ipsec.ipsec_rule": rule, "ignore_errors": True},
         {"name": "psk rule [run]", "winsec.ipsec.ipsec_rule": rule},
         {"name": "psk rule [again]", "winsec.ipsec.ipsec_rule": rule},
         {"name": "psk key changed [run]", "winsec.ipsec.ipsec_rule": dict(rule, auth=psk(KEYS[1]))},
@@ -56,20 +60,17 @@ def tasks():
         {"name": "domain psk rule [again]", "winsec.ipsec.ipsec_rule": domain, "when": admin},
         {"name": "domain psk key changed [run]", "winsec.ipsec.ipsec_rule": dict(domain, auth=psk(KEYS[1])),
          "when": admin},
-        {"name": "refused with a key [fails]", "ignore_errors": True, "winsec.ipsec.ipsec_policy": {
+        # ignore_errors last: when Ansible refuses the next task's arguments it quotes the playbook
+        # lines just above that task, and a key written in plain in the playbook would show there
+        {"name": "refused with a key [fails]", "winsec.ipsec.ipsec_policy": {
             "name": "Partner Policy", "assigned": True,
             "rules": [{"name": "Partner SMB", "filters": ["10.8.0.0/255.255.0.0=0:445:TCP"], "action": "permit",
                        "auth": psk(KEYS[2])},
-                      {"name": "Cut WinRM", "filters": ["*=0:5985:TCP"], "action": "block", "auth": psk(KEYS[0])}]}},
+                      {"name": "Cut WinRM", "filters": ["*=0:5985:TCP"], "action": "block", "auth": psk(KEYS[0])}]},
+         "ignore_errors": True},
         {"name": "bad key [error]", "ignore_errors": True, "winsec.ipsec.ipsec_rule": dict(
             rule, auth=[{"kind": "psk", "value": KEYS[0] + "\n"}])},
     ]
-    # winsim's ipseccmd does not emulate a -a list: it refuses the K after the key, and PowerShell's
-    # error record echoes the script line into the step's output. So on XP the real run fails, and
-    # the echo shows the stdin reference where the key is passed, never the key.
-    echo = {"name": "psk rule whose tool echoes the key [fails]", "winsec.ipsec.ipsec_rule": rule,
-            "ignore_errors": True, "when": "winsim_personality == 'xp'"}
-    return found[:1] + [echo] + [dict(task, when=task.get("when", real)) for task in found[1:]]
 
 
 def forms(secret):
@@ -97,6 +98,8 @@ def decoded_blocks(text):
 
 @pytest.mark.winsim(count=3, personalities=("modern", "2003", "xp"))
 def test_keys_and_password_appear_nowhere_but_the_tools_argv(estate, ansible_env, tmp_path):
+    for served in estate.hosts:
+        served.host.configure(fail_step=1)
     playbook = tmp_path / "secrets.yml"
     playbook.write_text(yaml.safe_dump([{"name": "secrets", "hosts": "all", "gather_facts": False,
                                          "tasks": tasks()}], sort_keys=False))
@@ -115,15 +118,20 @@ def test_keys_and_password_appear_nowhere_but_the_tools_argv(estate, ansible_env
     for personality, sim in sims.items():
         def result(task):
             return by_task[task][sim.name]
+        xp = personality == "xp"
+        masked = " -a P:******** K" if xp else "psk=********"       # the key, then Kerberos
         check = result("psk rule [check]")["result"]
-        assert check["changed"] and any("********" in c for c in check["commands"]), (personality, check)
-        if personality == "xp":
-            assert any(" -a P:******** K" in c for c in check["commands"]), check["commands"]
-            echoed = result("psk rule whose tool echoes the key [fails]")
-            assert echoed["status"] == "failed" and "'-a' $winsecin[0] 'K'" in echoed["result"]["msg"], echoed
-            continue
+        assert check["changed"] and any(masked in c for c in check["commands"]), (personality, check)
+        failed = result("psk rule, injected failure [fails]")
+        assert failed["status"] == "failed", (personality, failed)
+        if xp:
+            # the tool's error went to stderr: PowerShell's error record quotes the script line
+            assert "could not open the policy store" in failed["result"]["msg"], failed
+            assert "'-a' $winsecin[0] 'K'" in failed["result"]["msg"], failed
         run = result("psk rule [run]")["result"]
         assert run["changed"] and run["commands"] and run["diff"], (personality, run.get("msg"))
+        # check mode predicted the run: the same commands, the same before/after
+        assert (check["commands"], check["diff"]) == (run["commands"], run["diff"]), personality
         assert any("********" in c for c in run["commands"]), run["commands"]
         assert not result("psk rule [again]")["result"]["changed"], personality
         assert result("psk key changed [run]")["result"]["changed"], personality
@@ -132,7 +140,7 @@ def test_keys_and_password_appear_nowhere_but_the_tools_argv(estate, ansible_env
             assert confirmed["changed"] and confirmed["confirm"]["status"] == "confirmed", (task, confirmed)
         # the key change's undo puts the old key back: the undo batch holds it, the result masks it
         undo = result("psk key changed, confirmed [run]")["result"]["confirm"]["undo"]
-        assert any("psk=********" in line for line in undo), undo
+        assert any(masked.strip() in line for line in undo), undo
         assert result("policy with psk rules [run]")["status"] == "ok", result("policy with psk rules [run]")
         refused = result("refused with a key [fails]")
         assert refused["status"] == "failed" and "allow_lockout" in refused["result"]["msg"], refused
