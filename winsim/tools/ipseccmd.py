@@ -39,7 +39,7 @@ from .netsh_params import NetshError, qm_offers
 from .netsh_static import new_guid, with_default_response, without_policy
 
 VALUE_FLAGS = ("-w", "-p", "-r", "-t", "-1k", "-1f", "-1e")
-LIST_FLAGS = ("-n", "-a", "-1s")
+LIST_FLAGS = ("-n", "-a", "-1s")    # -1s (main mode) is read but not kept: the store model has no place for it [I]
 SWITCHES = ("-x", "-y", "-o", "-u", "-soft", "-lan", "-dialup", "-confirm", "-1p")
 STATIC_ONLY = ("-p", "-r", "-x", "-y", "-o")
 SHOW_WORDS = ("filters", "policies", "auth", "stats", "sas", "all")
