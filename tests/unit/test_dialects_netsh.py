@@ -410,3 +410,15 @@ def test_foreign_rules_on_winsim_reach_the_plan_and_undo_restores_at_every_step(
         for undo in dialects.render_undo(done):
             assert host.run_tool(list(undo.argv)).rc == 0, undo.display
         assert _spd(host) == start, "%s: failure at step %d" % (name, fail_at)
+
+
+@pytest.mark.parametrize("lifetime", [":900s", ":50000k"])
+def test_a_single_quick_mode_lifetime_is_refused_for_netsh(lifetime):
+    """netsh documents only `:k/s`; a lone lifetime would be guessed ([I]), so it is refused by name."""
+    from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import FilterAction, parse_qmsecmethods
+    action = FilterAction("Secure", "negotiate", offers=parse_qmsecmethods("methods", "ESP[3DES,SHA1]" + lifetime))
+    with pytest.raises(ValidationError, match="methods.*both lifetimes"):
+        render(Change("add_filteraction", action))
+    both = FilterAction("Secure", "negotiate", offers=parse_qmsecmethods("methods", "ESP[3DES,SHA1]:50000k/900s"))
+    [command] = render(Change("add_filteraction", both))
+    assert "qmsecmethods=ESP[3DES,SHA1]:50000k/900s" in command.argv

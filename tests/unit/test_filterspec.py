@@ -188,3 +188,15 @@ def test_kb_command_details():
 ])
 def test_kb_traps(line, reason):
     assert reason in rejects(parse_kb_command, line)
+
+
+def test_kb_command_list_flags_take_every_item_up_to_the_next_flag():
+    """-n, -a and -1s take "one or more ... separated by spaces" (XP command-line reference, Ipseccmd)."""
+    cmd = parse_kb_command('ipseccmd -w REG -p P -r R -f 0+* -n ESP[3DES,SHA] AH[MD5] -a P:"k 1" K '
+                           '-1s 3DES-SHA-2 DES-MD5-1 -x')
+    assert cmd.action == "negotiate" and cmd.negotiation == "ESP[3DES,SHA] AH[MD5]"
+    assert dict(cmd.options) == {"-a": "P:k 1 K", "-1s": "3DES-SHA-2 DES-MD5-1"}
+    assert cmd.assign and cmd.rules[0].name == "R"
+    assert parse_kb_command('ipseccmd -w REG -p P -r R -f 0=*:1434:UDP -n BLOCK').action == "block"
+    with pytest.raises(ValidationError, match="no item after it"):
+        parse_kb_command("ipseccmd -w REG -p P -r R -f 0=* -a -x")

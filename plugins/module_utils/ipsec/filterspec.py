@@ -162,6 +162,7 @@ TOOLS = ("ipseccmd", "ipsecpol")
 # -1e exist in ipseccmd only [I]).
 _VALUE_FLAGS = ("-w", "-p", "-r", "-n", "-t", "-a", "-1s", "-1k", "-1f", "-1e")
 _SWITCHES = ("-x", "-y", "-o", "-u", "-soft", "-lan", "-dialup", "-confirm", "-1p")
+_LIST_FLAGS = ("-n", "-a", "-1s")
 _STATIC_ONLY = ("-p", "-r", "-x", "-y", "-o")
 _ACTIONS = {"BLOCK": "block", "PASS": "permit"}
 
@@ -252,8 +253,19 @@ def parse_kb_command(line: str, option: str = "command") -> KbCommand:
                                   "unknown flag %r" % args[i])
         if i + 1 >= len(args):
             raise ValidationError(option, line, "a value after %s" % flag, "%s is the last word" % flag)
-        value = args[i + 1]
-        i += 2
+        if flag in _LIST_FLAGS:
+            # "one or more ... separated by spaces" ([D] XP command-line reference, Ipseccmd): the items
+            # run to the next flag, and are kept space-joined
+            end = i + 1
+            while end < len(args) and args[end][:1] not in "-" + _DASHES:
+                end += 1
+            if end == i + 1:
+                raise ValidationError(option, line, "a value after %s" % flag, "%s has no item after it" % flag)
+            value = " ".join(args[i + 1:end])
+            i = end
+        else:
+            value = args[i + 1]
+            i += 2
         if flag == "-w":
             _store(option, line, value, fields)
         elif flag == "-p":

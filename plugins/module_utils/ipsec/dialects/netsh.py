@@ -324,6 +324,12 @@ def _filteraction(verb: str, action: FilterAction, old: Optional[FilterAction] =
         if action.action != "negotiate":
             # [H] add filteraction remark 1: ignored unless negotiate; refuse rather than drop silently
             raise ValidationError("qmsecmethods", action.offers, "no offers unless action is negotiate")
+        for offer in action.offers:
+            if bool(offer.lifetime_kb) != bool(offer.lifetime_s):
+                # netsh's grammar is `:k/s` ([H] SYNTAX.md 1.3); a lone `:900s` is not documented ([I])
+                raise ValidationError("methods", format_qmsecmethods([offer]), "both lifetimes for netsh, "
+                                      "kilobytes and seconds, e.g. ESP[3DES,SHA1]:100000k/900s, or none",
+                                      "netsh's qmsecmethods take a lifetime as k/s")
         args.add("qmsecmethods=" + format_qmsecmethods(action.offers))
     return [args]
 
