@@ -2,6 +2,7 @@
 import pytest
 
 from test_modules_kb import RoundTrips, host_names, run_playbook, task_trips
+from test_worm_block_role import CALLBACKS
 
 PERSONALITIES = ["modern", "2003", "xp"]
 POLICY = "Block UDP 1434 Filter"
@@ -38,6 +39,11 @@ def test_domain_store_end_to_end(estate, ansible_env, admin_os, member_os):
     assert check["changed"] and check["round_trips"] == 1 and not changed_on_host(admin_trips["domain policy, check"])
     assert any("gponame=\"Default Domain Policy\"" in c for c in check["commands"]), check["commands"]
     assert POLICY in check["diff"]["after"] and POLICY not in check["diff"]["before"]
+    # the domain store shows as a member under the GPO would see it: a directory policy, LDAP path
+    assert "Directory IPSec Policy Active: '%s'" % POLICY in check["diff"]["after"]
+    assert "IP Security Policy Path: LDAP://CN=ipsecPolicy{" in check["diff"]["after"]
+    assert ",CN=IP Security,CN=System,DC=winsim,DC=test" in check["diff"]["after"]
+    assert "Local IPSec Policy" not in check["diff"]["after"] + check["diff"]["before"]
 
     real = result("domain policy")
     assert real["changed"] and real["round_trips"] == 2 and not real["failed"], real.get("msg")
@@ -112,3 +118,23 @@ def test_domain_baseline_enforced_then_checked_for_drift(estate, ansible_env):
     assert sorted(r.name for r in policy.rules if not r.default_response) == [
         "Block Inbound UDP 1434 Rule", "Block Outbound UDP 1434 Rule", "Block Telnet"]
     assert admin.state().policies == ()             # the host's own store was never the target
+
+
+@pytest.mark.winsim(count=3, personalities=["modern", "2003", "modern"])
+def test_domain_rollout_playbook_reaches_every_member(estate, ansible_env):
+    """playbooks/domain_rollout.yml: one host writes the domain store, the members refresh and run it."""
+    import os
+    admin, *members = [served.host for served in estate.hosts]
+    playbook = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                            "playbooks", "domain_rollout.yml")
+    ansible_env = dict(ansible_env, ANSIBLE_CALLBACK_PLUGINS=CALLBACKS)
+    tasks = run_playbook(estate, ansible_env, playbook, extra_vars={"domain_admin_host": admin.name})
+    written = tasks["Merge the policy into the domain store and assign it through the GPO"][admin.name]
+    assert written["changed"] and written["domain_assignments"] == {"Default Domain Policy": POLICY}
+    verified = tasks["Verify that the member runs the domain policy"]
+    assert sorted(verified) == sorted(m.name for m in members)
+    assert all(not r["failed"] for r in verified.values()), verified
+    assert all(m.domain_assignment().name == POLICY for m in members)
+    assert admin.name not in verified and admin.state().policies == ()
+    again = run_playbook(estate, ansible_env, playbook, extra_vars={"domain_admin_host": admin.name})
+    assert not again["Merge the policy into the domain store and assign it through the GPO"][admin.name]["changed"]

@@ -323,3 +323,20 @@ def test_diff_shows_a_change_to_a_policy_netdiag_does_not_list():
     assigned = N.diff(HostState(), replace(after, assigned="Block UDP 1434 Filter"))
     assert "Policy not in effect" not in assigned["after"]
     assert "Local IPSec Policy Active: 'Block UDP 1434 Filter'" in assigned["after"]
+
+
+def test_the_domain_store_renders_as_a_member_under_its_gpo_sees_it():
+    from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.filterspec import parse_filterspec
+    triples = [P.rule_objects("In", [parse_filterspec("*=0:1434:UDP").filter])]
+    policy, objects = P.policy_objects("Slammer", triples)
+    store = P.plan_policy(HostState(), policy, rules_objects=objects).after       # unassigned here
+    other, other_objects = P.policy_objects("Spare", [P.rule_objects("T", [parse_filterspec("*=0:23:TCP").filter])])
+    store = P.plan_policy(store, other, rules_objects=other_objects, state="merged").after
+    text = N.render_store(store, directory="DC=corp,DC=example", assigned_by={"Default Domain Policy": "Slammer"})
+    assert "Directory IPSec Policy Active: 'Slammer'" in text
+    assert "IP Security Policy Path: LDAP://CN=ipsecPolicy{" in text and ",CN=IP Security,CN=System,DC=corp,DC=example" in text
+    assert "There are 1 filters" in text and "[winsec] Domain policy no GPO assigns: 'Spare'" in text
+    assert "Local IPSec Policy" not in text and "Policy not in effect" not in text
+    two = N.render_store(store, directory="DC=corp,DC=example",
+                               assigned_by={"A": "Slammer", "B": "Spare"})
+    assert N.NO_POLICY in two and "[winsec] Domain policy assigned by GPO 'B': 'Spare'" in two

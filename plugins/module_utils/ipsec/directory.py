@@ -66,6 +66,7 @@ class DirectoryView:
     state: HostState
     assignments: Dict[str, str] = field(default_factory=dict)
     gpo_names: Tuple[str, ...] = ()
+    naming_context: str = ""        # DC=corp,DC=example, from the exported DNs ('' when none came)
 
     def gpos_assigning(self, policy: str) -> List[str]:
         return sorted(g for g, p in self.assignments.items() if name_key(p) == name_key(policy))
@@ -134,7 +135,9 @@ def decode(objects_ldif: str, gpos_ldif: str, gpo: str = "") -> DirectoryView:
         policy = next((by_leaf.get(_leaf(o).casefold()) for o in owners), None)
         gpo_name = gpo_names.get(match.group(1).casefold(), match.group(1))
         assignments[gpo_name] = policy or entry.first("ipsecName")
-    view = DirectoryView(state, assignments, tuple(sorted(gpo_names.values())))
+    contexts = [m.group(1) for e in entries + gpo_entries
+                for m in [re.search(r",CN=System,(DC=.*)$", e.dn, re.IGNORECASE)] if m]
+    view = DirectoryView(state, assignments, tuple(sorted(gpo_names.values())), contexts[0] if contexts else "")
     return replace(view, state=replace(state, assigned=view.assigned_by(gpo) if gpo else ""))
 
 

@@ -242,10 +242,11 @@ def state_report(state: HostState, guids: bool = False, everything: bool = False
     return state_to_dict(canonical(state if everything else managed_view(state)), guids)
 
 
-def netdiag_diff(before: HostState, after: HostState, local_address: str = "") -> Dict[str, str]:
-    """Ansible's diff: both states as `netdiag /test:ipsec /debug` would show them."""
+def netdiag_diff(before: HostState, after: HostState, local_address: str = "", **domain) -> Dict[str, str]:
+    """Ansible's diff: both states as `netdiag /test:ipsec /debug` would show them. For the domain
+    store, `domain` holds netdiag.diff's directory, assigned_before and assigned_after."""
     kw = {"local_address": local_address} if local_address else {}
-    return netdiag.diff(canonical(managed_view(before)), canonical(managed_view(after)), **kw)
+    return netdiag.diff(canonical(managed_view(before)), canonical(managed_view(after)), **kw, **domain)
 
 
 # --------------------------------------------------------------------------------------------
@@ -347,9 +348,12 @@ def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
         "notes": list(getattr(plan, "notes", ()) or ()),
     }
     in_effect: Sequence[str] = ()
+    shown: Dict[str, object] = {}           # how the diff shows the domain store (netdiag.diff)
     if store == "domain":
         view = _check_directory(remote.parse_transcript(read_out), gpo, plan, result)
         result["domain_assignments"] = _predicted_assignments(view, gpo, plan.after.assigned)
+        shown = {"directory": view.naming_context or directory.naming_context(domain) or "DC=...",
+                 "assigned_before": dict(view.assignments), "assigned_after": result["domain_assignments"]}
         # Members run whatever a GPO assigns: the lockout guard looks at every such policy.
         in_effect = sorted(set(view.assignments.values()) | {plan.after.assigned} - {""}, key=name_key)
     if before.domain is not None and store == "local" and when_domain_policy == "fail":
@@ -388,7 +392,7 @@ def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
         raise HostError(str(err), **result) from None
     result["commands"] = [redact(s.display, secrets) for s in steps]
     result["after"] = state_report(after_predicted)
-    result["diff"] = _diff(before, after_predicted, local_address, secrets)
+    result["diff"] = _diff(before, after_predicted, local_address, secrets, **shown)
     if dynamic:
         if any(c.op == "add_dynamic" for c in plan.changes):     # removing filters leaves nothing to vanish
             result["warnings"].append(DYNAMIC_WARNING)
@@ -428,8 +432,9 @@ def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
     result["after"] = state_report(verified)
     if store == "domain":
         result["domain_assignments"] = dict(sorted(directory_view(transcript, gpo).assignments.items()))
+        shown["assigned_after"] = result["domain_assignments"]
     if not same_store(verified, after_predicted, dynamic):
-        result["diff"] = _diff(before, verified, local_address, secrets)
+        result["diff"] = _diff(before, verified, local_address, secrets, **shown)
         differences = (netdiag.summary(canonical(managed_view(after_predicted)), canonical(managed_view(verified)))
                        or ["(settings not shown by netdiag)"])
         raise HostError("the host's state after the change differs from the planned one (%s); every command "
@@ -523,8 +528,8 @@ def _fail_batch(execute, result, steps, sent_before, transcript, secrets, decode
     raise HostError(message, **result)
 
 
-def _diff(before, after, local_address, secrets):
-    return {k: redact(v, secrets) for k, v in netdiag_diff(before, after, local_address).items()}
+def _diff(before, after, local_address, secrets, **domain):
+    return {k: redact(v, secrets) for k, v in netdiag_diff(before, after, local_address, **domain).items()}
 
 
 def _finish(result: dict) -> dict:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from .model import (
@@ -211,10 +211,13 @@ def _policy_entries(state: HostState, policy: Optional[Policy], local_address: s
 
 
 def render(state: HostState, *, local_address: str = "192.168.1.1", debug: bool = True,
-           service_running: Optional[bool] = None) -> str:
+           service_running: Optional[bool] = None, directory: Optional[str] = None) -> str:
     """`netdiag /test:ipsec [/debug]` as it would read on the host in `state`.
 
     service_running: None takes it from state.policyagent (running unless 'stopped').
+    directory: the domain's naming context when `state` is the domain store: its assigned policy then
+    shows as a member under that GPO would show it, a directory policy with its LDAP path ([I] the
+    domain variant's layout, SYNTAX.md 4), with its filters.
     """
     if service_running is None:
         service_running = state.policyagent != "stopped"
@@ -222,7 +225,15 @@ def render(state: HostState, *, local_address: str = "192.168.1.1", debug: bool 
     if not service_running:
         return TEST_LINE + "Skipped\n    " + NOT_RUNNING + "\n"
     lines.append(TEST_LINE + "Passed")
-    if state.domain is not None:
+    if directory is not None and state.assigned:
+        policy = state.policy(state.assigned)
+        lines.append("    Directory IPSec Policy Active: '%s'" % (policy.name if policy else state.assigned))
+        path = "LDAP://CN=ipsecPolicy%s,CN=IP Security,CN=System,%s" % (
+            _guid(policy.guid if policy else "", "policy", name_key(state.assigned)), directory)
+    elif directory is not None:
+        lines.append("    " + NO_POLICY)
+        path = ""
+    elif state.domain is not None:
         lines.append("    Directory IPSec Policy Active: '%s'" % state.domain.name)      # [I]
         path = state.domain.path
     elif state.assigned:
@@ -236,7 +247,7 @@ def render(state: HostState, *, local_address: str = "192.168.1.1", debug: bool 
         if path:
             lines.append("    IP Security Policy Path: " + path)
         listed = entries(state, local_address)
-        if state.domain is None and (path or listed):
+        if (state.domain is None or directory is not None) and (path or listed):
             lines += ["", "    There are %d filters" % len(listed)]
             for e in listed:
                 lines += _filter_lines(e)
@@ -445,17 +456,32 @@ def fold(listed, local_address: str = "192.168.1.1") -> Tuple[FoldedFilter, ...]
 # ---------------------------------------------------------------------------------------------
 # Diff mode and human summaries
 
-def render_store(state: HostState, *, local_address: str = "192.168.1.1", **render_kw) -> str:
+def render_store(state: HostState, *, local_address: str = "192.168.1.1",
+                 assigned_by: Optional[Dict[str, str]] = None, **render_kw) -> str:
     """What netdiag shows, then every policy it does not show (not assigned, or overridden by a
     domain policy) in the same filter layout, so a change to an unassigned policy is visible too.
-    The extra sections are winsec's own, not netdiag output: their heading lines say so."""
+    The extra sections are winsec's own, not netdiag output: their heading lines say so.
+    For the domain store (`directory` given), `assigned_by` ({GPO: policy}) names the GPOs that
+    assign each of the other policies."""
+    domain_store = render_kw.get("directory") is not None
+    assigned = {name_key(p): p for p in (assigned_by or {}).values()}
+    if domain_store and not state.assigned and len(assigned) == 1:
+        # no GPO named, but every GPO that assigns one assigns the same: that is what members run
+        state = replace(state, assigned=next(iter(assigned.values())))
     lines = [render(state, local_address=local_address, **render_kw)]
-    effective = "" if state.domain is not None else name_key(state.assigned)
+    effective = "" if state.domain is not None and not domain_store else name_key(state.assigned)
     for policy in state.policies:
         if name_key(policy.name) == effective:
             continue
         listed = _policy_entries(state, policy, local_address)
-        lines.append("    [winsec] Policy not in effect: '%s'" % policy.name)
+        gpos = sorted(g for g, p in (assigned_by or {}).items() if name_key(p) == name_key(policy.name))
+        if domain_store and gpos:
+            lines.append("    [winsec] Domain policy assigned by GPO %s: '%s'"
+                         % (", ".join("'%s'" % g for g in gpos), policy.name))
+        elif domain_store:
+            lines.append("    [winsec] Domain policy no GPO assigns: '%s'" % policy.name)
+        else:
+            lines.append("    [winsec] Policy not in effect: '%s'" % policy.name)
         lines.append("    [winsec] There are %d filters" % len(listed))
         for e in listed:
             lines += _filter_lines(e)
@@ -463,11 +489,14 @@ def render_store(state: HostState, *, local_address: str = "192.168.1.1", **rend
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def diff(before: HostState, after: HostState, **render_kw) -> dict:
+def diff(before: HostState, after: HostState, assigned_before: Optional[Dict[str, str]] = None,
+         assigned_after: Optional[Dict[str, str]] = None, **render_kw) -> dict:
     """Ansible's diff for a change: both states as netdiag would show them (KB 813878's verification),
-    with the policies netdiag leaves out appended (render_store)."""
+    with the policies netdiag leaves out appended (render_store). The domain store's GPO
+    assignments before and after, when it is the store shown."""
     return {
-        "before": render_store(before, **render_kw), "after": render_store(after, **render_kw),
+        "before": render_store(before, assigned_by=assigned_before, **render_kw),
+        "after": render_store(after, assigned_by=assigned_after, **render_kw),
         "before_header": "netdiag /test:ipsec /debug (before)",
         "after_header": "netdiag /test:ipsec /debug (after)",
     }
