@@ -133,3 +133,11 @@ def test_export_arguments_name_the_domain_or_default_to_the_hosts_own():
     assert "ipsecData" in args[args.index("-l") + 1].split(",")
     assert directory.export_args("", "gpos") == ["-p", "subtree", "-r", "(objectClass=groupPolicyContainer)",
                                                 "-l", "displayName"]
+
+
+def test_assignments_after_a_plan_change_only_the_named_gpo():
+    view = directory.decode(as_ldif(slammer_state(), assigned_by=DDP), GPOS)
+    assert view.assignments_after("", "") == {"Default Domain Policy": "Block UDP 1434 Filter"}
+    assert view.assignments_after("default domain policy", "") == {}
+    assert view.assignments_after("Default Domain Controllers Policy", "X") == {
+        "Default Domain Controllers Policy": "X", "Default Domain Policy": "Block UDP 1434 Filter"}

@@ -77,6 +77,16 @@ class DirectoryView:
     def has_gpo(self, gpo: str) -> bool:
         return any(name_key(g) == name_key(gpo) for g in self.gpo_names)
 
+    def assignments_after(self, gpo: str, assigned: str) -> Dict[str, str]:
+        """What each GPO assigns once GPO `gpo` assigns `assigned` ('' for none); no gpo: as now."""
+        found = dict(self.assignments)
+        if gpo:
+            name = next((g for g in self.gpo_names if name_key(g) == name_key(gpo)), gpo)
+            found.pop(name, None)
+            if assigned:
+                found[name] = assigned
+        return dict(sorted(found.items()))
+
 
 def _leaf(dn: str) -> str:
     return dn.split(",", 1)[0][3:] if dn.upper().startswith("CN=") else dn

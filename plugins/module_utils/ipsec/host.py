@@ -351,7 +351,7 @@ def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
     shown: Dict[str, object] = {}           # how the diff shows the domain store (netdiag.diff)
     if store == "domain":
         view = _check_directory(remote.parse_transcript(read_out), gpo, plan, result)
-        result["domain_assignments"] = _predicted_assignments(view, gpo, plan.after.assigned)
+        result["domain_assignments"] = view.assignments_after(gpo, plan.after.assigned)
         shown = {"directory": view.naming_context or directory.naming_context(domain) or "DC=...",
                  "assigned_before": dict(view.assignments), "assigned_after": result["domain_assignments"]}
         # Members run whatever a GPO assigns: the lockout guard looks at every such policy.
@@ -470,17 +470,6 @@ def _check_directory(transcript, gpo, plan, result):
                            "(gpupdate /target:computer), and changes inside an assigned policy at its polling "
                            "interval (KB 813878)")
     return view
-
-
-def _predicted_assignments(view, gpo: str, assigned: str) -> Dict[str, str]:
-    """What each GPO assigns once the plan is done: only the GPO `gpo` can change."""
-    found = dict(view.assignments)
-    if gpo:
-        name = next((g for g in view.gpo_names if name_key(g) == name_key(gpo)), gpo)
-        found.pop(name, None)
-        if assigned:
-            found[name] = assigned
-    return dict(sorted(found.items()))
 
 
 def _fail_stale(before, transcript, result, decode, secrets):
