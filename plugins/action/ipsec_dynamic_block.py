@@ -3,15 +3,14 @@
 """winsec.ipsec.ipsec_dynamic_block: volatile block filters (see plugins/modules/ipsec_dynamic_block.py)."""
 from __future__ import annotations
 
-from ansible.plugins.action import ActionBase
-
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import host, safety, startup
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import filters_option, run_action
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import filters_option
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import DynamicRule, IPsecError, ValidationError
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.plan import plan_dynamic
 # The dialect renderers (dialects.module imports them lazily), imported here so that the forked workers
 # inherit them: Ansible's collection loader compiles collection source anew on every import.
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.dialects import ipseccmd, ipsecpol, netsh  # noqa: F401
+from ansible_collections.winsec.ipsec.plugins.plugin_utils.action import WinsecAction
 from ansible_collections.winsec.ipsec.plugins.plugin_utils.docs import module_documentation
 from ansible_collections.winsec.ipsec.plugins.modules import ipsec_dynamic_block as docs
 
@@ -39,12 +38,7 @@ def handle(ctx):
         raise host.HostError(str(err), **result) from None
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _supports_check_mode = True
-    _supports_async = False
-
-    def run(self, tmp=None, task_vars=None):
-        super().run(tmp, task_vars)
-        return run_action(self, task_vars, MODULE_DOCS, handle,
-                          required_if=[("state", "present", ("filters",)), ("state", "absent", ("filters",))])
+class ActionModule(WinsecAction):
+    DOCS = MODULE_DOCS
+    REQUIRED_IF = [("state", "present", ("filters",)), ("state", "absent", ("filters",))]
+    handle = staticmethod(handle)

@@ -3,10 +3,8 @@
 """winsec.ipsec.ipsec_exemptions: the NoDefaultExempt value (see plugins/modules/ipsec_exemptions.py)."""
 from __future__ import annotations
 
-from ansible.plugins.action import ActionBase
-
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import exemptions
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import run_action
+from ansible_collections.winsec.ipsec.plugins.plugin_utils.action import WinsecAction
 from ansible_collections.winsec.ipsec.plugins.plugin_utils.docs import module_documentation
 from ansible_collections.winsec.ipsec.plugins.modules import ipsec_exemptions as docs
 
@@ -20,12 +18,7 @@ def handle(ctx):
     return exemptions.run(ctx.execute, p["value"], p["state"], ctx.check_mode, dialect=p["dialect"] or "")
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _supports_check_mode = True
-    _supports_async = False
-
-    def run(self, tmp=None, task_vars=None):
-        super().run(tmp, task_vars)
-        return run_action(self, task_vars, MODULE_DOCS, handle,
-                          required_if=[("state", "present", ("value",))])
+class ActionModule(WinsecAction):
+    DOCS = MODULE_DOCS
+    REQUIRED_IF = [("state", "present", ("value",))]
+    handle = staticmethod(handle)

@@ -3,11 +3,9 @@
 """winsec.ipsec.ipsec_info: everything read, in one round trip (see plugins/modules/ipsec_info.py)."""
 from __future__ import annotations
 
-from ansible.plugins.action import ActionBase
-
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import host, netdiag
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import run_action
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.report import exemptions
+from ansible_collections.winsec.ipsec.plugins.plugin_utils.action import WinsecAction
 from ansible_collections.winsec.ipsec.plugins.plugin_utils.docs import module_documentation
 from ansible_collections.winsec.ipsec.plugins.modules import ipsec_info as docs
 
@@ -31,11 +29,6 @@ def handle(ctx):
     }
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _supports_check_mode = True
-    _supports_async = False
-
-    def run(self, tmp=None, task_vars=None):
-        super().run(tmp, task_vars)
-        return run_action(self, task_vars, MODULE_DOCS, handle)
+class ActionModule(WinsecAction):
+    DOCS = MODULE_DOCS
+    handle = staticmethod(handle)

@@ -3,17 +3,16 @@
 """winsec.ipsec.ipsec_policy: a whole static policy (see plugins/modules/ipsec_policy.py)."""
 from __future__ import annotations
 
-from ansible.plugins.action import ActionBase
-
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import host, remote, safety
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import (
-    rule_spec, rule_triple, run_action)
+    rule_spec, rule_triple)
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
     HostState, IPsecError, Policy, ValidationError, name_key, parse_description, parse_name)
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.plan import plan_policy, policy_objects
 # The dialect renderers (dialects.module imports them lazily), imported here so that the forked workers
 # inherit them: Ansible's collection loader compiles collection source anew on every import.
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.dialects import ipseccmd, ipsecpol, netsh  # noqa: F401
+from ansible_collections.winsec.ipsec.plugins.plugin_utils.action import WinsecAction
 from ansible_collections.winsec.ipsec.plugins.plugin_utils.docs import module_documentation
 from ansible_collections.winsec.ipsec.plugins.modules import ipsec_policy as docs
 
@@ -113,14 +112,10 @@ def handle(ctx):
     return safety.run(ctx, planner_for(p, specs), dialect=p["dialect"] or "", **where)
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _supports_check_mode = True
-    _supports_async = False
-
-    def run(self, tmp=None, task_vars=None):
-        super().run(tmp, task_vars)
-        return run_action(self, task_vars, MODULE_DOCS, handle, required_if=[
-            ("state", "merged", ("name",)), ("state", "replaced", ("name",)),
-            ("state", "overridden", ("name",)), ("state", "deleted", ("name",)),
-            ("state", "rendered", ("name", "dialect")), ("state", "parsed", ("running_config",))])
+class ActionModule(WinsecAction):
+    DOCS = MODULE_DOCS
+    REQUIRED_IF = [
+        ("state", "merged", ("name",)), ("state", "replaced", ("name",)),
+        ("state", "overridden", ("name",)), ("state", "deleted", ("name",)),
+        ("state", "rendered", ("name", "dialect")), ("state", "parsed", ("running_config",))]
+    handle = staticmethod(handle)

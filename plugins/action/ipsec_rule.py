@@ -6,17 +6,17 @@ from __future__ import annotations
 import functools
 from dataclasses import replace
 
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import safety
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import (
-    rule_spec, rule_triple, run_action)
+    rule_spec, rule_triple)
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
     Rule, ValidationError, parse_name)
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.plan import plan_rule
 # The dialect renderers (dialects.module imports them lazily), imported here so that the forked workers
 # inherit them: Ansible's collection loader compiles collection source anew on every import.
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.dialects import ipseccmd, ipsecpol, netsh  # noqa: F401
+from ansible_collections.winsec.ipsec.plugins.plugin_utils.action import WinsecAction
 from ansible_collections.winsec.ipsec.plugins.plugin_utils.docs import module_documentation
 from ansible_collections.winsec.ipsec.plugins.modules import ipsec_rule as docs
 
@@ -55,12 +55,7 @@ def handle(ctx):
     return run(ensure)
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _supports_check_mode = True
-    _supports_async = False
-
-    def run(self, tmp=None, task_vars=None):
-        super().run(tmp, task_vars)
-        return run_action(self, task_vars, MODULE_DOCS, handle,
-                          required_if=[("state", "present", ("filters",))])
+class ActionModule(WinsecAction):
+    DOCS = MODULE_DOCS
+    REQUIRED_IF = [("state", "present", ("filters",))]
+    handle = staticmethod(handle)
