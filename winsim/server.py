@@ -182,11 +182,7 @@ class WinRMHandler(BaseHTTPRequestHandler):
             reply, status = wsman.fault_envelope(fault, request.message_id, served.name), 500
         except DropConnection as cut:
             log.info("%s: %s", served.name, cut)
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            self._hang_up()
             return
         except Exception as err:  # a winsim bug: say so to the client, loudly, and keep serving
             log.exception("%s: %s failed", served.name, request.action)
@@ -239,12 +235,16 @@ class WinRMHandler(BaseHTTPRequestHandler):
         if why is None:
             return False
         log.info("%s: dropped by IPsec filtering: %s", served.name, why)
+        self._hang_up()
+        return True
+
+    def _hang_up(self) -> None:
+        """Close the TCP connection without an HTTP answer, as a cut path looks to the client."""
         self.close_connection = True
         try:
             self.connection.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
-        return True
 
     def _reply(self, status: int, body: bytes, content_type: str | None = None, headers=()) -> None:
         if self._filtered():
