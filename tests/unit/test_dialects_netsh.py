@@ -307,7 +307,7 @@ def test_foreign_mmpolicy_name_is_validated():
     (Change("add_policy", Policy("P", polling_interval=0)), "pollinginterval"),
     (Change("add_filterlist", FilterList("a\nb")), "filterlist"),
     (Change("add_rule", Rule("R", "L", 'B"'), "P"), "filteraction"),
-    (Change("add_rule", Rule("R", "L", "Block", auth=(AuthMethod("psk", 'a"b'),)), "P"), "psk"),
+    (Change("add_rule", Rule("R", "L", "Block", auth=(AuthMethod("psk", 'a"b'),)), "P"), "auth.value"),
     (Change("add_rule", Rule("R", "L", "Block", auth=(AuthMethod("psk", ""),)), "P"), "psk"),
     (Change("add_rule", Rule("R", "L", "Block", conntype="wan"), "P"), "conntype"),
     (Change("add_rule", Rule("R", "L", "Block", tunnel="10.0.0.1; calc"), "P"), "tunnel"),

@@ -258,6 +258,39 @@ def test_filter_host_gets_a_host_mask_and_zero_network_is_any():
     assert filter_from_dict("f", {"src": "0.0.0.0", "src_mask": "0.0.0.0"}).src == ANY
 
 
+@pytest.mark.parametrize("d, option", [
+    ({"src": "0.0.0.0"}, "f.src"), ({"dst": "0.0.0.0"}, "f.dst"), ({"src": "0.0.0.0/32"}, "f.src"),
+    ({"src": "0.0.0.0", "src_mask": "255.255.255.255"}, "f.src"), ({"dst": "0.0.0.0", "dst_mask": 32}, "f.dst"),
+])
+def test_zero_address_is_refused_it_would_read_back_as_me(d, option):
+    # issue 12.3: the store writes me as 0.0.0.0/255.255.255.255; 0.0.0.0 was written, read back as me
+    with pytest.raises(ValidationError) as err:
+        filter_from_dict("f", d)
+    assert err.value.option == option
+    assert "me" in err.value.accepted and "any" in err.value.accepted and "read the filter back as me" in str(err.value)
+
+
+def test_zero_network_with_a_mask_is_a_subnet_and_round_trips():
+    assert filter_from_dict("f", {"src": "0.0.0.0/8"}).src == Address("ip", "0.0.0.0", "255.0.0.0")
+
+
+@pytest.mark.parametrize("text", ["::ffff:10.0.0.1", "0:0:0:0:0:ffff:a00:1", "::10.0.0.1", "::ffff:10.0.0.0/120",
+                                  "::ffff:10.0.0.1-::ffff:10.0.0.9"])
+def test_ipv4_written_as_ipv6_is_refused_with_the_ipv4_form(text):
+    message = rejects(parse_address, "f.src", text)
+    assert "the IPv4 address itself (10.0.0." in message
+
+
+@pytest.mark.parametrize("text", ["0x7f000001", "0x7f.0x0.0x0.0x1", "0x7f.0.0.0x1", "10.0x1"])
+def test_names_windows_would_read_as_numeric_addresses_are_refused(text):
+    assert "dotted decimal" in rejects(parse_address, "f.src", text)
+
+
+@pytest.mark.parametrize("text", ["deadbeef", "x0.example", "0x7f.example"])
+def test_names_with_hex_looking_labels_stay_names(text):
+    assert parse_address("f.src", text).kind == "dns"
+
+
 @pytest.mark.parametrize("d,option,reason", [
     ({"src": "DNS", "dst": "any"}, "filters[2].dst", "server type DNS"),
     ({"src": "any", "dst": "WINS"}, "filters[2].src", "server type WINS"),

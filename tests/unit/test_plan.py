@@ -725,3 +725,35 @@ def test_random_rule_and_dynamic_plans(seed):
                 assert P.dynamic_key(d) not in keys
         assert P.plan_dynamic(dafter, () if dstate == "cleared" else desired, state=dstate).changes == ()
         assert P.converged(P.apply(dafter, P.undo(dplan.changes)), actual)
+
+
+# ---- issue 12.7: a mistyped name must not lift the assigned policy ----------------------------------
+
+def _assigned_host():
+    policy, objects = P.policy_objects(SLAMMER, [P.rule_objects("R", [IN_1434])])
+    return P.plan_policy(HostState(), policy, rules_objects=objects, assign=True).after
+
+
+@pytest.mark.parametrize("state", ["merged", "replaced", "overridden"])
+def test_creating_and_assigning_an_empty_policy_is_refused_naming_the_existing_ones(state):
+    host = replace(_assigned_host(), policies=_assigned_host().policies + (Policy("Other"),))
+    with pytest.raises(ValidationError) as err:
+        P.plan_policy(host, Policy("Blok UDP 1434 Filter"), state=state, assign=True)
+    assert err.value.option == "name"
+    assert "'Block UDP 1434 Filter', 'Other'" in str(err.value) and "unassigning 'Block UDP 1434 Filter'" in str(err.value)
+
+
+def test_empty_host_says_it_has_none():
+    with pytest.raises(ValidationError, match="the host has none"):
+        P.plan_policy(HostState(), Policy("Typo"), assign=True)
+
+
+def test_a_new_policy_with_rules_may_be_created_and_assigned():
+    policy, objects = P.policy_objects("New", [P.rule_objects("R80", [IN_80])])
+    plan = P.plan_policy(_assigned_host(), policy, rules_objects=objects, assign=True)
+    assert plan.after.assigned == "New"
+
+
+def test_an_existing_policy_may_be_assigned_without_rules():
+    plan = P.plan_policy(replace(_assigned_host(), assigned=""), Policy(SLAMMER), assign=True)
+    assert plan.after.assigned == SLAMMER

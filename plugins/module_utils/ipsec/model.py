@@ -381,9 +381,34 @@ def _ip(option, value, text):
     if "%" in text:
         raise ValidationError(option, value, ADDRESS_ACCEPTED, "IPv6 zone indexes are not supported")
     try:
-        return ipaddress.ip_address(text)
+        ip = ipaddress.ip_address(text)
     except ValueError:
         raise ValidationError(option, value, ADDRESS_ACCEPTED, "%r is not an IP address" % text) from None
+    embedded = ipv4_inside(ip)
+    if embedded is not None:
+        # [I] whether the IPsec driver matches IPv4 packets against an IPv4-mapped (RFC 4291 2.5.5)
+        # IPv6 filter is not documented: refused rather than guessed, with the form that is certain.
+        raise ValidationError(option, value, "the IPv4 address itself (%s)" % embedded,
+                              "%s is an IPv4 address written as IPv6, which Windows IPsec filters are not "
+                              "documented to match" % ip)
+    return ip
+
+
+def ipv4_inside(ip):
+    """The IPv4 address an IPv6 address carries (IPv4-mapped ::ffff:a.b.c.d, or the deprecated
+    IPv4-compatible ::a.b.c.d, RFC 4291 2.5.5), else None."""
+    if ip.version != 6:
+        return None
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if 1 << 24 <= int(ip) < 1 << 32:                 # ::a.b.c.d with a != 0 (not ::, ::1, ::2 ...)
+        return ipaddress.IPv4Address(int(ip))
+    return None
+
+
+# A label inet_aton would read as a number: decimal, octal (leading 0) or hex (0x...). Windows'
+# resolver takes such a name as an IPv4 address ("127.1", "0x7f.1", "2130706433"; inet_addr).
+_NUMERIC_LABEL = re.compile(r"^(0[xX][0-9A-Fa-f]*|[0-9]+)$")
 
 
 def _dns_name(option, value, text):
@@ -392,6 +417,9 @@ def _dns_name(option, value, text):
     if (len(name) > 253 or not all(_DNS_LABEL.match(label) for label in labels)
             or labels[-1].isdigit()):
         raise ValidationError(option, value, ADDRESS_ACCEPTED, "not an address, keyword or RFC 1123 host name")
+    if len(labels) <= 4 and all(_NUMERIC_LABEL.match(label) for label in labels):
+        raise ValidationError(option, value, "an IPv4 address in dotted decimal (a.b.c.d)",
+                              "Windows reads this name as an IPv4 address in hex or octal notation")
     return name.lower()
 
 
@@ -644,11 +672,22 @@ def _check_keys(option, d, allowed):
                                   "unknown key")
 
 
+ZERO_ACCEPTED = ("me (this host's own addresses; 0 in a filterspec) or any (every address; * in a "
+                 "filterspec)")
+
+
 def _side(option, side, values):
     address = parse_address("%s.%s" % (option, side), values[side])
     mask = parse_mask("%s.%s_mask" % (option, side), values.get(side + "_mask"), address)
     if address.kind == "ip" and address.value == "0.0.0.0" and mask == "0.0.0.0":
         return ANY          # how the store writes "any" (0.0.0.0 / 0.0.0.0)
+    if address.kind == "ip" and address.value == "0.0.0.0" and mask == DEFAULT_MASK_V4:
+        # The policy store writes `me` as address 0.0.0.0 with mask 255.255.255.255 ([MS-GPIPSEC]
+        # filter data; ipsecpol's IP_ADDRESS_ME is 0 with IP_ADDRESS_MASK_NONE): the single address
+        # 0.0.0.0 has no encoding of its own and would be read back as me.
+        raise ValidationError("%s.%s" % (option, side), values[side], ZERO_ACCEPTED,
+                              "the policy store writes this host's own addresses (me) as 0.0.0.0 with mask "
+                              "255.255.255.255, so Windows would read the filter back as me")
     return replace(address, mask=mask) if address.kind == "ip" else address
 
 
@@ -691,7 +730,7 @@ __all__ = [
     "QmOffer", "FilterAction", "AuthMethod", "KERBEROS", "Rule", "Policy", "DynamicRule",
     "DomainAssignment", "OsInfo", "HostState", "Change", "CHANGE_OPS", "replace",
     "MAX_NAME_LENGTH", "MAX_DESCRIPTION_LENGTH", "PROTOCOL_NAMES", "FILTER_KEYS", "FILTER_DEFAULTS",
-    "DYNAMIC_KEYS", "DEFAULT_MASK_V4", "DEFAULT_PREFIX_V6",
+    "DYNAMIC_KEYS", "DEFAULT_MASK_V4", "DEFAULT_PREFIX_V6", "ipv4_inside",
     "parse_name", "parse_description", "parse_address", "parse_mask", "parse_protocol", "protocol_name",
     "parse_port", "parse_int", "parse_bool", "parse_choice", "parse_action", "parse_conntype", "parse_qmsecmethods",
     "format_qmsecmethods", "filter_from_dict", "dynamic_rule_from_dict",

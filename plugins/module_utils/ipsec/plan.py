@@ -638,6 +638,15 @@ def plan_policy(actual: HostState, desired: Union[Policy, Sequence[Policy]], *,
         b.domain_warning()
         return b.plan()
 
+    if assign and actual.policy(policies[0].name) is None and not policies[0].rules:
+        # A mistyped name must not lift the assigned policy: creating it empty and assigning it would
+        # unassign the real one (only one local policy is assigned at a time, KB 813878).
+        existing = sorted((p.name for p in actual.policies), key=name_key)
+        raise ValidationError("name", policies[0].name, "the name of an existing policy (the host has %s), "
+                              "or rules to create this one with" % (", ".join(repr(n) for n in existing) or "none"),
+                              "the host has no policy of that name, and assigned: true without rules would create "
+                              "it empty and assign it%s" % (", unassigning %r" % actual.assigned if actual.assigned
+                                                            else ""))
     for pol in policies:
         if any(not r.name for r in pol.rules):
             raise ValidationError("rules", "", "a name for every rule", "policy %r has an unnamed rule" % pol.name)

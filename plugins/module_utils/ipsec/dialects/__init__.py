@@ -140,6 +140,15 @@ def check_text(option: str, value: str) -> str:
     return value
 
 
+def check_secret(option: str, value: str, check) -> str:
+    """`check(option, value)` for a secret: a refusal names the option and why, never the value."""
+    try:
+        check(option, value)
+    except ValidationError as err:
+        raise ValidationError(option, "(hidden)", err.accepted, err.reason) from None
+    return value
+
+
 def check_host(option: str, value: str, kinds=("ip", "dns")) -> str:
     """A tunnel endpoint or a domain: an address or DNS name as model.parse_address reads it."""
     address = parse_address(option, value)
@@ -173,4 +182,4 @@ class Args:
 
 
 __all__ = ["Command", "SCRIPT_FILE", "MASK", "render", "render_undo", "undo_commands", "Args",
-           "check_text", "check_host"]
+           "check_text", "check_host", "check_secret"]

@@ -39,7 +39,7 @@ from ..model import (DEFAULT_POLLING_MINUTES, KERBEROS, Address, Change, Dynamic
                      Policy, QmOffer, Rule, ValidationError, name_key, parse_name)
 from ..filterspec import format_filterspec
 from ..quoting import join_command_line, powershell_native_args
-from . import MASK, Args, Command, check_host, check_text
+from . import MASK, Args, Command, check_host, check_secret, check_text
 
 TOOL = "ipseccmd"
 # A value check beyond the dialect's own (ipsecpol adds cmd.exe safety): check(option, value).
@@ -223,7 +223,7 @@ class _Renderer:
             elif method.kind == "psk":
                 if not method.value:
                     raise ValidationError("psk", "", "a non-empty pre-shared key")
-                args.add_secret("P:" + self._value("psk", method.value), "P:" + MASK)
+                args.add_secret("P:" + check_secret("auth.value", method.value, self._value), "P:" + MASK)
             elif method.kind == "cert":
                 if not method.value:
                     raise ValidationError("rootca", "", "the name of a certificate authority")

@@ -48,7 +48,7 @@ from ..model import (ACTIONS, CONNTYPES, PORT_PROTOCOLS, SERVER_TYPES, Address, 
                      FilterAction, FilterList, HostState, IPsecError, Policy, Rule, ValidationError,
                      format_qmsecmethods, name_key, parse_description, parse_name, protocol_name)
 from ..plan import NETSH_MMPOLICY, dynamic_key, with_inverse
-from . import MASK, SCRIPT_FILE, Args, Command, check_host, check_text
+from . import MASK, SCRIPT_FILE, Args, Command, check_host, check_secret, check_text
 
 MM_POLICY = NETSH_MMPOLICY
 # The policy blob keeps the interval in seconds in a DWORD (MS-GPIPSEC factsheet 4.1).
@@ -254,7 +254,7 @@ def _auth(args: Args, rule: Rule) -> None:
         elif method.kind == "psk":
             if not method.value:
                 raise ValidationError("psk", "", "a non-empty pre-shared key")
-            args.add_secret("psk=" + _value("psk", method.value), "psk=" + MASK)
+            args.add_secret("psk=" + check_secret("auth.value", method.value, _value), "psk=" + MASK)
         elif method.kind == "cert":
             args.add("rootca=%s certmap:no excludecaname:no" % _value("rootca", method.value))
         else:
