@@ -1,0 +1,61 @@
+# -*- coding: utf-8 -*-
+# Copyright: winsec.ipsec developers; GNU General Public License v3.0+
+"""winsec.ipsec.ipsec_block: the emergency block as one task (see plugins/modules/ipsec_block.py)."""
+from __future__ import annotations
+
+import functools
+
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import host, safety, startup
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import filters_option
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.block import (
+    block_from_options, dynamic_count, plan_block, problems, summary)
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import IPsecError
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.report import state_from_dict
+# The dialect renderers (dialects.module imports them lazily), imported here so that the forked workers
+# inherit them: Ansible's collection loader compiles collection source anew on every import.
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.dialects import ipseccmd, ipsecpol, netsh  # noqa: F401
+from ansible_collections.winsec.ipsec.plugins.plugin_utils.action import WinsecAction
+from ansible_collections.winsec.ipsec.plugins.plugin_utils.docs import module_documentation
+from ansible_collections.winsec.ipsec.plugins.modules import ipsec_block as docs
+
+
+# Parsed once, on import, before Ansible forks its workers (plugin_utils/docs.py).
+MODULE_DOCS = module_documentation(docs)
+
+
+def handle(ctx):
+    p = ctx.params
+    # Every option is checked here, before any connection.
+    block = block_from_options(p["ports"], p["filters"], p["name"], p["mode"], p["state"],
+                               parse_filters=functools.partial(filters_option, dynamic=True))
+    decided = {}
+
+    def planner(actual):
+        # The engine may plan twice (its state fact was stale, or another writer won a race): the last plan
+        # is the one written.
+        plan, placement = plan_block(actual, block)
+        decided.update(plan=plan, placement=placement)
+        return plan
+
+    result = safety.run(ctx, planner, dialect=p["dialect"] or "", dynamic=block.dynamic)
+    if p["reapply_at_startup"] and block.dynamic:
+        try:
+            result = startup.manage(ctx.execute, result, ctx.check_mode, p["dialect"] or "")
+        except IPsecError as err:
+            raise host.HostError(str(err), **result) from None
+    result.setdefault("planned", result["after"])
+    # A real run judges what it read back; check mode judges its prediction.
+    judged = state_from_dict(result["planned"] if ctx.check_mode else result["after"])
+    placement = decided["placement"]
+    found = problems(judged, block, placement)
+    result.update(verified=not found, problems=found,
+                  placement=placement.as_dict(dynamic_count(judged, block)),
+                  summary=summary(block, placement, decided["plan"], judged, found, ctx.check_mode))
+    if found:
+        raise host.HostError(result["summary"], **result)
+    return result
+
+
+class ActionModule(WinsecAction):
+    DOCS = MODULE_DOCS
+    handle = staticmethod(handle)

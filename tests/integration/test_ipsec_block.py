@@ -1,0 +1,103 @@
+"""winsec.ipsec.ipsec_block over WinRM against winsim, on the modern, 2003 and XP personalities (netsh and
+ipseccmd): a baseline assigned beforehand stays assigned and keeps blocking during the block, the undo restores
+it exactly, a host under a domain policy gets the dynamic block and the right message, check mode predicts the
+real run, and a second run costs one WinRM command and changes nothing."""
+import os
+
+import pytest
+import yaml
+
+from winsim.firewall import Packet, packet_verdict
+
+from test_modules_kb import RoundTrips, run_playbook, task_trips
+from test_safety_traps import assign_domain_policy
+from test_worm_block_role import CALLBACKS
+
+PERSONALITIES = ("modern", "2003", "xp")
+BASELINE = "Corp Baseline"
+OWN = "winsec-emergency UDP 1434"
+SLAMMER = {"ports": [{"protocol": "UDP", "port": 1434}]}
+
+
+def playbook(tmp_path, name, tasks):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump([{"name": name, "hosts": "all", "gather_facts": False, "tasks": tasks}],
+                                   sort_keys=False))
+    return str(path)
+
+
+def task(name, module, args, **extra):
+    return dict({"name": name, module: args}, **extra)
+
+
+def block(name, state="present", **extra):
+    return task(name, "winsec.ipsec.ipsec_block", dict(SLAMMER, state=state), ignore_errors=True, **extra)
+
+
+BASELINE_TASK = task("baseline", "winsec.ipsec.ipsec_policy", {
+    "name": BASELINE, "assigned": True,
+    "rules": [{"name": "Block Telnet", "filters": ["*=0:23:TCP"]}]})
+INFO = task("info", "winsec.ipsec.ipsec_info", {})
+
+
+def blocks(sim, port, protocol=17):
+    """Whether the host's filtering drops traffic from elsewhere to its `port`."""
+    return packet_verdict(sim, Packet("10.0.0.5", sim.address, protocol, 50000, port)) is not None
+
+
+def play(estate, env, path, **kw):
+    return run_playbook(estate, dict(env, ANSIBLE_CALLBACK_PLUGINS=CALLBACKS), path, **kw)
+
+
+def commands_sent(calls):
+    """The native tools a task's WinRM commands ran that changed the host."""
+    return [entry for call in calls for entry in call if entry["changed"]]
+
+
+@pytest.mark.winsim(count=3, personalities=PERSONALITIES)
+def test_a_baseline_stays_in_force_during_the_block_and_the_undo_restores_it_exactly(estate, ansible_env, tmp_path):
+    sims = {served.host.name: served.host for served in estate.hosts}
+    trips = RoundTrips(estate)
+    placed = play(estate, ansible_env, playbook(tmp_path, "block.yml", [
+        BASELINE_TASK, dict(INFO, name="info before"),
+        block("block, check", check_mode=True), block("block"), block("block again")]))
+    per_host = task_trips(placed, trips)
+    for name, sim in sims.items():
+        check, real, again = (placed[t][name] for t in ("block, check", "block", "block again"))
+        assert not real["failed"], real.get("msg")
+        assert real["verified"] and real["problems"] == [] and real["changed"]
+        assert real["placement"] == {"static": "assigned_policy", "policy": BASELINE, "dynamic": 2,
+                                     "reason": real["placement"]["reason"]}
+        assert real["summary"] == ("blocked and verified; static: 1 rule added to the assigned policy Corp Baseline; "
+                                   "dynamic filters: 2"), real["summary"]
+        assert real["round_trips"] == 2
+        # the baseline stays assigned, with its own rule and the block's
+        assert real["after"]["assigned"] == BASELINE
+        [policy] = real["after"]["policies"]
+        assert sorted(r["name"] for r in policy["rules"]) == ["Block Telnet", OWN]
+        # check mode predicted the real run: same commands, its planned state is what was read back
+        assert check["changed"] and check["verified"] and check["summary"] == "check mode, would be " + real["summary"]
+        assert check["commands"] == real["commands"]
+        assert check["planned"] == real["after"] == real["planned"]
+        assert not commands_sent(per_host[name]["block, check"])
+        # nothing left to do: one WinRM command, nothing changed on the host
+        assert not again["changed"] and again["verified"] and again["round_trips"] == 1
+        assert len(per_host[name]["block again"]) == 1 and not commands_sent(per_host[name]["block again"])
+        assert again["summary"].startswith("blocked and verified (nothing to change); static: 1 rule in place")
+        # what the host enforces now: TCP 23 (the baseline) and UDP 1434 (the block)
+        assert blocks(sim, 23, 6) and blocks(sim, 1434), sim.personality
+        assert sim.state().assigned == BASELINE
+
+    undone = play(estate, ansible_env, playbook(tmp_path, "unblock.yml", [
+        block("unblock, check", "absent", check_mode=True), block("unblock", "absent"),
+        block("unblock again", "absent"), dict(INFO, name="info after")]))
+    for name, sim in sims.items():
+        check, real, again = (undone[t][name] for t in ("unblock, check", "unblock", "unblock again"))
+        assert real["changed"] and real["verified"], real.get("msg")
+        assert real["summary"] == ("unblocked and verified; static: 1 rule removed from policy Corp Baseline; "
+                                   "dynamic filters removed: 2"), real["summary"]
+        assert check["commands"] == real["commands"] and check["planned"] == real["after"]
+        assert not again["changed"] and again["round_trips"] == 1
+        # exactly as before the block: same objects, same GUIDs, same assignment, same dynamic filters
+        assert undone["info after"][name]["state"] == placed["info before"][name]["state"]
+        assert blocks(sim, 23, 6) and not blocks(sim, 1434)
