@@ -101,3 +101,91 @@ def test_a_baseline_stays_in_force_during_the_block_and_the_undo_restores_it_exa
         # exactly as before the block: same objects, same GUIDs, same assignment, same dynamic filters
         assert undone["info after"][name]["state"] == placed["info before"][name]["state"]
         assert blocks(sim, 23, 6) and not blocks(sim, 1434)
+
+
+@pytest.mark.winsim(count=3, personalities=PERSONALITIES)
+def test_without_an_assigned_policy_the_block_has_its_own_and_the_undo_leaves_none(estate, ansible_env, tmp_path):
+    sims = {served.host.name: served.host for served in estate.hosts}
+    trips = RoundTrips(estate)
+    tasks = play(estate, ansible_env, playbook(tmp_path, "own.yml", [
+        dict(INFO, name="info before"),
+        task("a port that carries WinRM", "winsec.ipsec.ipsec_block",
+             {"ports": [{"protocol": "TCP", "port": 5985, "direction": "in"}]}, ignore_errors=True),
+        task("a bad port", "winsec.ipsec.ipsec_block", {"ports": [{"protocol": "ICMP", "port": 8}]},
+             ignore_errors=True),
+        block("block"), block("block again")]))
+    per_host = task_trips(tasks, trips)
+    for name, sim in sims.items():
+        where = sim.personality
+        cut = tasks["a port that carries WinRM"][name]
+        assert cut["failed"] and "allow_lockout" in cut["msg"] and not commands_sent(per_host[name].get(
+            "a port that carries WinRM", ())), (where, cut["msg"])
+        bad = tasks["a bad port"][name]
+        assert bad["failed"] and "ports[0].port" in bad["msg"] and "round_trips" not in bad, bad["msg"]
+        real = tasks["block"][name]
+        assert real["verified"] and real["changed"], (where, real.get("msg"))
+        assert real["placement"]["static"] == "own_policy" and real["placement"]["policy"] == OWN
+        assert real["summary"] == "blocked and verified; static: own policy %s added and assigned; dynamic filters: 2" \
+            % OWN, real["summary"]
+        assert real["after"]["assigned"] == OWN and sim.state().assigned == OWN and blocks(sim, 1434)
+        names = {o["name"] for kind in ("policies", "filterlists", "filteractions") for o in real["after"][kind]}
+        assert names == {OWN}          # every object the block added carries the emergency prefix
+        again = tasks["block again"][name]
+        assert not again["changed"] and again["round_trips"] == 1 and len(per_host[name]["block again"]) == 1
+    undone = play(estate, ansible_env, playbook(tmp_path, "own-undo.yml", [
+        block("unblock", "absent"), dict(INFO, name="info after")]))
+    for name, sim in sims.items():
+        undo = undone["unblock"][name]
+        assert undo["verified"] and undo["summary"].startswith(
+            "unblocked and verified; static: own policy %s removed after unassigning it" % OWN), undo["summary"]
+        assert undone["info after"][name]["state"] == tasks["info before"][name]["state"]
+        assert sim.state().assigned == "" and not blocks(sim, 1434)
+
+
+@pytest.mark.winsim(count=3, personalities=PERSONALITIES)
+def test_under_a_domain_policy_only_the_dynamic_block_applies_and_the_result_says_where_the_rest_belongs(
+        estate, ansible_env, tmp_path):
+    sims = {served.host.name: served.host for served in estate.hosts}
+    assign_domain_policy(estate.hosts[0].host)          # the domain's Corp Baseline blocks TCP 23 and 88
+    for sim in sims.values():
+        with sim._lock:
+            sim.refresh_group_policy(force=True)        # what `gpupdate /target:computer /force` does
+        assert sim.domain_assignment().name == BASELINE
+    trips = RoundTrips(estate)
+    tasks = play(estate, ansible_env, playbook(tmp_path, "domain.yml", [
+        task("a local policy", "winsec.ipsec.ipsec_policy", {
+            "name": "Local Telnet", "assigned": True, "rules": [{"name": "Block Telnet", "filters": ["*=0:23:TCP"]}]}),
+        block("block, check", check_mode=True), block("block"), block("block again"),
+        dict(block("static only"), **{"winsec.ipsec.ipsec_block": dict(SLAMMER, mode="static")})]))
+    per_host = task_trips(tasks, trips)
+    for name, sim in sims.items():
+        where = sim.personality
+        local = tasks["a local policy"][name]["after"]
+        check, real = tasks["block, check"][name], tasks["block"][name]
+        assert real["verified"] and real["changed"], (where, real.get("msg"))
+        assert real["placement"] == {"static": "none", "policy": None, "dynamic": 2,
+                                     "reason": real["placement"]["reason"]}
+        assert "domain_rollout.yml" in real["placement"]["reason"]
+        assert real["summary"].startswith("blocked and verified; static: none, domain (GPO) policy 'Corp Baseline' is "
+                                          "in force"), real["summary"]
+        assert "the persistent block belongs in the domain store (playbooks/domain_rollout.yml)" in real["summary"]
+        assert real["summary"].endswith("; dynamic filters: 2")
+        assert any("domain_rollout.yml" in w and "'Corp Baseline'" in w for w in real["warnings"]), real["warnings"]
+        # nothing local written or assigned: the local store is as the task before left it
+        for key in ("policies", "filterlists", "filteractions", "assigned"):
+            assert real["after"][key] == local[key], key
+        assert len(real["after"]["dynamic"]) == 2 and blocks(sim, 1434) and blocks(sim, 23, 6)
+        assert check["commands"] == real["commands"] and check["planned"] == real["after"]
+        assert check["summary"] == "check mode, would be " + real["summary"]
+        assert not tasks["block again"][name]["changed"] and tasks["block again"][name]["round_trips"] == 1
+        static = tasks["static only"][name]
+        assert static["failed"] and not static["verified"] and static["round_trips"] == 1, where
+        assert static["problems"][0].startswith("nothing blocks: domain (GPO) policy 'Corp Baseline'")
+        assert not commands_sent(per_host[name]["static only"])
+    undone = play(estate, ansible_env, playbook(tmp_path, "domain-undo.yml", [block("unblock", "absent")]))
+    for name, sim in sims.items():
+        undo = undone["unblock"][name]
+        assert undo["verified"] and undo["after"]["dynamic"] == [] and undo["after"]["assigned"] == "Local Telnet"
+        assert undo["summary"] == "unblocked and verified; static: nothing of the block was left; " \
+                                  "dynamic filters removed: 2", undo["summary"]
+        assert not blocks(sim, 1434) and blocks(sim, 23, 6)
