@@ -12,8 +12,10 @@ marker, CategoryInfo, FullyQualifiedErrorId); message strings are PowerShell's o
 import re
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from . import pstypes
 from .cmdline import (Argument, NativePiece, Parameter, Verbatim, command_line_to_argv,
                       legacy_command_line)
+from .pstypes import DotNetException, DotNetObject, DotNetType
 
 # ---------------------------------------------------------------------------------------------
 # Errors
@@ -30,11 +32,15 @@ class PSError(Exception):
 
     def __init__(self, message: str, fqid: str, category: str, target: str = "",
                  reason: str = "RuntimeException", extent: Optional[Tuple[int, int]] = None,
-                 prefix: str = "", script_terminating: bool = False, type_name: str = "String"):
+                 prefix: str = "", script_terminating: bool = False, type_name: str = "String",
+                 activity: str = "", dotnet: Optional[DotNetException] = None):
         super().__init__(message)
         self.message, self.fqid, self.category, self.target = message, fqid, category, target
         self.reason, self.extent, self.prefix = reason, extent, prefix
         self.script_terminating, self.type_name = script_terminating, type_name
+        self.activity = activity        # CategoryInfo's [Activity]: the cmdlet, when one failed
+        self.dotnet = dotnet            # the .NET exception inside, for `catch [Type]`
+        self.src: Optional[str] = None  # the script text its extent points into (Invoke-Expression)
 
 
 class ExitScript(Exception):
@@ -86,7 +92,41 @@ class PSVariable:
         self.Name, self.Value = name, value
 
 
+class ExceptionObject(DotNetObject):
+    def __init__(self, type_name: str, message: str, inner: Optional["ExceptionObject"] = None):
+        self.type_name, self.message, self.inner = type_name, message, inner
+
+    def properties(self):
+        return {"message": self.message, "innerexception": self.inner}
+
+    def __str__(self):
+        return "%s: %s" % (self.type_name, self.message)
+
+
+class ErrorRecord(DotNetObject):
+    """`$_` in a catch block: the error record (about_Try_Catch_Finally)."""
+
+    type_name = "System.Management.Automation.ErrorRecord"
+
+    def __init__(self, e: "PSError", major: int):
+        self.e = e
+        inner = None
+        if e.dotnet is not None:
+            inner = ExceptionObject(e.dotnet.type_name, e.dotnet.text(major))
+        name = e.reason if "." in e.reason else "System.Management.Automation." + e.reason
+        self.exception = ExceptionObject(name, e.message, inner)
+
+    def properties(self):
+        return {"exception": self.exception, "fullyqualifiederrorid": self.e.fqid,
+                "targetobject": self.e.target or None}
+
+    def __str__(self):
+        return self.e.message
+
+
 def members(obj: Any) -> Dict[str, Any]:
+    if isinstance(obj, DotNetObject):
+        return obj.properties()
     if isinstance(obj, dict):
         return {str(k).lower(): v for k, v in obj.items()}
     if isinstance(obj, (Version, PSVariable)):
@@ -96,6 +136,12 @@ def members(obj: Any) -> Dict[str, Any]:
     if isinstance(obj, list):
         return {"count": len(obj), "length": len(obj)}
     return {}
+
+
+def _ps_type(v: Any) -> str:
+    return {str: "[System.String]", int: "[System.Int32]", bool: "[System.Boolean]",
+            list: "[System.Object[]]", dict: "[System.Collections.Hashtable]"}.get(type(v),
+                                                                                    type(v).__name__)
 
 
 def to_str(v: Any) -> str:
@@ -261,6 +307,29 @@ class Return(Node):
         self.value = value
 
 
+class TypeLit(Node):
+    def __init__(self, name):
+        self.name = name
+
+
+class StaticMember(Node):
+    def __init__(self, target, name):
+        self.target, self.name = target, name
+
+
+class Invoke(Node):
+    """A method call: `target.Name(args)`, or `target::Name(args)` when static."""
+
+    def __init__(self, target, name, args, static):
+        self.target, self.name, self.args, self.static = target, name, args, static
+
+
+class Try(Node):
+    def __init__(self, body, catches, finally_body):
+        # catches: [(type names with their extents, body)]; no names = catch-all
+        self.body, self.catches, self.finally_body = body, catches, finally_body
+
+
 # ---------------------------------------------------------------------------------------------
 # Parser
 
@@ -275,7 +344,7 @@ _FORMAT = re.compile(r"-f(?![A-Za-z0-9_])", re.I)
 _NUMBER = re.compile(r"(0x[0-9a-fA-F]+|\d+)(?![A-Za-z0-9_.])")
 _REDIRECT = re.compile(r"(\*|[1-6])?(>>?)(&[12])?")
 _UNSUPPORTED_KEYWORDS = {
-    "function", "filter", "foreach", "for", "while", "do", "until", "switch", "try", "catch",
+    "function", "filter", "foreach", "for", "while", "do", "until", "switch", "catch",
     "finally", "trap", "param", "begin", "process", "end", "break", "continue", "data",
     "dynamicparam", "class", "enum", "using", "workflow", "configuration", "parallel",
     "sequence", "inlinescript"}
@@ -283,6 +352,7 @@ _UNSUPPORTED_KEYWORDS = {
 # IsDoubleQuote in the PowerShell sources).
 SQ = "'\u2018\u2019\u201a\u201b"
 DQ = '"\u201c\u201d\u201e'
+_TYPE_NAME = re.compile(r"\[\s*([A-Za-z_][A-Za-z0-9_.]*(?:\[\])?)\s*\]")
 _ESCAPES = {"0": "\0", "a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t",
             "v": "\v"}
 
@@ -293,6 +363,7 @@ class Parser:
         self.n = len(src)
         self.i = 0
         self.version = version
+        self.method_args = False    # inside a method call's ( ): a comma separates arguments
 
     # -- helpers --------------------------------------------------------------------------
     def peek(self, k: int = 0) -> str:
@@ -355,6 +426,13 @@ class Parser:
                    length=len(text))
 
     def parse_statements(self, end: str) -> List[Node]:
+        saved, self.method_args = self.method_args, False    # $( ) and @( ) inside arguments
+        try:
+            return self._parse_statements(end)
+        finally:
+            self.method_args = saved
+
+    def _parse_statements(self, end: str) -> List[Node]:
         body: List[Node] = []
         while True:
             self.skip_blank(newlines=True)
@@ -380,6 +458,8 @@ class Parser:
         kw = self.word().lower()
         if kw == "if":
             node = self.parse_if()
+        elif kw == "try":
+            node = self.parse_try()
         elif kw in ("exit", "throw", "return"):
             self.i += len(kw)
             self.skip_blank()
@@ -432,6 +512,63 @@ class Parser:
             else:
                 self.i = save
             return If(clauses, else_body)
+
+    def parse_try(self) -> Node:
+        """try { } catch [T1], [T2] { } catch { } finally { } (about_Try_Catch_Finally; present
+        since PowerShell 2.0). Messages are PowerShell's ParserStrings."""
+        self.i += 3
+        self.skip_blank(newlines=True)
+        if self.peek() != "{":
+            self.error("The Try statement is missing its statement block.",
+                       "MissingTryStatementBlock")
+        body = self.parse_block("try")
+        catches, finally_body = [], None
+        while True:
+            save = self.i
+            self.skip_blank(newlines=True)
+            kw = self.word().lower()
+            if kw == "catch":
+                if catches and not catches[-1][0]:
+                    self.error("The empty Catch block must be the last Catch block.",
+                               "EmptyCatchNotLast", length=5)
+                self.i += 5
+                types = []
+                while True:
+                    self.skip_blank(newlines=True)
+                    if self.peek() != "[":
+                        break
+                    m = _TYPE_NAME.match(self.src, self.i)
+                    if not m:
+                        self.error("Missing type name after '['.", "MissingTypename", self.i + 1)
+                    types.append((m.group(1), (self.i, m.end())))
+                    self.i = m.end()
+                    self.skip_blank(newlines=True)
+                    if self.peek() != ",":
+                        break
+                    self.i += 1
+                    self.skip_blank(newlines=True)
+                    if self.peek() != "[":
+                        self.error("Missing type literal in catch clause.",
+                                   "MissingTypeLiteralToken")
+                if self.peek() != "{":
+                    self.error("The Catch block is missing its statement block.",
+                               "MissingCatchHandlerBlock")
+                catches.append((types, self.parse_block("catch")))
+            elif kw == "finally":
+                self.i += 7
+                self.skip_blank(newlines=True)
+                if self.peek() != "{":
+                    self.error("The Finally block is missing its statement block.",
+                               "MissingFinallyStatementBlock")
+                finally_body = self.parse_block("finally")
+                break
+            else:
+                self.i = save
+                break
+        if not catches and finally_body is None:
+            self.error("The Try statement is missing its Catch or Finally block.",
+                       "MissingCatchOrFinally")
+        return Try(body, catches, finally_body)
 
     def parse_block(self, after: str) -> List[Node]:
         self.skip_blank(newlines=True)
@@ -902,7 +1039,7 @@ class Parser:
         start = self.i
         first = self.parse_postfix(self.parse_primary())
         items = [first]
-        while True:
+        while not self.method_args:
             save = self.i
             self.skip_blank()
             if self.peek() != ",":
@@ -916,13 +1053,18 @@ class Parser:
     def parse_postfix(self, node: Node, argument_mode: bool = False) -> Node:
         start = node.start
         while True:
-            if self.peek() == "." and re.match(r"[A-Za-z_]", self.peek(1) or " "):
-                m = re.compile(r"[A-Za-z_][A-Za-z0-9_]*").match(self.src, self.i + 1)
+            static = self.startswith("::")
+            if (self.peek() == "." or static) and re.match(r"[A-Za-z_]",
+                                                           self.peek(2 if static else 1) or " "):
+                m = re.compile(r"[A-Za-z_][A-Za-z0-9_]*").match(self.src,
+                                                                self.i + (2 if static else 1))
                 self.i = m.end()
                 if self.peek() == "(":
-                    self.error("winsim: method calls ('.%s(') are outside the subset."
-                               % m.group(0), "WinsimUnsupportedStatement")
-                node = self.span(Member(node, m.group(0)), start)
+                    node = self.span(Invoke(node, m.group(0), self.parse_method_arguments(),
+                                            static), start)
+                else:
+                    node = self.span((StaticMember if static else Member)(node, m.group(0)),
+                                     start)
             elif self.peek() == "[":
                 self.i += 1
                 self.skip_blank()
@@ -935,6 +1077,49 @@ class Parser:
                 node = self.span(Index(node, index), start)
             else:
                 return node
+
+    def parse_method_arguments(self) -> List[Node]:
+        """`(a, b)` after a method name: each argument is an expression; a comma separates them."""
+        open_at = self.i
+        self.i += 1
+        args: List[Node] = []
+        saved, self.method_args = self.method_args, True
+        try:
+            self.skip_blank(newlines=True)
+            if self.peek() == ")":
+                self.i += 1
+                return args
+            while True:
+                if self.peek() in ("", ")", ","):
+                    self.error("Missing expression after ','." if args else
+                               "Missing ')' in method call.",
+                               "MissingExpressionAfterToken" if args else
+                               "MissingEndParenthesisInMethodCall")
+                args.append(self.parse_expression())
+                self.skip_blank(newlines=True)
+                if self.peek() == ",":
+                    self.i += 1
+                    self.skip_blank(newlines=True)
+                    continue
+                if self.peek() != ")":
+                    self.error("Missing ')' in method call.",
+                               "MissingEndParenthesisInMethodCall", open_at)
+                self.i += 1
+                return args
+        finally:
+            self.method_args = saved
+
+    def parse_type_literal(self) -> Node:
+        m = _TYPE_NAME.match(self.src, self.i)
+        if not m:
+            self.error("Missing type name after '['.", "MissingTypename", self.i + 1)
+        self.i = m.end()
+        # `[type]$x` is a cast (about_Type_Conversion's [type] prefix): outside the subset.
+        after = re.compile(r"[ \t]*([$(@'\"\[0-9])").match(self.src, self.i)
+        if after and not self.startswith("::"):
+            self.error("winsim: casts ('[%s]' before a value) are outside the subset."
+                       % m.group(1), "WinsimUnsupportedStatement")
+        return TypeLit(m.group(1))
 
     def parse_primary(self) -> Node:
         start = self.i
@@ -966,7 +1151,9 @@ class Parser:
             if kw in ("exit", "throw", "return", "if"):
                 self.error("winsim: '%s' inside parentheses is outside the subset." % kw,
                            "WinsimUnsupportedStatement")
+            saved, self.method_args = self.method_args, False
             inner = self.parse_assignment_or_pipeline()
+            self.method_args = saved
             self.skip_blank(newlines=True)
             if self.peek() != ")":
                 self.error("Missing closing ')' in expression.",
@@ -974,8 +1161,7 @@ class Parser:
             self.i += 1
             node = Paren(inner)
         elif c == "[":
-            self.error("winsim: type literals and casts are outside the subset.",
-                       "WinsimUnsupportedStatement")
+            node = self.parse_type_literal()
         elif c.isdigit():
             m = _NUMBER.match(self.src, self.i)
             if not m:
@@ -1049,8 +1235,14 @@ class Interpreter:
                  write_err: Callable[[str], None], write_error_record: Callable[[str], None],
                  sleep: Callable[[float], None] = lambda seconds: None,
                  path_exists: Callable[[str], bool] = lambda path: False,
-                 input_lines: Sequence[str] = ()):
+                 input_lines: Sequence[str] = (), mutexes=None):
         self.src = source
+        # The process's named-mutex session (winsim/mutexes.py); System.Threading.Mutex needs it.
+        self.mutexes = mutexes
+        self.try_depth = 0                  # inside a try body, errors go to its catch
+        self.emit: Callable[[Any], None] = self.render      # where statement output goes
+        self.capture_output = False         # Invoke-Expression whose output is captured
+        self.cmdlet_to_console = False
         # `$input`: the lines of a redirected standard input (about_Automatic_Variables). It is an
         # enumerator: once read, it is empty.
         self.input_lines: List[str] = list(input_lines)
@@ -1096,7 +1288,7 @@ class Interpreter:
                 self.run_statement(st)
             except PSError as e:
                 self.vars["?"] = False
-                if e.script_terminating or self.preference() == "stop":
+                if e.script_terminating or self.preference() == "stop" or self.try_depth:
                     raise
                 self.report(e)
 
@@ -1104,6 +1296,9 @@ class Interpreter:
         return to_str(self.vars.get("erroractionpreference")).lower()
 
     def run_statement(self, st: Node):
+        if isinstance(st, Try):
+            self.run_try(st)
+            return
         if isinstance(st, If):
             for cond, body in st.clauses:
                 value = collect(self.run_pipeline(cond, capture=True))
@@ -1122,8 +1317,8 @@ class Interpreter:
             raise ExitScript(code)
         if isinstance(st, Return):
             if st.value is not None:
-                for obj in self.run_pipeline(st.value, capture=False):
-                    self.render(obj)
+                for obj in self.run_pipeline(st.value, capture=self.capture_output):
+                    self.emit(obj)
             raise ExitScript(0 if self.vars["?"] else 1)
         if isinstance(st, Throw):
             value = collect(self.run_pipeline(st.value, capture=True)) if st.value else None
@@ -1133,8 +1328,44 @@ class Interpreter:
         if isinstance(st, Assign):
             self.assign(st.target, self.assigned_value(st.value))
             return
-        for obj in self.run_pipeline(st, capture=False):
-            self.render(obj)
+        for obj in self.run_pipeline(st, capture=self.capture_output):
+            self.emit(obj)
+
+    def run_try(self, st: "Try"):
+        """A terminating error in the body goes to the first catch whose type matches the error's
+        .NET exception (or the wrapped one, as PowerShell unwraps MethodInvocationException), else
+        to the catch-all; finally runs in any case, exit included (about_Try_Catch_Finally)."""
+        try:
+            self.try_depth += 1
+            try:
+                self.run_block(st.body)
+            finally:
+                self.try_depth -= 1
+        except PSError as e:
+            self.vars["?"] = False
+            handler = self.find_catch(st, e)
+            if handler is None:
+                raise
+            saved = self.vars.get("_")
+            self.vars["_"] = ErrorRecord(e, self.major)
+            try:
+                self.run_block(handler)
+            finally:
+                self.vars["_"] = saved
+        finally:
+            if st.finally_body is not None:
+                self.run_block(st.finally_body)
+
+    def find_catch(self, st: "Try", e: PSError) -> Optional[List[Node]]:
+        chain = e.dotnet.chain if e.dotnet is not None else []
+        for types, body in st.catches:
+            if not types:
+                return body
+            for name, extent in types:
+                t = self.resolve_type(name, extent)
+                if t.full_name in chain:
+                    return body
+        return None
 
     def to_int(self, value: Any, node: Node) -> int:
         if value is None:
@@ -1207,7 +1438,7 @@ class Interpreter:
         line_end = self.src.find("\n", start)
         line_end = len(self.src) if line_end < 0 else line_end
         line = self.src[line_start:line_end].rstrip("\r")
-        end = min(max(end, start + 1), line_end)
+        end = max(min(end, line_end), start + 1)    # at least one ~, past the end if need be
         if self.major < 3:
             # PowerShell 2.0 marks the spot with <<<< after the offending text.
             cut = end - line_start
@@ -1217,9 +1448,13 @@ class Interpreter:
                 "+ " + " " * (start - line_start) + "~" * (end - start)]
 
     def format_error(self, e: PSError) -> str:
-        lines = [e.prefix + e.message] + self.position(e.extent)
-        lines.append("    + CategoryInfo          : %s: (%s:%s) [], %s"
-                     % (e.category, e.target, e.type_name, e.reason))
+        saved, self.src = self.src, e.src or self.src
+        try:
+            lines = [e.prefix + e.message] + self.position(e.extent)
+        finally:
+            self.src = saved
+        lines.append("    + CategoryInfo          : %s: (%s:%s) [%s], %s"
+                     % (e.category, e.target, e.type_name, e.activity, e.reason))
         lines.append("    + FullyQualifiedErrorId : %s" % e.fqid)
         return "\r\n".join(lines) + "\r\n \r\n"
 
@@ -1306,7 +1541,7 @@ class Interpreter:
             name_value = to_str(self.eval(name))
         cmdlet = CMDLETS.get(name_value.lower())
         if cmdlet is not None:
-            return self.run_cmdlet(cmdlet, name_value, cmd, data)
+            return self.run_cmdlet(cmdlet, name_value, cmd, data, to_console)
         return self.run_native_command(name_value, cmd, data, to_console)
 
     # -- native commands ------------------------------------------------------------------
@@ -1387,7 +1622,8 @@ class Interpreter:
                        (cmd.start, cmd.end), prefix=name + " : ")
 
     # -- cmdlets --------------------------------------------------------------------------
-    def run_cmdlet(self, cmdlet, name: str, cmd: Command, data: Optional[List[Any]]) -> List[Any]:
+    def run_cmdlet(self, cmdlet, name: str, cmd: Command, data: Optional[List[Any]],
+                   to_console: bool = False) -> List[Any]:
         spec = cmdlet.spec(self)
         bound = self.bind(spec, name, cmd)
         action = to_str(bound.pop("erroraction", None) or "").lower() or self.preference()
@@ -1404,7 +1640,16 @@ class Interpreter:
             if action not in ("silentlycontinue", "ignore"):
                 errors.append(e)
 
-        cmdlet.run(self, bound, data, out.append, error)
+        # Whether its output goes straight to the console (Invoke-Expression streams then).
+        self.cmdlet_to_console = to_console and not cmd.redirects
+        try:
+            cmdlet.run(self, bound, data, out.append, error)
+        except pstypes.Unsupported as exc:
+            raise self.unsupported(str(exc), cmd) from None
+        except PSError as e:
+            if e.extent is None and e.src is None:
+                e.extent = (cmd.start, cmd.end)
+            raise
         return self.apply_redirects(cmd.redirects, out, errors, cmd)
 
     def bind(self, spec: "CmdletSpec", name: str, cmd: Command) -> Dict[str, Any]:
@@ -1530,7 +1775,119 @@ class Interpreter:
             return self.index(self.eval(node.target), self.eval(node.index))
         if isinstance(node, Binary):
             return self.binary(node)
+        if isinstance(node, TypeLit):
+            return self.resolve_type(node.name, (node.start, node.end))
+        if isinstance(node, StaticMember):
+            target = self.eval(node.target)
+            if not isinstance(target, DotNetType):
+                raise self.unsupported("'::%s' on a value that is not a type" % node.name, node)
+            getter = target.static_properties.get(node.name.lower())
+            if getter is not None:
+                return getter()
+            if node.name.lower() in target.static_methods:
+                raise self.unsupported("a method of [%s] used without calling it"
+                                       % target.full_name, node)
+            return None         # PowerShell: an unknown static property is $null
+        if isinstance(node, Invoke):
+            return self.invoke(node)
         raise AssertionError("unknown node %r" % node)
+
+    # -- Invoke-Expression ----------------------------------------------------------------
+    def run_inline(self, source: str, emit: Optional[Callable[[Any], None]]):
+        """Run `source` in this scope (Invoke-Expression): its variables stay, its `exit` ends the
+        whole script. `emit` None: its output goes straight to the console, as it would at the
+        end of a top-level pipeline; else to `emit` (captured)."""
+        source = source.replace("\r\n", "\n")
+        try:
+            statements = Parser(source, self.major).parse_script()
+        except ParseError as e:
+            saved = self.src
+            self.src = source
+            try:
+                where = self.position((e.offset, e.offset + e.length))
+            finally:
+                self.src = saved
+            # The ParseException's message holds the position in the expression, then the text.
+            raise PSError("\r\n".join(where + [e.message]),
+                          e.fqid + ",Microsoft.PowerShell.Commands.InvokeExpressionCommand",
+                          "ParserError", "", "ParseException", type_name="",
+                          prefix="Invoke-Expression : ", activity="Invoke-Expression") from None
+        saved_state = self.src, self.emit, self.capture_output
+        self.src = source
+        self.emit, self.capture_output = (self.render, False) if emit is None else (emit, True)
+        try:
+            self.run_block(statements)
+        except PSError as e:
+            if e.src is None:
+                e.src = source
+            raise
+        finally:
+            self.src, self.emit, self.capture_output = saved_state
+
+    # -- .NET (winsim/pstypes.py) ---------------------------------------------------------
+    def unsupported(self, what: str, node: Node) -> PSError:
+        return PSError("winsim: %s is outside the PowerShell subset winsim runs (see the Shell "
+                       "section of winsim/README.md)." % what, "WinsimUnsupported",
+                       "NotImplemented", "", "RuntimeException", (node.start, node.end))
+
+    def open_mutex(self, initially_owned: bool, name: Optional[str]):
+        if self.mutexes is None:
+            raise pstypes.Unsupported("a mutex outside a host")
+        return self.mutexes.open(initially_owned, name)
+
+    def resolve_type(self, name: str, extent: Tuple[int, int]) -> DotNetType:
+        found = pstypes.resolve(name, self.open_mutex)
+        if found is not None:
+            return found
+        if self.major < 3:
+            raise PSError("Unable to find type [%s]: make sure that the assembly containing this "
+                          "type is loaded." % name, "TypeNotFound", "InvalidOperation", name,
+                          "RuntimeException", extent)
+        raise PSError("Unable to find type [%s]." % name, "TypeNotFound", "InvalidOperation",
+                      name, "RuntimeException", extent, type_name="TypeName")
+
+    def invoke(self, node: "Invoke") -> Any:
+        target = self.eval(node.target)
+        args = [self.eval(a) for a in node.args]
+        extent = (node.start, node.end)
+        if node.static:
+            if not isinstance(target, DotNetType):
+                raise self.unsupported("'::%s(' on a value that is not a type" % node.name, node)
+            table, shown = target.static_methods, "[%s]" % target.full_name
+        elif target is None:
+            raise PSError("You cannot call a method on a null-valued expression.",
+                          "InvokeMethodOnNull", "InvalidOperation", "", "RuntimeException",
+                          extent, type_name="")
+        elif isinstance(target, DotNetObject):
+            table, shown = target.methods(), "[%s]" % target.type_name
+        else:
+            raise self.unsupported("the method %s() of a %s" % (node.name, _ps_type(target)), node)
+        entry = table.get(node.name.lower())
+        if entry is None:
+            raise self.unsupported("the method %s of %s" % (node.name, shown), node)
+        dotnet_name, overloads = entry
+        fn = overloads.get(len(args))
+        if fn is None:
+            raise self.unsupported("%s.%s with %d argument(s)" % (shown, dotnet_name, len(args)),
+                                   node)
+        try:
+            return fn(*args)
+        except DotNetException as exc:
+            # PowerShell wraps it: MethodInvocationException, FullyQualifiedErrorId the inner
+            # exception's type name in 3.0+, DotNetMethodException in 2.0.
+            raise PSError('Exception calling "%s" with "%d" argument(s): "%s"'
+                          % (dotnet_name, len(args), exc.text(self.major)),
+                          exc.short_name if self.major >= 3 else "DotNetMethodException",
+                          "NotSpecified", "", "MethodInvocationException", extent,
+                          type_name="", dotnet=exc) from None
+        except pstypes.ArgumentConversion as exc:
+            raise PSError('Cannot convert argument "%d", with value: "%s", for "%s" to type '
+                          '"%s": "%s"' % (exc.index, exc.value, dotnet_name, exc.target,
+                                           exc.detail),
+                          "MethodArgumentConversionInvalidCastArgument", "NotSpecified", "",
+                          "MethodException", extent, type_name="") from None
+        except pstypes.Unsupported as exc:
+            raise self.unsupported(str(exc), node) from None
 
     def get_var(self, node: Var) -> Any:
         name = node.name.lower()
@@ -1869,6 +2226,46 @@ def _start_sleep(interp, bound, data, out, error):
     interp.sleep(seconds)
 
 
+def _invoke_expression(interp, bound, data, out, error):
+    commands = enumerate_output(bound["command"]) if "command" in bound else list(data or [])
+    if not commands or any(c is None for c in commands):
+        raise PSError("Cannot bind argument to parameter 'Command' because it is null.",
+                      "ParameterArgumentValidationErrorNullNotAllowed,"
+                      "Microsoft.PowerShell.Commands.InvokeExpressionCommand", "InvalidData", "",
+                      "ParameterBindingValidationException", type_name="",
+                      prefix="Invoke-Expression : ", activity="Invoke-Expression")
+    emit = None if interp.cmdlet_to_console else out
+    for command in commands:
+        interp.run_inline(to_str(command), emit)
+
+
+def _new_object(interp, bound, data, out, error):
+    def fail(message, fqid, category, reason):
+        return PSError(message, fqid + ",Microsoft.PowerShell.Commands.NewObjectCommand",
+                       category, "", reason, type_name="", prefix="New-Object : ",
+                       activity="New-Object")
+    if "comobject" in bound or "property" in bound:
+        raise pstypes.Unsupported("New-Object -ComObject or -Property")
+    name = to_str(bound.get("typename"))
+    found = pstypes.resolve(name, interp.open_mutex)
+    if found is None:
+        raise fail("Cannot find type [%s]: %s the assembly containing this type is loaded."
+                   % (name, "verify that" if interp.major >= 3 else "make sure that"),
+                   "TypeNotFound", "InvalidType", "PSArgumentException")
+    args = bound.get("argumentlist")
+    args = [] if args is None else (list(args) if isinstance(args, list) else [args])
+    ctor = (found.constructors or {}).get(len(args))
+    if ctor is None:
+        raise pstypes.Unsupported("New-Object [%s] with %d argument(s)" % (found.full_name,
+                                                                           len(args)))
+    try:
+        out(ctor(*args))
+    except DotNetException as exc:
+        raise fail('Exception calling ".ctor" with "%d" argument(s): "%s"'
+                   % (len(args), exc.text(interp.major)), "ConstructorInvokedThrowException",
+                   "InvalidOperation", "MethodInvocationException") from None
+
+
 _PATH = ("Path", "LiteralPath")
 CMDLETS = {}
 for _names, _spec, _run in [
@@ -1919,6 +2316,13 @@ for _names, _spec, _run in [
     (("get-variable", "gv"),
      lambda i: CmdletSpec("Microsoft.PowerShell.Commands.GetVariableCommand", ["Name", "Scope"],
                           ["ValueOnly"], ["Name"]), _get_variable),
+    (("invoke-expression", "iex"),
+     lambda i: CmdletSpec("Microsoft.PowerShell.Commands.InvokeExpressionCommand", ["Command"],
+                          [], ["Command"]), _invoke_expression),
+    (("new-object",),
+     lambda i: CmdletSpec("Microsoft.PowerShell.Commands.NewObjectCommand",
+                          ["TypeName", "ArgumentList", "ComObject", "Property"], ["Strict"],
+                          ["TypeName", "ArgumentList"], {"args": "argumentlist"}), _new_object),
     (("start-sleep", "sleep"),
      lambda i: CmdletSpec("Microsoft.PowerShell.Commands.StartSleepCommand",
                           ["Seconds", "Milliseconds"], [], ["Seconds"]), _start_sleep),

@@ -18,7 +18,7 @@ import weakref
 from typing import Dict, List, Optional
 from xml.sax.saxutils import escape
 
-from . import cmdexe
+from . import cmdexe, mutexes
 from .powershell import NOT_RECOGNIZED, Interpreter
 from .result import Result
 
@@ -214,12 +214,17 @@ def run_script(machine: Machine, script: str, clixml: bool = False, stdin: str =
     def run_native(name, argv, args_text, stdin):
         return machine.run_process(name, argv, args_text, stdin)
 
+    # One powershell.exe: its mutex handles close, and what it owns is abandoned, when it ends.
+    session = mutexes.namespace_for(machine.host).session()
     interp = Interpreter(script.replace("\r\n", "\n"), machine.env, machine.ps_version or "5.1",
                          machine.fs, run_native, out.append,
                          lambda text: err.append(("raw", text)) if text else None,
                          lambda text: err.append(("ps", text)), machine.sleep,
-                         machine.path_exists, stdin_lines(stdin))
-    rc = interp.run()
+                         machine.path_exists, stdin_lines(stdin), session)
+    try:
+        rc = interp.run()
+    finally:
+        session.end()
     return Result("".join(out), _stderr(err, clixml), rc)
 
 

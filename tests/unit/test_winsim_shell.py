@@ -600,3 +600,168 @@ def test_input_is_empty_when_stdin_is_the_script():
     host = FakeHost()
     shell.execute(host, "PowerShell -NoProfile -NonInteractive -Command -", b"$in = @($input)\ntool $in.Count\n")
     assert host.argv == ["tool", "0"]
+
+
+# -- .NET types, methods, try/catch, Invoke-Expression: what the collection's scripts use --------
+# Sources: about_Try_Catch_Finally, about_Methods, about_Type_Accelerators (short names resolve
+# with "System." in front), Microsoft docs "Convert.FromBase64String", "Encoding.UTF8",
+# "BitConverter.ToString", "SHA1CryptoServiceProvider", "Mutex Class".
+
+import hashlib  # noqa: E402
+
+BOOTSTRAP = (
+    "$winsecin = @($input)\n"
+    "if ($winsecin.Count -ne 3 -or $winsecin[2] -ne 'winsec-end') { Write-Output '#winsec# stdin lost'; exit 1 }\n"
+    "Invoke-Expression ([System.Text.Encoding]::UTF8.GetString([System.Convert]::FromBase64String($winsecin[0])))\n")
+LOCKED_BODY = (
+    "$winseclock = New-Object System.Threading.Mutex($false, 'Global\\winsec.ipsec')\n"
+    "try { $winsecheld = $winseclock.WaitOne(120000) } catch [System.Threading.AbandonedMutexException] { $winsecheld = $true }\n"
+    "if (-not $winsecheld) { Write-Output '#winsec# busy'; exit 3 }\n"
+    "$winsecsha = New-Object System.Security.Cryptography.SHA1CryptoServiceProvider\n"
+    "$out = tool 'Ünïcode'\n"
+    "$text = @($out) -join \"`n\"\n"
+    "Write-Output $text\n"
+    "$winsecfp_store = [System.BitConverter]::ToString($winsecsha.ComputeHash([System.Text.Encoding]::UTF8.GetBytes($text)))\n"
+    "Write-Output \"store=$winsecfp_store\"\n"
+    "tool $winsecin[1]\n"
+    "$winseclock.ReleaseMutex()\n"
+    "exit 0\n")
+
+
+def contract_stdin(body, *secrets, end="winsec-end"):
+    lines = [base64.b64encode(body.encode("utf-8")).decode()] + list(secrets) + [end]
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def fingerprint(text):
+    return "-".join("%02X" % b for b in hashlib.sha1(text.encode("utf-8")).digest())
+
+
+@pytest.mark.parametrize("powershell", ["5.1", "2.0"])
+def test_the_bootstrap_runs_the_body_from_stdin_under_the_lock(powershell):
+    host = FakeHost(powershell=powershell, replies={"tool": Result("line 1\r\nlïne 2\r\n", "", 0)})
+    result, _ = ps(BOOTSTRAP, host, raw=True, stdin=contract_stdin(LOCKED_BODY, "k e$y`"))
+    assert result.rc == 0, errors(result)
+    assert result.stdout == "line 1\nlïne 2\r\nstore=%s\r\nline 1\r\nlïne 2\r\n" % fingerprint(
+        "line 1\nlïne 2")
+    assert [argv for argv, _ in host.calls] == [["tool", "Ünïcode"], ["tool", "k e$y`"]]
+    from winsim import mutexes
+    assert mutexes.namespace_for(host).held() == {}     # released, and no handle left open
+
+
+@pytest.mark.parametrize("powershell", ["5.1", "2.0"])
+@pytest.mark.parametrize("stdin", [b"", b"Zm9v\r\nwinsec-end\r\n", b"Zm9v\r\nk\r\n",
+                                   b"Zm9v\r\nk\r\nwinsec-end\r\nmore\r\n"])
+def test_the_bootstrap_runs_nothing_when_stdin_did_not_all_arrive(powershell, stdin):
+    host = FakeHost(powershell=powershell)
+    result, _ = ps(BOOTSTRAP, host, raw=True, stdin=stdin)
+    assert (result.stdout, result.rc, host.calls) == ("#winsec# stdin lost\r\n", 1, [])
+
+
+@pytest.mark.parametrize("powershell", ["5.1", "2.0"])
+def test_short_type_names_resolve_as_powershell_does(powershell):
+    host = FakeHost(powershell=powershell)
+    result, _ = ps("[Text.Encoding]::UTF8.GetString([Convert]::FromBase64String('aMOk'))\n"
+                   "[System.Text.Encoding]::Unicode.GetBytes('A').Count\n"
+                   "[BITCONVERTER]::ToString([text.encoding]::utf8.GetBytes('Az'))\n"
+                   "[Convert]::ToBase64String([Text.Encoding]::UTF8.GetBytes('hä'))\n"
+                   "$b = [Convert]::FromBase64String('AAH/')\n$b\n$b.Length", host, raw=True)
+    assert result.stdout == "hä\r\n2\r\n41-7A\r\naMOk\r\n0\r\n1\r\n255\r\n3\r\n", errors(result)
+    assert result.rc == 0
+
+
+@pytest.mark.parametrize("powershell, text", [
+    ("5.1", "Unable to find type [System.IO.File].\r\nAt line:1 char:1\r\n+ [System.IO.File]::Exists('x')\r\n"
+            "+ ~~~~~~~~~~~~~~~~\r\n    + CategoryInfo          : InvalidOperation: (System.IO.File:TypeName) [], "
+            "RuntimeException\r\n    + FullyQualifiedErrorId : TypeNotFound\r\n"),
+    ("2.0", "Unable to find type [System.IO.File]: make sure that the assembly containing this type is loaded.\r\n"
+            "At line:1 char:17\r\n+ [System.IO.File] <<<< ::Exists('x')\r\n    + CategoryInfo          : "
+            "InvalidOperation: (System.IO.File:String) [], RuntimeException\r\n"
+            "    + FullyQualifiedErrorId : TypeNotFound\r\n")])
+def test_a_type_outside_the_contract_is_not_found(powershell, text):
+    result, _ = ps("[System.IO.File]::Exists('x')\ntool after", FakeHost(powershell=powershell), raw=True)
+    assert errors(result).startswith(text) and result.stdout == "ok\r\n"
+
+
+@pytest.mark.parametrize("powershell, fqid, message", [
+    ("5.1", "FormatException", "Invalid length for a Base-64 char array or string."),
+    ("2.0", "DotNetMethodException", "Invalid length for a Base-64 char array.")])
+def test_a_method_exception_is_worded_as_powershell_wraps_it(powershell, fqid, message):
+    result, host = ps("$x = [Convert]::FromBase64String('abc')\ntool $x", FakeHost(powershell=powershell),
+                      raw=True)
+    text = errors(result)
+    assert text.startswith('Exception calling "FromBase64String" with "1" argument(s): "%s"\r\n' % message)
+    assert "NotSpecified: (:) [], MethodInvocationException" in text
+    assert "FullyQualifiedErrorId : %s\r\n" % fqid in text
+    assert host.argv == ["tool"] and result.rc == 0     # statement-terminating only
+
+
+@pytest.mark.parametrize("powershell", ["5.1", "2.0"])
+def test_try_catch_by_type_then_catch_all_and_finally(powershell):
+    host = FakeHost(powershell=powershell)
+    script = ("try { $m = New-Object System.Threading.Mutex; $m.ReleaseMutex(); tool never }\n"
+              "catch [System.Threading.AbandonedMutexException] { tool wrong }\n"
+              "catch { tool caught $_.Exception.InnerException.Message }\n"
+              "finally { tool finally }\n"
+              "try { throw 'boom' } catch [Threading.AbandonedMutexException] { tool wrong } catch { tool \"$_\" }\n"
+              "try { tool body; exit 4 } finally { tool cleanup }\ntool not-reached")
+    result, _ = ps(script, host, raw=True)
+    assert [argv for argv, _ in host.calls] == [
+        ["tool", "caught", "Object synchronization method was called from an unsynchronized block of code."],
+        ["tool", "finally"], ["tool", "boom"], ["tool", "body"], ["tool", "cleanup"]]
+    assert result.rc == 4 and errors(result) == ""
+
+
+@pytest.mark.parametrize("script, fqid", [
+    ("try { tool }", "MissingCatchOrFinally"),
+    ("try tool", "MissingTryStatementBlock"),
+    ("try { tool } catch [ ] { }", "MissingTypename"),
+    ("try { tool } catch { } catch [System.Threading.AbandonedMutexException] { }", "EmptyCatchNotLast"),
+    ("$m.WaitOne(1", "MissingEndParenthesisInMethodCall")])
+def test_try_and_method_syntax_errors_run_nothing(script, fqid):
+    result, host = ps(script, raw=True)
+    assert result.rc == 1 and host.calls == [] and "FullyQualifiedErrorId : %s" % fqid in errors(result)
+
+
+@pytest.mark.parametrize("powershell", ["5.1", "2.0"])
+def test_invoke_expression_runs_in_this_scope_and_its_exit_ends_the_script(powershell):
+    host = FakeHost(powershell=powershell)
+    result, _ = ps("$a = 'x'\nInvoke-Expression '$b = $a + 1; tool $b'\ntool $b\n"
+                   "$c = iex 'Write-Output c1 c2'\ntool $c.Count\n"
+                   "iex \"Write-Output 'early'; exit 5\"\ntool never", host, raw=True)
+    assert [argv for argv, _ in host.calls] == [["tool", "x1"], ["tool", "x1"], ["tool", "2"]]
+    assert (result.stdout, result.rc) == ("ok\r\nok\r\nok\r\nearly\r\n", 5)
+
+
+def test_invoke_expression_reports_a_parse_error_in_its_text():
+    result, host = ps("Invoke-Expression 'tool (1'\ntool after", raw=True)
+    text = errors(result)
+    assert text.startswith("Invoke-Expression : At line:1 char:6\r\n+ tool (1\r\n+      ~\r\n"
+                           "Missing closing ')' in expression.\r\nAt line:1 char:1\r\n")
+    assert "ParserError: (:) [Invoke-Expression], ParseException" in text
+    assert "MissingEndParenthesisInExpression,Microsoft.PowerShell.Commands.InvokeExpressionCommand" in text
+    assert [argv for argv, _ in host.calls] == [["tool", "after"]]
+
+
+@pytest.mark.parametrize("powershell", ["5.1", "2.0"])
+def test_new_object_with_argument_list_and_an_unknown_type(powershell):
+    host = FakeHost(powershell=powershell)
+    result, _ = ps("$m = New-Object -TypeName Threading.Mutex -ArgumentList $true, 'Local\\x'\n"
+                   "tool $m.WaitOne(0)\n$m.ReleaseMutex()\n$m.ReleaseMutex()\n$m.ReleaseMutex()\n"
+                   "$s = New-Object System.Security.Cryptography.SHA1CryptoServiceProvider\ntool $s.HashSize\n"
+                   "New-Object Net.WebClient", host, raw=True)
+    assert [argv for argv, _ in host.calls] == [["tool", "True"], ["tool", "160"]]
+    text = errors(result)
+    assert "ApplicationException" in text or "DotNetMethodException" in text
+    assert ("New-Object : Cannot find type [Net.WebClient]: %s the assembly containing this type is loaded."
+            % ("verify that" if powershell == "5.1" else "make sure that")) in text
+    assert "InvalidType: (:) [New-Object], PSArgumentException" in text
+
+
+@pytest.mark.parametrize("script", [
+    "'abc'.Trim()", "[Convert]::ToInt32('1')", "[Convert]::FromBase64String",
+    "[System.BitConverter]::ToString([byte[]]1, 0)", "$x = [int]'1'",
+    "New-Object System.Threading.Mutex($false, 'Global\\a\\b')"])
+def test_dotnet_outside_the_subset_fails_loudly(script):
+    result, _ = ps(script + "\nexit 0", raw=True)
+    assert "outside the" in errors(result) and "subset" in errors(result)
