@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import host, safety, startup
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import filters_option
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import filters_option, precheck
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import DynamicRule, IPsecError, ValidationError
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.plan import plan_dynamic
 # The dialect renderers (dialects.module imports them lazily), imported here so that the forked workers
@@ -28,6 +28,8 @@ def handle(ctx):
         rules = ()
     else:
         rules = tuple(DynamicRule(f) for f in filters_option("filters", p["filters"], dynamic=True))
+        if p["state"] == "present":      # the dialect known before connecting
+            precheck(ctx, filters=[r.filter for r in rules])
     result = safety.run(ctx, lambda actual: plan_dynamic(actual, rules, state=p["state"]),
                         dialect=p["dialect"] or "", dynamic=True)
     if not p["reapply_at_startup"]:

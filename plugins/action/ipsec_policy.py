@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import host, remote, safety
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import (
-    rule_spec, rule_triple)
+    precheck, rule_spec, rule_triple)
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
     HostState, IPsecError, Policy, ValidationError, name_key, parse_description, parse_name)
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.plan import plan_policy, policy_objects
@@ -100,6 +100,8 @@ def handle(ctx):
                                   "netdiag output", str(err)) from None
         return {"changed": False, "parsed": only(saved, p["name"])}
     specs = rule_specs(p["rules"])
+    if state in WRITE_STATES + ("rendered",):       # the dialect known before connecting: its refusals come now (issue 12.8)
+        precheck(ctx, specs, policy=p["name"], description=p["description"])
     if state == "rendered":
         return rendered(p, specs)
     if state == "gathered":

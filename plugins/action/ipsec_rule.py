@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import safety
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import (
-    rule_spec, rule_triple)
+    precheck, rule_spec, rule_triple)
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
     Rule, ValidationError, parse_name)
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.plan import plan_rule
@@ -39,6 +39,7 @@ def handle(ctx):
         return run(remove)
 
     spec = rule_spec("", p)
+    precheck(ctx, [spec], policy=policy, policy_option="policy")      # the dialect known before connecting
 
     def ensure(actual):
         rule, flist, faction = rule_triple(spec, actual.os.dialect)

@@ -79,6 +79,11 @@ def playbook(tmp_path, cases, names, refused):
     for index, name in enumerate(refused):
         good.append({"name": "refused name %d" % index, "ignore_errors": True, "winsec.ipsec.ipsec_policy": {
             "name": name, "rules": [{"name": "R", "filters": ["*=0:2000:TCP"]}]}})
+        # the dialect named by the task: the same refusal before connecting (issue 12.8)
+        good.append({"name": "refused name %d, dialect given" % index, "ignore_errors": True,
+                     "winsec.ipsec.ipsec_policy": {
+                         "name": name, "dialect": "{{ 'ipseccmd' if winsim_personality == 'xp' else 'netsh' }}",
+                         "rules": [{"name": "R", "filters": ["*=0:2000:TCP"]}]}})
     plays = [{"name": "bad values", "hosts": "corpus", "gather_facts": False, "tasks": bad},
              {"name": "valid hostile names", "hosts": "names", "gather_facts": False, "tasks": good}]
     path = tmp_path / "hostile.yml"
@@ -115,6 +120,12 @@ def test_bad_values_fail_before_any_command_and_hostile_names_arrive_exactly(est
         r = tasks.get(c["id"], {}).get(corpus_host.name)
         if r is None or not r.get("failed") or c["option"] not in r.get("msg", "") or "round_trips" in r:
             problems.append((c["id"], c["args"], r and r.get("msg")))
+        elif c["option"].endswith("auth[0].value"):     # a refused key is never shown (issue 12.2)
+            auth = (c["args"].get("auth") or c["args"].get("rules", [{}])[0].get("auth"))[0]
+            if auth["value"] in r["msg"] or "(hidden)" not in r["msg"]:
+                problems.append((c["id"], "the key is shown", r["msg"]))
+        elif ": 'filterlist" in r["msg"] or r["msg"].startswith(("filterlist:", "rule:")):
+            problems.append((c["id"], "names an internal object", r["msg"]))
     assert not problems, "%d cases did not fail naming their option:\n%s" % (
         len(problems), "\n".join(repr(p)[:400] for p in problems[:40]))
     # not one WinRM command reached the corpus host, and its audit log is empty
@@ -125,14 +136,19 @@ def test_bad_values_fail_before_any_command_and_hostile_names_arrive_exactly(est
                   if tasks["valid name %d" % i][sim.name].get("failed")}
         assert not failed, (sim.personality, failed)
         dialect = "ipseccmd" if sim.personality == "xp" else "netsh"
+        windows = "Windows XP (dialect ipseccmd)" if dialect == "ipseccmd" else "Windows Server 2003 and later"
         for index, name in enumerate(refused):
             r = tasks["refused name %d" % index][sim.name]
+            given = tasks["refused name %d, dialect given" % index][sim.name]
             if r.get("failed"):     # refused by this dialect: after the read, naming the option, nothing written
-                assert "policy" in r["msg"] or "name" in r["msg"], (name, r["msg"])
+                assert r["msg"].startswith("name: ") and windows in r["msg"], (name, r["msg"])
                 assert r["round_trips"] == 1 and r["dialect"] == dialect, (name, r)
+                # the dialect given: the same message, before any connection
+                assert given.get("failed") and given["msg"] == r["msg"] and "round_trips" not in given, (name, given)
             else:                   # the other dialect takes it
                 assert ('"' in name) == (dialect == "ipseccmd"), (name, dialect)
                 assert name in {p.name for p in sim.state().policies}, (name, dialect)
+                assert not given.get("failed") and not given["changed"], (name, given)
         result = sim.run_tool(["reg", "query", remote.IPSEC_KEY, "/s"])
         state = flow.decode_registry(result.stdout)
         policies = {p.name: p for p in state.policies}

@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any, Dict
 
 from . import remote
-from .dialects import check_text
+from .dialects import WINDOWS, check_for_dialect, check_text
 from .filterspec import parse_filterspec
 from .host import MANAGEMENT_PORTS, HostError
 from .model import (KERBEROS, AuthMethod, IPsecError, ValidationError, filter_from_dict, name_key, parse_description,
@@ -101,9 +101,57 @@ def rule_spec(option: str, item: Dict[str, Any]) -> Dict[str, Any]:
         "description": parse_description(prefix + "description", item["description"] or ""),
         "offers": parse_qmsecmethods(prefix + "methods", item["methods"]) if item["methods"] else (),
         "auth": auth_option(prefix + "auth", item.get("auth")),
+        "option": prefix,
     }
-    rule_triple(spec, "netsh")      # the planner's own checks (negotiate needs a name, ...) fail now too
+    rule_triple(spec, "netsh", check=False)     # the planner's own checks (negotiate needs a name, ...) fail now too
     return spec
+
+
+def check_rule_spec(spec: Dict[str, Any], dialect: str) -> None:
+    """A rule spec's names, description and filter addresses as `dialect` must carry them, each
+    refusal naming the user's option (`rules[0].name`, `filters[1].src`)."""
+    prefix = spec.get("option", "")
+    check_for_dialect(dialect, prefix + "name", "rule", spec["name"])
+    if spec["filteraction"]:
+        check_for_dialect(dialect, prefix + "filteraction", "filteraction", spec["filteraction"])
+    check_for_dialect(dialect, prefix + "description", "description", spec["description"])
+    check_filters(prefix + "filters", spec["filters"], dialect)
+
+
+def check_filters(option: str, filters, dialect: str) -> None:
+    for index, f in enumerate(filters):
+        for side in ("src", "dst"):
+            check_for_dialect(dialect, "%s[%d].%s" % (option, index, side), "address", getattr(f, side))
+
+
+def known_dialect(params: Dict[str, Any], task_vars: Dict[str, Any]) -> str:
+    """The dialect before connecting: the `dialect` option, else the one the host's state fact (an
+    earlier task's `ansible_facts.winsec_ipsec_state`) recorded; '' when neither says."""
+    if params.get("dialect"):
+        return params["dialect"]
+    facts = (task_vars or {}).get("ansible_facts")
+    fact = facts.get("winsec_ipsec_state") if isinstance(facts, dict) else None
+    dialect = fact.get("dialect") if isinstance(fact, dict) else None
+    return dialect if dialect in ("netsh", "ipseccmd") else ""
+
+
+def precheck(ctx, specs=(), policy: str = "", policy_option: str = "name", description=None,
+             filters=None) -> str:
+    """Before any connection, where the dialect is known (known_dialect): every value the task
+    gives, checked as that dialect must carry it. Returns the dialect ('' when unknown: the planner
+    makes the same checks once the host told it)."""
+    dialect = known_dialect(ctx.params, ctx.task_vars)
+    if not dialect:
+        return ""
+    if policy:
+        check_for_dialect(dialect, policy_option, "policy", policy)
+    if description:
+        check_for_dialect(dialect, "description", "description", description)
+    for spec in specs:
+        rule_triple(spec, dialect)
+    if filters is not None:
+        check_filters("filters", filters, dialect)
+    return dialect
 
 
 def auth_option(option: str, items):
@@ -156,19 +204,22 @@ def psk_option(option: str, value: str) -> str:
     return value
 
 
-def rule_triple(spec: Dict[str, Any], dialect: str):
-    """(Rule, FilterList, FilterAction) for a rule spec as `dialect` stores it.
+def rule_triple(spec: Dict[str, Any], dialect: str, check: bool = True):
+    """(Rule, FilterList, FilterAction) for a rule spec as `dialect` stores it, its values checked
+    for that dialect first (check_rule_spec).
 
     netsh rules share the filter actions `Block` and `Permit` (plan.rule_objects' convention);
     ipseccmd and ipsecpol make each rule its own filter action, named after the rule
     (`-r Rule -f ... -n BLOCK`, dialects/ipseccmd.py), so that is what the host will hold.
     """
+    if check:
+        check_rule_spec(spec, dialect)
     action_name = spec["filteraction"]
     if dialect in ("ipseccmd", "ipsecpol"):
         if action_name and name_key(action_name) != name_key(spec["name"]):
-            raise ValidationError("filteraction", action_name, "the rule's own name (%r) or nothing with "
-                                  "dialect %s" % (spec["name"], dialect),
-                                  "%s names each rule's filter action after the rule" % dialect)
+            raise ValidationError(spec.get("option", "") + "filteraction", action_name,
+                                  "the rule's own name (%r) or nothing" % spec["name"],
+                                  "%s names each rule's filter action after the rule" % WINDOWS[dialect])
         action_name = spec["name"]
     rule, flist, faction = rule_objects(spec["name"], spec["filters"], spec["action"],
                                         filteraction_name=action_name, description=spec["description"],
@@ -271,5 +322,6 @@ def run_action(action, task_vars, doc: Dict[str, Any], handler, **spec_kwargs) -
     except IPsecError as err:
         return {"failed": True, "changed": False, "msg": str(err)}
 
-__all__ = ["spec_from_doc", "option_paths", "filters_option", "auth_option", "rule_spec", "rule_triple", "Context",
+__all__ = ["spec_from_doc", "option_paths", "filters_option", "auth_option", "psk_option", "rule_spec", "rule_triple",
+           "check_rule_spec", "check_filters", "known_dialect", "precheck", "Context",
            "run_action"]

@@ -43,6 +43,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
+from .dialects import check_for_dialect
 from .model import (
     ACTIONS, PROTOCOL_NUMBERS, Change, DynamicRule, Filter, FilterAction, FilterList, HostState, IPsecError, Policy,
     Rule, ValidationError, name_key,
@@ -579,6 +580,7 @@ def plan_rule(actual: HostState, policy: Union[str, Policy], rule: Rule,
     if state not in RULE_STATES:
         raise ValidationError("state", state, "one of %s" % ", ".join(RULE_STATES))
     desired_policy = policy if isinstance(policy, Policy) else Policy(policy)
+    _check_dialect(actual, "policy", "policy", desired_policy.name)
     b = _Builder(actual)
     cur = actual.policy(desired_policy.name)
     if state == "absent":
@@ -638,6 +640,10 @@ def plan_policy(actual: HostState, desired: Union[Policy, Sequence[Policy]], *,
         b.domain_warning()
         return b.plan()
 
+    for pol in policies:
+        _check_dialect(actual, "name", "policy", pol.name)
+        if state != "deleted":
+            _check_dialect(actual, "description", "description", pol.description)
     if assign and actual.policy(policies[0].name) is None and not policies[0].rules:
         # A mistyped name must not lift the assigned policy: creating it empty and assigning it would
         # unassign the real one (only one local policy is assigned at a time, KB 813878).
@@ -702,6 +708,12 @@ def plan_policy(actual: HostState, desired: Union[Policy, Sequence[Policy]], *,
                        % actual.domain.name)
     b.domain_warning()
     return b.plan()
+
+
+def _check_dialect(actual: HostState, option: str, kind: str, value) -> None:
+    """The host's dialect must carry the value (dialects.check_for_dialect); unknown without an os."""
+    if actual.os is not None and actual.os.dialect:
+        check_for_dialect(actual.os.dialect, option, kind, value)
 
 
 def _check_unique(option: str, names: Sequence[str]):
@@ -783,6 +795,10 @@ def plan_dynamic(actual: HostState, desired: Sequence[DynamicRule] = (), *, stat
     keys = [dynamic_key(d) for d in desired]
     if len(set(keys)) != len(keys):
         raise ValidationError("rules", desired, "distinct filters", "the same filter is given twice")
+    if state == "present":
+        for index, d in enumerate(desired):
+            for side in ("src", "dst"):
+                _check_dialect(actual, "filters[%d].%s" % (index, side), "address", getattr(d.filter, side))
     own = NETSH_MMPOLICY if actual.os is not None and actual.os.dialect == "netsh" else ""
     b = _Builder(actual)
     current = {dynamic_key(d): d for d in actual.dynamic}

@@ -149,6 +149,58 @@ def check_secret(option: str, value: str, check) -> str:
     return value
 
 
+# Which Windows each dialect serves, for refusals that say which Windows cannot carry a value.
+WINDOWS = {"netsh": "Windows Server 2003 and later (dialect netsh)",
+           "ipseccmd": "Windows XP (dialect ipseccmd)",
+           "ipsecpol": "Windows 2000 (dialect ipsecpol)"}
+NAME_KINDS = ("policy", "rule", "filteraction", "description", "address")
+
+
+def check_for_dialect(dialect: str, option: str, kind: str, value) -> None:
+    """Refuse, naming the user's `option` and the Windows that cannot carry it, a value `dialect`'s
+    tool cannot take. `kind`: policy | rule | filteraction (names), description, or address (a
+    model.Address). The same checks as the dialect's renderer, made where the user's option is
+    known: before connecting when the dialect is, else when the task plans."""
+    if dialect not in DIALECTS or kind not in NAME_KINDS:
+        raise ValidationError("dialect", dialect, "one of %s" % ", ".join(DIALECTS))
+    windows = WINDOWS[dialect]
+    if dialect == "netsh":
+        if kind != "address" and isinstance(value, str) and '"' in value:
+            raise ValidationError(option, value, "text without double quotes",
+                                  "%s cannot carry a double quote: how netsh parses an embedded quote is not "
+                                  "documented" % windows)
+        return
+    tool = dialect
+    if kind == "address":
+        problem = {"range": "address ranges", "server": "server types"}.get(value.kind)
+        if value.kind == "ip" and ":" in value.value:
+            problem = "IPv6 addresses"
+        if problem:
+            raise ValidationError(option, str(value), "me, any, an IPv4 address or subnet, or a DNS name",
+                                  "%s cannot carry it: the %s filterspec has no %s" % (windows, tool, problem))
+        return
+    if kind == "description":
+        if value:
+            raise ValidationError(option, value, "no description",
+                                  "%s cannot carry it: %s has no description option" % (windows, tool))
+        return
+    try:
+        if dialect == "ipsecpol":
+            from ..quoting import cmd_safe
+            cmd_safe(option, value)
+        else:
+            from ..quoting import powershell_native_args
+            powershell_native_args([value], option)
+    except ValidationError as err:
+        raise ValidationError(option, value, err.accepted, "%s cannot carry it: %s" % (windows, err.reason)) from None
+    if kind in ("policy", "rule") and value.startswith("-"):
+        raise ValidationError(option, value, "a name that does not start with '-'",
+                              "%s cannot carry it: %s would take it for a flag" % (windows, tool))
+    if kind == "policy" and ":" in value:
+        raise ValidationError(option, value, "a policy name without ':'",
+                              "%s cannot carry it: %s reads -p as Name:PollInterval" % (windows, tool))
+
+
 def check_host(option: str, value: str, kinds=("ip", "dns")) -> str:
     """A tunnel endpoint or a domain: an address or DNS name as model.parse_address reads it."""
     address = parse_address(option, value)
@@ -182,4 +234,4 @@ class Args:
 
 
 __all__ = ["Command", "SCRIPT_FILE", "MASK", "render", "render_undo", "undo_commands", "Args",
-           "check_text", "check_host", "check_secret"]
+           "check_text", "check_host", "check_secret", "check_for_dialect", "WINDOWS"]
