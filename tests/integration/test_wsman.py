@@ -508,3 +508,47 @@ def test_a_restarted_estate_keeps_its_password_and_certificate(tmp_path):
         assert again.password == first.password
         assert (tmp_path / "tls" / "cert.pem").read_bytes() == certificate
         assert session(again, again.hosts[0], "https").run_cmd("ver").status_code == 0
+
+
+# Two commands on one host: concurrent, serialised only by the contract's named mutex -----------------
+
+LOCK = ("$winseclock = New-Object System.Threading.Mutex($false, 'Global\\winsec.ipsec')\n"
+        "try { $winsecheld = $winseclock.WaitOne(%d) } catch [System.Threading.AbandonedMutexException] "
+        "{ $winsecheld = $true }\n"
+        "if (-not $winsecheld) { Write-Output '#winsec# busy'; exit 3 }\n")
+
+
+def _in_thread(fn):
+    box = {}
+    thread = threading.Thread(target=lambda: box.update(result=fn()))
+    thread.start()
+    return thread, box
+
+
+@pytest.mark.parametrize("personality", ["modern", "xp"])
+def test_two_winrm_commands_run_concurrently_and_the_mutex_serialises_them(estate_factory, personality):
+    from winsim import mutexes
+    estate = estate_factory(1, [personality])
+    served = estate.hosts[0]
+    # The test holds a gate mutex on the host: the first command waits for it while holding the lock.
+    gate = mutexes.namespace_for(served.host).session().open(True, "Global\\gate")
+    first, first_box = _in_thread(lambda: session(estate, served).run_ps(
+        LOCK % 120000 + "hostname\n$g = New-Object Threading.Mutex($false, 'Global\\gate')\n"
+        "$null = $g.WaitOne(30000)\nhostname\n$winseclock.ReleaseMutex()"))
+    deadline = time.monotonic() + 20
+    while len(served.host.audit_entries()) < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    busy = session(estate, served).run_ps(LOCK % 500 + "hostname")
+    assert (busy.std_out, busy.status_code) == (b"#winsec# busy\r\n", 3)
+    assert first.is_alive()             # the second command ran while the first was still running
+    third, third_box = _in_thread(lambda: session(estate, served).run_ps(
+        LOCK % 120000 + "Write-Output third\n$winseclock.ReleaseMutex()"))
+    time.sleep(0.5)
+    assert third.is_alive() and len(served.host.audit_entries()) == 1
+    gate.release()
+    first.join(30)
+    third.join(30)
+    name = served.host.run("hostname", []).stdout.encode()
+    assert first_box["result"].std_out == name * 2 and first_box["result"].status_code == 0
+    assert third_box["result"].std_out == b"third\r\n" and third_box["result"].status_code == 0
+    assert mutexes.namespace_for(served.host).held() == {"Global\\gate": False}

@@ -765,3 +765,116 @@ def test_new_object_with_argument_list_and_an_unknown_type(powershell):
 def test_dotnet_outside_the_subset_fails_loudly(script):
     result, _ = ps(script + "\nexit 0", raw=True)
     assert "outside the" in errors(result) and "subset" in errors(result)
+
+
+# -- named mutexes: two commands on one host (winsim/mutexes.py; Microsoft docs "Mutex Class",
+# "AbandonedMutexException Class", "Mutex Objects") ------------------------------------------------
+
+import threading  # noqa: E402
+import time  # noqa: E402
+
+
+def lock_script(wait_ms, then, release=True):
+    return ("$winseclock = New-Object System.Threading.Mutex($false, 'Global\\winsec.ipsec')\n"
+            "try { $winsecheld = $winseclock.WaitOne(%d) } catch [System.Threading.AbandonedMutexException] { $winsecheld = $true }\n"
+            "if (-not $winsecheld) { Write-Output '#winsec# busy'; exit 3 }\n%s\n%s"
+            % (wait_ms, then, "$winseclock.ReleaseMutex()" if release else ""))
+
+
+class BlockingHost(FakeHost):
+    """`block` waits until the test lets it go: a command that is busy on the host."""
+
+    def __init__(self, powershell):
+        super().__init__(powershell=powershell)
+        self.entered, self.go = threading.Event(), threading.Event()
+        self.lock = threading.Lock()
+
+    def run_tool(self, argv, stdin=""):
+        if argv[0] == "block":
+            self.entered.set()
+            assert self.go.wait(30)
+        with self.lock:
+            return super().run_tool(argv, stdin)
+
+    def tools(self):
+        return [" ".join(argv) for argv, _ in self.calls]
+
+
+def in_thread(host, script):
+    box = {}
+    thread = threading.Thread(target=lambda: box.update(result=ps(script, host, raw=True)[0]))
+    thread.start()
+    return thread, box
+
+
+@pytest.mark.parametrize("powershell", ["5.1", "2.0"])
+def test_the_mutex_serialises_two_commands_that_run_concurrently(powershell):
+    host = BlockingHost(powershell)
+    first, first_box = in_thread(host, lock_script(120000, "tool a1\nblock\ntool a2"))
+    assert host.entered.wait(10)
+    # A second command runs while the first is inside `block` (its own thread), and the lock
+    # keeps it out: WaitOne(300) returns False after about 300 ms.
+    started = time.monotonic()
+    busy, _ = ps(lock_script(300, "tool b"), host, raw=True)
+    assert (busy.stdout, busy.rc) == ("#winsec# busy\r\n", 3) and time.monotonic() - started >= 0.3
+    third, third_box = in_thread(host, lock_script(120000, "tool c"))
+    time.sleep(0.3)
+    assert third.is_alive() and host.tools() == ["tool a1"]     # waiting for the first
+    host.go.set()
+    first.join(10)
+    third.join(10)
+    assert host.tools() == ["tool a1", "block", "tool a2", "tool c"]
+    assert first_box["result"].rc == third_box["result"].rc == 0
+
+
+@pytest.mark.parametrize("powershell", ["5.1", "2.0"])
+@pytest.mark.parametrize("waiter", ["contract", "bare"])
+def test_a_command_that_ends_holding_the_mutex_abandons_it_to_the_next_waiter(powershell, waiter):
+    host = BlockingHost(powershell)
+    first, first_box = in_thread(host, lock_script(120000, "block\nexit 2", release=False))
+    assert host.entered.wait(10)
+    script = lock_script(120000, "tool got it") if waiter == "contract" else (
+        "$m = New-Object Threading.Mutex($false, 'Global\\winsec.ipsec')\n$m.WaitOne(120000)\ntool got it")
+    second, second_box = in_thread(host, script)
+    time.sleep(0.3)
+    assert host.tools() == []
+    host.go.set()
+    first.join(10)
+    second.join(10)
+    assert first_box["result"].rc == 2 and host.tools() == ["block", "tool got it"]
+    text = errors(second_box["result"])
+    if waiter == "contract":        # the catch takes the abandoned mutex as held
+        assert text == "" and second_box["result"].rc == 0
+    else:                           # PowerShell's own error, and the statement after still runs
+        assert text.startswith('Exception calling "WaitOne" with "1" argument(s): "The wait '
+                               'completed due to an abandoned mutex."\r\n')
+        assert "FullyQualifiedErrorId : %s\r\n" % (
+            "AbandonedMutexException" if powershell == "5.1" else "DotNetMethodException") in text
+
+
+def test_an_abandoned_mutex_nobody_holds_a_handle_to_is_gone():
+    from winsim import mutexes
+    host = FakeHost()
+    result, _ = ps(lock_script(1000, "tool inside\nexit 2", release=False), host, raw=True)
+    assert result.rc == 2 and mutexes.namespace_for(host).held() == {}
+    again, _ = ps(lock_script(1000, "tool again"), host, raw=True)
+    assert again.rc == 0 and errors(again) == "" and host.argv == ["tool", "again"]
+
+
+def test_mutex_names_namespaces_and_recursion():
+    from winsim import mutexes
+    ns = mutexes.Namespace()
+    a, b = ns.session(), ns.session()
+    ga = a.open(False, "Global\\x")
+    assert ga.wait(0) and ga.wait(0)                    # the owner may wait again (a count)
+    assert not b.open(False, "Global\\x").wait(50)      # same object for another command
+    assert b.open(False, "x").wait(0)                   # the session namespace is another one
+    assert b.open(False, "Global\\X").wait(0)           # names are case-sensitive
+    with pytest.raises(Exception, match="unsynchronized"):
+        b.open(False, "Global\\x").release()
+    ga.release()
+    assert not b.open(False, "Global\\x").wait(0)       # still owned once
+    ga.release()
+    assert b.open(False, "Global\\x").wait(0)
+    with pytest.raises(Exception, match="unsynchronized"):
+        ga.release()
