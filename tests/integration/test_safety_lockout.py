@@ -116,3 +116,96 @@ def test_commit_confirmed_and_the_host_undoing_a_lockout_by_itself(estate, ansib
         assert rules == ["Block 1434"], (personality, rules)
         # on XP the undo is `ipseccmd -u` (it drops every dynamic filter) and re-adds the others
         assert [d["filter"]["dst_port"] for d in state["dynamic"]] == [1434], personality
+
+
+# ---- issue 12.4: disguised forms of the management traffic, over WinRM -----------------------------
+
+def with_recorder(env):
+    """The results recorder (playbooks/callback_plugins) for a playbook written elsewhere."""
+    import os
+    return dict(env, ANSIBLE_CALLBACK_PLUGINS=os.path.join(os.path.dirname(__file__), "playbooks", "callback_plugins"))
+
+
+def _on_this_host(value):
+    """A corpus form with the unit test's port and host address replaced by this host's own."""
+    if isinstance(value, dict):
+        return {k: _on_this_host(v) for k, v in value.items()}
+    if isinstance(value, int) and value == 5985:
+        return "{{ ansible_port }}"
+    if not isinstance(value, str):
+        return value
+    return (value.replace("5985", "{{ ansible_port }}").replace("127.64.0.2", "{{ ansible_host }}")
+            .replace("127.64.0.0", "{{ ansible_host.split('.')[:2] | join('.') }}.0.0"))
+
+
+def disguised_tasks():
+    from tests.unit.test_lockout import LOCKOUT_CORPUS
+    tasks = []
+    for index, (form_id, how, item) in enumerate(LOCKOUT_CORPUS):
+        item = _on_this_host(item)
+        if how == "dynamic":
+            module = {"winsec.ipsec.ipsec_dynamic_block": {"filters": [item]}}
+        else:
+            rule = {"name": "Form %d" % index, "filters": [item], "action": how}
+            if how == "negotiate":
+                rule["filteraction"] = rule["name"]       # the one name netsh and ipseccmd both take
+            module = {"winsec.ipsec.ipsec_policy": {"name": "Cut", "assigned": True, "rules": [rule]}}
+        tasks.append(dict(module, name="%s [refused]" % form_id, ignore_errors=True))
+    tasks.append({"name": "the host still answers [info]", "winsec.ipsec.ipsec_info": {}})
+    return tasks
+
+
+@pytest.mark.winsim(count=3, personalities=PERSONALITIES)
+def test_every_disguised_form_is_refused_and_touches_nothing(estate, ansible_env, tmp_path):
+    import yaml
+    trips = RoundTrips(estate)
+    path = tmp_path / "disguised.yml"
+    path.write_text(yaml.safe_dump([{"name": "disguised lockouts", "hosts": "all", "gather_facts": False,
+                                     "tasks": disguised_tasks()}], sort_keys=False))
+    tasks = run_playbook(estate, with_recorder(ansible_env), str(path))
+    per_host = task_trips(tasks, trips)
+    tried = refused = 0
+    for personality, name in host_names(estate).items():
+        for task, results in tasks.items():
+            r = results[name]
+            if not task.endswith("[refused]"):
+                continue
+            tried += 1
+            where = "%s on %s: %s" % (task, personality, r.get("msg", ""))
+            changed_calls = [e for call in per_host[name].get(task, ()) for e in call if e["changed"]]
+            assert r["failed"] and not changed_calls, where      # `changed` itself is issue 12.6
+            assert r.get("round_trips", 0) <= 1, where           # at most the read
+            assert "allow_lockout: true" in r["msg"] or "filters" in r["msg"], where
+            refused += 1
+        info = tasks["the host still answers [info]"][name]
+        assert not info["failed"], info
+        assert not info["state"]["policies"] and not info["state"]["dynamic"], (personality, info["state"])
+        assert blocked(estate.host(name)) is None
+    print("\n[figure] lockout forms over WinRM: %d tried on 3 hosts, %d refused, none written" % (tried, refused))
+
+
+@pytest.mark.winsim(count=3, personalities=PERSONALITIES)
+def test_a_mistyped_policy_name_does_not_lift_the_assigned_one(estate, ansible_env, tmp_path):
+    """Issue 12.7: assigned: true for a policy the host lacks, without rules, is refused on every dialect."""
+    import yaml
+    trips = RoundTrips(estate)
+    plays = [{"name": "typo", "hosts": "all", "gather_facts": False, "tasks": [
+        {"name": "the real policy [run]", "winsec.ipsec.ipsec_policy": {
+            "name": "Block UDP 1434 Filter", "assigned": True,
+            "rules": [{"name": "Block UDP 1434", "filters": ["*=0:1434:UDP"]}]}},
+        {"name": "a typo [refused]", "ignore_errors": True,
+         "winsec.ipsec.ipsec_policy": {"name": "Blok UDP 1434 Filter", "assigned": True}},
+        {"name": "after [info]", "winsec.ipsec.ipsec_info": {}}]}]
+    path = tmp_path / "typo.yml"
+    path.write_text(yaml.safe_dump(plays, sort_keys=False))
+    tasks = run_playbook(estate, with_recorder(ansible_env), str(path))
+    per_host = task_trips(tasks, trips)
+    for personality, name in host_names(estate).items():
+        r = tasks["a typo [refused]"][name]
+        where = (personality, r.get("msg"))
+        assert r["failed"] and not r["changed"] and r["round_trips"] == 1, where
+        assert r["msg"].startswith("name: 'Blok UDP 1434 Filter'") and "'Block UDP 1434 Filter'" in r["msg"], where
+        assert not [e for call in per_host[name]["a typo [refused]"] for e in call if e["changed"]], where
+        state = tasks["after [info]"][name]["state"]
+        assert state["assigned"] == "Block UDP 1434 Filter", (personality, state["assigned"])
+        assert [p["name"] for p in state["policies"]] == ["Block UDP 1434 Filter"], personality
