@@ -38,6 +38,10 @@ BASELINE_TASK = task("baseline", "winsec.ipsec.ipsec_policy", {
     "name": BASELINE, "assigned": True,
     "rules": [{"name": "Block Telnet", "filters": ["*=0:23:TCP"]}]})
 INFO = task("info", "winsec.ipsec.ipsec_info", {})
+# Its default name has commas and spaces: "TCP 445 in, UDP 137, TCP 135" (the policy's, rule's, list's and action's)
+SECOND_BLOCK = {"ports": [{"protocol": "TCP", "port": 445, "direction": "in"}, {"protocol": "UDP", "port": 137}],
+                "filters": ["[*=0:135:TCP]"]}
+SECOND = task("second block", "winsec.ipsec.ipsec_block", SECOND_BLOCK, ignore_errors=True)
 
 
 def blocks(sim, port, protocol=17):
@@ -105,6 +109,8 @@ def test_a_baseline_stays_in_force_during_the_block_and_the_undo_restores_it_exa
 
 @pytest.mark.winsim(count=3, personalities=PERSONALITIES)
 def test_without_an_assigned_policy_the_block_has_its_own_and_the_undo_leaves_none(estate, ansible_env, tmp_path):
+    """Two blocks: the first gets its own policy, the second joins it (it is the policy in force); each undo
+    takes away only its own block, and the last one leaves the host as it was."""
     sims = {served.host.name: served.host for served in estate.hosts}
     trips = RoundTrips(estate)
     tasks = play(estate, ansible_env, playbook(tmp_path, "own.yml", [
@@ -113,7 +119,7 @@ def test_without_an_assigned_policy_the_block_has_its_own_and_the_undo_leaves_no
              {"ports": [{"protocol": "TCP", "port": 5985, "direction": "in"}]}, ignore_errors=True),
         task("a bad port", "winsec.ipsec.ipsec_block", {"ports": [{"protocol": "ICMP", "port": 8}]},
              ignore_errors=True),
-        block("block"), block("block again")]))
+        block("block"), block("block again"), SECOND]))
     per_host = task_trips(tasks, trips)
     for name, sim in sims.items():
         where = sim.personality
@@ -127,19 +133,34 @@ def test_without_an_assigned_policy_the_block_has_its_own_and_the_undo_leaves_no
         assert real["placement"]["static"] == "own_policy" and real["placement"]["policy"] == OWN
         assert real["summary"] == "blocked and verified; static: own policy %s added and assigned; dynamic filters: 2" \
             % OWN, real["summary"]
-        assert real["after"]["assigned"] == OWN and sim.state().assigned == OWN and blocks(sim, 1434)
+        assert real["after"]["assigned"] == OWN
         names = {o["name"] for kind in ("policies", "filterlists", "filteractions") for o in real["after"][kind]}
         assert names == {OWN}          # every object the block added carries the emergency prefix
         again = tasks["block again"][name]
         assert not again["changed"] and again["round_trips"] == 1 and len(per_host[name]["block again"]) == 1
-    undone = play(estate, ansible_env, playbook(tmp_path, "own-undo.yml", [
-        block("unblock", "absent"), dict(INFO, name="info after")]))
+        second = tasks["second block"][name]
+        assert second["verified"] and second["placement"]["static"] == "assigned_policy", (where, second.get("msg"))
+        assert second["placement"]["policy"] == OWN and second["after"]["assigned"] == OWN
+        assert second["summary"].startswith("blocked and verified; static: 1 rule added to the assigned policy " + OWN)
+        assert sim.state().assigned == OWN and blocks(sim, 1434) and blocks(sim, 445, 6) and blocks(sim, 135, 6)
+
+    first_undone = play(estate, ansible_env, playbook(tmp_path, "own-undo.yml", [block("unblock", "absent")]))
     for name, sim in sims.items():
-        undo = undone["unblock"][name]
+        undo = first_undone["unblock"][name]
+        assert undo["verified"] and undo["summary"] == (
+            "unblocked and verified; static: 1 rule removed from policy %s; dynamic filters removed: 2" % OWN), \
+            (sim.personality, undo.get("msg"), undo.get("summary"))
+        assert sim.state().assigned == OWN and not blocks(sim, 1434) and blocks(sim, 445, 6)
+
+    undone = play(estate, ansible_env, playbook(tmp_path, "own-undo-2.yml", [
+        dict(SECOND, name="unblock second", **{"winsec.ipsec.ipsec_block": dict(SECOND_BLOCK, state="absent")}),
+        dict(INFO, name="info after")]))
+    for name, sim in sims.items():
+        undo = undone["unblock second"][name]
         assert undo["verified"] and undo["summary"].startswith(
-            "unblocked and verified; static: own policy %s removed after unassigning it" % OWN), undo["summary"]
+            "unblocked and verified; static: policy %s removed after unassigning it" % OWN), undo["summary"]
         assert undone["info after"][name]["state"] == tasks["info before"][name]["state"]
-        assert sim.state().assigned == "" and not blocks(sim, 1434)
+        assert sim.state().assigned == "" and not blocks(sim, 445, 6)
 
 
 @pytest.mark.winsim(count=3, personalities=PERSONALITIES)

@@ -175,7 +175,9 @@ def test_two_blocks_share_the_emergency_policy_and_each_undo_removes_only_its_ow
     a, _ = B.plan_block(NETSH, first)
     b, placement = B.plan_block(a.after, second)
     assert placement.static == "assigned_policy" and placement.policy == OWN     # the first block's policy
-    undo_a, _ = B.plan_block(b.after, B.replace(first, state="absent"))
+    undo_a, held = B.plan_block(b.after, B.replace(first, state="absent"))
+    assert held.static == "assigned_policy" and held.policy == OWN      # it keeps the second block's rule
+    assert B.problems(undo_a.after, B.replace(first, state="absent"), held) == []
     assert undo_a.after.assigned == OWN
     assert [r.name for r in undo_a.after.policy(OWN).rules] == ["winsec-emergency TCP 445"]
     assert B.problems(undo_a.after, second, placement) == []

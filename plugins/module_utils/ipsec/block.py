@@ -279,7 +279,7 @@ def _plan_absent(actual: HostState, block: Block) -> Tuple[Plan, Placement]:
         found = holders(actual, block)
         for policy in found:
             own = _own_rules_only(policy, block)
-            if name_key(policy.name) == name_key(block.object_name) or own:
+            if own:         # it goes with the rule; a policy that keeps another block's rule stays
                 placement = Placement(OWN_POLICY, policy.name, "the block's own policy")
             elif placement.static == NO_POLICY:
                 placement = Placement(ASSIGNED_POLICY, policy.name,
@@ -416,7 +416,7 @@ def _static_present(placement: Placement, ops: Sequence[str]) -> str:
 
 def _static_absent(placement: Placement, ops: Sequence[str]) -> str:
     if "delete_policy" in ops:
-        return "own policy %s removed%s" % (placement.policy, " after unassigning it" if "unassign" in ops else "")
+        return "policy %s removed%s" % (placement.policy, " after unassigning it" if "unassign" in ops else "")
     if "delete_rule" in ops:
         return "1 rule removed from policy %s" % placement.policy
     return "nothing of the block was left"
