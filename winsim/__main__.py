@@ -3,6 +3,7 @@
     python -m winsim serve --hosts 3 --personalities modern,2003,xp --state /tmp/ws --inventory hosts.yml
     python -m winsim ctl --state /tmp/ws status
     python -m winsim ctl --state /tmp/ws --host win002 set latency_ms=250 drop_command=1
+    python -m winsim ctl --state /tmp/ws --host win002 set drop_request=3    # or drop_reply=3
     python -m winsim ctl --state /tmp/ws --host win001 set fail_step=2
     python -m winsim ctl --state /tmp/ws --host win001 reboot
 """
@@ -59,7 +60,7 @@ def _ctl(args) -> int:
     elif args.action == "reboot":
         settings = {"reboot": True}
     elif args.action == "clear":
-        settings = {"latency_ms": 0, "drop_command": None}
+        settings = {"latency_ms": 0, "drop_command": None, "drop_request": None, "drop_reply": None}
     else:
         settings = {}
         for pair in args.settings:
@@ -104,7 +105,7 @@ def main(argv=None) -> int:
     ctl.add_argument("--state", required=True, help="the state directory the estate was served with")
     ctl.add_argument("--host", action="append", help="host name (repeatable; default: every host)")
     ctl.add_argument("action", choices=("status", "set", "clear", "reboot"))
-    ctl.add_argument("settings", nargs="*", help="key=value for set: latency_ms, drop_command, "
+    ctl.add_argument("settings", nargs="*", help="key=value for set: latency_ms, drop_command, drop_request, drop_reply, "
                                                  "and host settings such as fail_step, stop_service")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")

@@ -49,6 +49,9 @@ class ServedHost:
         self.http_port: int | None = None
         self.https_port: int | None = None
         self.requests = 0
+        self.wsman_requests = 0  # HTTP requests to /wsman, the count drop_request/drop_reply use
+        self.drop_request: int | None = None  # absolute /wsman request number cut before handling
+        self.drop_reply: int | None = None  # absolute /wsman request number handled, reply cut
         self.auth_failures = 0
         self.encrypted_requests = 0
         self.bytes_received = 0  # HTTP body bytes of requests and replies (bench/ counts a task's cost)
@@ -70,20 +73,36 @@ class ServedHost:
                 raise ValueError("drop_command must be k >= 1 (the k-th command from now) or null, "
                                  "got %r" % (value,))
             self.service.drop_during_command(value)
+        for key in ("drop_request", "drop_reply"):
+            if key in settings:
+                value = settings.pop(key)
+                if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                    raise ValueError("%s must be k >= 1 (the k-th HTTP request to /wsman from now) or "
+                                     "null, got %r" % (key, value))
+                with self.lock:
+                    setattr(self, key, None if value is None else self.wsman_requests + value)
         if settings:
             configure = getattr(self.host, "configure", None)
             if configure is None:
                 raise ValueError("host %s accepts no host settings (%s); transport settings are "
-                                 "latency_ms and drop_command" % (self.name, ", ".join(sorted(settings))))
+                                 "latency_ms, drop_command, drop_request and drop_reply"
+                                 % (self.name, ", ".join(sorted(settings))))
             configure(**settings)
             if settings.get("reboot"):
                 self.service.reset()
         return self.status()
 
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Wait until no command runs on this host (a command whose client is gone still runs to
+        its end); False if one still runs after `timeout` seconds."""
+        return self.service.wait_idle(timeout)
+
     def status(self) -> dict:
         return {"name": self.name, "address": self.address, "personality": self.personality,
                 "http_port": self.http_port, "https_port": self.https_port,
                 "latency_ms": self.latency_ms, "drop_command": self.service.drop_command,
+                "drop_request": self.drop_request, "drop_reply": self.drop_reply,
+                "wsman_requests": self.wsman_requests, "running": self.service.running,
                 "commands": self.service.commands_seen, "shells": len(self.service.shells),
                 "requests": self.requests, "auth_failures": self.auth_failures,
                 "encrypted_requests": self.encrypted_requests,
@@ -113,6 +132,7 @@ class WinRMHandler(BaseHTTPRequestHandler):
     def setup(self):
         super().setup()
         self.ntlm: auth.NtlmSession | None = None
+        self.cut_reply = False  # fault injection: this request is handled, its reply never sent
 
     def log_message(self, format, *args):  # noqa: A002 - BaseHTTPRequestHandler's signature
         log.debug("%s %s", self.server.served.name, format % args)
@@ -130,9 +150,23 @@ class WinRMHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if self._filtered():
             return
+        cut_request = False
         with served.lock:
             served.requests += 1
             served.bytes_received += len(body)
+            if self.path == "/wsman":
+                # Fault injection ("winsim ctl set drop_request=k / drop_reply=k"): a network cut
+                # before the request reaches WinRM, or after WinRM handled it (the reply is lost).
+                served.wsman_requests += 1
+                if served.wsman_requests == served.drop_request:
+                    served.drop_request, cut_request = None, True
+                if served.wsman_requests == served.drop_reply:
+                    served.drop_reply, self.cut_reply = None, True
+        if cut_request:
+            log.info("%s: fault injection: connection cut before request %d", served.name,
+                     served.wsman_requests)
+            self._hang_up()
+            return
         if served.latency_ms:
             time.sleep(served.latency_ms / 1000.0)
         if self.path not in ("/wsman", "/winsim/control"):
@@ -248,6 +282,11 @@ class WinRMHandler(BaseHTTPRequestHandler):
 
     def _reply(self, status: int, body: bytes, content_type: str | None = None, headers=()) -> None:
         if self._filtered():
+            return
+        if self.cut_reply:
+            self.cut_reply = False
+            log.info("%s: fault injection: reply cut", self.server.served.name)
+            self._hang_up()
             return
         self.send_response(status)
         for name, value in headers:

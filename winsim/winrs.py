@@ -81,6 +81,15 @@ class ShellService:
         self.lock = threading.Lock()
         self.commands_seen = 0
         self.drop_command: int | None = None  # absolute command number whose Done reply is dropped
+        # Commands started and not yet finished. A started command runs to its end whatever its
+        # client does (Windows keeps the shell and its process until IdleTimeout).
+        self.running = 0
+        self.idle = threading.Condition()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no command of this host runs; False if one still does after timeout s."""
+        with self.idle:
+            return self.idle.wait_for(lambda: self.running == 0, timeout=timeout)
 
     # fault injection -------------------------------------------------------------------------
     def drop_during_command(self, k: int | None) -> None:
@@ -260,20 +269,27 @@ class ShellService:
             if cmd.started:
                 return
             cmd.started = True
+        with self.idle:
+            self.running += 1
         threading.Thread(target=self._run, args=(shell, cmd), daemon=True,
                          name="winrs-%s" % cmd.command_id[:8]).start()
 
     def _run(self, shell: Shell, cmd: Command) -> None:
         try:
-            result = self.host.run(cmd.command, cmd.arguments, bytes(cmd.stdin))
-        except Exception as err:  # a bug in the stand-in must show, never pass as success
-            log.exception("%s: host.run failed for %r", self.machine, cmd.command)
-            result = Result("", "winsim internal error running %s: %s: %s\r\n"
-                            % (cmd.command, type(err).__name__, err), 1)
-        with cmd.cond:
-            for name, text in (("stdout", result.stdout), ("stderr", result.stderr)):
-                if text:
-                    cmd.pending.append((name, text.encode(shell.codec, errors="replace")))
-            cmd.exit_code = result.rc
-            cmd.finished = True
-            cmd.cond.notify_all()
+            try:
+                result = self.host.run(cmd.command, cmd.arguments, bytes(cmd.stdin))
+            except Exception as err:  # a bug in the stand-in must show, never pass as success
+                log.exception("%s: host.run failed for %r", self.machine, cmd.command)
+                result = Result("", "winsim internal error running %s: %s: %s\r\n"
+                                % (cmd.command, type(err).__name__, err), 1)
+            with cmd.cond:
+                for name, text in (("stdout", result.stdout), ("stderr", result.stderr)):
+                    if text:
+                        cmd.pending.append((name, text.encode(shell.codec, errors="replace")))
+                cmd.exit_code = result.rc
+                cmd.finished = True
+                cmd.cond.notify_all()
+        finally:
+            with self.idle:
+                self.running -= 1
+                self.idle.notify_all()

@@ -552,3 +552,76 @@ def test_two_winrm_commands_run_concurrently_and_the_mutex_serialises_them(estat
     assert first_box["result"].std_out == name * 2 and first_box["result"].status_code == 0
     assert third_box["result"].std_out == b"third\r\n" and third_box["result"].status_code == 0
     assert mutexes.namespace_for(served.host).held() == {"Global\\gate": False}
+
+
+# Faults at every HTTP request of one command with stdin (the contract's one-command write) ------------
+
+BOOT = ("$winsecin = @($input)\n"
+        "if ($winsecin.Count -ne 2 -or $winsecin[1] -ne 'winsec-end') { Write-Output '#winsec# stdin lost'; exit 1 }\n"
+        "Invoke-Expression ([System.Text.Encoding]::UTF8.GetString([System.Convert]::FromBase64String($winsecin[0])))\n")
+
+
+def _one_write(estate, served, run_id):
+    """One command as the engine sends a write: bootstrap on the command line, body and sentinel on
+    stdin in two Sends; three registry writes under the lock. -> (stdout, rc)."""
+    body = LOCK % 120000 + "".join(
+        "$null = reg add HKLM\\SOFTWARE\\winsimfault /v %s-%d /d 1 /f\n" % (run_id, n) for n in range(3)) + \
+        "$winseclock.ReleaseMutex()\nexit 0\n"
+    stdin = (base64.b64encode(body.encode()).decode() + "\r\nwinsec-end\r\n").encode()
+    client = protocol(estate, served)
+    shell = client.open_shell(codepage=65001)
+    command = client.run_command(shell, "PowerShell", ["-NoProfile", "-NonInteractive", "-EncodedCommand",
+                                                       base64.b64encode(BOOT.encode("utf-16-le")).decode()],
+                                 console_mode_stdin=False)
+    client.send_command_input(shell, command, stdin[:20])
+    client.send_command_input(shell, command, stdin[20:], end=True)
+    out, _err, rc = client.get_command_output(shell, command)
+    client.cleanup_command(shell, command)
+    client.close_shell(shell)
+    return out, rc
+
+
+def _writes(served, run_id):
+    return [e for e in served.host.audit_entries() if e["changed"] and any(run_id in a for a in e["argv"])]
+
+
+@pytest.mark.parametrize("personality", ["modern", "xp"])
+def test_a_cut_at_any_request_leaves_the_write_whole_or_not_started(estate_factory, personality):
+    estate = estate_factory(1, [personality])
+    served = estate.hosts[0]
+    before = served.wsman_requests
+    assert _one_write(estate, served, "clean") == (b"", 0) and len(_writes(served, "clean")) == 3
+    requests_per_write = served.wsman_requests - before     # Create, Command, 2 Send, Receive..., Signal, Delete
+    assert requests_per_write >= 7
+    outcomes = {}
+    for fault in ("drop_request", "drop_reply"):
+        for k in range(1, requests_per_write + 1):
+            run_id = "%s%d" % (fault, k)
+            served.control({fault: k})
+            with pytest.raises(requests.exceptions.ConnectionError):
+                _one_write(estate, served, run_id)
+            assert served.wait_idle(30)
+            outcomes[run_id] = len(_writes(served, run_id))
+    # Never in between: each write either ran whole or never started. It starts exactly when the
+    # last Send (request 4) was handled: cut before it, nothing; cut after it, everything.
+    assert outcomes == {"%s%d" % (fault, k): 3 if (k > 4 or (k == 4 and fault == "drop_reply")) else 0
+                        for fault in ("drop_request", "drop_reply") for k in range(1, requests_per_write + 1)}
+    status = served.status()
+    assert (status["drop_request"], status["drop_reply"], status["running"]) == (None, None, 0)
+
+
+def test_drop_request_and_drop_reply_through_ctl_and_their_bad_values(recorded):
+    host = recorded.hosts[0]
+    run = subprocess.run([sys.executable, "-m", "winsim", "ctl", "--state", recorded.state_dir,
+                          "--host", host.name, "set", "drop_request=2", "drop_reply=5"],
+                         capture_output=True, text=True, timeout=30, cwd=REPO)
+    assert run.returncode == 0, run.stderr
+    status = json.loads(run.stdout)
+    assert (status["drop_request"], status["drop_reply"]) == (host.wsman_requests + 2, host.wsman_requests + 5)
+    url = recorded.endpoint(host).replace("/wsman", estate_mod.CONTROL_PATH)
+    for bad in (0, -1, True, "2"):
+        reply = requests.post(url, json={"drop_reply": bad}, auth=(recorded.user, recorded.password), timeout=5)
+        assert reply.status_code == 400 and "drop_reply must be k >= 1" in reply.json()["error"]
+    run = subprocess.run([sys.executable, "-m", "winsim", "ctl", "--state", recorded.state_dir,
+                          "--host", host.name, "clear"], capture_output=True, text=True, timeout=30, cwd=REPO)
+    assert run.returncode == 0 and (host.drop_request, host.drop_reply) == (None, None)
