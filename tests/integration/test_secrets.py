@@ -168,3 +168,85 @@ def test_keys_and_password_appear_nowhere_but_the_tools_argv(estate, ansible_env
             assert not leaks, "%r leaked as %r:\n%s" % (secret, form, "\n---\n".join(leaks[:3]))
     # the scripts Ansible sent were searched too (the winrm connection logs them base64-encoded)
     assert len(haystacks) > 1 and "EncodedCommand" in shown
+
+
+# ---- issue 12.2: every refusal path of `auth`, at default verbosity, -vvv and in the log file -------
+
+REFUSED = ("S3cretRefused-Delta-1064", "S3cretRefused-Echo-2175")
+
+
+# The keys come from a variables file given with -e @file, as a vault would give them: Ansible quotes
+# the playbook lines above a task whose arguments it refuses, so a key written in a playbook shows.
+KEY_VARS = {
+    "quote": REFUSED[0] + '"',                      # netsh cannot take a double quote
+    "xp_form": "'\" -w DS \"'" + REFUSED[0],          # the XP form of issue 12 (a quote, then a space)
+    "quote_space": '"' + REFUSED[1] + " x",
+    "tab": REFUSED[0] + "\t",
+    "line_break": REFUSED[1] + "\nnext",
+    "non_ascii": REFUSED[0] + "\u00e9",
+    "line_separator": REFUSED[1] + "\u2028",
+    "too_long": (REFUSED[0] + "-") * 50,
+    "valid0": REFUSED[0],
+    "valid1": REFUSED[1],
+}
+
+
+def refusal_tasks():
+    """Each way a task carrying a key is refused, in ipsec_rule, ipsec_policy rules and the domain store."""
+    rule = {"policy": POLICY, "name": "Refused SQL", "filters": ["10.9.0.0/255.255.0.0=0:1433:TCP"],
+            "action": "permit"}
+    policy = {"name": "Refused Policy", "rules": [{k: v for k, v in rule.items() if k != "policy"}]}
+    tasks = []
+    for label in [k for k in KEY_VARS if not k.startswith("valid")]:
+        auth = [{"kind": "psk", "value": "{{ %s }}" % label}, {"kind": "kerberos"}]
+        tasks.append({"name": "rule, %s [refused]" % label, "ignore_errors": True,
+                      "winsec.ipsec.ipsec_rule": dict(rule, auth=auth)})
+        tasks.append({"name": "policy rule, %s [refused]" % label, "ignore_errors": True,
+                      "winsec.ipsec.ipsec_policy": dict(policy, rules=[dict(policy["rules"][0], auth=auth)])})
+        tasks.append({"name": "domain rule, %s [refused]" % label, "ignore_errors": True,
+                      "winsec.ipsec.ipsec_rule": dict(rule, auth=auth, store="domain")})
+    # refusals of a valid key for other reasons: a value with kerberos, the dialect, the lockout guard,
+    # an unknown key beside it
+    tasks += [
+        {"name": "kerberos with a value [refused]", "ignore_errors": True,
+         "winsec.ipsec.ipsec_rule": dict(rule, auth=[{"kind": "kerberos", "value": "{{ valid0 }}"}])},
+        {"name": "a name the dialect refuses [refused]", "ignore_errors": True, "winsec.ipsec.ipsec_rule": dict(
+            rule, policy='Web: "Block"', auth=[{"kind": "psk", "value": "{{ valid1 }}"}])},
+        {"name": "a lockout with a key [refused]", "ignore_errors": True, "winsec.ipsec.ipsec_policy": {
+            "name": "Refused Policy", "assigned": True, "rules": [
+                {"name": "Cut", "filters": ["*+0::TCP"], "action": "negotiate", "filteraction": "Cut",
+                 "auth": [{"kind": "psk", "value": "{{ valid0 }}"}]}]}},
+        {"name": "an unknown key beside a key [refused]", "ignore_errors": True, "winsec.ipsec.ipsec_rule": dict(
+            rule, auth=[{"kind": "psk", "value": "{{ valid1 }}", "extra": 1}])},
+    ]
+    return tasks
+
+
+@pytest.mark.winsim(count=3, personalities=("modern", "2003", "xp"))
+@pytest.mark.parametrize("verbosity", ["", "-vvv"])
+def test_refused_keys_appear_nowhere_at_any_verbosity(estate, ansible_env, tmp_path, verbosity):
+    playbook = tmp_path / "refused.yml"
+    playbook.write_text(yaml.safe_dump([{"name": "refused keys", "hosts": "all", "gather_facts": False,
+                                         "tasks": refusal_tasks()}], sort_keys=False))
+    log, record = tmp_path / "ansible.log", tmp_path / "results.jsonl"
+    env = dict(ansible_env, ANSIBLE_LOG_PATH=str(log), ANSIBLE_CALLBACK_PLUGINS=CALLBACKS,
+               ANSIBLE_CALLBACKS_ENABLED="winsec_record", WINSEC_RECORD=str(record))
+    keys = tmp_path / "keys.yml"
+    keys.write_text(yaml.safe_dump(KEY_VARS))
+    argv = ["ansible-playbook", "--diff", "-i", estate.inventory_path, "-e", "@%s" % keys, str(playbook)]
+    argv += [verbosity] if verbosity else []
+    out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+    results = [json.loads(line) for line in record.read_text().splitlines()]
+    refused = [r for r in results if r["task"].endswith("[refused]")]
+    # every refusal happened, on every host, and named what it refused
+    assert len(refused) == 3 * len(refusal_tasks()), (len(refused), out.stdout[-2000:])
+    assert all(r["status"] == "failed" for r in refused), [r for r in refused if r["status"] != "failed"][:2]
+    hidden = [r for r in refused if r["task"].startswith(("rule, ", "policy rule, ", "domain rule, "))]
+    assert len(hidden) == 3 * 3 * 8 and all("(hidden)" in r["result"]["msg"] and "auth[0].value" in r["result"]["msg"]
+                                            for r in hidden), [r["result"]["msg"] for r in hidden][:3]
+    shown = out.stdout + out.stderr + log.read_text() + record.read_text()
+    haystacks = [shown] + decoded_blocks(shown)
+    leaks = {(secret, form) for secret in REFUSED for form in forms(secret) for h in haystacks if form in h}
+    print("\n[figure] refused keys %s: %d refusals, secrets found in output: %d" % (
+        verbosity or "default", len(refused), len(leaks)))
+    assert not leaks, sorted(leaks)
