@@ -625,3 +625,36 @@ def test_drop_request_and_drop_reply_through_ctl_and_their_bad_values(recorded):
     run = subprocess.run([sys.executable, "-m", "winsim", "ctl", "--state", recorded.state_dir,
                           "--host", host.name, "clear"], capture_output=True, text=True, timeout=30, cwd=REPO)
     assert run.returncode == 0 and (host.drop_request, host.drop_reply) == (None, None)
+
+
+@pytest.mark.parametrize("personality", ["modern", "2003", "xp"])
+def test_the_contract_snippets_end_to_end_with_stdin_over_pywinrm(estate_factory, personality):
+    """The brief's bootstrap, lock and fingerprint lines exactly, the body and a secret on stdin:
+    the host computes SHA-1 of a section's UTF-8 text and the secret reaches the tool unchanged."""
+    import hashlib
+    estate = estate_factory(1, [personality])
+    served = estate.hosts[0]
+    boot = ("$winsecin = @($input)\n"
+            "if ($winsecin.Count -ne 3 -or $winsecin[2] -ne 'winsec-end') { Write-Output '#winsec# stdin lost'; exit 1 }\n"
+            "Invoke-Expression ([System.Text.Encoding]::UTF8.GetString([System.Convert]::FromBase64String($winsecin[0])))\n")
+    body = (LOCK % 120000
+            + "$winsecsha = New-Object System.Security.Cryptography.SHA1CryptoServiceProvider\n"
+            "$null = reg add HKLM\\SOFTWARE\\winsimfp /v secret /d $winsecin[1] /f\n"
+            "$out = reg query HKLM\\SOFTWARE\\winsimfp /v secret 2>&1\n$rc = $LASTEXITCODE\n"
+            "$text = @($out) -join \"`n\"\nWrite-Output $text\n"
+            "$winsecfp = [System.BitConverter]::ToString($winsecsha.ComputeHash([System.Text.Encoding]::UTF8.GetBytes($text)))\n"
+            "Write-Output \"reg=$winsecfp rc=$rc\"\n$winseclock.ReleaseMutex()\nexit 0\n")
+    secret = "s3 cr\u00e9t$x`y"
+    stdin = "%s\r\n%s\r\nwinsec-end\r\n" % (base64.b64encode(body.encode()).decode(), secret)
+    client = protocol(estate, served)
+    shell = client.open_shell(codepage=65001)
+    command = client.run_command(shell, "PowerShell", ["-NoProfile", "-NonInteractive", "-EncodedCommand",
+                                                       base64.b64encode(boot.encode("utf-16-le")).decode()],
+                                 console_mode_stdin=False)
+    client.send_command_input(shell, command, stdin.encode("utf-8"), end=True)
+    out, err, rc = client.get_command_output(shell, command)
+    client.close_shell(shell)
+    text, _, last = out.decode("utf-8").rstrip("\r\n").rpartition("\r\n")
+    assert (rc, err) == (0, b"") and secret in text
+    digest = hashlib.sha1(text.encode("utf-8")).hexdigest().upper()
+    assert last == "reg=%s rc=0" % "-".join(digest[i:i + 2] for i in range(0, 40, 2))
