@@ -6,10 +6,14 @@ Written here rather than through copy tasks: three files in-process, no module r
 """
 from __future__ import annotations
 
+import getpass
+import json
 import os
+import socket
 import tempfile
 
 from ansible.plugins.action import ActionBase
+from ansible.release import __version__ as ansible_core_version
 
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import drift
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import spec_from_doc
@@ -30,6 +34,36 @@ def plain(value):
     if isinstance(value, (list, tuple)):
         return [plain(v) for v in value]
     return value
+
+
+COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def collection_version(root: str = COLLECTION_ROOT) -> dict:
+    """The collection's name and version, and the file they were read from: MANIFEST.json in an
+    installed collection (ansible-galaxy writes it from galaxy.yml), else galaxy.yml (a checkout)."""
+    try:
+        with open(os.path.join(root, "MANIFEST.json"), encoding="utf-8") as handle:
+            info = json.load(handle)["collection_info"]
+        source = "MANIFEST.json"
+    except (OSError, ValueError, KeyError):
+        import yaml
+        try:
+            with open(os.path.join(root, "galaxy.yml"), encoding="utf-8") as handle:
+                info = yaml.safe_load(handle) or {}
+            source = "galaxy.yml"
+        except (OSError, yaml.YAMLError) as err:
+            return {"name": "winsec.ipsec", "version": "unknown", "source": "neither MANIFEST.json nor galaxy.yml "
+                    "readable in %s: %s" % (root, err)}
+    return {"name": "%s.%s" % (info.get("namespace"), info.get("name")), "version": str(info.get("version")),
+            "source": "%s (%s)" % (source, root)}
+
+
+def current_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):          # no name for the uid (a container): say which uid
+        return "uid %d" % os.getuid()
 
 
 def write_if_changed(path: str, text: str) -> bool:
@@ -69,7 +103,10 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         super().run(tmp, task_vars)
         _result, p = self.validate_argument_spec(argument_spec=spec_from_doc(MODULE_DOCS["options"]))
-        report = drift.build_report(plain(p["records"]), [str(h) for h in p["hosts"]])
+        run = drift.run_info(socket.gethostname(), current_user(), collection_version(),
+                             ansible_core=ansible_core_version)
+        run.update(plain(p["run"] or {}))
+        report = drift.build_report(plain(p["records"]), [str(h) for h in p["hosts"]], run=run)
         dest = os.path.abspath(os.path.expanduser(p["dest"]))
         render = {"json": lambda: drift.to_json(report), "html": lambda: drift.to_html(report, p["title"]),
                   "junit": lambda: drift.to_junit(report, p["title"])}

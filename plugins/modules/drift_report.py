@@ -17,6 +17,12 @@ description:
     (JUnit XML, a testcase per host - drift is a failure, an unreachable or failed host an error).
   - A host in O(hosts) without a record is reported as an error, so hosts that were unreachable or failed
     before the check still appear.
+  - For an audit, every report says who ran the check (the controller and the user), with which collection
+    version, the baseline's full declared content (pre-shared keys masked) with a digest and the hosts checked
+    against it, and when each host was read (the C(read_at) of the host fact C(winsec_ipsec_state) the check
+    returned, else when the controller received the result, and the report says which).
+  - A host with an emergency block in place (objects named C(winsec-emergency ...), made by
+    M(winsec.ipsec.ipsec_block)) is marked so and not counted as drift; see role C(winsec.ipsec.ipsec_baseline).
   - Runs on the controller only; it never contacts a managed host. Use it on C(localhost).
 options:
   records:
@@ -45,6 +51,13 @@ options:
     description: The HTML page's title (also the JUnit test suite's name).
     type: str
     default: IPsec baseline drift report
+  run:
+    description:
+      - More facts about this run for the report's C(run) section, for example a change ticket or a CI job
+        URL. The controller's host name (C(controller)), the user running Ansible (C(user)), the
+        collection's version (C(collection), from its C(MANIFEST.json) when installed, else C(galaxy.yml))
+        and the ansible-core version (C(ansible_core)) are always recorded; keys given here override them.
+    type: dict
 attributes:
   check_mode:
     support: full
@@ -76,8 +89,10 @@ changed:
   type: bool
 report:
   description:
-    - The report as written to drift.json - C(counts) (hosts, in_sync, drift, error), C(baselines),
-      C(generated) and C(hosts), a record per host by name (see the filter P(winsec.ipsec.drift_record#filter)).
+    - The report as written to drift.json - C(format) (2), C(counts) (hosts, in_sync, drift, error,
+      emergency_block), C(generated), C(run) (controller, user, collection, ansible_core and O(run)),
+      C(baselines) (names), C(baseline_definitions) (each declared baseline in full with its C(digest) and
+      C(hosts)) and C(hosts), a record per host by name (see the filter P(winsec.ipsec.drift_record#filter)).
   returned: always
   type: dict
 files:

@@ -6,9 +6,12 @@ the 2003 host gets an extra permit rule with a hostile name. The drift check mus
 host and that rule, report the unreachable and the failed one as errors, send nothing that changes a host (the
 winsim audit logs prove it), and write an HTML page that a real headless Chromium renders.
 """
+import datetime
+import getpass
 import json
 import os
 import shutil
+import socket
 import subprocess
 
 import lxml.etree
@@ -23,7 +26,8 @@ SLAMMER = "Block UDP 1434 Filter"
 EXTRA_RULE = "Permit <script>alert(1)</script> RDP"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # The page's status colours (drift.py _CSS): the cards' borders and numbers are drawn in them.
-COLOURS = {"in_sync": (0x1A, 0x7F, 0x37), "drift": (0x9A, 0x67, 0x00), "error": (0xB4, 0x23, 0x18)}
+COLOURS = {"in_sync": (0x1A, 0x7F, 0x37), "drift": (0x9A, 0x67, 0x00), "error": (0xB4, 0x23, 0x18),
+           "emergency": (0x05, 0x50, 0xAE)}
 
 SETUP = """
 - name: Bring every host to the baseline
@@ -44,7 +48,31 @@ SETUP = """
         name: {rule}
         action: permit
         filters: ['*=0:3389:TCP']
+
+- name: Put an emergency block into another host's baseline policy (as winsec.ipsec.ipsec_block does)
+  hosts: {blocked}
+  gather_facts: false
+  tasks:
+    - name: Add the block's rule, named by its prefix, with its own filter action
+      winsec.ipsec.ipsec_rule:
+        policy: {policy}
+        name: {emergency_rule}
+        filteraction: {emergency_action}
+        action: block
+        filters: ['*=0:445:TCP', '0=*:445:TCP']
 """
+EMERGENCY_RULE = "winsec-emergency block TCP 445"
+EMERGENCY_ACTION = "winsec-emergency block"
+
+
+# Until every module returns the state fact (read_at of ansible_facts.winsec_ipsec_state), the report
+# says the time is when the controller received the result.
+READ_AT_SOURCES = ("host read (winsec_ipsec_state.read_at)",
+                   "result received by the controller (the module returned no read time)")
+
+
+def utc_now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def ansible_playbook(env, cwd, *argv):
@@ -90,15 +118,19 @@ def chromium(*args, profile):
 @pytest.mark.winsim(count=3, personalities=PERSONALITIES)
 def test_drift_check_names_the_drifting_host_changes_nothing_and_renders(estate, ansible_env, tmp_path):
     names = {served.personality: served.name for served in estate.hosts}
-    drifter = names["2003"]
+    drifter, blocked = names["2003"], names["modern"]
     setup = tmp_path / "setup.yml"
-    setup.write_text(SETUP.format(drifter=drifter, policy=json.dumps(SLAMMER), rule=json.dumps(EXTRA_RULE)))
+    setup.write_text(SETUP.format(drifter=drifter, policy=json.dumps(SLAMMER), rule=json.dumps(EXTRA_RULE),
+                                  blocked=blocked, emergency_rule=json.dumps(EMERGENCY_RULE),
+                                  emergency_action=json.dumps(EMERGENCY_ACTION)))
     rc, output = ansible_playbook(ansible_env, tmp_path, "-i", estate.inventory_path, str(setup))
     assert rc == 0, output[-4000:]
 
     inventory = with_broken_hosts(estate, str(tmp_path / "with-broken.yml"))
     audit_seen = {s.name: len(s.host.audit_entries()) for s in estate.hosts}
+    started = utc_now()
     rc, output = ansible_playbook(ansible_env, tmp_path, "-i", inventory, PLAYBOOK)   # default report dir
+    finished = utc_now()
     assert rc == 0, output[-4000:]
 
     # Nothing that changes state reached any host; each host was read.
@@ -111,10 +143,33 @@ def test_drift_check_names_the_drifting_host_changes_nothing_and_renders(estate,
 
     report_dir = tmp_path / "drift-report"
     report = json.loads((report_dir / "drift.json").read_text(encoding="utf-8"))
-    assert report["counts"] == {"hosts": 5, "in_sync": 2, "drift": 1, "error": 2}
+    assert report["counts"] == {"hosts": 5, "in_sync": 2, "drift": 1, "error": 2, "emergency_block": 1}
     verdicts = {name: (h["status"], h["in_sync"]) for name, h in report["hosts"].items()}
     assert verdicts == {names["modern"]: ("in_sync", True), names["xp"]: ("in_sync", True),
                         drifter: ("drift", False), "ghost": ("error", False), "misfit": ("error", False)}
+    # The emergency block is in place on `blocked`, and it is not drift.
+    assert {n for n, h in report["hosts"].items() if h["emergency_block"]} == {blocked}
+    assert report["hosts"][blocked]["emergency"] == [
+        "rule %r in policy %r" % (EMERGENCY_RULE, SLAMMER), "filter list %r" % EMERGENCY_RULE,
+        "filter action %r" % EMERGENCY_ACTION]
+    assert report["hosts"][blocked]["commands"] == []
+
+    # What an auditor asks: who ran it, where, with which collection, against what, read when.
+    galaxy = yaml.safe_load(open(os.path.join(REPO, "galaxy.yml"), encoding="utf-8"))
+    run = report["run"]
+    assert run["controller"] == socket.gethostname() and run["user"] == getpass.getuser()
+    assert run["collection"]["version"] == galaxy["version"] and run["collection"]["source"].startswith("galaxy.yml")
+    (baseline,) = report["baseline_definitions"]
+    assert baseline["definition"]["rules"] == [
+        {"name": "Block Inbound UDP 1434 Rule", "filters": ["*=0:1434:UDP"], "action": "block"},
+        {"name": "Block Outbound UDP 1434 Rule", "filters": ["0=*:1434:UDP"], "action": "block"}]
+    assert (baseline["definition"]["emergency"], baseline["definition"]["other_policies"]) == ("keep", "drift")
+    assert baseline["hosts"] == list(report["hosts"])           # every host was checked against the same content
+    assert report["hosts"]["ghost"]["read_at"] == ""             # never read: no time claimed
+    for name in names.values():
+        read_at = report["hosts"][name]["read_at"]
+        assert started <= read_at <= finished, (name, read_at)
+        assert report["hosts"][name]["read_at_source"] in READ_AT_SOURCES
     drift = report["hosts"][drifter]
     assert drift["summary"] == ["- rule %r in policy %r" % (EXTRA_RULE, SLAMMER),
                                 "- filter list %r" % EXTRA_RULE, "- filter action 'Permit'"]
@@ -130,6 +185,8 @@ def test_drift_check_names_the_drifting_host_changes_nothing_and_renders(estate,
     assert junit.xpath("//testcase[failure]/@name") == [drifter]
     assert junit.xpath("//testcase[error]/@name") == ["ghost", "misfit"]
     assert junit.xpath("//testcase[@name='ghost']/error/@type") == ["unreachable"]
+    assert "emergency block in place (not drift)" in junit.xpath("string(//testcase[@name='%s']/system-out)" % blocked)
+    assert junit.xpath("//properties/property[@name='run.user']/@value") == [getpass.getuser()]
 
     # The page in a real browser: its DOM holds a row per host, and the screenshot is not blank.
     assert os.access(CHROMIUM, os.X_OK), "chromium not found: `make browser` installs it (apt-get install -y chromium)"
@@ -150,6 +207,10 @@ def test_drift_check_names_the_drifting_host_changes_nothing_and_renders(estate,
     assert rows == {name: status for name, (status, _) in verdicts.items()}
     assert not page.xpath("//script")                            # the hostile rule name stayed text
     assert EXTRA_RULE in page.text_content()
+    row = page.xpath("//table[@id='hosts']/tbody/tr[@data-host='%s']" % blocked)[0]
+    assert row.xpath(".//span[contains(@class, 'badge')]/text()") == ["in sync", "emergency block in place"]
+    assert getpass.getuser() in page.xpath("string(//section[@id='run'])")
+    assert "*=0:1434:UDP" in page.xpath("string(//div[@id='baselines'])")
 
     assert shot.returncode == 0 and png.exists(), shot_err[-2000:]
     from PIL import Image
@@ -158,3 +219,132 @@ def test_drift_check_names_the_drifting_host_changes_nothing_and_renders(estate,
         colours = {rgb for _count, rgb in image.convert("RGB").getcolors(maxcolors=1 << 20)}
     assert len(colours) > 100, "the screenshot looks blank: %d colours" % len(colours)
     assert all(rgb in colours for rgb in COLOURS.values()), "status colours missing from the rendered page"
+
+
+ENFORCE = """
+- name: Enforce the baseline
+  hosts: all
+  gather_facts: false
+  roles:
+    - role: winsec.ipsec.ipsec_baseline
+      vars:
+        ipsec_baseline_mode: enforce
+"""
+
+SCENE = """
+- name: Set the scene
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: The emergency block's rule in the baseline policy, with its own filter action
+      winsec.ipsec.ipsec_rule:
+        policy: {policy}
+        name: {emergency_rule}
+        filteraction: {emergency_action}
+        filters: ['*=0:445:TCP']
+    - name: A rule the baseline does not have
+      winsec.ipsec.ipsec_rule:
+        policy: {policy}
+        name: Permit RDP
+        action: permit
+        filters: ['*=0:3389:TCP']
+    - name: Another policy, unassigned
+      winsec.ipsec.ipsec_rule:
+        policy: Old test policy
+        name: Old rule
+        filters: ['*=0:139:TCP']
+"""
+
+
+def policies(served):
+    """{policy: [rule names]} and the assigned policy, as the emulated host holds them."""
+    state = served.host.state()
+    return ({p.name: sorted(r.name for r in p.rules if not r.default_response) for p in state.policies},
+            state.assigned)
+
+
+@pytest.mark.winsim(count=2, personalities=("modern", "2003"))
+def test_enforce_leaves_an_emergency_block_alone_unless_told_and_allows_other_policies(estate, ansible_env, tmp_path):
+    first, second = estate.hosts
+    (tmp_path / "enforce.yml").write_text(ENFORCE)
+    (tmp_path / "scene.yml").write_text(SCENE.format(policy=json.dumps(SLAMMER),
+                                                     emergency_rule=json.dumps(EMERGENCY_RULE),
+                                                     emergency_action=json.dumps(EMERGENCY_ACTION)))
+    baseline_rules = ["Block Inbound UDP 1434 Rule", "Block Outbound UDP 1434 Rule"]
+    for playbook in ("enforce.yml", "scene.yml"):
+        rc, output = ansible_playbook(ansible_env, tmp_path, "-i", estate.inventory_path, playbook)
+        assert rc == 0, output[-4000:]
+    assert policies(first) == ({SLAMMER: sorted(baseline_rules + [EMERGENCY_RULE, "Permit RDP"]),
+                                "Old test policy": ["Old rule"]}, SLAMMER)
+
+    # Default (keep): the extra rule and the other policy go, the emergency block stays as it was.
+    rc, output = ansible_playbook(ansible_env, tmp_path, "-i", estate.inventory_path, "enforce.yml")
+    assert rc == 0, output[-4000:]
+    for served in (first, second):
+        assert policies(served) == ({SLAMMER: sorted(baseline_rules + [EMERGENCY_RULE])}, SLAMMER), served.name
+        actions = {a.name for a in served.host.state().filteractions}
+        assert EMERGENCY_ACTION in actions
+    # ... and the drift check calls that in sync with the block in place; with other policies allowed,
+    # a new one is listed, not drift.
+    rc, output = ansible_playbook(ansible_env, tmp_path, "-i", estate.inventory_path, "scene.yml",
+                                  "--limit", second.name)
+    assert rc == 0, output[-4000:]
+    rc, output = ansible_playbook(ansible_env, tmp_path, "-i", estate.inventory_path, PLAYBOOK,
+                                  "-e", "ipsec_baseline_other_policies=allow", "-e", "drift_report_dir=allow")
+    assert rc == 0, output[-4000:]
+    report = json.loads((tmp_path / "allow" / "drift.json").read_text(encoding="utf-8"))
+    summary = {n: (h["status"], h["emergency_block"], h["other_policies"], h["summary"])
+               for n, h in report["hosts"].items()}
+    assert summary == {
+        first.name: ("in_sync", True, [], []),
+        second.name: ("drift", True, ["Old test policy"], ["- rule 'Permit RDP' in policy %r" % SLAMMER,
+                                                           "- filter list 'Permit RDP'", "- filter action 'Permit'"])}
+    assert report["baseline_definitions"][0]["definition"]["other_policies"] == "allow"
+
+    # remove: the block counts as drift and enforce deletes it with the rest.
+    rc, output = ansible_playbook(ansible_env, tmp_path, "-i", estate.inventory_path, "enforce.yml",
+                                  "--limit", second.name, "-e", "ipsec_baseline_emergency=remove")
+    assert rc == 0, output[-4000:]
+    assert policies(second) == ({SLAMMER: baseline_rules}, SLAMMER)
+    assert EMERGENCY_ACTION not in {a.name for a in second.host.state().filteractions}
+
+    # The block's own policy in force: enforce refuses to lift it, and writes nothing.
+    own = tmp_path / "own.yml"
+    own.write_text("""
+- hosts: all
+  gather_facts: false
+  tasks:
+    - winsec.ipsec.ipsec_policy:
+        name: winsec-emergency block
+        assigned: true
+        rules: [{name: winsec-emergency block TCP 445, filters: ['*=0:445:TCP']}]
+""")
+    rc, output = ansible_playbook(ansible_env, tmp_path, "-i", estate.inventory_path, str(own), "--limit", second.name)
+    assert rc == 0, output[-4000:]
+    seen = len(second.host.audit_entries())
+    rc, output = ansible_playbook(ansible_env, tmp_path, "-i", estate.inventory_path, "enforce.yml",
+                                  "--limit", second.name)
+    assert rc == 2 and "would lift the block" in output and "ipsec_baseline_emergency: remove" in output, output[-4000:]
+    assert [e["argv"] for e in second.host.audit_entries()[seen:] if e["changed"] or is_write(e["argv"])] == []
+    assert policies(second)[1] == "winsec-emergency block"
+
+
+@pytest.mark.winsim(count=1, personalities=("modern",))
+def test_role_variables_are_checked_before_any_connection_and_documented(estate, ansible_env, tmp_path):
+    (tmp_path / "enforce.yml").write_text(ENFORCE)
+    served = estate.hosts[0]
+    seen = len(served.host.audit_entries())
+    for bad, named in (('{"ipsec_baseline_assigned": "perhaps"}', "ipsec_baseline_assigned"),
+                       ('{"ipsec_baseline_rules": [{"name": "r"}]}', "filters"),
+                       ('{"ipsec_baseline_emergency": "ignore"}', "ipsec_baseline_emergency"),
+                       ('{"ipsec_baseline_polling_interval": "often"}', "ipsec_baseline_polling_interval")):
+        rc, output = ansible_playbook(ansible_env, tmp_path, "-i", estate.inventory_path, "enforce.yml", "-e", bad)
+        assert rc == 2 and "Validation of arguments failed" in output and named in output, (bad, output[-3000:])
+    assert served.host.audit_entries()[seen:] == []              # nothing reached the host
+
+    out = subprocess.run(["ansible-doc", "-t", "role", "winsec.ipsec.ipsec_baseline"], env=ansible_env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    for option in ("ipsec_baseline_mode", "ipsec_baseline_emergency", "ipsec_baseline_other_policies",
+                   "ipsec_baseline_rules"):
+        assert option in out.stdout

@@ -13,7 +13,7 @@ import lxml.html
 import pytest
 
 from ansible_collections.winsec.ipsec.plugins.filter import drift_report as drift_filters
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import drift, host
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import dialects, drift, host
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.filterspec import parse_filterspec
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import HostState, OsInfo
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.plan import (
@@ -48,15 +48,16 @@ def store(rules=None, assigned=True, extra_policy=None):
                      policyagent=state.policyagent)
 
 
-def check_result(before):
+def check_result(before, state="overridden"):
     """What ipsec_policy(state=overridden, assigned=true, check_mode) returns for `before`."""
     policy, objects = baseline()
-    plan = plan_policy(before, policy, rules_objects=objects, state="overridden", assign=True)
+    plan = plan_policy(before, policy, rules_objects=objects, state=state, assign=True)
     result = {"changed": bool(plan.changes), "dialect": "netsh", "os": {"generation": "modern",
               "version": "6.3.20348", "dialect": "netsh", "caption": "Windows Server 2022 Standard"},
               "before": host.state_report(before), "warnings": [], "round_trips": 1}
     if plan.changes:
-        result.update(commands=["netsh ipsec static %s (%d)" % (c.op, i) for i, c in enumerate(plan.changes)],
+        commands = dialects.render(plan.changes, "netsh", before=before, after=plan.after)
+        result.update(commands=[c.display for c in commands],
                       after=host.state_report(plan.after), diff=host.netdiag_diff(before, plan.after, "10.0.0.5"))
     else:
         result.update(commands=[], after=host.state_report(before))
@@ -156,7 +157,7 @@ def test_failed_result_keeps_what_the_module_learnt():
 # --------------------------------------------------------------------------------------------
 
 def test_report_counts_orders_and_fills_in_missing_hosts(report):
-    assert report["counts"] == {"hosts": 6, "in_sync": 1, "drift": 2, "error": 3}
+    assert report["counts"] == {"hosts": 6, "in_sync": 1, "drift": 2, "error": 3, "emergency_block": 0}
     assert list(report["hosts"]) == ["dc1", "lost9", "sql1", "web2", "web10", "xp1"]   # web2 before web10
     assert report["hosts"]["lost9"]["errors"] == [drift.NO_RESULT]
     assert report["baselines"] == [SLAMMER]
@@ -174,7 +175,7 @@ def test_json_round_trips_with_per_host_verdicts(report):
 def test_later_record_for_a_host_wins_and_records_without_host_are_ignored(records):
     second = dict(records[0], status="drift")
     built = drift.build_report([records[0], second, {"status": "drift"}, None])
-    assert built["counts"] == {"hosts": 1, "in_sync": 0, "drift": 1, "error": 0}
+    assert built["counts"] == {"hosts": 1, "in_sync": 0, "drift": 1, "error": 0, "emergency_block": 0}
     malformed = drift.build_report([{"host": "h9", "in_sync": True}])
     assert malformed["hosts"]["h9"]["status"] == "error"
     assert malformed["hosts"]["h9"]["errors"][0].startswith("not a drift record")
@@ -225,7 +226,7 @@ def test_html_has_a_row_per_host_with_its_badge(report):
     for row in rows:
         assert row.xpath(".//span[contains(@class, 'badge')]")[0].text == drift.BADGES[row.get("data-status")]
     cards = {c.get("class").split()[1]: c.xpath("string(div[@class='n'])") for c in page.xpath("//div[@class='cards']/div")}
-    assert cards == {"hosts": "6", "in_sync": "1", "drift": "2", "error": "3"}
+    assert cards == {"hosts": "6", "in_sync": "1", "drift": "2", "error": "3", "emergency_block": "0"}
 
 
 def test_html_shows_each_drifting_hosts_diff_coloured(report):
@@ -271,7 +272,7 @@ def test_drift_record_filter_takes_ansible_mappings():
             return self.data.items()
 
     filters = drift_filters.FilterModule().filters()
-    assert set(filters) == {"drift_record"}
+    assert set(filters) == {"drift_record", "drift_enforce_steps"}
     record = filters["drift_record"](Lazy(check_result(store(None))), "sql1", SLAMMER)
     assert record["status"] == "drift" and record["host"] == "sql1" and record["baseline"] == SLAMMER
     assert filters["drift_record"](None, "gone")["errors"] == [drift.NO_RESULT]
@@ -294,3 +295,175 @@ def test_warnings_of_an_in_sync_host_show_in_its_row(records):
     row = page.xpath("//table[@id='hosts']/tbody/tr")[0]
     assert row.get("data-status") == "in_sync"
     assert row.xpath("string(.//div[@class='warn'])") == "warning: " + warning
+
+
+# --------------------------------------------------------------------------------------------
+# Emergency blocks (objects named `winsec-emergency ...`, module ipsec_block) are not drift
+# --------------------------------------------------------------------------------------------
+
+EMERGENCY_RULE = "winsec-emergency block TCP 445 in"
+EMERGENCY_ACTION = "winsec-emergency block"
+
+
+def with_emergency_rules(state, policy_name=SLAMMER, assign=False):
+    """`state` plus the emergency block's rule in `policy_name` (created when missing, then assigned
+    when `assign`), its filter list and its own filter action, as ipsec_block adds them."""
+    rule, flist, faction = rule_objects(EMERGENCY_RULE, [parse_filterspec("*=0:445:TCP", "r").filter], "block",
+                                        filteraction_name=EMERGENCY_ACTION)
+    policy = state.policy(policy_name)
+    if policy is None:
+        policies = state.policies + (policy_objects(policy_name, [])[0],)
+    else:
+        policies = ()
+    policies = tuple(replace(p, rules=p.rules + (rule,)) if p.name == policy_name else p
+                     for p in (policies or state.policies))
+    return replace(state, policies=policies, filterlists=state.filterlists + (flist,),
+                   filteractions=state.filteractions + (faction,),
+                   assigned=policy_name if assign else state.assigned)
+
+
+def test_emergency_rules_in_the_baseline_policy_are_in_sync_with_the_block_in_place():
+    r = drift.host_record(check_result(with_emergency_rules(store(BASELINE_RULES))), "sql1", SLAMMER)
+    assert (r["status"], r["in_sync"], r["emergency_block"]) == ("in_sync", True, True)
+    assert r["emergency"] == ["rule %r in policy %r" % (EMERGENCY_RULE, SLAMMER),
+                              "filter list %r" % EMERGENCY_RULE, "filter action %r" % EMERGENCY_ACTION]
+    assert r["commands"] == [] and r["summary"] == []
+    report = drift.build_report([r])
+    assert report["counts"] == {"hosts": 1, "in_sync": 1, "drift": 0, "error": 0, "emergency_block": 1}
+    page = lxml.html.fromstring(drift.to_html(report))
+    row = page.xpath("//table[@id='hosts']/tbody/tr")[0]
+    assert (row.get("data-status"), row.get("data-emergency")) == ("in_sync", "yes")
+    assert [b.text for b in row.xpath(".//span[contains(@class, 'badge')]")] == ["in sync", "emergency block in place"]
+    detail = page.xpath("//section[@class='hostdetail']")[0]       # listed in full, linked from the row
+    assert EMERGENCY_RULE in detail.text_content() and row.xpath(".//a/@href") == ["#" + detail.get("id")]
+    case = lxml.etree.fromstring(drift.to_junit(report).encode()).find("testsuite/testcase")
+    assert case.find("failure") is None and case.find("error") is None
+    assert "emergency block in place (not drift): rule %r" % EMERGENCY_RULE in case.find("system-out").text
+
+
+def test_real_drift_beside_an_emergency_block_names_only_the_drift():
+    extra = BASELINE_RULES + (("Permit RDP", "*=0:3389:TCP"),)
+    r = drift.host_record(check_result(with_emergency_rules(store(extra))), "sql1", SLAMMER)
+    assert (r["status"], r["emergency_block"]) == ("drift", True)
+    assert r["summary"] == ["- rule 'Permit RDP' in policy %r" % SLAMMER, "- filter list 'Permit RDP'"]
+    unfiltered = check_result(with_emergency_rules(store(extra)))["commands"]
+    assert len(unfiltered) > len(r["commands"]) > 0      # the block's deletes are not the fix
+    assert r["notes"][0].startswith("%d command(s) touching the emergency block left out"
+                                    % (len(unfiltered) - len(r["commands"])))
+
+
+def test_emergency_policy_assigned_instead_of_the_baseline_is_drift():
+    r = drift.host_record(check_result(with_emergency_rules(store(BASELINE_RULES, assigned=False),
+                                                            "winsec-emergency block", assign=True)), "h", SLAMMER)
+    assert r["status"] == "drift" and r["emergency_block"]
+    assert r["emergency"][0] == "policy 'winsec-emergency block' (assigned)"
+    assert "assigned policy: 'winsec-emergency block' -> %r" % SLAMMER in r["summary"]
+
+
+def test_emergency_remove_counts_the_block_as_drift_and_names_are_case_insensitive():
+    state = with_emergency_rules(store(BASELINE_RULES))
+    r = drift.host_record(check_result(state), "h", definition={"name": SLAMMER, "emergency": "remove"})
+    assert (r["status"], r["emergency_block"]) == ("drift", False)
+    assert "- rule %r in policy %r" % (EMERGENCY_RULE, SLAMMER) in r["summary"]
+    assert drift.is_emergency_name("WinSec-Emergency x") and not drift.is_emergency_name("winsec-emergencyx")
+
+
+def test_other_policies_allowed_are_listed_not_drift():
+    definition = {"name": SLAMMER, "other_policies": "allow"}
+    state = store(BASELINE_RULES, extra_policy="Server isolation")
+    r = drift.host_record(check_result(state, "replaced"), "h", definition=definition)
+    assert (r["status"], r["other_policies"]) == ("in_sync", ["Server isolation"])
+    page = drift.to_html(drift.build_report([r]))
+    assert "other policies (allowed): Server isolation" in lxml.html.fromstring(page).text_content()
+    strict = drift.host_record(check_result(state), "h", definition=dict(definition, other_policies="drift"))
+    assert strict["status"] == "drift" and strict["other_policies"] == []
+
+
+# --------------------------------------------------------------------------------------------
+# What an auditor asks: the baseline in full, who ran it, when each host was read, which version
+# --------------------------------------------------------------------------------------------
+
+DEFINITION = {"name": SLAMMER, "assigned": True, "store": "local", "other_policies": "drift", "emergency": "keep",
+              "rules": [{"name": "Block Inbound UDP 1434 Rule", "filters": ["*=0:1434:UDP"], "action": "block"},
+                        {"name": "Tunnel", "action": "negotiate", "filteraction": "T", "filters": ["0=*:500:UDP"],
+                         "auth": [{"kind": "psk", "value": "hunter2-secret"}]}]}
+RUN = drift.run_info("ctl.example", "auditor", {"name": "winsec.ipsec", "version": "1.2.3", "source": "MANIFEST.json"},
+                     ansible="2.19.0")
+
+
+def test_read_time_comes_from_the_state_fact_or_says_it_is_the_arrival():
+    fact = {"ansible_facts": {"winsec_ipsec_state": {"version": 1, "read_at": "2026-12-04T10:00:01Z"}}}
+    r = drift.host_record(dict(check_result(store(BASELINE_RULES)), **fact), "h", SLAMMER, received_at="X")
+    assert (r["read_at"], r["read_at_source"]) == ("2026-12-04T10:00:01Z", "host read (winsec_ipsec_state.read_at)")
+    r = drift.host_record(check_result(store(BASELINE_RULES)), "h", SLAMMER, received_at="2026-12-04T10:00:09Z")
+    assert r["read_at"] == "2026-12-04T10:00:09Z" and r["read_at_source"].startswith("result received")
+    assert drift.host_record(None, "h")["read_at"] == ""        # never read: no time claimed
+
+
+def test_report_carries_the_run_and_the_baseline_in_full_keys_masked():
+    records = [drift.host_record(check_result(store(BASELINE_RULES)), h, definition=DEFINITION, received_at="T")
+               for h in ("a", "b")]
+    report = drift.build_report(records, run=RUN, generated="G")
+    text = drift.to_json(report) + drift.to_html(report) + drift.to_junit(report)
+    assert "hunter2" not in text
+    (entry,) = report["baseline_definitions"]
+    assert entry["hosts"] == ["a", "b"] and entry["definition"]["rules"][1]["auth"] == [
+        {"kind": "psk", "value": "********"}]
+    assert {h["baseline_digest"] for h in report["hosts"].values()} == {entry["digest"]}
+    assert "definition" not in report["hosts"]["a"]               # listed once, not per host
+    other = drift.host_record(check_result(store(BASELINE_RULES)), "c", definition=dict(DEFINITION, assigned=False))
+    assert other["baseline_digest"] != entry["digest"]
+
+    page = lxml.html.fromstring(drift.to_html(report))
+    run = page.xpath("string(//section[@id='run'])")
+    for expected in ("ctl.example", "auditor", "winsec.ipsec 1.2.3", "MANIFEST.json", "2.19.0"):
+        assert expected in run
+    baseline_text = page.xpath("string(//div[@id='baselines'])")
+    assert "*=0:1434:UDP" in baseline_text and "Tunnel" in baseline_text and entry["digest"] in baseline_text
+    assert page.xpath("//table[@id='hosts']/tbody/tr[1]/td[5]")[0].text_content().startswith("T")
+    props = {p.get("name"): p.get("value") for p in
+             lxml.etree.fromstring(drift.to_junit(report).encode()).iter("property")}
+    assert props["run.controller"] == "ctl.example" and props["run.user"] == "auditor"
+    assert "version=1.2.3" in props["run.collection"] and "*=0:1434:UDP" in props["baseline_definition"]
+
+
+# --------------------------------------------------------------------------------------------
+# Enforce: what role ipsec_baseline sends, leaving an emergency block alone
+# --------------------------------------------------------------------------------------------
+
+def gathered(state):
+    return host.state_report(state)
+
+
+def test_enforce_without_an_emergency_block_is_one_overridden_or_replaced_task():
+    state = store(BASELINE_RULES, extra_policy="Old")
+    assert drift.enforce_steps(gathered(state), {"name": SLAMMER}) == {
+        "state": "overridden", "delete_rules": [], "delete_policies": [], "kept": [], "refuse": ""}
+    assert drift.enforce_steps(gathered(state), {"name": SLAMMER, "other_policies": "allow"})["state"] == "replaced"
+
+
+def test_enforce_keeps_the_emergency_rules_and_deletes_the_rest():
+    extra = BASELINE_RULES + (("Permit RDP", "*=0:3389:TCP"),)
+    state = with_emergency_rules(store(extra, extra_policy="Old"))
+    steps = drift.enforce_steps(gathered(state), {"name": SLAMMER, "rules": [{"name": n} for n, _ in BASELINE_RULES]})
+    assert (steps["state"], steps["delete_rules"], steps["delete_policies"], steps["refuse"]) == (
+        "merged", ["Permit RDP"], ["Old"], "")
+    assert steps["kept"][0] == "rule %r in policy %r" % (EMERGENCY_RULE, SLAMMER)
+    allow = drift.enforce_steps(gathered(state), {"name": SLAMMER, "other_policies": "allow"})
+    assert allow["delete_policies"] == []
+    removed = drift.enforce_steps(gathered(state), {"name": SLAMMER, "emergency": "remove"})
+    assert (removed["state"], removed["kept"]) == ("overridden", [])
+
+
+def test_enforce_refuses_to_lift_an_assigned_emergency_policy():
+    state = with_emergency_rules(store(BASELINE_RULES, assigned=False), "winsec-emergency block", assign=True)
+    steps = drift.enforce_steps(gathered(state), {"name": SLAMMER, "assigned": True})
+    assert "would lift the block" in steps["refuse"] and "ipsec_baseline_emergency: remove" in steps["refuse"]
+    assert drift.enforce_steps(gathered(state), {"name": SLAMMER, "assigned": False})["refuse"] == ""
+
+
+def test_a_host_never_read_has_no_read_time():
+    assert drift.host_record(UNREACHABLE, "dc1", SLAMMER, received_at="T")["read_at"] == ""
+    assert drift.host_record(FAILED, "xp1", SLAMMER, received_at="T")["read_at"] == ""
+    fact = {"ansible_facts": {"winsec_ipsec_state": {"read_at": "2026-12-04T10:00:01Z"}}}
+    assert drift.host_record(dict(FAILED, **fact), "xp1", SLAMMER)["read_at"] == "2026-12-04T10:00:01Z"

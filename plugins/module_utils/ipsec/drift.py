@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import difflib
+import hashlib
 import html
 import json
 import re
@@ -21,9 +22,16 @@ import xml.etree.ElementTree as ET
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from .netdiag import summary as netdiag_summary
-from .report import state_from_dict
+from .plan import converged
+from .report import SECRET_MASK, state_from_dict
 
-REPORT_FORMAT = 1
+try:
+    from .block import is_emergency_name
+except ImportError:     # until module ipsec_block lands: the same rule, its objects' name prefix
+    def is_emergency_name(name: str) -> bool:
+        return str(name or "").casefold().startswith("winsec-emergency ")
+
+REPORT_FORMAT = 2
 STATUSES = ("drift", "error", "in_sync")          # also the order problems are shown in
 NO_RESULT = ("no check result: the host was not reached or failed before the check ran "
              "(see the ansible-playbook output)")
@@ -36,15 +44,29 @@ _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
 # Records: one host's check result, normalised
 # --------------------------------------------------------------------------------------------
 
-def host_record(result: Optional[Mapping[str, Any]], host: str, baseline: str = "") -> Dict[str, Any]:
+KEEP, REMOVE = "keep", "remove"            # what enforce does with an emergency block (its objects)
+ALLOW, DRIFT = "allow", "drift"             # whether other policies than the baseline are drift
+
+
+def host_record(result: Optional[Mapping[str, Any]], host: str, baseline: str = "", *,
+                definition: Optional[Mapping[str, Any]] = None, received_at: Optional[str] = None
+                ) -> Dict[str, Any]:
     """One host's drift record from its check-mode task result (None: the check never ran).
 
     status is `in_sync`, `drift` or `error`; in_sync is true only when the host is known to match.
+    `definition` is the baseline as the role declared it (name, rules, assigned, ..., `emergency`
+    keep|remove, `other_policies` drift|allow). `received_at` is when the controller got the result,
+    the read time given when the module did not return the host fact winsec_ipsec_state.
     """
+    definition = baseline_definition(definition or {"name": baseline})
+    baseline = str(baseline or definition.get("name") or "")
     record: Dict[str, Any] = {
-        "host": str(host), "baseline": str(baseline or ""), "status": "error", "in_sync": False,
+        "host": str(host), "baseline": baseline, "status": "error", "in_sync": False,
         "summary": [], "diff": {"before": "", "after": ""}, "commands": [], "errors": [],
         "warnings": [], "os": {}, "dialect": "", "assigned": None,
+        "emergency_block": False, "emergency": [], "other_policies": [], "notes": [],
+        "read_at": "", "read_at_source": "", "baseline_digest": definition_digest(definition),
+        "definition": definition,
     }
     if not isinstance(result, Mapping) or not result:
         record["errors"] = [NO_RESULT]
@@ -61,6 +83,8 @@ def host_record(result: Optional[Mapping[str, Any]], host: str, baseline: str = 
         return record
     if result.get("failed"):
         record["errors"] = ["failed: %s" % (result.get("msg") or "no reason given")]
+        if _state_fact(result).get("read_at"):         # read, then failed: say when it was read
+            record.update(_read_time(result, received_at))
         return record
     if result.get("skipped"):
         record["errors"] = ["skipped: the check did not run on this host (%s)"
@@ -69,14 +93,174 @@ def host_record(result: Optional[Mapping[str, Any]], host: str, baseline: str = 
     if "changed" not in result or not isinstance(before, Mapping):
         record["errors"] = ["not a check result of winsec.ipsec.ipsec_policy (no changed/before)"]
         return record
-    if not result["changed"]:
-        record.update(status="in_sync", in_sync=True)
+    record.update(_read_time(result, received_at))
+    keep = definition.get("emergency") != REMOVE
+    record["emergency"] = emergency_objects(before)
+    record["emergency_block"] = keep and bool(record["emergency"])
+    if definition.get("other_policies") == ALLOW:
+        record["other_policies"] = [str(p.get("name")) for p in before.get("policies") or ()
+                                    if not _same(p.get("name"), baseline) and not is_emergency_name(p.get("name"))]
+    after = result.get("after")
+    if record["emergency_block"]:
+        # The check plans enforce without an emergency block (state=overridden/replaced delete its
+        # objects); enforce keeps them, so the commands that would touch them are not the fix.
+        shown = [c for c in record["commands"] if EMERGENCY_MARK not in c.casefold()]
+        if len(shown) != len(record["commands"]):
+            record["notes"].append("%d command(s) touching the emergency block left out: enforce keeps it "
+                                   "(ipsec_baseline_emergency: keep)" % (len(record["commands"]) - len(shown)))
+        record["commands"] = shown
+    if not result["changed"] or (record["emergency_block"] and isinstance(after, Mapping)
+                                 and _same_state(without_emergency(before), without_emergency(after))):
+        record.update(status="in_sync", in_sync=True, commands=[])
         return record
     diff = result.get("diff") or {}
+    if record["emergency_block"]:
+        before, after = without_emergency(before), (without_emergency(after) if isinstance(after, Mapping) else after)
+        record["notes"].append("the netdiag view is the host's as read: it shows the emergency block's "
+                               "filters as removed, which enforce does not do")
     record.update(status="drift",
                   diff={"before": str(diff.get("before") or ""), "after": str(diff.get("after") or "")},
-                  summary=differences(before, result.get("after")))
+                  summary=differences(before, after))
     return record
+
+
+EMERGENCY_MARK = "winsec-emergency "
+
+
+def _true(value: Any) -> bool:
+    """A boolean that may have been templated to text by an older ansible-core."""
+    return value.strip().casefold() in ("true", "yes", "1", "on") if isinstance(value, str) else bool(value)
+
+
+def _same(a: Any, b: Any) -> bool:
+    return str(a or "").casefold() == str(b or "").casefold()
+
+
+def _read_time(result: Mapping[str, Any], received_at: Optional[str]) -> Dict[str, str]:
+    """When the host was read: the read_at of the state fact the module returned (contract: every
+    module returns ansible_facts.winsec_ipsec_state), else when the controller got the result."""
+    fact = _state_fact(result)
+    if fact.get("read_at"):
+        return {"read_at": str(fact["read_at"]), "read_at_source": "host read (winsec_ipsec_state.read_at)"}
+    return {"read_at": str(received_at or _now()),
+            "read_at_source": "result received by the controller (the module returned no read time)"}
+
+
+def _state_fact(result: Mapping[str, Any]) -> Mapping[str, Any]:
+    facts = result.get("ansible_facts")
+    fact = facts.get("winsec_ipsec_state") if isinstance(facts, Mapping) else None
+    return fact if isinstance(fact, Mapping) else {}
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def emergency_objects(state: Mapping[str, Any]) -> List[str]:
+    """The emergency block's objects in a reported state, one line each (names by the block's prefix)."""
+    found = []
+    assigned = state.get("assigned") or ""
+    for policy in state.get("policies") or ():
+        if is_emergency_name(policy.get("name")):
+            found.append("policy %r (%s)" % (policy["name"], "assigned" if _same(policy["name"], assigned)
+                                              else "not assigned"))
+            continue
+        found += ["rule %r in policy %r" % (r["name"], policy["name"])
+                  for r in policy.get("rules") or () if is_emergency_name(r.get("name"))]
+    found += ["filter list %r" % fl["name"] for fl in state.get("filterlists") or ()
+              if is_emergency_name(fl.get("name"))]
+    found += ["filter action %r" % fa["name"] for fa in state.get("filteractions") or ()
+              if is_emergency_name(fa.get("name"))]
+    return found
+
+
+def without_emergency(state: Mapping[str, Any]) -> Dict[str, Any]:
+    """A reported state without the emergency block's objects (the assignment is left as it is:
+    an assigned emergency policy means the baseline is not the policy in force)."""
+    out = dict(state)
+    out["policies"] = [dict(p, rules=[r for r in p.get("rules") or () if not is_emergency_name(r.get("name"))])
+                       for p in state.get("policies") or () if not is_emergency_name(p.get("name"))]
+    for key in ("filterlists", "filteractions"):
+        out[key] = [o for o in state.get(key) or () if not is_emergency_name(o.get("name"))]
+    return out
+
+
+def _same_state(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    try:
+        return converged(state_from_dict(a), state_from_dict(b))
+    except (ValueError, TypeError, KeyError):
+        return False
+
+
+# --------------------------------------------------------------------------------------------
+# The baseline as declared (role ipsec_baseline), for the report and for enforce
+# --------------------------------------------------------------------------------------------
+
+def baseline_definition(definition: Mapping[str, Any]) -> Dict[str, Any]:
+    """The baseline's declared content as plain data, pre-shared keys masked (it goes into reports)."""
+    out = _plain(definition)
+    rules = []
+    for rule in out.get("rules") or ():
+        rule = dict(rule) if isinstance(rule, Mapping) else {"value": rule}
+        if isinstance(rule.get("auth"), list):
+            rule["auth"] = [dict(a, value=SECRET_MASK) if isinstance(a, Mapping) and a.get("kind") == "psk" and
+                            a.get("value") else a for a in rule["auth"]]
+        rules.append(rule)
+    if "rules" in out:
+        out["rules"] = rules
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def definition_digest(definition: Mapping[str, Any]) -> str:
+    """A short SHA-256 of the declared baseline (keys masked), so a report shows which hosts were
+    checked against the very same content."""
+    text = json.dumps(definition, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
+def enforce_steps(gathered: Mapping[str, Any], definition: Mapping[str, Any]) -> Dict[str, Any]:
+    """How role ipsec_baseline enforces `definition` on a host whose store reads `gathered`
+    (ipsec_policy state=gathered) without touching an emergency block (contract: objects named
+    `winsec-emergency ...` belong to ipsec_block) and, with other_policies=allow, other policies.
+
+    Returns `state` for the baseline's ipsec_policy task (overridden, replaced, or merged when an
+    emergency block must stay), `delete_rules` (rules of the baseline policy the baseline does not
+    have) and `delete_policies` (policies that go) for the tasks after it, `kept` (the emergency
+    block's objects left alone) and `refuse` (why enforcing would lift the block: empty when fine).
+    """
+    name = str(definition.get("name") or "")
+    allow = definition.get("other_policies") == ALLOW
+    kept = emergency_objects(gathered) if definition.get("emergency") != REMOVE else []
+    steps = {"state": "replaced" if allow else "overridden", "delete_rules": [], "delete_policies": [],
+             "kept": kept, "refuse": ""}
+    if not kept:
+        return steps
+    assigned = str(gathered.get("assigned") or "")
+    if _true(definition.get("assigned", True)) and is_emergency_name(assigned) and not _same(assigned, name):
+        steps["refuse"] = (
+            "the emergency block's own policy %r is the assigned policy on this host; assigning baseline %r "
+            "would lift the block (only one local policy is assigned at a time, KB 813878). Undo the block "
+            "first (playbooks/unblock.yml), or set ipsec_baseline_emergency: remove to replace it"
+            % (assigned, name))
+        return steps
+    wanted = {str(r.get("name") or "").casefold() for r in definition.get("rules") or () if isinstance(r, Mapping)}
+    steps["state"] = "merged"
+    for policy in gathered.get("policies") or ():
+        if _same(policy.get("name"), name):
+            steps["delete_rules"] = [r["name"] for r in policy.get("rules") or ()
+                                     if not r.get("default_response") and not is_emergency_name(r["name"])
+                                     and r["name"].casefold() not in wanted]
+        elif not allow and not is_emergency_name(policy.get("name")):
+            steps["delete_policies"].append(policy["name"])
+    return steps
 
 
 def differences(before: Mapping[str, Any], after: Optional[Mapping[str, Any]]) -> List[str]:
@@ -99,11 +283,14 @@ def differences(before: Mapping[str, Any], after: Optional[Mapping[str, Any]]) -
 # --------------------------------------------------------------------------------------------
 
 def build_report(records: Iterable[Optional[Mapping[str, Any]]], hosts: Sequence[str] = (),
-                 generated: Optional[str] = None) -> Dict[str, Any]:
+                 generated: Optional[str] = None, run: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
     """Records (host_record output) -> the report: counts and one entry per host, by name.
 
     `hosts` are the hosts the check was meant to cover; one without a record is an error (it was
-    unreachable or failed before recording). `generated` is an ISO time (default: now, UTC).
+    unreachable or failed before recording). `generated` is an ISO time (default: now, UTC). `run`
+    says who ran the check where, and with which collection (run_info).
+    The baselines' declared content is listed once each (`baseline_definitions`, by digest); each
+    host names its own by `baseline_digest`.
     """
     by_host: Dict[str, Dict[str, Any]] = {}
     for record in records:
@@ -118,16 +305,35 @@ def build_report(records: Iterable[Optional[Mapping[str, Any]]], hosts: Sequence
     for host in hosts:
         by_host.setdefault(str(host), host_record(None, str(host)))
     ordered = {name: by_host[name] for name in sorted(by_host, key=_natural)}
+    definitions: Dict[str, Dict[str, Any]] = {}
+    for name, record in ordered.items():
+        definition = record.pop("definition", None)
+        if not definition or set(definition) == {"name"}:
+            continue                    # no content known (a host that never reached the check)
+        digest = record.get("baseline_digest") or definition_digest(definition)
+        entry = definitions.setdefault(digest, {"digest": digest, "name": definition.get("name") or "",
+                                                "definition": definition, "hosts": []})
+        entry["hosts"].append(name)
     counts = {"hosts": len(ordered)}
     counts.update({status: sum(1 for r in ordered.values() if r["status"] == status)
                    for status in ("in_sync", "drift", "error")})
+    counts["emergency_block"] = sum(1 for r in ordered.values() if r.get("emergency_block"))
     return {
         "format": REPORT_FORMAT,
-        "generated": generated or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "generated": generated or _now(),
+        "run": dict(run or {}),
         "baselines": sorted({r.get("baseline") or "" for r in ordered.values()} - {""}),
+        "baseline_definitions": sorted(definitions.values(), key=lambda d: (d["name"].casefold(), d["digest"])),
         "counts": counts,
         "hosts": ordered,
     }
+
+
+def run_info(controller: str, user: str, collection: Mapping[str, Any], **extra: Any) -> Dict[str, Any]:
+    """Who ran the check: the controller's host name, the user, the collection (name, version and
+    where the version was read), and anything else worth keeping (ansible-core version, playbook)."""
+    return dict({"controller": str(controller), "user": str(user), "collection": dict(collection)},
+                **{k: v for k, v in extra.items() if v not in (None, "")})
 
 
 def _natural(name: str):
@@ -154,6 +360,9 @@ def problem_text(record: Mapping[str, Any]) -> str:
     parts: List[str] = []
     if record.get("errors"):
         parts += list(record["errors"])
+    if record.get("emergency_block"):
+        parts += ["Emergency block in place (not drift): " + "; ".join(record.get("emergency") or ())]
+    parts += list(record.get("notes") or ())
     if record.get("summary"):
         parts += ["Differences from baseline %r:" % record.get("baseline", "")] + \
                  ["  " + line for line in record["summary"]]
@@ -183,6 +392,11 @@ def to_junit(report: Mapping[str, Any], suite: str = "ipsec baseline drift") -> 
     properties = ET.SubElement(testsuite, "properties")
     for baseline in report.get("baselines") or ():
         ET.SubElement(properties, "property", name="baseline", value=_xml(baseline))
+    for definition in report.get("baseline_definitions") or ():
+        ET.SubElement(properties, "property", name="baseline_definition",
+                      value=_xml(json.dumps(definition["definition"], sort_keys=True, ensure_ascii=False)))
+    for key, value in _run_lines(report.get("run") or {}):
+        ET.SubElement(properties, "property", name=key, value=_xml(value))
     for name, record in report["hosts"].items():
         case = ET.SubElement(testsuite, "testcase", name=_xml(name), time="0",
                              classname=_xml("ipsec_baseline." + (record.get("baseline") or "unknown")))
@@ -195,10 +409,24 @@ def to_junit(report: Mapping[str, Any], suite: str = "ipsec baseline drift") -> 
             error = ET.SubElement(case, "error", type="unreachable" if _unreachable(record) else "error",
                                   message=_xml((record.get("errors") or ["error"])[0][:500]))
             error.text = _xml(problem_text(record))
-        if record.get("warnings"):
-            ET.SubElement(case, "system-out").text = _xml("\n".join("warning: " + w for w in record["warnings"]))
+        out = ["read at %s (%s)" % (record["read_at"], record.get("read_at_source") or "")] if record.get("read_at") else []
+        if record.get("emergency_block"):
+            out += ["emergency block in place (not drift): " + "; ".join(record.get("emergency") or ())]
+        if record.get("other_policies"):
+            out += ["other policies (allowed, not drift): " + ", ".join(record["other_policies"])]
+        out += ["warning: " + w for w in record.get("warnings") or ()]
+        if out:
+            ET.SubElement(case, "system-out").text = _xml("\n".join(out))
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _run_lines(run: Mapping[str, Any]):
+    """The run's facts as (key, text) pairs: run.controller, run.user, run.collection, ..."""
+    for key, value in run.items():
+        if isinstance(value, Mapping):
+            value = " ".join("%s=%s" % item for item in value.items())
+        yield "run." + key, str(value)
 
 
 def _unreachable(record: Mapping[str, Any]) -> bool:
@@ -210,10 +438,11 @@ def _unreachable(record: Mapping[str, Any]) -> bool:
 # --------------------------------------------------------------------------------------------
 
 BADGES = {"in_sync": "in sync", "drift": "drift", "error": "error"}
+EMERGENCY_BADGE = "emergency block in place"
 
 _CSS = """
 :root{--ok:#1a7f37;--ok-bg:#dafbe1;--drift:#9a6700;--drift-bg:#fff1b8;--err:#b42318;--err-bg:#fee4e2;
---ink:#1f2328;--muted:#59636e;--line:#d1d9e0;--add:#e6ffec;--add-ink:#116329;--del:#ffebe9;--del-ink:#a40e26}
+--emg:#0550ae;--emg-bg:#ddf4ff;--ink:#1f2328;--muted:#59636e;--line:#d1d9e0;--add:#e6ffec;--add-ink:#116329;--del:#ffebe9;--del-ink:#a40e26}
 *{box-sizing:border-box}
 body{margin:0;padding:24px 32px;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;color:var(--ink);background:#f6f8fa}
 main{max-width:1200px;margin:0 auto}
@@ -255,6 +484,15 @@ pre.diff .file{color:var(--muted);font-weight:700}
 .legend{color:var(--muted);font-size:13px;margin:8px 0 0}
 .warn{color:#7d4e00}
 .muted{color:var(--muted)}
+.badge.emergency{color:var(--emg);background:var(--emg-bg);margin-left:6px}
+.card.emergency_block{border-left-color:var(--emg)} .card.emergency_block .n{color:var(--emg)}
+.emergency{color:var(--emg)}
+section.run,section.baseline{background:#fff;border:1px solid var(--line);border-radius:8px;padding:4px 20px 14px;margin:18px 0}
+section.run h2,section.baseline h2{margin-top:12px}
+dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:8px 0}
+dl.facts dt{color:var(--muted)} dl.facts dd{margin:0;overflow-wrap:anywhere}
+table.rules{margin-top:6px} table.rules td{font-size:13.5px}
+code{font:12.5px ui-monospace,"DejaVu Sans Mono",Consolas,monospace}
 """
 
 
@@ -287,6 +525,14 @@ def _first_lines(record: Mapping[str, Any], limit: int = 4) -> str:
     if record["status"] == "error":
         return '<span class="error-text">%s</span>%s' % (
             _e(_shorten((record.get("errors") or ["error"])[0], 160)), warnings)
+    extra = ""
+    if record.get("emergency_block"):
+        extra += '<div class="emergency">emergency block in place (not drift): %s</div>' % _e(
+            _shorten("; ".join(record.get("emergency") or ()), 300))
+    if record.get("other_policies"):
+        extra += '<div class="muted">other policies (allowed): %s</div>' % _e(
+            _shorten(", ".join(record["other_policies"]), 300))
+    warnings = extra + warnings
     if record["status"] == "in_sync":
         return '<span class="muted">matches the baseline</span>' + warnings
     lines = list(record.get("summary") or ())
@@ -320,14 +566,26 @@ def _diff_html(lines: List[str]) -> str:
 def _detail(anchor: str, record: Mapping[str, Any]) -> str:
     status = record["status"]
     out = ['<section class="hostdetail" id="%s">' % anchor,
-           '<h2><span class="host">%s</span> <span class="badge %s">%s</span></h2>'
-           % (_e(record["host"]), status, BADGES[status])]
+           '<h2><span class="host">%s</span> %s</h2>' % (_e(record["host"]), _badges(record))]
     facts = [part for part in (_os_text(record), record.get("dialect") and "writes with " + record["dialect"],
                                record.get("baseline") and "baseline: " + record["baseline"]) if part]
     if facts:
         out.append('<p class="meta">%s</p>' % _e(" · ".join(facts)))
+    if record.get("read_at"):
+        out.append('<p class="meta">read at %s · %s</p>'
+                   % (_e(record["read_at"]), _e(record.get("read_at_source") or "")))
     for error in record.get("errors") or ():
         out.append('<p class="error-text">%s</p>' % _e(error))
+    if record.get("emergency_block"):
+        out.append("<h3>Emergency block in place (not drift; enforce leaves it alone)</h3>")
+        out.append('<ul class="changes emergency">%s</ul>' % "".join(
+            "<li>%s</li>" % _e(item) for item in record.get("emergency") or ()))
+    if record.get("other_policies"):
+        out.append("<h3>Other policies (allowed, not drift)</h3>")
+        out.append('<ul class="changes">%s</ul>' % "".join(
+            "<li>%s</li>" % _e(name) for name in record["other_policies"]))
+    for note in record.get("notes") or ():
+        out.append('<p class="muted">%s</p>' % _e(note))
     for warning in record.get("warnings") or ():
         out.append('<p class="warn">warning: %s</p>' % _e(warning))
     if record.get("summary"):
@@ -347,8 +605,65 @@ def _detail(anchor: str, record: Mapping[str, Any]) -> str:
     return "\n".join(out)
 
 
+def _badges(record: Mapping[str, Any]) -> str:
+    status = record["status"]
+    out = '<span class="badge %s">%s</span>' % (status, BADGES[status])
+    if record.get("emergency_block"):
+        out += '<span class="badge emergency">%s</span>' % EMERGENCY_BADGE
+    return out
+
+
+def _facts(pairs) -> str:
+    return '<dl class="facts">%s</dl>' % "".join("<dt>%s</dt><dd>%s</dd>" % (_e(k), v) for k, v in pairs)
+
+
+def _run_html(report: Mapping[str, Any]) -> str:
+    """Who ran the check, where, when, with which collection: what an auditor asks first."""
+    run = report.get("run") or {}
+    collection = run.get("collection") or {}
+    pairs = [("generated", _e(report["generated"]))]
+    if run:
+        pairs += [("controller", _e(run.get("controller") or "unknown")), ("user", _e(run.get("user") or "unknown")),
+                  ("collection", _e("%s %s" % (collection.get("name") or "winsec.ipsec",
+                                               collection.get("version") or "unknown"))
+                   + (' <span class="muted">(from %s)</span>' % _e(collection["source"])
+                      if collection.get("source") else ""))]
+        pairs += [(key.replace("_", " "), _e(value)) for key, value in run.items()
+                  if key not in ("controller", "user", "collection")]
+    else:
+        pairs.append(("controller", '<span class="muted">not recorded</span>'))
+    return '<section class="run" id="run"><h2>Run</h2>%s</section>' % _facts(pairs)
+
+
+def _rule_filters(rule: Mapping[str, Any]) -> str:
+    filters = rule.get("filters") or ()
+    return "<br>".join("<code>%s</code>" % _e(f if isinstance(f, str) else json.dumps(f, sort_keys=True))
+                       for f in filters)
+
+
+def _definition_html(entry: Mapping[str, Any]) -> str:
+    """One declared baseline in full: its settings and every rule as given."""
+    definition = entry["definition"]
+    settings = [(key.replace("_", " "), _e(json.dumps(value) if not isinstance(value, str) else value))
+                for key, value in definition.items() if key not in ("name", "rules")]
+    settings += [("digest", "<code>%s</code>" % _e(entry["digest"])),
+                 ("hosts", _e(", ".join(entry.get("hosts") or ())))]
+    rows = []
+    for rule in definition.get("rules") or ():
+        rule = rule if isinstance(rule, Mapping) else {"name": str(rule)}
+        rest = {k: v for k, v in rule.items() if k not in ("name", "filters", "action") and v not in (None, "", [])}
+        rows.append("<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>" % (
+            _e(rule.get("name") or ""), _e(rule.get("action") or "block"), _rule_filters(rule),
+            _e(json.dumps(rest, sort_keys=True)) if rest else ""))
+    table = ('<table class="rules"><thead><tr><th>Rule</th><th>Action</th><th>Filters</th><th>Other settings</th>'
+             "</tr></thead><tbody>%s</tbody></table>" % "".join(rows)) if rows else '<p class="muted">no rules</p>'
+    return ('<section class="baseline" data-digest="%s"><h2>Baseline <span class="host">%s</span></h2>%s%s</section>'
+            % (_e(entry["digest"]), _e(definition.get("name") or ""), _facts(settings), table))
+
+
 def to_html(report: Mapping[str, Any], title: str = "IPsec baseline drift report") -> str:
-    """One self-contained page: counts, a row per host with its badge, then each problem host's detail."""
+    """One self-contained page: the run and the baseline, counts, a row per host with its badge, then
+    each problem host's detail (and each host's emergency block)."""
     counts = report["counts"]
     records = list(report["hosts"].values())
     order = sorted(range(len(records)), key=lambda i: STATUSES.index(records[i]["status"]))
@@ -359,40 +674,56 @@ def to_html(report: Mapping[str, Any], title: str = "IPsec baseline drift report
             counts["drift"] + counts["error"], counts["hosts"])
     else:
         verdict = "all %d hosts match the baseline" % counts["hosts"]
+    if counts.get("emergency_block"):
+        verdict += "; %d with an emergency block in place" % counts["emergency_block"]
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
            "<title>%s</title>" % _e(title), "<style>%s</style></head><body><main>" % _CSS,
            "<h1>%s</h1>" % _e(title),
            '<p class="meta">Baseline %s · generated %s · <strong>%s</strong></p>' % (
-               ", ".join("<strong>%s</strong>" % _e(b) for b in baselines) or "(none recorded)",
+               (", ".join("<strong>%s</strong>" % _e(b) for b in baselines) or "(none recorded)")
+               + (' (<a href="#baselines">full content</a>)' if report.get("baseline_definitions") else ""),
                _e(report["generated"]), _e(verdict)),
-           '<div class="cards">']
+           _run_html(report), '<div class="cards">']
     for key, label in (("hosts", "hosts checked"), ("in_sync", "in sync"), ("drift", "drifting"),
-                       ("error", "errors")):
-        out.append('<div class="card %s"><div class="n">%d</div>%s</div>' % (key, counts[key], label))
+                       ("error", "errors"), ("emergency_block", EMERGENCY_BADGE)):
+        out.append('<div class="card %s"><div class="n">%d</div>%s</div>' % (key, counts.get(key, 0), label))
     out.append("</div>")
     out.append('<table id="hosts"><thead><tr><th>Host</th><th>Status</th><th>Windows</th><th>Assigned now</th>'
-               "<th>What differs</th></tr></thead><tbody>")
+               "<th>Read at</th><th>What differs</th></tr></thead><tbody>")
+    detailed = [i for i in order if records[i]["status"] != "in_sync" or records[i].get("emergency_block")]
     for i in order:
         record = records[i]
         status = record["status"]
         name = _e(record["host"])
-        if status != "in_sync":
+        if i in detailed:
             name = '<a href="#%s">%s</a>' % (anchors[i], name)
-        out.append('<tr class="%s" data-host="%s" data-status="%s"><td class="host">%s</td>'
-                   '<td><span class="badge %s">%s</span></td><td>%s</td><td>%s</td><td>%s</td></tr>' % (
-                       status, _e(record["host"]), status, name, status, BADGES[status],
-                       _e(_os_text(record)), _assigned_html(record), _first_lines(record)))
+        read_at = record.get("read_at") or ""
+        out.append('<tr class="%s" data-host="%s" data-status="%s" data-emergency="%s"><td class="host">%s</td>'
+                   '<td>%s</td><td>%s</td><td>%s</td><td title="%s">%s</td><td>%s</td></tr>' % (
+                       status, _e(record["host"]), status, "yes" if record.get("emergency_block") else "no", name,
+                       _badges(record), _e(_os_text(record)), _assigned_html(record),
+                       _e(record.get("read_at_source") or ""),
+                       _e(read_at) + ("" if not read_at or record.get("read_at_source", "").startswith("host")
+                                      else ' <span class="muted">*</span>'),
+                       _first_lines(record)))
     out.append("</tbody></table>")
     out.append('<p class="legend"><span class="add">+ missing on the host</span> (the baseline adds it) · '
                '<span class="del">− not in the baseline</span> (it would be removed) · '
-               '<span class="mod">~ differs</span> (it would be changed)</p>')
-    for i in order:
-        if records[i]["status"] != "in_sync":
-            out.append(_detail(anchors[i], records[i]))
+               '<span class="mod">~ differs</span> (it would be changed) · '
+               '<span class="emergency">emergency block in place</span>: objects named "winsec-emergency …" '
+               "(module winsec.ipsec.ipsec_block), not drift · "
+               "* read time not returned by the host: when the controller received the result</p>")
+    for i in detailed:
+        out.append(_detail(anchors[i], records[i]))
+    if report.get("baseline_definitions"):
+        out.append('<div id="baselines">%s</div>' % "".join(
+            _definition_html(entry) for entry in report["baseline_definitions"]))
     out.append("</main></body></html>")
     return "\n".join(out) + "\n"
 
 
-__all__ = ["REPORT_FORMAT", "STATUSES", "NO_RESULT", "host_record", "differences", "build_report",
-           "to_json", "unified_diff", "problem_text", "to_junit", "to_html"]
+__all__ = ["REPORT_FORMAT", "STATUSES", "NO_RESULT", "KEEP", "REMOVE", "ALLOW", "DRIFT", "is_emergency_name",
+           "host_record", "emergency_objects", "without_emergency", "baseline_definition", "definition_digest",
+           "enforce_steps", "differences", "build_report", "run_info", "to_json", "unified_diff", "problem_text",
+           "to_junit", "to_html"]
