@@ -49,20 +49,23 @@ SETUP = """
         action: permit
         filters: ['*=0:3389:TCP']
 
-- name: Put an emergency block into another host's baseline policy (as winsec.ipsec.ipsec_block does)
+- name: An emergency block on another host (its rule goes into the assigned baseline policy)
   hosts: {blocked}
   gather_facts: false
   tasks:
-    - name: Add the block's rule, named by its prefix, with its own filter action
-      winsec.ipsec.ipsec_rule:
-        policy: {policy}
-        name: {emergency_rule}
-        filteraction: {emergency_action}
-        action: block
-        filters: ['*=0:445:TCP', '0=*:445:TCP']
+    - name: Block TCP 445
+      winsec.ipsec.ipsec_block:
+        ports: [{{protocol: TCP, port: 445}}]
 """
-EMERGENCY_RULE = "winsec-emergency block TCP 445"
-EMERGENCY_ACTION = "winsec-emergency block"
+
+
+def emergency_objects(served):
+    """What the emergency block added to the host's store, as the drift record lists it."""
+    state = served.host.state()
+    return (["rule %r in policy %r" % (r.name, p.name) for p in state.policies for r in p.rules
+             if r.name.startswith("winsec-emergency ")]
+            + ["filter list %r" % fl.name for fl in state.filterlists if fl.name.startswith("winsec-emergency ")]
+            + ["filter action %r" % fa.name for fa in state.filteractions if fa.name.startswith("winsec-emergency ")])
 
 
 # Until every module returns the state fact (read_at of ansible_facts.winsec_ipsec_state), the report
@@ -121,8 +124,7 @@ def test_drift_check_names_the_drifting_host_changes_nothing_and_renders(estate,
     drifter, blocked = names["2003"], names["modern"]
     setup = tmp_path / "setup.yml"
     setup.write_text(SETUP.format(drifter=drifter, policy=json.dumps(SLAMMER), rule=json.dumps(EXTRA_RULE),
-                                  blocked=blocked, emergency_rule=json.dumps(EMERGENCY_RULE),
-                                  emergency_action=json.dumps(EMERGENCY_ACTION)))
+                                  blocked=blocked))
     rc, output = ansible_playbook(ansible_env, tmp_path, "-i", estate.inventory_path, str(setup))
     assert rc == 0, output[-4000:]
 
@@ -149,9 +151,9 @@ def test_drift_check_names_the_drifting_host_changes_nothing_and_renders(estate,
                         drifter: ("drift", False), "ghost": ("error", False), "misfit": ("error", False)}
     # The emergency block is in place on `blocked`, and it is not drift.
     assert {n for n, h in report["hosts"].items() if h["emergency_block"]} == {blocked}
-    assert report["hosts"][blocked]["emergency"] == [
-        "rule %r in policy %r" % (EMERGENCY_RULE, SLAMMER), "filter list %r" % EMERGENCY_RULE,
-        "filter action %r" % EMERGENCY_ACTION]
+    added = emergency_objects(estate.host(blocked))
+    assert added[0].startswith("rule 'winsec-emergency ") and added[0].endswith(" in policy %r" % SLAMMER)
+    assert report["hosts"][blocked]["emergency"] == added
     assert report["hosts"][blocked]["commands"] == []
 
     # What an auditor asks: who ran it, where, with which collection, against what, read when.
@@ -236,12 +238,9 @@ SCENE = """
   hosts: all
   gather_facts: false
   tasks:
-    - name: The emergency block's rule in the baseline policy, with its own filter action
-      winsec.ipsec.ipsec_rule:
-        policy: {policy}
-        name: {emergency_rule}
-        filteraction: {emergency_action}
-        filters: ['*=0:445:TCP']
+    - name: An emergency block (its rule goes into the assigned baseline policy)
+      winsec.ipsec.ipsec_block:
+        ports: [{{protocol: TCP, port: 445}}]
     - name: A rule the baseline does not have
       winsec.ipsec.ipsec_rule:
         policy: {policy}
@@ -267,23 +266,24 @@ def policies(served):
 def test_enforce_leaves_an_emergency_block_alone_unless_told_and_allows_other_policies(estate, ansible_env, tmp_path):
     first, second = estate.hosts
     (tmp_path / "enforce.yml").write_text(ENFORCE)
-    (tmp_path / "scene.yml").write_text(SCENE.format(policy=json.dumps(SLAMMER),
-                                                     emergency_rule=json.dumps(EMERGENCY_RULE),
-                                                     emergency_action=json.dumps(EMERGENCY_ACTION)))
+    (tmp_path / "scene.yml").write_text(SCENE.format(policy=json.dumps(SLAMMER)))
     baseline_rules = ["Block Inbound UDP 1434 Rule", "Block Outbound UDP 1434 Rule"]
     for playbook in ("enforce.yml", "scene.yml"):
         rc, output = ansible_playbook(ansible_env, tmp_path, "-i", estate.inventory_path, playbook)
         assert rc == 0, output[-4000:]
-    assert policies(first) == ({SLAMMER: sorted(baseline_rules + [EMERGENCY_RULE, "Permit RDP"]),
+    added = emergency_objects(first)
+    emergency_rules = [line.split("'")[1] for line in added if line.startswith("rule ")]
+    emergency_actions = {line.split("'")[1] for line in added if line.startswith("filter action ")}
+    assert emergency_rules and emergency_actions
+    assert policies(first) == ({SLAMMER: sorted(baseline_rules + emergency_rules + ["Permit RDP"]),
                                 "Old test policy": ["Old rule"]}, SLAMMER)
 
     # Default (keep): the extra rule and the other policy go, the emergency block stays as it was.
     rc, output = ansible_playbook(ansible_env, tmp_path, "-i", estate.inventory_path, "enforce.yml")
     assert rc == 0, output[-4000:]
     for served in (first, second):
-        assert policies(served) == ({SLAMMER: sorted(baseline_rules + [EMERGENCY_RULE])}, SLAMMER), served.name
-        actions = {a.name for a in served.host.state().filteractions}
-        assert EMERGENCY_ACTION in actions
+        assert policies(served) == ({SLAMMER: sorted(baseline_rules + emergency_rules)}, SLAMMER), served.name
+        assert emergency_objects(served) == added, served.name
     # ... and the drift check calls that in sync with the block in place; with other policies allowed,
     # a new one is listed, not drift.
     rc, output = ansible_playbook(ansible_env, tmp_path, "-i", estate.inventory_path, "scene.yml",
@@ -306,7 +306,7 @@ def test_enforce_leaves_an_emergency_block_alone_unless_told_and_allows_other_po
                                   "--limit", second.name, "-e", "ipsec_baseline_emergency=remove")
     assert rc == 0, output[-4000:]
     assert policies(second) == ({SLAMMER: baseline_rules}, SLAMMER)
-    assert EMERGENCY_ACTION not in {a.name for a in second.host.state().filteractions}
+    assert emergency_objects(second) == []
 
     # The block's own policy in force: enforce refuses to lift it, and writes nothing.
     own = tmp_path / "own.yml"
@@ -314,11 +314,14 @@ def test_enforce_leaves_an_emergency_block_alone_unless_told_and_allows_other_po
 - hosts: all
   gather_facts: false
   tasks:
-    - winsec.ipsec.ipsec_policy:
-        name: winsec-emergency block
-        assigned: true
-        rules: [{name: winsec-emergency block TCP 445, filters: ['*=0:445:TCP']}]
-""")
+    - name: No policy assigned
+      winsec.ipsec.ipsec_policy:
+        name: %s
+        assigned: false
+    - name: So the block assigns its own policy
+      winsec.ipsec.ipsec_block:
+        ports: [{protocol: TCP, port: 445}]
+""" % json.dumps(SLAMMER))
     rc, output = ansible_playbook(ansible_env, tmp_path, "-i", estate.inventory_path, str(own), "--limit", second.name)
     assert rc == 0, output[-4000:]
     seen = len(second.host.audit_entries())
@@ -326,7 +329,7 @@ def test_enforce_leaves_an_emergency_block_alone_unless_told_and_allows_other_po
                                   "--limit", second.name)
     assert rc == 2 and "would lift the block" in output and "ipsec_baseline_emergency: remove" in output, output[-4000:]
     assert [e["argv"] for e in second.host.audit_entries()[seen:] if e["changed"] or is_write(e["argv"])] == []
-    assert policies(second)[1] == "winsec-emergency block"
+    assert policies(second)[1].startswith("winsec-emergency ")
 
 
 @pytest.mark.winsim(count=1, personalities=("modern",))

@@ -23,13 +23,8 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from .netdiag import summary as netdiag_summary
 from .plan import converged
+from .block import EMERGENCY_PREFIX, is_emergency_name
 from .report import SECRET_MASK, state_from_dict
-
-try:
-    from .block import is_emergency_name
-except ImportError:     # until module ipsec_block lands: the same rule, its objects' name prefix
-    def is_emergency_name(name: str) -> bool:
-        return str(name or "").casefold().startswith("winsec-emergency ")
 
 REPORT_FORMAT = 2
 STATUSES = ("drift", "error", "in_sync")          # also the order problems are shown in
@@ -104,7 +99,7 @@ def host_record(result: Optional[Mapping[str, Any]], host: str, baseline: str = 
     if record["emergency_block"]:
         # The check plans enforce without an emergency block (state=overridden/replaced delete its
         # objects); enforce keeps them, so the commands that would touch them are not the fix.
-        shown = [c for c in record["commands"] if EMERGENCY_MARK not in c.casefold()]
+        shown = [c for c in record["commands"] if EMERGENCY_PREFIX.casefold() not in c.casefold()]
         if len(shown) != len(record["commands"]):
             record["notes"].append("%d command(s) touching the emergency block left out: enforce keeps it "
                                    "(ipsec_baseline_emergency: keep)" % (len(record["commands"]) - len(shown)))
@@ -122,9 +117,6 @@ def host_record(result: Optional[Mapping[str, Any]], host: str, baseline: str = 
                   diff={"before": str(diff.get("before") or ""), "after": str(diff.get("after") or "")},
                   summary=differences(before, after))
     return record
-
-
-EMERGENCY_MARK = "winsec-emergency "
 
 
 def _true(value: Any) -> bool:
