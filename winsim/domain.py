@@ -1,8 +1,8 @@
 """The emulated Active Directory IPsec store that the hosts of one domain share.
 
 Real domains keep IPsec objects under `CN=IP Security,CN=System,<domain NC>` and link the assigned
-policy from a GPO ([MS-GPIPSEC] 2.2.1, 2.2.2). winsim keeps the same objects, encoded by the engine's
-codec, in a RegTree under a private root in `<directory>/ipsec-store.json`; the store's
+policy from a GPO ([MS-GPIPSEC] 2.2.1, 2.2.2). winsim keeps the same objects, written by its own
+[MS-GPIPSEC] writer (state/store.py), in a registry tree under a private root in `<directory>/ipsec-store.json`; the store's
 `ActivePolicy` plays the GPO link (one GPO, linked to the whole domain). Writers are
 `netsh ipsec static set store location=domain` and `ipseccmd -w DS`; members pick the assignment up
 on `gpupdate /target:computer` or at the Group Policy refresh interval (KB 813878, SYNTAX.md 6).
@@ -14,15 +14,16 @@ import datetime
 import fcntl
 import json
 import os
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Tuple, Union
 
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import HostState, Policy, name_key
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.registry import (
-    CLASSES, RegTree, decode_store, encode_store)
 
 from .hive import write_json_atomically
+from .state.registry import RegTree
+from .state.store import CLASSES, read_store, write_store
 
 STORE_ROOT = r"HKEY_LOCAL_MACHINE\WinsimDomainStore"     # private: not a real Windows key
 DEFAULT_DOMAIN = "winsim.test"
@@ -135,11 +136,12 @@ class DomainStore:
     def load(self) -> HostState:
         with self._locked():
             tree = self._tree()
-            return decode_store(tree, STORE_ROOT) if STORE_ROOT in tree else HostState()
+            return read_store(tree, STORE_ROOT) if STORE_ROOT in tree else HostState()
 
     def save(self, state: HostState, now: Optional[int] = None) -> None:
         # Directory objects carry no Windows-version flavour; 'legacy' is what every client reads [I].
-        tree = encode_store(state, STORE_ROOT, "legacy", now=now)
+        tree = RegTree()
+        write_store(state, STORE_ROOT, "legacy", int(time.time()) if now is None else now, tree)
         with self._locked():
             write_json_atomically(self.file, tree.to_json())
 

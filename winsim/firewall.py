@@ -29,7 +29,8 @@ import weakref
 from typing import List, NamedTuple, Optional, Tuple
 
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import Address, Filter
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.registry import CACHE_ROOT, LOCAL_ROOT
+
+from .state.registry import CACHE_ROOT, LOCAL_ROOT
 
 TCP, UDP, RSVP = 6, 17, 46
 IKE_PORT, KERBEROS_PORT = 500, 88

@@ -1,17 +1,17 @@
 """A host's registry (the HKLM subset winsim knows), persisted on disk as JSON.
 
-The tree is the engine's `RegTree`, and the IPsec policy store inside it holds real [MS-GPIPSEC]
-blobs written by the engine's codec (`registry.encode_store`): one truth for the layout. The file
-survives a winsim restart and a host reboot, as the registry does.
+The tree is winsim's own (state/registry.py), and the IPsec policy store inside it holds
+[MS-GPIPSEC] blobs written by winsim's own writer (state/blobs.py, state/store.py), so the engine's
+reader is checked against an independent writer. The file survives a winsim restart and a host
+reboot, as the registry does.
 """
 import json
 import os
 import tempfile
 import threading
 
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import HostState
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.registry import (
-    RegTree, decode_store, encode_store)
+from .state.registry import RegTree
+from .state.store import read_store, write_store
 
 
 def write_json_atomically(path: str, doc) -> None:
@@ -45,14 +45,13 @@ class Hive:
         with self._lock:
             write_json_atomically(self.path, self.tree.to_json())
 
-    def load_store(self, root: str) -> HostState:
+    def load_store(self, root: str):
         """The policy store under `root` as a HostState (policies, lists, actions, assignment)."""
         with self._lock:
-            if root not in self.tree:
-                return HostState()
-            return decode_store(self.tree, root)
+            return read_store(self.tree, root)
 
-    def save_store(self, root: str, state: HostState, flavor: str, now: int) -> None:
+    def save_store(self, root: str, state, flavor: str, now: int) -> None:
         with self._lock:
-            self.tree.replace_subtree(root, encode_store(state, root, flavor, now=now))
+            self.tree.delete_key(root)
+            write_store(state, root, flavor, now, self.tree)
             self.save()

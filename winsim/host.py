@@ -18,14 +18,13 @@ from typing import Callable, Dict, List, Optional
 
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
     DomainAssignment, DynamicRule, HostState, OsInfo)
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.registry import (
-    CACHE_ROOT, GPT_ROOT, LOCAL_ROOT, RegValue)
 
 from . import personalities
 from .domain import DomainStore
 from .hive import Hive
 from .result import Result
 from .scheduler import Scheduler
+from .state.registry import CACHE_ROOT, GPT_ROOT, LOCAL_ROOT, RegValue
 
 VERSION_KEY = r"HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows NT\CurrentVersion"
 AGENT_KEY = r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Services\PolicyAgent"
@@ -297,7 +296,7 @@ class SimHost:
     def state(self) -> HostState:
         """Local store, assignment, domain pointer, SPD and settings: what the host runs with."""
         local = self.hive.load_store(LOCAL_ROOT)
-        return replace(local, dynamic=tuple(e.rule for e in self.dynamic),
+        return replace(local, domain=self.domain_assignment(), dynamic=tuple(e.rule for e in self.dynamic),
                        policyagent="running" if self.agent_running else "stopped",
                        no_default_exempt=self.no_default_exempt(), os=self.os_info())
 

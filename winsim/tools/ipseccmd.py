@@ -289,7 +289,7 @@ def run_static(host, args: Args) -> str:
                 active = host.profile.blob_flavor != "modern"
                 policy = Policy(name, polling_interval=poll if poll is not None else DEFAULT_POLLING_MINUTES,
                                 guid=new_guid())
-                state, policy = with_default_response(state, policy, active)
+                state, policy = with_default_response(state, policy, active, host.profile.blob_flavor)
                 state = replace(state, policies=state.policies + (policy,))
             rule_name = args.rules[0] if args.rules else "%s Rule" % name      # [I] default rule name
             state, policy = _put_rule(host, state, policy, rule_name, args)

@@ -171,7 +171,7 @@ class DynamicContext:
             raise ipsec_error(NOT_EMULATED, "set config property=%s is not emulated by winsim." % prop)
         number = integer("value", str(values["value"]), 0, 3)
         if apply:
-            from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.registry import RegValue
+            from ..state.registry import RegValue
             self.host.hive.tree.set("HKEY_LOCAL_MACHINE\\" + self.host.profile.exempt_key, "NoDefaultExempt",
                                     RegValue("REG_DWORD", number))
             self.host.hive.save()

@@ -14,9 +14,9 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
     KERBEROS, Filter, FilterAction, FilterList, HostState, Policy, QmOffer, Rule, name_key)
 
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.registry import LOCAL_ROOT
 
 from ..domain import DEFAULT_DOMAIN_POLICY
+from ..state.registry import LOCAL_ROOT
 from .netsh_params import (
     NetshError, Tag, address, auth_methods, bad_value, canonical, check_generation, check_ports, choice,
     given_order, integer, ipsec_error, lookup, match_word, parse_tags, port, protocol, qm_offers,
@@ -190,21 +190,30 @@ def add_policy(ctx, state, args):
     policy = Policy(
         name=name, description=str(values.get("description", "")),
         polling_interval=integer("pollinginterval", str(values.get("pollinginterval", 180)), 0), guid=new_guid())
-    state, policy = with_default_response(state, policy, default_active)
+    state, policy = with_default_response(state, policy, default_active, ctx.host.profile.blob_flavor)
     state = replace(state, policies=state.policies + (policy,))
     return _with_assignment(state, name, yesno("assign", str(values["assign"])) if "assign" in values else None)
 
 
-# The default response action netsh writes: negotiate, ESP 3DES/SHA1 then AH SHA1 (factsheet 5.4 [C]).
-DEFAULT_RESPONSE_OFFERS = (QmOffer(esp_conf="3DES", esp_auth="SHA1"), QmOffer(ah="SHA1"))
+# The default response action's offers: ESP 3DES/SHA1 then AH SHA1 in the Windows 10 capture
+# (tests/fixtures/registry/gsecurity_win10_local_store.reg); ESP 3DES/SHA1, 3DES/MD5, DES/SHA1,
+# DES/MD5, AH SHA1, AH MD5 in the Windows 2000 one (vpnease_win2000_l2tp_template.reg). [I] XP and
+# 2003 are taken to write what Windows 2000 wrote.
+DEFAULT_RESPONSE_OFFERS = {
+    "modern": (QmOffer(esp_conf="3DES", esp_auth="SHA1"), QmOffer(ah="SHA1")),
+    "legacy": (QmOffer(esp_conf="3DES", esp_auth="SHA1"), QmOffer(esp_conf="3DES", esp_auth="MD5"),
+               QmOffer(esp_conf="DES", esp_auth="SHA1"), QmOffer(esp_conf="DES", esp_auth="MD5"),
+               QmOffer(ah="SHA1"), QmOffer(ah="MD5")),
+}
 
 
-def with_default_response(state: HostState, policy: Policy, active: bool) -> Tuple[HostState, Policy]:
+def with_default_response(state: HostState, policy: Policy, active: bool,
+                          flavor: str = "modern") -> Tuple[HostState, Policy]:
     """netsh writes a default response rule (an NFA with no filter list) into every new policy,
     with its own unnamed negotiate action (factsheet 1 and 5.4, [C]). Unnamed objects decode
     under their GUID."""
     guid = new_guid()
-    action = FilterAction(name=guid, action="negotiate", offers=DEFAULT_RESPONSE_OFFERS, guid=guid)
+    action = FilterAction(name=guid, action="negotiate", offers=DEFAULT_RESPONSE_OFFERS[flavor], guid=guid)
     rule = Rule(name="", filteraction=guid, default_response=True, active=active, guid=new_guid())
     policy = replace(policy, rules=(rule,) + policy.rules)
     return replace(state, filteractions=state.filteractions + (action,)), policy

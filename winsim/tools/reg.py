@@ -1,17 +1,16 @@
 """reg.exe: query, add and delete over the host's HKLM hive.
 
-`reg query` output is the engine codec's `render_reg_query`: the Vista+ layout [I] (four-space
-separators), or on XP/2003 reg.exe 3.0's (a `! REG.EXE VERSION 3.0` banner and tab separators, [V]
-two Microsoft docs whose samples keep the tab stops, tests/fixtures/captures/reg_query_xp_*).
+`reg query` output is rendered here (`render_query`): the Vista+ layout [I] (four-space
+separators, as public Windows 10/11 transcripts show), or on XP/2003 reg.exe 3.0's (a `! REG.EXE
+VERSION 3.0` banner and tab separators, [V] two Microsoft docs whose samples keep the tab stops,
+tests/fixtures/captures/reg_query_xp_*).
 Messages are reg.exe's English texts (`ERROR: The system was unable to find the specified registry
 key or value.`, `The operation completed successfully.`); errors go to stderr with exit code 1.
 """
 from typing import Dict, List, Optional
 
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.registry import (
-    RegistryError, RegValue, normalize_key, render_reg_query)
-
 from ..result import Result
+from ..state.registry import RegistryError, RegTree, RegValue, normalize_key
 
 MISSING = "ERROR: The system was unable to find the specified registry key or value.\n"
 DONE = "The operation completed successfully.\n"
@@ -73,7 +72,7 @@ def query(host, args: List[str]) -> Result:
         raise _syntax("query")
     value = opts.get("/v") if "/v" in opts else ("" if "/ve" in opts else None)
     try:
-        text = render_reg_query(host.hive.tree, key, recursive="/s" in opts, value=value,
+        text = render_query(host.hive.tree, key, recursive="/s" in opts, value=value,
                                 style="xp" if host.profile.blob_flavor == "legacy" else "modern")
     except RegistryError:
         raise RegError(MISSING) from None
@@ -180,3 +179,59 @@ def run(host, argv: List[str], stdin: str = "") -> Result:
         raise RegError('ERROR: Invalid syntax.\nType "REG /?" for usage.\n')
     except RegError as err:
         return Result(stderr=err.text, rc=1)
+
+
+def _data_text(value: RegValue, style: str) -> str:
+    kind, data = value
+    if kind in ("REG_SZ", "REG_EXPAND_SZ"):
+        return data
+    if kind == "REG_MULTI_SZ":
+        return "\\0".join(data) + ("\\0\\0" if style == "xp" else "")     # [I] XP's trailing \0\0
+    if kind in ("REG_DWORD", "REG_QWORD"):
+        return "0x%x" % data
+    return data.hex().upper()
+
+
+def _value_line(name: str, value: RegValue, style: str) -> str:
+    """Vista+: four spaces, name, four spaces, type, four spaces, data (public transcripts, [I]);
+    XP/2003 reg.exe 3.0: tabs between, the default value named <NO NAME>
+    (tests/fixtures/captures/reg_query_xp_*)."""
+    if style == "xp":
+        return "    %s\t%s\t%s" % (name or "<NO NAME>", value.type, _data_text(value, style))
+    return "    %s    %s    %s" % (name or "(Default)", value.type, _data_text(value, style))
+
+
+def render_query(tree: RegTree, key: str, recursive: bool = False, value: Optional[str] = None,
+                 style: str = "modern") -> str:
+    """What `reg query key [/s] [/v name | /ve]` prints, CRLF line ends: per key a blank line, the
+    key, its values; without /s the direct subkeys follow as bare lines after a blank line; with
+    /s every subkey gets its own block and a blank line ends the output ([I]). Subkeys are
+    listed alphabetically (case-insensitive), as the registry enumerates them. A missing key or
+    value raises RegistryError."""
+    if key not in tree:
+        raise RegistryError(MISSING.strip())
+    key = normalize_key(key)
+    shown = next(k for k in tree.walk(key) if k.casefold() == key.casefold())
+    lines: List[str] = ["", "! REG.EXE VERSION 3.0"] if style == "xp" else []
+    if value is not None:
+        found = tree.get(key, value)
+        if found is None:
+            raise RegistryError(MISSING.strip())
+        name = next(n for n in tree.values(key) if n.casefold() == value.casefold())
+        return "\r\n".join(lines + ["", shown, _value_line(name, found, style), ""]) + "\r\n"
+
+    def block(current: str) -> None:
+        lines.extend(["", current])
+        lines.extend(_value_line(n, v, style) for n, v in tree.values(current).items())
+        children = sorted(tree.subkeys(current), key=str.casefold)
+        if recursive:
+            for child in children:
+                block(child)
+        else:
+            lines.append("")
+            lines.extend(children)
+
+    block(shown)
+    if recursive:
+        lines.append("")
+    return "\r\n".join(lines) + "\r\n"

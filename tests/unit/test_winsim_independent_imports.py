@@ -1,0 +1,100 @@
+"""winsim must not import the engine (plugins/): it is what the engine is checked against (issue 14.1).
+
+Two checks: a static scan of every winsim module's imports, and an import-time check that imports
+every winsim module in a fresh interpreter where `plugins/` cannot be imported at all.
+
+What winsim still imports is listed in STILL_IMPORTED; the list may only shrink. A new import of
+plugins/ fails the scan; removing one fails it too until the list says so, so that the list stays true.
+"""
+import ast
+import os
+import subprocess
+import sys
+
+WINSIM = os.path.join(os.path.dirname(__file__), "..", "..", "winsim")
+ENGINE = "ansible_collections.winsec.ipsec.plugins"
+
+# module (path under winsim/) -> engine modules it imports. Shrinks to {} as issue 14.1 proceeds.
+STILL_IMPORTED = {
+    "domain.py": {"model"},
+    "firewall.py": {"model"},
+    "host.py": {"model"},
+    "state/store.py": {"model"},
+    "tools/ipseccmd.py": {"filterspec", "model"},
+    "tools/netdiag.py": {"netdiag"},
+    "tools/netsh_dynamic.py": {"model"},
+    "tools/netsh_params.py": {"model"},
+    "tools/netsh_static.py": {"model"},
+}
+# Modules that the engine-free state/ and tools layers must keep free of the engine, even through
+# the modules they import.
+MUST_IMPORT_WITHOUT_ENGINE = ("winsim.state.blobs", "winsim.state.registry", "winsim.state.regfile",
+                              "winsim.result", "winsim.personalities")
+
+
+def _modules():
+    for folder, _dirs, files in os.walk(WINSIM):
+        for name in files:
+            if name.endswith(".py"):
+                path = os.path.join(folder, name)
+                yield os.path.relpath(path, WINSIM).replace(os.sep, "/"), path
+
+
+def _engine_imports(path):
+    with open(path, encoding="utf-8") as handle:
+        tree = ast.parse(handle.read(), path)
+    found = set()
+    for node in ast.walk(tree):
+        names = []
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module + "." + alias.name for alias in node.names]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        for name in names:
+            if name.startswith(ENGINE + ".") or name.startswith("plugins."):
+                rest = name.split(".ipsec.plugins.module_utils.ipsec.", 1)[-1]
+                found.add(rest.split(".")[0])
+    return found
+
+
+def test_winsim_imports_from_plugins_only_what_the_list_admits():
+    actual = {rel: imports for rel, path in _modules() for imports in [_engine_imports(path)] if imports}
+    assert actual == STILL_IMPORTED
+
+
+def test_the_scan_sees_an_engine_import(tmp_path):
+    """The scan itself catches the import forms winsim could use."""
+    probe = tmp_path / "probe.py"
+    probe.write_text("def f():\n    from %s.module_utils.ipsec.model import HostState\n"
+                     "import %s.module_utils.ipsec.registry\n" % (ENGINE, ENGINE))
+    assert _engine_imports(str(probe)) == {"model", "registry"}
+
+
+def test_engine_free_modules_import_where_plugins_cannot_be_imported():
+    """In a fresh interpreter whose import system refuses plugins/, the modules that must be
+    engine-free import, and every module on STILL_IMPORTED's list fails (so the list is honest)."""
+    script = r"""
+import importlib, sys
+class Refuse:
+    def find_spec(self, name, path=None, target=None):
+        if name.startswith(%r):
+            raise ImportError("winsim imported the engine: " + name)
+sys.meta_path.insert(0, Refuse())
+bad = []
+for mod in sys.argv[1:]:
+    try:
+        importlib.import_module(mod)
+    except ImportError as exc:
+        bad.append(mod)
+print(",".join(bad))
+""" % ENGINE
+    listed = ["winsim." + rel[:-3].replace("/", ".") for rel in STILL_IMPORTED]
+    root = os.path.abspath(os.path.join(WINSIM, ".."))
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run([sys.executable, "-c", script] + list(MUST_IMPORT_WITHOUT_ENGINE), env=env,
+                         capture_output=True, text=True, check=True, cwd=root).stdout.strip()
+    assert out == ""
+    for module in listed:
+        out = subprocess.run([sys.executable, "-c", script, module], env=env, capture_output=True, text=True,
+                             check=True, cwd=root).stdout.strip()
+        assert out == module, module
