@@ -27,7 +27,8 @@ def handle(ctx):
     p = ctx.params
     # Every option is checked here, before any connection.
     block = block_from_options(p["ports"], p["filters"], p["name"], p["mode"], p["state"],
-                               parse_filters=functools.partial(filters_option, dynamic=True))
+                               parse_filters=functools.partial(filters_option, dynamic=True),
+                               dialect=p["dialect"] or "")
     decided = {}
 
     def planner(actual):

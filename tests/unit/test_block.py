@@ -81,6 +81,7 @@ def test_ports_become_the_kb_filters_and_the_default_name():
     ({"ports": [{"protocol": "UDP", "port": 1, "dir": "in"}]}, "ports[0]", "unknown key dir"),
     ({"ports": [{"protocol": "UDP", "port": 1}], "name": "x:5"}, "name", "ipseccmd"),
     ({"ports": [{"protocol": "UDP", "port": 1}], "name": " x"}, "name", "whitespace"),
+    ({"ports": [{"protocol": "UDP", "port": 1}], "name": 'a "b"'}, "name", "double quote"),     # netsh
     ({"filters": ["*0=:1434:UDP"]}, "filters[0]", ""),
     ({"ports": [{"protocol": "UDP", "port": 1}], "mode": "sometimes"}, "mode", "both, dynamic, static"),
 ])
@@ -88,6 +89,13 @@ def test_bad_options_name_the_option(kwargs, option, words):
     with pytest.raises(ValidationError) as err:
         B.block_from_options(parse_filters=PARSE, **kwargs)
     assert err.value.option == option and words in str(err.value), str(err.value)
+
+
+def test_the_name_is_checked_for_the_given_dialect_or_for_every_tool_before_connecting():
+    assert B.block_from_options(ports=[{"protocol": "UDP", "port": 1}], name='a "b"', parse_filters=PARSE,
+                                dialect="ipseccmd").name == 'a "b"'     # ipseccmd takes it; netsh would not
+    with pytest.raises(ValidationError, match="dialect netsh"):
+        B.block_from_options(ports=[{"protocol": "UDP", "port": 1}], name='a "b"', parse_filters=PARSE)
 
 
 # ---------------------------------------------------------------------------------------------

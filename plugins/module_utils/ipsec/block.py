@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Iterable, List, Optional, Sequence, Tuple
 
+from .dialects import check_for_dialect
 from .model import (
     ANY, ME, MAX_NAME_LENGTH, DynamicRule, Filter, HostState, Policy, Rule, ValidationError, name_key,
     parse_choice, parse_name, parse_port, parse_protocol, protocol_name,
@@ -119,7 +120,7 @@ def default_name(labels: Sequence[str], filters: Iterable[Filter]) -> str:
 
 
 def block_from_options(ports=None, filters=None, name=None, mode="both", state="present",
-                       parse_filters=None) -> Block:
+                       parse_filters=None, dialect="") -> Block:
     """The task's options -> a Block, or a ValidationError naming the option. `parse_filters(option,
     items)` reads KB filterspecs (args.filters_option; injected so this module needs no args.py)."""
     mode = parse_choice("mode", mode or "both", MODES)
@@ -144,7 +145,13 @@ def block_from_options(ports=None, filters=None, name=None, mode="both", state="
         raise ValidationError("name", name, "a name without ':'",
                               "it names the block's policy, and ipseccmd reads ':' in a policy name as its "
                               "polling interval")
-    return Block(name, tuple(unique.values()), mode, state)
+    block = Block(name, tuple(unique.values()), mode, state)
+    # The name is the same on every host of a rollout: checked now, before any connection, for the tool of the
+    # given dialect, or for every tool a host reached over WinRM may have.
+    for tool in (dialect,) if dialect else ("netsh", "ipseccmd"):
+        for kind in ("policy", "rule", "filteraction"):
+            check_for_dialect(tool, "name", kind, block.object_name)
+    return block
 
 
 # --------------------------------------------------------------------------------------------
