@@ -350,6 +350,11 @@ def test_real_drift_beside_an_emergency_block_names_only_the_drift():
     assert len(unfiltered) > len(r["commands"]) > 0      # the block's deletes are not the fix
     assert r["notes"][0].startswith("%d command(s) touching the emergency block left out"
                                     % (len(unfiltered) - len(r["commands"])))
+    assert r["notes"][1] == drift.EMERGENCY_DIFF_NOTE     # the netdiag texts are the check's, block included
+    page = lxml.html.fromstring(drift.to_html(drift.build_report([r])))
+    assert page.xpath("string(//table[@id='hosts']//div[@class='emergency'])") == (
+        "emergency block in place (not drift): rule %r in policy %r" % (EMERGENCY_RULE, SLAMMER))
+    assert "show as removed" in page.xpath("string(//section[@class='hostdetail'])")
 
 
 def test_emergency_policy_assigned_instead_of_the_baseline_is_drift():

@@ -111,12 +111,17 @@ def host_record(result: Optional[Mapping[str, Any]], host: str, baseline: str = 
     diff = result.get("diff") or {}
     if record["emergency_block"]:
         before, after = without_emergency(before), (without_emergency(after) if isinstance(after, Mapping) else after)
-        record["notes"].append("the netdiag view is the host's as read: it shows the emergency block's "
-                               "filters as removed, which enforce does not do")
+        record["notes"].append(EMERGENCY_DIFF_NOTE)
     record.update(status="drift",
                   diff={"before": str(diff.get("before") or ""), "after": str(diff.get("after") or "")},
                   summary=differences(before, after))
     return record
+
+
+# The netdiag texts come from the module as the host showed them (with its filter and policy ids),
+# so they cannot be re-rendered here without the block; the page says so where the diff is.
+EMERGENCY_DIFF_NOTE = ("the netdiag view below is the check's: it shows the emergency block's filters as "
+                       "removed, which enforce (ipsec_baseline_emergency: keep) does not do")
 
 
 def _true(value: Any) -> bool:
@@ -519,8 +524,10 @@ def _first_lines(record: Mapping[str, Any], limit: int = 4) -> str:
             _e(_shorten((record.get("errors") or ["error"])[0], 160)), warnings)
     extra = ""
     if record.get("emergency_block"):
+        # the row names the block's rules and policies; its detail section lists every object
+        main = [e for e in record.get("emergency") or () if e.startswith(("rule ", "policy "))]
         extra += '<div class="emergency">emergency block in place (not drift): %s</div>' % _e(
-            _shorten("; ".join(record.get("emergency") or ()), 300))
+            _shorten("; ".join(main or record.get("emergency") or ()), 300))
     if record.get("other_policies"):
         extra += '<div class="muted">other policies (allowed): %s</div>' % _e(
             _shorten(", ".join(record["other_policies"]), 300))
@@ -587,6 +594,9 @@ def _detail(anchor: str, record: Mapping[str, Any]) -> str:
     if status == "drift":
         lines = unified_diff(record)
         out.append("<h3>netdiag view: now (−) and with the baseline (+)</h3>")
+        if record.get("emergency_block"):
+            out.append('<p class="emergency">The emergency block\'s filters show as removed (−) in this view; '
+                       "enforce leaves them in place.</p>")
         out.append(_diff_html(lines) if lines else
                    '<p class="muted">netdiag shows no difference: the differences are in settings its '
                    'filter layout does not show (see above).</p>')
