@@ -58,7 +58,7 @@ def commands_sent(calls):
     return [entry for call in calls for entry in call if entry["changed"]]
 
 
-@pytest.mark.winsim(count=3, personalities=PERSONALITIES)
+@pytest.mark.winsim(count=4, personalities=PERSONALITIES + ("2008r2",))
 def test_a_baseline_stays_in_force_during_the_block_and_the_undo_restores_it_exactly(estate, ansible_env, tmp_path):
     sims = {served.host.name: served.host for served in estate.hosts}
     trips = RoundTrips(estate)
@@ -241,3 +241,21 @@ def test_reapply_at_startup_brings_the_dynamic_block_back_after_a_reboot_and_the
         assert not served.host.scheduler.tasks
         served.control({"reboot": True})
         assert not served.host.dynamic and not blocks(served.host, 1434)
+
+
+@pytest.mark.winsim(count=3, personalities=PERSONALITIES)
+def test_a_failing_last_step_undoes_the_whole_block_dynamic_static_and_assignment(estate, ansible_env, tmp_path):
+    sims = {served.host.name: served.host for served in estate.hosts}
+    checked = play(estate, ansible_env, playbook(tmp_path, "fault-check.yml", [
+        dict(INFO, name="info before"), block("block, check", check_mode=True)]))
+    for name, sim in sims.items():
+        commands = checked["block, check"][name]["commands"]
+        assert any("1434" in c for c in commands), commands
+        sim.configure(fail_step=len(commands))          # every step but the last runs, then the last fails
+    failed = play(estate, ansible_env, playbook(tmp_path, "fault.yml", [block("block"), dict(INFO, name="info after")]))
+    for name, sim in sims.items():
+        result = failed["block"][name]
+        assert result["failed"], (sim.personality, result)
+        assert "undone" in result["msg"] and "as it was before" in result["msg"], result["msg"]
+        assert failed["info after"][name]["state"] == checked["info before"][name]["state"], sim.personality
+        assert not blocks(sim, 1434) and sim.state().assigned == ""
