@@ -1,8 +1,8 @@
-"""winsec.ipsec.ipsec_block over WinRM against winsim, on the modern, 2003 and XP personalities (netsh and
-ipseccmd): a baseline assigned beforehand stays assigned and keeps blocking during the block, the undo restores
-it exactly, a host under a domain policy gets the dynamic block and the right message, check mode predicts the
-real run, and a second run costs one WinRM command and changes nothing."""
-import os
+"""winsec.ipsec.ipsec_block over WinRM against winsim, on the modern, 2008 R2, 2003 and XP personalities (netsh
+and ipseccmd): a baseline assigned beforehand stays assigned and keeps blocking during the block, the undo restores
+it exactly, a host without one gets the block's own policy, a host under a domain policy gets the dynamic block and
+the right message, check mode predicts the real run, a second run costs one WinRM command and changes nothing, a
+failing write is undone whole, and reapply_at_startup brings the dynamic block back after a reboot."""
 
 import pytest
 import yaml
