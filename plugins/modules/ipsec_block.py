@@ -71,6 +71,8 @@ options:
     description:
       - The block's name; its objects are named C(winsec-emergency <name>). The same name in a later task means the
         same block (to change its ports, or to remove it with O(state=absent)).
+      - Dynamic filters carry no name. When a later task drops ports from a block, its static rule follows, but the
+        dynamic filters of the dropped ports stay until a task with O(state=absent) names them.
       - Defaults to what is blocked, e.g. V(UDP 1434) or V(UDP 1434, TCP 445 in). It may not contain V(:), which
         ipseccmd reads as a policy's polling interval, nor (unless O(dialect=ipseccmd)) a double quote, which netsh
         cannot carry. It is checked before any host is contacted.

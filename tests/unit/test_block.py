@@ -232,3 +232,17 @@ def test_problems_say_what_is_missing():
     assert found == ["the assigned policy is none, not 'Corp Baseline'", "dynamic filter me -> any:1434 UDP is missing"]
     line = B.summary(block, placement, plan, lifted, found, True)
     assert line.startswith("check mode, would be blocked, NOT verified: the assigned policy is none")
+
+
+def test_changing_a_blocks_ports_under_its_name_replaces_its_filters_and_problems_see_extra_ones():
+    wide = B.block_from_options(ports=[{"protocol": "UDP", "port": 1434}, {"protocol": "TCP", "port": 445}],
+                                name="worm", parse_filters=PARSE)
+    narrow = B.block_from_options(ports=[{"protocol": "UDP", "port": 1434}], name="worm", parse_filters=PARSE)
+    first, _ = B.plan_block(with_baseline(NETSH), wide)
+    plan, placement = B.plan_block(first.after, narrow)
+    # the static rule follows; dynamic filters carry no name, so the 445 ones stay until removed by filter
+    assert ops(plan) == [("delete_filter", "any -> me:445 TCP", "winsec-emergency worm"),
+                         ("delete_filter", "me -> any:445 TCP", "winsec-emergency worm")]
+    assert B.problems(plan.after, narrow, placement) == []
+    assert B.problems(first.after, narrow, placement) == [
+        "rule 'winsec-emergency worm' also blocks any -> me:445 TCP, me -> any:445 TCP"]

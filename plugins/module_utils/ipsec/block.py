@@ -365,6 +365,10 @@ def _static_problems(state: HostState, block: Block, policy_name: str) -> List[s
         missing = [filter_text(f) for f in block.filters if f.key() not in have]
         if missing:
             found.append("rule %r lacks the filters %s" % (name, ", ".join(missing)))
+        wanted = {f.key() for f in block.filters}
+        extra = [filter_text(f) for f in (flist.filters if flist is not None else ()) if f.key() not in wanted]
+        if extra:
+            found.append("rule %r also blocks %s" % (name, ", ".join(extra)))
         action = state.filteraction(rule.filteraction)
         if action is None or action.action != "block" or not rule.active:
             found.append("rule %r does not block (filter action %r%s)"
