@@ -4,10 +4,17 @@
 
 Doing this in one filter instead of set_fact loops keeps the role at a few tasks per host: every
 task, even a local one, costs a forked worker per host. Documentation: worm_block_rules.yml.
+
+Filter worm_block_failures: the ipsec_block results that count as failed hosts, for the wave stop of
+playbooks/emergency_block.yml (a meta task, evaluated in the controller without forking a worker).
+The rollout record decides the same way (module_utils/ipsec/rollout_record.py host_failure).
+Documentation: worm_block_failures.yml.
 """
 from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
+
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.rollout_record import host_failure
 
 DIRECTIONS = {"in": ("in",), "out": ("out",), "both": ("in", "out")}
 
@@ -49,6 +56,14 @@ def worm_block_rules(ports):
     return rules
 
 
+def worm_block_failures(results):
+    """[ipsec_block result, ...] -> the reasons of those that count as a failed host, in order."""
+    if not isinstance(results, (list, tuple)):
+        raise AnsibleFilterError("worm_block_failures: %r is not valid; expected a list of task results"
+                                 % (type(results).__name__,))
+    return [reason for reason in (host_failure(r) for r in results) if reason is not None]
+
+
 class FilterModule:
     def filters(self):
-        return {"worm_block_rules": worm_block_rules}
+        return {"worm_block_rules": worm_block_rules, "worm_block_failures": worm_block_failures}

@@ -1,0 +1,86 @@
+# -*- coding: utf-8 -*-
+# Copyright: winsec.ipsec developers; GNU General Public License v3.0+
+"""winsec.ipsec.rollout_record: the emergency block's record, built and written on the controller
+(see plugins/modules/rollout_record.py). One task for the whole estate: it reads the hosts' results
+from hostvars instead of running anything per host."""
+from __future__ import annotations
+
+import os
+import tempfile
+
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import rollout_record
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import spec_from_doc
+from ansible_collections.winsec.ipsec.plugins.plugin_utils.docs import module_documentation
+from ansible_collections.winsec.ipsec.plugins.modules import rollout_record as docs
+
+# Parsed once, on import, before Ansible forks its workers (plugin_utils/docs.py).
+MODULE_DOCS = module_documentation(docs)
+
+
+def plain(value):
+    """Ansible's mapping and sequence types -> dicts and lists."""
+    if hasattr(value, "items"):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+def write(path: str, text: str) -> bool:
+    """Write `text` to `path` atomically (mode 0644) unless it already holds it."""
+    data = text.encode("utf-8")
+    try:
+        with open(path, "rb") as handle:
+            if handle.read() == data:
+                return False
+    except FileNotFoundError:
+        pass
+    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".rollout-")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+    return True
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _supports_check_mode = True
+    _supports_async = False
+
+    def run(self, tmp=None, task_vars=None):
+        super().run(tmp, task_vars)
+        _result, p = self.validate_argument_spec(argument_spec=spec_from_doc(MODULE_DOCS["options"]))
+        hosts = [str(h) for h in p["hosts"]]
+        if p["results"] is not None:
+            results = plain(p["results"])
+        else:
+            hostvars = (task_vars or {}).get("hostvars") or {}
+            results = {}
+            for host in hosts:
+                if host in hostvars:
+                    value = hostvars[host].get(p["register"])
+                    if value is not None:
+                        results[host] = plain(value)
+        present = p["state"] == "present"
+        check = bool(self._task.check_mode)
+        record = rollout_record.build(hosts, results, present, check, plain(p["about"]))
+        out = {"changed": False, "record": record, "lines": rollout_record.lines(record),
+               "failed_hosts": record["failed"], "files": {}}
+        if p["dest"]:
+            dest = os.path.abspath(os.path.expanduser(p["dest"]))
+            stem = "emergency-%s%s" % (record["action"], "-check" if check else "")
+            texts = {"json": rollout_record.to_json(record), "html": rollout_record.to_html(record, p["title"] or "")}
+            out["files"] = {fmt: os.path.join(dest, "%s.%s" % (stem, fmt)) for fmt in texts}
+            try:
+                os.makedirs(dest, exist_ok=True)
+                out["changed"] = any([write(out["files"][fmt], texts[fmt]) for fmt in texts])
+            except OSError as err:
+                return dict(out, failed=True, msg="dest: cannot write the rollout record into %s: %s" % (dest, err))
+        return out
