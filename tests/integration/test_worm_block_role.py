@@ -120,44 +120,45 @@ def test_block_verify_idempotent_and_undo(estate, ansible_env):
     assert all(h["in_force"][0].endswith("was unassigned and deleted") for h in undo["hosts"].values())
 
 
-@pytest.mark.winsim(count=3, personalities=("modern", "2003", "xp"))
+@pytest.mark.winsim(count=4, personalities=("modern", "2003", "xp", "modern"))
 def test_a_baseline_stays_in_force_the_undo_restores_it_and_the_record_renders(estate, ansible_env, tmp_path):
-    """Two hosts have a baseline assigned (one blocks Telnet): the block goes into it, Telnet stays
-    blocked, the undo restores the hosts exactly. The third host is under a domain policy: dynamic
-    filters only, and the record says where the persistent block belongs. The record's page, in a
-    real browser, lists every host."""
-    modern, old, xp = estate.hosts
+    """Three hosts (current, 2003, XP) have a baseline assigned that blocks Telnet: the block goes
+    into it, Telnet stays blocked, the undo restores the hosts exactly. The fourth host is under a
+    domain policy: dynamic filters only, and the record says where the persistent block belongs.
+    The record's page, in a real browser, lists every host."""
+    *kept, member = estate.hosts
     setup = tmp_path / "baseline.yml"
-    setup.write_text(BASELINE_PLAY.format(hosts="%s:%s" % (modern.name, old.name), policy=json.dumps(BASELINE)))
+    setup.write_text(BASELINE_PLAY.format(hosts=":".join(s.name for s in kept), policy=json.dumps(BASELINE)))
     assert play(estate, ansible_env, str(setup)).returncode == 0
-    assign_domain_policy(xp.host)
+    assign_domain_policy(member.host)
     before = {s.name: s.host.state() for s in estate.hosts}
-    assert all(blocks(s.host, 23, 6) for s in (modern, old))
+    assert all(blocks(s.host, 23, 6) for s in kept)
 
     out = play(estate, ansible_env, "emergency_block.yml", "-e", '{"emergency_waves": ["100%"]}')
     assert out.returncode == 0, out.stdout[-4000:]
     headline, results = summary(out.stdout)
-    assert headline == "3 hosts: 3 blocked and verified, 0 failed, 0 not reached"
-    for served in (modern, old):
+    assert headline == "4 hosts: 4 blocked and verified, 0 failed, 0 not reached"
+    for served in kept:
         assert results[served.name] == ("blocked and verified; static: 1 rule added to the assigned policy %s; "
                                         "dynamic filters: 2" % BASELINE)
         state = served.host.state()
         assert state.assigned == BASELINE and state.policy(OWN) is None
         assert sorted(r.name for r in state.policy(BASELINE).rules if r.name) == ["Block Telnet", OWN]
         assert blocks(served.host, 23, 6) and blocks(served.host, 1434, 17)      # the baseline stays in force
-    assert results[xp.name].startswith("blocked and verified; static: none, domain (GPO) policy")
-    assert "playbooks/domain_rollout.yml" in results[xp.name]
-    assert xp.host.state().assigned == before[xp.name].assigned and blocks(xp.host, 1434, 17)
+    assert results[member.name].startswith("blocked and verified; static: none, domain (GPO) policy")
+    assert "playbooks/domain_rollout.yml" in results[member.name]
+    assert member.host.state().assigned == before[member.name].assigned and blocks(member.host, 1434, 17)
 
     record = json.load(open(os.path.join(record_dir(estate), "emergency-block.json"), encoding="utf-8"))
-    assert record["counts"] == {"hosts": 3, "done": 3, "failed": 0, "not_reached": 0}
-    kept = record["hosts"][modern.name]
-    assert kept["in_force"][0] == ("the host's assigned policy %r stays assigned and in force; the block's rules "
-                                   "are in it" % BASELINE)
-    assert "+ rule %r in policy %r" % (OWN, BASELINE) in kept["changes"]
-    assert not any(line.startswith("assigned policy:") for line in kept["changes"])
-    assert kept["read_at"] and kept["written_at"] == kept["read_at"] and kept["commands"]
-    assert "domain_rollout.yml" in record["hosts"][xp.name]["in_force"][0]
+    assert record["counts"] == {"hosts": 4, "done": 4, "failed": 0, "not_reached": 0}
+    for served in kept:
+        entry = record["hosts"][served.name]
+        assert entry["in_force"][0] == ("the host's assigned policy %r stays assigned and in force; the block's "
+                                        "rules are in it" % BASELINE)
+        assert "+ rule %r in policy %r" % (OWN, BASELINE) in entry["changes"]
+        assert not any(line.startswith("assigned policy:") for line in entry["changes"])
+        assert entry["read_at"] and entry["written_at"] == entry["read_at"] and entry["commands"]
+    assert "domain_rollout.yml" in record["hosts"][member.name]["in_force"][0]
     render_and_check(record_dir(estate), "emergency-block.html", {s.name: "done" for s in estate.hosts}, tmp_path,
                      texts=[BASELINE])
 
@@ -167,7 +168,7 @@ def test_a_baseline_stays_in_force_the_undo_restores_it_and_the_record_renders(e
         after = served.host.state()
         assert after.policies == before[served.name].policies and after.assigned == before[served.name].assigned
         assert after.filterlists == before[served.name].filterlists and after.dynamic == ()
-    assert blocks(modern.host, 23, 6) and not blocks(modern.host, 1434, 17)
+    assert all(blocks(s.host, 23, 6) and not blocks(s.host, 1434, 17) for s in kept)
 
 
 def render_and_check(directory, name, statuses, tmp_path, texts=()):
