@@ -131,6 +131,8 @@ def test_a_baseline_stays_in_force_the_undo_restores_it_and_the_record_renders(e
     setup.write_text(BASELINE_PLAY.format(hosts=":".join(s.name for s in kept), policy=json.dumps(BASELINE)))
     assert play(estate, ansible_env, str(setup)).returncode == 0
     assign_domain_policy(member.host)
+    member.host.refresh_group_policy(force=True)         # gpupdate: the domain policy reaches the member
+    assert member.host.domain_assignment() is not None
     before = {s.name: s.host.state() for s in estate.hosts}
     assert all(blocks(s.host, 23, 6) for s in kept)
 
