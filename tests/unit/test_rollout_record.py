@@ -69,7 +69,7 @@ def test_a_verified_block_is_no_failure_and_long_reasons_are_cut():
 
 
 def test_the_record_of_a_block_that_kept_the_assigned_policy():
-    record = rr.build(["win1", "win2", "win3"], {"win1": blocked(), "win2": {"unreachable": True, "msg": "refused"}},
+    record = rr.build(["win3", "win1", "win2"], {"win1": blocked(), "win2": {"unreachable": True, "msg": "refused"}},
                       about={"ports": [{"protocol": "UDP", "port": 1434}]}, generated="2026-12-04T16:00:05Z")
     assert record["headline"] == "3 hosts: 1 blocked and verified, 1 failed, 1 not reached"
     assert record["counts"] == {"hosts": 3, "failed": 1, "not_reached": 1, "done": 1} and record["failed"] == ["win2"]

@@ -155,9 +155,9 @@ def host_record(host: str, result: Any, present: bool = True, check: bool = Fals
 
 def build(hosts: Sequence[str], results: Mapping[str, Any], present: bool = True, check: bool = False,
           about: Optional[Mapping[str, Any]] = None, generated: Optional[str] = None) -> Dict[str, Any]:
-    """The record of one run over `hosts` (in the order given); `results` by host name."""
+    """The record of one run over `hosts` (listed in natural order: win2 before win10); `results` by host name."""
     done = "blocked" if present else "unblocked"
-    entries = {str(h): host_record(str(h), results.get(h), present, check) for h in hosts}
+    entries = {str(h): host_record(str(h), results.get(h), present, check) for h in sorted(hosts, key=_natural)}
     counts = {"hosts": len(entries)}
     counts.update({s: sum(1 for e in entries.values() if e["status"] == s) for s in STATUSES})
     headline = "%s%d %s: %d %s and verified, %d failed, %d not reached" % (
@@ -175,6 +175,11 @@ def build(hosts: Sequence[str], results: Mapping[str, Any], present: bool = True
         "failed": [h for h, e in entries.items() if e["status"] == "failed"],
         "hosts": entries,
     }
+
+
+def _natural(name: Any):
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part.casefold())
+            for part in re.split(r"(\d+)", str(name)) if part]
 
 
 def lines(record: Mapping[str, Any]) -> List[str]:
@@ -214,7 +219,7 @@ tr.not_reached td:first-child{box-shadow:inset 4px 0 var(--skip)}
 .badge{display:inline-block;padding:2px 10px;border-radius:999px;font-weight:700;font-size:13px;white-space:nowrap}
 .badge.done{color:var(--ok);background:var(--ok-bg)} .badge.failed{color:var(--err);background:var(--err-bg)}
 .badge.not_reached{color:var(--skip);background:var(--skip-bg)}
-.host{font-weight:600;overflow-wrap:anywhere}
+.host{font-weight:600;overflow-wrap:anywhere} td.host{white-space:nowrap}
 .time{white-space:nowrap;font-variant-numeric:tabular-nums}
 a{color:#0969da}
 ul{margin:0;padding-left:18px} ul.changes{padding:0;list-style:none;font:13px/1.5 ui-monospace,"DejaVu Sans Mono",Consolas,monospace}
