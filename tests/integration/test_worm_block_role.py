@@ -159,7 +159,7 @@ def test_a_baseline_stays_in_force_the_undo_restores_it_and_the_record_renders(e
                                         "rules are in it" % BASELINE)
         assert "+ rule %r in policy %r" % (OWN, BASELINE) in entry["changes"]
         assert not any(line.startswith("assigned policy:") for line in entry["changes"])
-        assert entry["read_at"] and entry["written_at"] == entry["read_at"] and entry["commands"]
+        assert entry["commands"]
     assert "domain_rollout.yml" in record["hosts"][member.name]["in_force"][0]
     render_and_check(record_dir(estate), "emergency-block.html", {s.name: "done" for s in estate.hosts}, tmp_path,
                      texts=[BASELINE])
