@@ -110,7 +110,7 @@ def test_unblock_reports_each_host_and_fails_when_one_fails(estate, ansible_env)
     assert out.returncode != 0
     headline, results = summary(out.stdout)
     assert headline == "2 hosts: 1 unblocked and verified, 1 failed, 0 not reached"
-    assert results[done.name] == ("unblocked and verified; static: own policy %s removed after unassigning it; "
+    assert results[done.name] == ("unblocked and verified; static: policy %s removed after unassigning it; "
                                   "dynamic filters removed: 2" % OWN)
     assert results[failing.name].startswith("NOT unblocked, failed: ")
     assert done.host.state().policy(OWN) is None and failing.host.state().assigned == OWN
