@@ -20,7 +20,7 @@ import time
 import weakref
 from typing import Dict, List, Optional, Tuple
 
-from .pstypes import DotNetException, Unsupported
+from .powershell.dotnet import DotNetException, Unsupported
 
 _NAMESPACES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _NAMESPACES_LOCK = threading.Lock()
