@@ -351,3 +351,7 @@ def test_role_variables_are_checked_before_any_connection_and_documented(estate,
     for option in ("ipsec_baseline_mode", "ipsec_baseline_emergency", "ipsec_baseline_other_policies",
                    "ipsec_baseline_rules"):
         assert option in out.stdout
+    for name in ("drift_record", "drift_enforce_steps"):          # the role's filters are documented too
+        out = subprocess.run(["ansible-doc", "-t", "filter", "winsec.ipsec." + name], env=ansible_env,
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0 and "ERROR" not in out.stderr, out.stderr[-2000:]
