@@ -209,3 +209,42 @@ def test_a_mistyped_policy_name_does_not_lift_the_assigned_one(estate, ansible_e
         state = tasks["after [info]"][name]["state"]
         assert state["assigned"] == "Block UDP 1434 Filter", (personality, state["assigned"])
         assert [p["name"] for p in state["policies"]] == ["Block UDP 1434 Filter"], personality
+
+
+@pytest.mark.winsim(count=1, personalities=("modern",))
+def test_disguised_forms_in_a_gpo_assigned_domain_policy_are_refused(estate, ansible_env, tmp_path):
+    """Issue 12.4 in domain policies: members run what a GPO assigns, so a rule added to such a
+    policy (store: domain) is guarded like one in the local assigned policy."""
+    import yaml
+    where = {"store": "domain"}
+    tasks_in = [
+        {"name": "a GPO-assigned domain policy [run]", "winsec.ipsec.ipsec_policy": dict(
+            where, name="Corp", gpo="Default Domain Policy", assigned=True,
+            rules=[{"name": "Slammer", "filters": ["*=0:1434:UDP"]}])},
+        {"name": "negotiate over all TCP [refused]", "ignore_errors": True, "winsec.ipsec.ipsec_rule": dict(
+            where, policy="Corp", name="Neg", filters=["*+0::TCP"], action="negotiate", filteraction="Neg")},
+        {"name": "a DNS name [refused]", "ignore_errors": True, "winsec.ipsec.ipsec_rule": dict(
+            where, policy="Corp", name="Dns", filters=["localhost=0:{{ ansible_port }}:TCP"])},
+        {"name": "a server type [refused]", "ignore_errors": True, "winsec.ipsec.ipsec_rule": dict(
+            where, policy="Corp", name="Gw", filters=[{"src": "GATEWAY", "dst": "me", "protocol": "TCP"}])},
+        {"name": "the controller's subnet, mask 0 [refused]", "ignore_errors": True, "winsec.ipsec.ipsec_rule": dict(
+            where, policy="Corp", name="Zero", filters=[{"src": "127.0.0.1", "src_mask": 0, "protocol": "TCP"}])},
+        {"name": "domain gathered [info]", "winsec.ipsec.ipsec_policy": dict(where, state="gathered")},
+    ]
+    path = tmp_path / "domain.yml"
+    path.write_text(yaml.safe_dump([{"name": "domain lockouts", "hosts": "all", "gather_facts": False,
+                                     "tasks": tasks_in}], sort_keys=False))
+    trips = RoundTrips(estate)
+    tasks = run_playbook(estate, with_recorder(ansible_env), str(path))
+    per_host = task_trips(tasks, trips)
+    [name] = host_names(estate).values()
+    assert not tasks["a GPO-assigned domain policy [run]"][name]["failed"]
+    for task, results in tasks.items():
+        if task.endswith("[refused]"):
+            r = results[name]
+            changed_calls = [e for call in per_host[name][task] for e in call if e["changed"]]
+            assert r["failed"] and r["round_trips"] == 1 and not changed_calls, (task, r.get("msg"))
+            assert "allow_lockout: true" in r["msg"] and "'Corp'" in r["msg"], (task, r["msg"])
+    gathered = tasks["domain gathered [info]"][name]["gathered"]
+    [corp] = gathered["policies"]
+    assert [r["name"] for r in corp["rules"] if not r["default_response"]] == ["Slammer"]
