@@ -131,7 +131,8 @@ def test_drift_check_names_the_drifting_host_changes_nothing_and_renders(estate,
     inventory = with_broken_hosts(estate, str(tmp_path / "with-broken.yml"))
     audit_seen = {s.name: len(s.host.audit_entries()) for s in estate.hosts}
     started = utc_now()
-    rc, output = ansible_playbook(ansible_env, tmp_path, "-i", inventory, PLAYBOOK)   # default report dir
+    rc, output = ansible_playbook(ansible_env, tmp_path, "-i", inventory, PLAYBOOK,   # default report dir
+                                  "-e", '{"drift_run_info": {"ticket": "CHG-1234"}}')
     finished = utc_now()
     assert rc == 0, output[-4000:]
 
@@ -160,6 +161,7 @@ def test_drift_check_names_the_drifting_host_changes_nothing_and_renders(estate,
     galaxy = yaml.safe_load(open(os.path.join(REPO, "galaxy.yml"), encoding="utf-8"))
     run = report["run"]
     assert run["controller"] == socket.gethostname() and run["user"] == getpass.getuser()
+    assert run["ticket"] == "CHG-1234"                           # drift_run_info, added by the user
     assert run["collection"]["version"] == galaxy["version"] and run["collection"]["source"].startswith("galaxy.yml")
     (baseline,) = report["baseline_definitions"]
     assert baseline["definition"]["rules"] == [

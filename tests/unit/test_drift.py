@@ -472,3 +472,15 @@ def test_a_host_never_read_has_no_read_time():
     assert drift.host_record(FAILED, "xp1", SLAMMER, received_at="T")["read_at"] == ""
     fact = {"ansible_facts": {"winsec_ipsec_state": {"read_at": "2026-12-04T10:00:01Z"}}}
     assert drift.host_record(dict(FAILED, **fact), "xp1", SLAMMER)["read_at"] == "2026-12-04T10:00:01Z"
+
+
+def test_collection_version_comes_from_the_installed_manifest_else_galaxy_yml(tmp_path):
+    from ansible_collections.winsec.ipsec.plugins.action.drift_report import collection_version
+    (tmp_path / "galaxy.yml").write_text("namespace: winsec\nname: ipsec\nversion: 9.8.7\n")
+    found = collection_version(str(tmp_path))
+    assert (found["name"], found["version"]) == ("winsec.ipsec", "9.8.7") and found["source"].startswith("galaxy.yml")
+    (tmp_path / "MANIFEST.json").write_text(json.dumps(
+        {"collection_info": {"namespace": "winsec", "name": "ipsec", "version": "1.0.0"}}))
+    found = collection_version(str(tmp_path))
+    assert found["version"] == "1.0.0" and found["source"].startswith("MANIFEST.json")
+    assert collection_version(str(tmp_path / "nowhere"))["version"] == "unknown"
