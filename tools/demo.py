@@ -1,11 +1,23 @@
 """`make demo`: the emergency worm block on a five-host emulated estate.
 
 Starts five winsim hosts (current Windows Server, 2008 R2, 2003 and XP personalities) on loopback
-addresses, runs playbooks/emergency_block.yml against them over real WinRM (the KB 813878 Slammer
-block: UDP 1434 in and out, dynamic filters plus an assigned static policy, in canary waves), shows
-each host's verified result, then stops the hosts. State and the inventory stay in build/demo/.
+addresses. One of them already enforces a corporate baseline (a policy that blocks Telnet, assigned).
+Then, over real WinRM, with Ansible's jsonfile fact cache on (build/demo/ansible.cfg):
+
+  1. playbooks/emergency_block.yml: the KB 813878 Slammer block (UDP 1434 in and out) in canary
+     waves. The baseline host keeps its policy assigned and the block's rule goes into it; the
+     others get the block's own policy. Cold: each host is read, then written (two WinRM commands).
+  2. playbooks/unblock.yml: each host as it was. Warm: the state the block read back is in the fact
+     cache, so each host needs one WinRM command (its script checks the host is as last seen).
+  3. playbooks/emergency_block.yml again, warm.
+
+After each run it shows, per host, the WinRM commands the run cost and what the host enforces, and
+where the rollout record (JSON and HTML) is. Every command it prints works when pasted from the
+repository root while the estate runs; the last lines say how to start the same estate again.
+State, inventory, fact cache and records stay in build/demo/.
 """
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -15,29 +27,75 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from winsim.estate import Estate  # noqa: E402  (winsim sets up the collection import path)
+from winsim.firewall import Packet, packet_verdict  # noqa: E402
 
 DEMO_DIR = os.path.join(ROOT, "build", "demo")
 PERSONALITIES = ("modern", "2008r2", "modern", "2003", "xp")
 BASE_ADDRESS = "127.0.10.2"     # away from the test suite's addresses
+BASELINE_HOST = 2               # the second current server (win003)
+BASELINE_PLAYBOOK = """\
+# Written by tools/demo.py: a corporate baseline, assigned before the incident (it blocks Telnet).
+- name: Corporate baseline
+  hosts: {host}
+  gather_facts: false
+  tasks:
+    - name: Corp Baseline, assigned
+      winsec.ipsec.ipsec_policy:
+        name: Corp Baseline
+        assigned: true
+        rules:
+          - name: Block Telnet
+            filters: ['*=0:23:TCP']
+"""
+ANSIBLE_CFG = """\
+# Written by tools/demo.py: the demo's Ansible settings (ANSIBLE_CONFIG=build/demo/ansible.cfg).
+[defaults]
+collections_path = {collections}
+host_key_checking = False
+retry_files_enabled = False
+nocows = True
+# Fact caching: each winsec.ipsec task leaves the state it read back in the winsec_ipsec_state fact;
+# kept here, the next run plans against it and changes a host with one WinRM command.
+fact_caching = jsonfile
+fact_caching_connection = {facts}
+fact_caching_timeout = 86400
+"""
 
 
-def ansible_env():
-    env = dict(os.environ)
-    env.update({
-        "ANSIBLE_COLLECTIONS_PATH": os.path.join(ROOT, "build", "collections"),
-        "ANSIBLE_HOST_KEY_CHECKING": "False",
-        "ANSIBLE_RETRY_FILES_ENABLED": "False",
-        "ANSIBLE_FORCE_COLOR": env.get("ANSIBLE_FORCE_COLOR", "0"),
-        "ANSIBLE_NOCOWS": "1",
-    })
-    return env
+def rel(path):
+    return os.path.relpath(path, ROOT)
 
 
-def run_playbook(inventory, playbook, *extra):
-    cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", inventory,
-           os.path.join(ROOT, "playbooks", playbook), *extra]
-    print("\n$ " + " ".join(os.path.relpath(c, ROOT) if c.startswith(ROOT) else c for c in cmd), flush=True)
-    return subprocess.run(cmd, env=ansible_env(), cwd=ROOT).returncode
+def run(argv, note=""):
+    """Print the command as it can be pasted (from the repository root), then run it."""
+    printed = ["ANSIBLE_CONFIG=" + rel(os.path.join(DEMO_DIR, "ansible.cfg"))]
+    printed += [rel(a) if os.path.isabs(a) and a.startswith(ROOT) else a for a in argv]
+    print("\n" + (note + "\n" if note else "") + "$ " + " ".join(shlex.quote(p) if i else p
+                                                               for i, p in enumerate(printed)), flush=True)
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(DEMO_DIR, "ansible.cfg"),
+               ANSIBLE_FORCE_COLOR=os.environ.get("ANSIBLE_FORCE_COLOR", "0"))
+    env.pop("ANSIBLE_COLLECTIONS_PATH", None)
+    return subprocess.run(argv, env=env, cwd=ROOT).returncode
+
+
+def tool(name):
+    return rel(os.path.join(os.path.dirname(sys.executable), name))
+
+
+def blocks(sim, port, protocol):
+    return packet_verdict(sim, Packet("10.0.0.5", sim.address, protocol, 50000, port)) is not None
+
+
+def show(estate, seen):
+    """Per host: the WinRM commands since `seen`, the assigned policy and what is blocked now."""
+    print("\n  host    personality  WinRM commands  assigned policy             UDP 1434  TCP 23")
+    for served in estate.hosts:
+        sim = served.host
+        commands = served.service.commands_seen - seen.get(served.name, 0)
+        seen[served.name] = served.service.commands_seen
+        print("  %-7s %-12s %14d  %-26s  %-8s  %s" % (
+            served.name, served.personality, commands, sim.state().assigned or "(none)",
+            "blocked" if blocks(sim, 1434, 17) else "open", "blocked" if blocks(sim, 23, 6) else "open"))
 
 
 def main():
@@ -45,18 +103,49 @@ def main():
     shutil.rmtree(DEMO_DIR, ignore_errors=True)
     state = os.path.join(DEMO_DIR, "state")
     inventory = os.path.join(DEMO_DIR, "hosts.yml")
+    record = os.path.join(DEMO_DIR, "record")
     estate = Estate(state, len(PERSONALITIES), PERSONALITIES, base_address=BASE_ADDRESS)
+    rc = 0
     with estate:
         estate.write_inventory(inventory)
-        print("winsim estate of %d hosts:" % len(estate.hosts))
+        with open(os.path.join(DEMO_DIR, "ansible.cfg"), "w") as handle:
+            handle.write(ANSIBLE_CFG.format(collections=os.path.join(ROOT, "build", "collections"),
+                                            facts=os.path.join(DEMO_DIR, "facts")))
+        print("winsim estate of %d hosts (fact cache: %s):" % (len(estate.hosts), rel(os.path.join(DEMO_DIR, "facts"))))
         for served in estate.hosts:
             print("  %s  %-7s %s:%s" % (served.name, served.personality, served.address, served.http_port))
-        rc = run_playbook(inventory, "emergency_block.yml")
-        if rc == 0 and os.path.exists(os.path.join(ROOT, "playbooks", "drift_check.yml")):
-            rc = run_playbook(inventory, "drift_check.yml", "-e", "drift_report_dir=" + os.path.join(DEMO_DIR, "report"))
-            print("\nDrift report: %s" % os.path.join(DEMO_DIR, "report"))
-    print("\nInventory and host state kept in %s; hosts stopped. %.1f s in all." % (
-        os.path.relpath(DEMO_DIR, ROOT), time.monotonic() - started))
+        seen = {s.name: s.service.commands_seen for s in estate.hosts}
+        baseline = estate.hosts[BASELINE_HOST].name
+        book = tool("ansible-playbook")
+        baseline_book = os.path.join(DEMO_DIR, "baseline.yml")
+        with open(baseline_book, "w") as handle:
+            handle.write(BASELINE_PLAYBOOK.format(host=baseline))
+        steps = [
+            ([book, "-i", inventory, baseline_book],
+             "# Before the incident, %s enforces a corporate baseline that blocks Telnet:" % baseline),
+            ([book, "-i", inventory, os.path.join(ROOT, "playbooks", "emergency_block.yml"),
+              "-e", "rollout_record_dir=" + rel(record)],
+             "# The Slammer block in canary waves. Cold fact cache: each host is read, then written."),
+            ([book, "-i", inventory, os.path.join(ROOT, "playbooks", "unblock.yml"),
+              "-e", "rollout_record_dir=" + rel(record)],
+             "# The undo. Warm: the block's read-back is in the fact cache, one WinRM command per host."),
+            ([book, "-i", inventory, os.path.join(ROOT, "playbooks", "emergency_block.yml"),
+              "-e", "rollout_record_dir=" + rel(record)],
+             "# The block again, warm."),
+        ]
+        for argv, note in steps:
+            rc = run(argv, note)
+            show(estate, seen)
+            if rc != 0:
+                break
+        print("\nRollout records: %s (emergency-block.html for people, .json for a ticket; emergency-unblock.*)"
+              % rel(record))
+    print("\nHosts stopped; state, inventory, fact cache and records kept in %s. %.1f s in all." % (
+        rel(DEMO_DIR), time.monotonic() - started))
+    print("To paste the commands above, serve the same estate again (Ctrl-C stops it):\n$ %s -m winsim serve "
+          "--state %s --hosts %d --personalities %s --base-address %s --inventory %s" % (
+              rel(sys.executable), rel(state), len(PERSONALITIES), ",".join(PERSONALITIES), BASE_ADDRESS,
+              rel(inventory)))
     return rc
 
 
