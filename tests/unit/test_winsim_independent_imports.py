@@ -21,7 +21,6 @@ STILL_IMPORTED = {
     "host.py": {"model"},
     "state/store.py": {"model"},
     "tools/ipseccmd.py": {"filterspec", "model"},
-    "tools/netdiag.py": {"netdiag"},
     "tools/netsh_dynamic.py": {"model"},
     "tools/netsh_params.py": {"model"},
     "tools/netsh_static.py": {"model"},
