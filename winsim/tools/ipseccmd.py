@@ -2,7 +2,7 @@
 
 Grammar: SYNTAX.md 3 ([D] W2K Resource Kit "IPSecPol Syntax", KB 813878). `-w` selects static mode
 (`REG` local registry, `DS[:domain]` the directory); without it the command is dynamic and lives in
-the PolicyAgent's memory. Filterspecs are read by the engine's `filterspec.parse_filterspec`.
+the PolicyAgent's memory. Filterspecs are read by winsim's own parser (tools/filterspec.py).
 
 Assumed semantics [I], as the engine's ipseccmd dialect assumes them: `-p P -r R -f ... -n ...`
 creates policy P when missing and creates or replaces rule R with its own filter list and its own
@@ -28,13 +28,13 @@ import re
 from dataclasses import replace
 from typing import Dict, List, Optional, Tuple
 
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.filterspec import parse_filterspec
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
     DEFAULT_POLLING_MINUTES, KERBEROS, AuthMethod, DynamicRule, FilterAction, FilterList, HostState, Policy,
-    Rule, ValidationError, name_key)
+    Rule, name_key)
 
 from ..host import DynamicEntry
 from ..result import Result
+from . import filterspec
 from .netsh_params import NetshError, qm_offers
 from .netsh_static import new_guid, with_default_response, without_policy
 
@@ -81,8 +81,8 @@ def parse_args(argv: List[str]) -> Args:
             items, i = _items(argv, i + 1, "-f")
             for item in items:
                 try:
-                    args.specs.append(parse_filterspec(item, "-f"))
-                except ValidationError as err:
+                    args.specs.append(filterspec.parse(item))
+                except filterspec.FilterspecError as err:
                     raise IpseccmdError("invalid filter specification %r: %s" % (item, err)) from None
             continue
         if flag in LIST_FLAGS:
