@@ -100,7 +100,7 @@ def handle(ctx):
                                   "netdiag output", str(err)) from None
         return {"changed": False, "parsed": only(saved, p["name"])}
     specs = rule_specs(p["rules"])
-    if state in WRITE_STATES + ("rendered",):       # the dialect known before connecting: its refusals come now (issue 12.8)
+    if state in WRITE_STATES + ("rendered",):     # the dialect known before connecting: refused now (issue 12.8)
         precheck(ctx, specs, policy=p["name"], description=p["description"])
     if state == "rendered":
         return rendered(p, specs)
