@@ -150,7 +150,8 @@ def test_negotiate_is_named_as_such():
 
 def test_dns_name_counts_as_the_controller_even_when_the_controller_is_unknown():
     f = parse("block", "ansible.example=0:5985:TCP")
-    assert lockout.connection_blocks(state_with("block", f), (PORT,))
+    [found] = lockout.connection_blocks(state_with("block", f), (PORT,))
+    assert "ansible.example may be the controller or this host" in found and "write the address" in found
 
 
 @pytest.mark.parametrize("address", [

@@ -132,9 +132,14 @@ def _what(action: str) -> str:
 
 def _spec(f: Filter) -> str:
     try:
-        return format_filterspec(f)
+        text = format_filterspec(f)
     except ValueError:       # a side filterspec cannot write (DNS name, range): the plain fields
-        return "%s:%s -> %s:%s protocol %s" % (f.src, f.src_port, f.dst, f.dst_port, f.protocol)
+        text = "%s:%s -> %s:%s protocol %s" % (f.src, f.src_port, f.dst, f.dst_port, f.protocol)
+    named = [str(a) for a in (f.src, f.dst) if a.kind in ("dns", "server")]
+    if named:
+        text += (" - %s may be the controller or this host: Windows resolves it on the host, so write the "
+                 "address instead" % " and ".join(dict.fromkeys(named)))
+    return text
 
 
 def connection_blocks(state: HostState, ports: Sequence[int], controller: str = "",
