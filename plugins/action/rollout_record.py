@@ -65,9 +65,12 @@ class ActionModule(ActionBase):
             results = {}
             for host in hosts:
                 if host in hostvars:
-                    value = hostvars[host].get(p["register"])
+                    # raw_get: the host's variables as stored, without templating them all again (a
+                    # registered result is module output, never a template; hostvars[host] would
+                    # render every host's whole result: seconds at 200 hosts)
+                    value = hostvars.raw_get(host).get(p["register"])
                     if value is not None:
-                        results[host] = plain(value)
+                        results[host] = value       # the builder copies only what it shows
         present = p["state"] == "present"
         check = bool(self._task.check_mode)
         record = rollout_record.build(hosts, results, present, check, plain(p["about"]))

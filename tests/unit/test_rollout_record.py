@@ -138,3 +138,12 @@ def test_the_page_escapes_hostile_text_and_lists_every_host():
     assert [r.get("data-status") for r in page.xpath("//table[@id='hosts']/tbody/tr")] == ["failed", "not_reached", "done"]
     assert sorted(s.get("data-host") for s in page.xpath("//section[@class='hostdetail']")) == ["a<1>", "b"]
     assert "Corp <b>baseline</b>" in page.text_content()
+
+
+def test_states_convert_as_the_report_module_converts_them():
+    """The record's own converter (types resolved once) gives what report.state_from_dict gives."""
+    from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.report import state_from_dict
+    for data in (BEFORE, AFTER, dict(AFTER, domain={"name": "GPO", "path": "LDAP://CN=x"})):
+        assert rr.state_from_dict(data) == state_from_dict(data)
+    with pytest.raises(ValueError, match="HostState: unknown keys colour"):
+        rr.state_from_dict(dict(AFTER, colour="red"))
