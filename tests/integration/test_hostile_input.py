@@ -25,8 +25,9 @@ MODULES = tuple(sorted(name[:-3] for name in os.listdir(os.path.join(REPO, "plug
                        if name.endswith(".py") and not name.startswith("_")))
 
 
-# Options with no bad value to give: any text is a report title (the HTML escapes it, drift.py).
-NO_BAD_VALUE = {"drift_report": {"title"}}
+# Options with no bad value to give: any text is a report title (the HTML escapes it, drift.py,
+# rollout_record.py), and rollout_record's `register` names a variable that may be unset.
+NO_BAD_VALUE = {"drift_report": {"title"}, "rollout_record": {"title", "register"}}
 
 
 def load(name):
