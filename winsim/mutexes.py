@@ -20,6 +20,7 @@ import time
 import weakref
 from typing import Dict, List, Optional, Tuple
 
+from . import process
 from .powershell.dotnet import DotNetException, Unsupported
 
 _NAMESPACES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -146,7 +147,11 @@ class Handle:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return False
-                cond.wait(left)
+                # A terminated command stops waiting (winsim/process.py); it is woken by the
+                # namespace's notify or, at the latest, a quarter of a second later.
+                process.check()
+                cond.wait(0.25 if left is None else min(left, 0.25))
+            process.check()
             kernel.owner, kernel.count = self.session, 1
             self.session.owned.append(kernel)
             if kernel.abandoned:

@@ -18,7 +18,7 @@ import weakref
 from typing import Dict, List, Optional
 from xml.sax.saxutils import escape
 
-from . import cmdexe, mutexes
+from . import cmdexe, mutexes, process
 from .powershell import NOT_RECOGNIZED, Interpreter
 from .result import Result
 
@@ -111,6 +111,7 @@ class Machine:
     def run_process(self, name: str, argv: List[str], args_text: str,
                     stdin: str) -> Optional[Result]:
         """Start `name`; None when no such program exists (each shell words that itself)."""
+        process.check()     # a terminated command starts nothing more (winsim/process.py)
         program = re.split(r"[\\/]", name)[-1].lower()
         if program.endswith(".exe"):
             program = program[:-4]

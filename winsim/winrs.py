@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 
-from . import wsman
+from . import process, wsman
 from .result import Result
 
 log = logging.getLogger("winsim.winrs")
@@ -57,6 +57,9 @@ class Command:
         self.exit_code = 0
         self.pending: list[tuple[str, bytes]] = []  # output produced and not yet received
         self.drop_on_done = False  # fault injection: cut the connection instead of reporting Done
+        # Set by Signal (terminate, ctrl_c, ctrl_break) and by deleting the shell: the process ends
+        # at its next statement or program start ([MS-WSMV] 2.2.5.6; winsim/process.py).
+        self.kill = threading.Event()
 
 
 class Shell:
@@ -243,6 +246,7 @@ class ShellService:
         if code not in (wsman.SIGNAL_TERMINATE, wsman.SIGNAL_CTRL_C, wsman.SIGNAL_CTRL_BREAK):
             raise wsman.invalid_body("Unknown signal code %r." % code)
         cmd = self._command_of(shell, signal.get("CommandId", ""))
+        cmd.kill.set()
         with cmd.cond:
             cmd.terminated = True
             cmd.cond.notify_all()
@@ -259,6 +263,7 @@ class ShellService:
     @staticmethod
     def _end_commands(shell: Shell) -> None:
         for cmd in list(shell.commands.values()):
+            cmd.kill.set()
             with cmd.cond:
                 cmd.terminated = True
                 cmd.cond.notify_all()
@@ -277,7 +282,11 @@ class ShellService:
     def _run(self, shell: Shell, cmd: Command) -> None:
         try:
             try:
-                result = self.host.run(cmd.command, cmd.arguments, bytes(cmd.stdin))
+                with process.running(cmd.kill):
+                    result = self.host.run(cmd.command, cmd.arguments, bytes(cmd.stdin))
+            except process.ProcessKilled:
+                log.info("%s: command %s terminated", self.machine, cmd.command_id)
+                result = Result("", "", 1)  # [I] the exit code WinRS gives a terminated process
             except Exception as err:  # a bug in the stand-in must show, never pass as success
                 log.exception("%s: host.run failed for %r", self.machine, cmd.command)
                 result = Result("", "winsim internal error running %s: %s: %s\r\n"

@@ -658,3 +658,36 @@ def test_the_contract_snippets_end_to_end_with_stdin_over_pywinrm(estate_factory
     assert (rc, err) == (0, b"") and secret in text
     digest = hashlib.sha1(text.encode("utf-8")).hexdigest().upper()
     assert last == "reg=%s rc=0" % "-".join(digest[i:i + 2] for i in range(0, 40, 2))
+
+
+@pytest.mark.parametrize("personality", ["modern", "xp"])
+@pytest.mark.parametrize("cut_receive", [False, True])
+def test_signal_terminate_ends_a_running_command_mid_way_and_abandons_its_mutex(estate_factory, personality,
+                                                                                 cut_receive):
+    """[MS-WSMV] 2.2.5.6: terminate "Terminates the shell or command". Ansible's winrm connection sends
+    it (cleanup_command) in a `finally` after every command, also when a Receive was cut while the
+    command still runs: the command then ends at its next step, half done, and its mutex is abandoned."""
+    from winsim import mutexes
+    estate = estate_factory(1, [personality])
+    served = estate.hosts[0]
+    gate = mutexes.namespace_for(served.host).session().open(True, "Global\\gate")
+    body = (LOCK % 120000 + "$null = reg add HKLM\\SOFTWARE\\winsimkill /v one /d 1 /f\n"
+            "$g = New-Object Threading.Mutex($false, 'Global\\gate')\n$null = $g.WaitOne(30000)\n"
+            "$null = reg add HKLM\\SOFTWARE\\winsimkill /v two /d 1 /f\n$winseclock.ReleaseMutex()\n")
+    client = protocol(estate, served)
+    shell = client.open_shell()
+    command = client.run_command(shell, "PowerShell", ["-EncodedCommand",
+                                                       base64.b64encode(body.encode("utf-16-le")).decode()])
+    deadline = time.monotonic() + 20
+    while not _writes(served, "one") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if cut_receive:
+        served.control({"drop_request": 1})     # the Receive is lost on the way
+        with pytest.raises(requests.exceptions.ConnectionError):
+            client.get_command_output(shell, command)
+    client.cleanup_command(shell, command)      # Signal terminate, over a new connection after a cut
+    gate.release()
+    assert served.wait_idle(30)
+    assert [e["argv"][4] for e in _writes(served, "winsimkill")] == ["one"]      # never "two"
+    after = session(estate, served).run_ps(LOCK % 5000 + "Write-Output next\n$winseclock.ReleaseMutex()")
+    assert (after.std_out, after.status_code) == (b"next\r\n", 0)   # the catch took the abandoned mutex

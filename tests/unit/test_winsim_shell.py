@@ -878,3 +878,57 @@ def test_mutex_names_namespaces_and_recursion():
     assert b.open(False, "Global\\x").wait(0)
     with pytest.raises(Exception, match="unsynchronized"):
         ga.release()
+
+
+# -- a terminated command ([MS-WSMV] 2.2.5.6 "Terminates the shell or command"; winsim/process.py) --
+
+@pytest.mark.parametrize("powershell", ["5.1", "2.0"])
+def test_a_terminated_command_stops_at_the_next_step_runs_no_finally_and_abandons_its_mutex(powershell):
+    from winsim import process
+    host = BlockingHost(powershell)
+    kill = threading.Event()
+    box = {}
+
+    def command():
+        with process.running(kill):
+            try:
+                ps(lock_script(120000, "tool a\ntry { block; tool b } finally { tool fin }"), host, raw=True)
+            except process.ProcessKilled:
+                box["killed"] = True
+    thread = threading.Thread(target=command)
+    thread.start()
+    assert host.entered.wait(10)
+    waiter, waiter_box = in_thread(host, "$m = New-Object Threading.Mutex($false, 'Global\\winsec.ipsec')\n"
+                                         "$m.WaitOne(120000)\ntool waiter")
+    kill.set()
+    host.go.set()
+    thread.join(10)
+    waiter.join(10)
+    assert box == {"killed": True}
+    assert host.tools() == ["tool a", "block", "tool waiter"]    # no `tool b`, no finally block
+    assert "abandoned mutex" in errors(waiter_box["result"])
+
+
+def test_a_terminated_command_stops_waiting_for_a_mutex():
+    from winsim import process
+    host = BlockingHost("5.1")
+    holder, _ = in_thread(host, lock_script(1000, "block"))
+    assert host.entered.wait(10)
+    kill = threading.Event()
+    box = {}
+
+    def command():
+        with process.running(kill):
+            try:
+                ps(lock_script(120000, "tool never"), host, raw=True)
+            except process.ProcessKilled:
+                box["killed"] = time.monotonic()
+    thread = threading.Thread(target=command)
+    thread.start()
+    time.sleep(0.3)
+    killed_at = time.monotonic()
+    kill.set()
+    thread.join(10)
+    host.go.set()
+    holder.join(10)
+    assert box["killed"] - killed_at < 1 and host.tools() == ["block"]

@@ -2,6 +2,7 @@
 import re
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from .. import process
 from . import dotnet
 from ..cmdline import (Argument, NativePiece, Parameter, Verbatim, command_line_to_argv,
                        legacy_command_line)
@@ -121,6 +122,7 @@ class Interpreter:
 
     def run_block(self, statements: Sequence[Node]):
         for st in statements:
+            process.check()     # a terminated command stops here (winsim/process.py)
             try:
                 self.run_statement(st)
             except PSError as e:
@@ -172,12 +174,16 @@ class Interpreter:
         """A terminating error in the body goes to the first catch whose type matches the error's
         .NET exception (or the wrapped one, as PowerShell unwraps MethodInvocationException), else
         to the catch-all; finally runs in any case, exit included (about_Try_Catch_Finally)."""
+        killed = False
         try:
             self.try_depth += 1
             try:
                 self.run_block(st.body)
             finally:
                 self.try_depth -= 1
+        except process.ProcessKilled:
+            killed = True       # a terminated process runs no finally block
+            raise
         except PSError as e:
             self.vars["?"] = False
             handler = self.find_catch(st, e)
@@ -190,7 +196,7 @@ class Interpreter:
             finally:
                 self.vars["_"] = saved
         finally:
-            if st.finally_body is not None:
+            if st.finally_body is not None and not killed:
                 self.run_block(st.finally_body)
 
     def find_catch(self, st: "Try", e: PSError) -> Optional[List[Node]]:
