@@ -90,8 +90,9 @@ def handle(ctx):
                 raise ValidationError(option, p[option], "no %s with state=%s" % (option, state),
                                       "the state does not write the policy's settings")
     polling = p["polling_interval"]
-    if polling is not None and not 0 <= polling <= 43200:     # [I] a month: our own sanity bound
-        raise ValidationError("polling_interval", polling, "minutes from 0 to 43200")
+    if polling is not None and not 1 <= polling <= 43200:     # [I] a month: our own sanity bound
+        # 0 neither netsh (pollinginterval, dialects/netsh.py) nor ipseccmd (-p Name:N) takes: refused now
+        raise ValidationError("polling_interval", polling, "minutes from 1 to 43200")
     if state == "parsed":
         try:
             saved = host.state_from_saved(p["running_config"])
