@@ -36,6 +36,12 @@ def namespace_for(host) -> "Namespace":
         return ns
 
 
+def forget(host) -> None:
+    """A reboot: the kernel and every mutex in it are gone; the next command finds none."""
+    with _NAMESPACES_LOCK:
+        _NAMESPACES.pop(host, None)
+
+
 def abandoned() -> DotNetException:
     return DotNetException("System.Threading.AbandonedMutexException",
                            "The wait completed due to an abandoned mutex.")

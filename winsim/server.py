@@ -22,7 +22,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler
 
-from . import auth, firewall, wsman
+from . import auth, firewall, mutexes, wsman
 from .winrs import DropConnection, ShellService
 
 log = logging.getLogger("winsim.server")
@@ -89,7 +89,8 @@ class ServedHost:
                                  % (self.name, ", ".join(sorted(settings))))
             configure(**settings)
             if settings.get("reboot"):
-                self.service.reset()
+                self.service.reset()        # every shell and command ends
+                mutexes.forget(self.host)   # and the kernel's named objects with them
         return self.status()
 
     def wait_idle(self, timeout: float = 30.0) -> bool:

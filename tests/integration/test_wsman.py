@@ -385,6 +385,18 @@ def test_reboot_through_the_control_api_ends_open_shells(estate):
     assert fault.value.wsman_fault_code == 2150858843
 
 
+def test_a_reboot_ends_running_commands_and_forgets_every_mutex(estate):
+    from winsim import mutexes
+    served = estate.hosts[0]
+    held = mutexes.namespace_for(served.host).session().open(True, "Global\\winsec.ipsec")
+    assert mutexes.namespace_for(served.host).held() == {"Global\\winsec.ipsec": True}
+    estate_mod.control(estate.state_dir, served.name, {"reboot": True})
+    assert mutexes.namespace_for(served.host).held() == {}
+    after = session(estate, served).run_ps(LOCK % 0 + "Write-Output free\n$winseclock.ReleaseMutex()")
+    assert (after.std_out, after.status_code) == (b"free\r\n", 0)
+    held.release()      # the old kernel's object: no effect on the new one
+
+
 def test_ctl_command_line_sets_and_reports(recorded):
     host = recorded.hosts[0]
     run = subprocess.run([sys.executable, "-m", "winsim", "ctl", "--state", recorded.state_dir,
