@@ -357,3 +357,35 @@ def test_role_variables_are_checked_before_any_connection_and_documented(estate,
         out = subprocess.run(["ansible-doc", "-t", "filter", "winsec.ipsec." + name], env=ansible_env,
                              capture_output=True, text=True, timeout=120)
         assert out.returncode == 0 and "ERROR" not in out.stderr, out.stderr[-2000:]
+
+
+KEY = "S3cretPsk-Drift-4417"
+PSK_BASELINE = {
+    "ipsec_baseline_name": "Partners baseline",
+    "ipsec_baseline_rules": [
+        {"name": "Partner SQL", "action": "permit", "filters": ["10.9.0.0/255.255.0.0=0:1433:TCP"],
+         "auth": [{"kind": "psk", "value": KEY}, {"kind": "kerberos"}]},
+        {"name": "Block Telnet", "filters": ["*=0:23:TCP"]}]}
+
+
+@pytest.mark.winsim(count=1, personalities=("modern",))
+def test_a_baseline_with_a_key_is_reported_in_full_but_the_key_never(estate, ansible_env, tmp_path):
+    """The report shows the baseline's content (15.5), and a pre-shared key is a secret: masked in the
+    drift record, drift.json, drift.html and drift.xml, and absent from ansible-playbook's output at -v."""
+    (tmp_path / "enforce.yml").write_text(ENFORCE)
+    (tmp_path / "baseline.json").write_text(json.dumps(PSK_BASELINE))
+    rc, output = ansible_playbook(ansible_env, tmp_path, "-i", estate.inventory_path, "enforce.yml",
+                                  "-e", "@baseline.json")
+    assert rc == 0, output[-4000:]
+    rc, output = ansible_playbook(ansible_env, tmp_path, "-i", estate.inventory_path, PLAYBOOK, "-v",
+                                  "-e", "@baseline.json")
+    assert rc == 0, output[-4000:]
+    assert KEY not in output
+    report_dir = tmp_path / "drift-report"
+    report = json.loads((report_dir / "drift.json").read_text(encoding="utf-8"))
+    assert report["counts"]["in_sync"] == 1, report["hosts"]
+    (baseline,) = report["baseline_definitions"]
+    assert baseline["definition"]["rules"][0]["auth"] == [{"kind": "psk", "value": "********"}, {"kind": "kerberos"}]
+    assert baseline["definition"]["rules"][0]["filters"] == ["10.9.0.0/255.255.0.0=0:1433:TCP"]
+    for name in ("drift.json", "drift.html", "drift.xml"):
+        assert KEY not in (report_dir / name).read_text(encoding="utf-8"), name
