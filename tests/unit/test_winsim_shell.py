@@ -932,3 +932,16 @@ def test_a_terminated_command_stops_waiting_for_a_mutex():
     host.go.set()
     holder.join(10)
     assert box["killed"] - killed_at < 1 and host.tools() == ["block"]
+
+
+@pytest.mark.parametrize("powershell", ["5.1", "2.0"])
+def test_the_error_record_in_a_catch_block(powershell):
+    result, host = ps("try { [Convert]::FromBase64String('a') } catch {\n$_\nWrite-Output \"text=$_\"\n"
+                      "tool $_.FullyQualifiedErrorId\n}", FakeHost(powershell=powershell), raw=True)
+    fqid = "FormatException" if powershell == "5.1" else "DotNetMethodException"
+    message = ('Exception calling "FromBase64String" with "1" argument(s): "Invalid length for a Base-64 char '
+               'array%s."' % (" or string" if powershell == "5.1" else ""))
+    assert result.stdout.startswith(message + "\r\nAt line:1 char:")     # written as the error view
+    assert "FullyQualifiedErrorId : %s\r\n" % fqid in result.stdout
+    assert result.stdout.endswith(" \r\ntext=%s\r\nok\r\n" % message)              # its text is the message
+    assert host.argv == ["tool", fqid] and errors(result) == ""

@@ -249,8 +249,10 @@ class Interpreter:
 
     # -- output ---------------------------------------------------------------------------
     def render(self, obj: Any):
-        if isinstance(obj, PSError):
-            self.write_out(self.format_error(obj))
+        if isinstance(obj, (PSError, ErrorRecord)):
+            # An error record written to the output (`$_` in a catch block, `2>&1`) displays as
+            # the error view does.
+            self.write_out(self.format_error(obj if isinstance(obj, PSError) else obj.e))
         elif isinstance(obj, RawText):
             self.write_out(obj)
         elif isinstance(obj, NativeErrorLine):
