@@ -311,7 +311,12 @@ def test_a_filter_list_shared_with_another_rule_is_not_changed_under_it():
                      filterlists=(FilterList("R", (IN_80,)),), filteractions=(BLOCK,))
     with pytest.raises(ValidationError) as err:
         P.plan_rule(host, "A", *P.rule_objects("R", [IN_1434]))
-    assert err.value.option == "filterlist" and "'B'" in str(err.value)
+    # issue 12.8: named as the user's option (the list is named after the rule), not `filterlist`
+    assert err.value.option == "name" and "'B'" in str(err.value) and "named after the rule" in str(err.value)
+    policy, objects = P.policy_objects("A", [P.rule_objects("S", [IN_80]), P.rule_objects("R", [IN_1434])])
+    with pytest.raises(ValidationError) as err:
+        P.plan_policy(host, policy, rules_objects=objects)
+    assert err.value.option == "rules[1].name" and "filter list 'R' on the host" in str(err.value)
     # The same filters: shared, nothing to do.
     assert P.plan_rule(host, "A", *P.rule_objects("R", [IN_80])).changes == ()
 
@@ -657,7 +662,7 @@ def test_random_policy_plans_converge_are_idempotent_and_undo(seed):
         try:
             plan = P.plan_policy(actual, policy, rules_objects=objects, state=state, assign=assign)
         except ValidationError as err:
-            assert err.option in ("filterlist", "filteraction")
+            assert err.option.endswith(("name", "filteraction")), err.option      # the user's option
             conflicts += 1
             continue
         planned += 1
@@ -697,7 +702,7 @@ def test_random_rule_and_dynamic_plans(seed):
         try:
             plan = P.plan_rule(actual, policy, rule, fl, fa, state=state)
         except ValidationError as err:
-            assert err.option in ("filterlist", "filteraction")
+            assert err.option.endswith(("name", "filteraction")), err.option      # the user's option
             continue
         after = P.apply(actual, plan.changes)
         no_dangling_refs(after)

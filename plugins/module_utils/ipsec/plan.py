@@ -420,6 +420,16 @@ class _Builder:
         self.notes: List[str] = []
         self.unreferenced_lists: Set[str] = set()
         self.unreferenced_actions: Set[str] = set()
+        # ("filterlist" | "filteraction", name key) -> the user's option that names it, for refusals
+        self.options: Dict[Tuple[str, str], str] = {}
+
+    def name_options(self, rules: Sequence[Rule], prefix: str = "rules[%d].") -> None:
+        """Refusals about a rule's filter list or action name the user's option: the list is named
+        after the rule (`rules[0].name`), the action by `filteraction` or the action's default name."""
+        for index, rule in enumerate(rules):
+            where = prefix % index if "%d" in prefix else prefix
+            self.options.setdefault(("filterlist", name_key(rule.filterlist)), where + "name")
+            self.options.setdefault(("filteraction", name_key(rule.filteraction)), where + "filteraction")
 
     def emit(self, op, obj, parent="", old=None):
         change = with_inverse(self.state, op, obj, parent, old)
@@ -452,8 +462,9 @@ class _Builder:
             return
         have = {f.key() for f in cur.filters}
         if have != set(wanted):
-            _refuse_shared("filterlist", cur.name, self.state.users_of(filterlist=cur.name), managed,
-                           "its filters differ from the ones given")
+            _refuse_shared(self.options.get(("filterlist", name_key(cur.name)), "filterlist"), cur.name,
+                           self.state.users_of(filterlist=cur.name), managed, "its filters differ from the ones given",
+                           "filter list")
             for key, f in wanted.items():
                 if key not in have:
                     self.emit("add_filter", f, cur.name)
@@ -472,8 +483,9 @@ class _Builder:
         new = replace(desired, name=cur.name, description=desired.description or cur.description)
         if _action_settings(new) + (new.description,) != _action_settings(cur) + (cur.description,):
             if _action_settings(new) != _action_settings(cur):
-                _refuse_shared("filteraction", cur.name, self.state.users_of(filteraction=cur.name), managed,
-                               "it exists with other settings (%s)" % _action_text(cur))
+                _refuse_shared(self.options.get(("filteraction", name_key(cur.name)), "filteraction"), cur.name,
+                               self.state.users_of(filteraction=cur.name), managed,
+                               "it exists with other settings (%s)" % _action_text(cur), "filter action")
             self.emit("set_filteraction", new, old=cur)
 
     def ensure_rule(self, policy_name: str, desired: Rule):
@@ -556,14 +568,17 @@ def _action_text(a: FilterAction) -> str:
     return text
 
 
-def _refuse_shared(option: str, name: str, users, managed: Set[tuple], why: str):
+def _refuse_shared(option: str, name: str, users, managed: Set[tuple], why: str, kind: str):
+    """`option` is the user's (Builder.options), or the object's kind when the planner's caller named none."""
     others = [(p, r) for p, r in users if (name_key(p), name_key(r)) not in managed]
     if others:
         policy, rule = others[0]
-        kind = "filter list" if option == "filterlist" else "filter action"
-        raise ValidationError(option, name, "another %s name, or the settings the host already has" % kind,
-                              "%s; it is also used by rule %r of policy %r, which must not change with it"
-                              % (why, rule, policy))
+        if kind == "filter list" and option.endswith("name"):
+            accepted = "another rule name (a rule's filter list is named after the rule)"
+        else:
+            accepted = "another %s name, or the settings the host already has" % kind
+        raise ValidationError(option, name, accepted, "the %s %r on the host: %s; it is also used by rule %r of "
+                              "policy %r, which must not change with it" % (kind, name, why, rule, policy))
 
 
 def _rule_id(policy: str, rule: str) -> tuple:
@@ -598,6 +613,7 @@ def plan_rule(actual: HostState, policy: Union[str, Policy], rule: Rule,
     if not (_same_name(rule.filterlist, filterlist.name) and _same_name(rule.filteraction, filteraction.name)):
         raise ValidationError("rule", rule.name, "a rule referring to the given filter list and filter action")
     managed = {_rule_id(desired_policy.name, rule.name)}
+    b.name_options([rule], prefix="")
     b.ensure_policy(desired_policy, settings=isinstance(policy, Policy))
     b.ensure_filterlist(filterlist, managed)
     b.ensure_filteraction(filteraction, managed)
@@ -677,6 +693,8 @@ def plan_policy(actual: HostState, desired: Union[Policy, Sequence[Policy]], *,
     managed |= {_rule_id(p, r.name) for p, r in doomed_rules}
     managed |= {_rule_id(p.name, r.name) for p in doomed_policies for r in p.rules}
 
+    if len(policies) == 1:
+        b.name_options(policies[0].rules)
     if assign is False:
         for n in names:
             b.unassign(n)
