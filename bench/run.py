@@ -106,6 +106,8 @@ def main(argv=None) -> int:
     parser.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated: " + ", ".join(SECTIONS))
     parser.add_argument("--variants", help="comma-separated rollout variants (default all: %s)"
                         % ", ".join(rollout.ORDER))
+    parser.add_argument("--sizes", help="comma-separated estate sizes for the rollout section (default 50,200; "
+                        "--quick: 2)")
     parser.add_argument("--latency-ms", type=int, default=20)
     parser.add_argument("--forks", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=3, help="engine timings: best of this many")
@@ -129,7 +131,14 @@ def main(argv=None) -> int:
         if unknown:
             parser.error("--variants: unknown %s; accepted: %s"
                          % (", ".join(sorted(unknown)), ", ".join(rollout.ORDER)))
-    sizes = QUICK if args.quick else FULL
+    sizes = dict(QUICK if args.quick else FULL)
+    if args.sizes:
+        try:
+            sizes["sizes"] = tuple(int(n) for n in args.sizes.split(",") if n)
+        except ValueError:
+            parser.error("--sizes: %r is not valid; expected comma-separated host counts, e.g. 50,200" % args.sizes)
+        if not sizes["sizes"] or min(sizes["sizes"]) < 1 or max(sizes["sizes"]) > 253:
+            parser.error("--sizes: %r is not valid; expected host counts from 1 to 253" % args.sizes)
 
     started = time.monotonic()
     results = {"meta": {"command": "bench/run.py " + " ".join(argv if argv is not None else sys.argv[1:]),
