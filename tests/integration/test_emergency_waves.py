@@ -1,13 +1,14 @@
 """playbooks/emergency_block.yml (and unblock.yml) when hosts fail, over WinRM against winsim: the
 rollout stops at the failing wave and leaves later waves untouched, yet the run still ends with the
 per-host summary, the failed hosts failed in the PLAY RECAP and a non-zero exit code."""
+import json
 import os
 
 import pytest
 import yaml
 
 from test_modules_kb import RoundTrips
-from test_worm_block_role import OWN, OWN_LINE, play, recap, summary
+from test_worm_block_role import OWN, OWN_LINE, play, recap, record_dir, summary
 
 BLOCKED = OWN_LINE
 NOT_REACHED = "NOT blocked, not reached: the rollout stopped after a failed wave"
@@ -47,6 +48,12 @@ def canary_stopped_the_rollout(estate, ansible_env, reason):
     assert all(untouched(s, trips) for s in later)
     counts = recap(out.stdout)
     assert counts[canary.name]["failed"] == 1 and not any(s.name in counts for s in later)
+    # the rollout record says the same, with the canary's reason and no time for hosts never reached
+    with open(os.path.join(record_dir(estate), "emergency-block.json"), encoding="utf-8") as handle:
+        record = json.load(handle)
+    assert record["failed"] == [canary.name] and record["counts"]["not_reached"] == len(later)
+    assert record["hosts"][canary.name]["line"] == results[canary.name]
+    assert all(record["hosts"][s.name]["read_at"] is None for s in later)
     return results[canary.name]
 
 
