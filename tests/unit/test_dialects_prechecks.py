@@ -109,3 +109,13 @@ def test_the_planner_makes_the_same_refusal_once_the_host_tells_the_dialect():
 def test_the_same_name_on_the_other_dialect_is_fine():
     assert precheck(Ctx({"dialect": "ipseccmd"}), policy='say "hi"') == "ipseccmd"
     assert precheck(Ctx({"dialect": "netsh"}), policy="Web: Block") == "netsh"
+
+
+def test_a_single_lifetime_is_refused_for_netsh_naming_the_rules_methods():
+    item = rule_item(action="negotiate", filteraction="Secure", methods=["ESP[3DES,SHA1]:900s"])
+    spec = rule_spec("rules[3]", item)
+    with pytest.raises(ValidationError) as err:
+        precheck(Ctx({"dialect": "netsh"}), [spec])
+    assert err.value.option == "rules[3].methods" and "Windows Server 2003 and later" in str(err.value)
+    xp_item = dict(item, filteraction="R")
+    assert precheck(Ctx({"dialect": "ipseccmd"}), [rule_spec("rules[3]", xp_item)]) == "ipseccmd"

@@ -115,6 +115,7 @@ def check_rule_spec(spec: Dict[str, Any], dialect: str) -> None:
     if spec["filteraction"]:
         check_for_dialect(dialect, prefix + "filteraction", "filteraction", spec["filteraction"])
     check_for_dialect(dialect, prefix + "description", "description", spec["description"])
+    check_for_dialect(dialect, prefix + "methods", "methods", spec["offers"])
     check_filters(prefix + "filters", spec["filters"], dialect)
 
 

@@ -153,7 +153,7 @@ def check_secret(option: str, value: str, check) -> str:
 WINDOWS = {"netsh": "Windows Server 2003 and later (dialect netsh)",
            "ipseccmd": "Windows XP (dialect ipseccmd)",
            "ipsecpol": "Windows 2000 (dialect ipsecpol)"}
-NAME_KINDS = ("policy", "rule", "filteraction", "description", "address")
+NAME_KINDS = ("policy", "rule", "filteraction", "description", "address", "methods")
 
 
 def check_for_dialect(dialect: str, option: str, kind: str, value) -> None:
@@ -164,6 +164,13 @@ def check_for_dialect(dialect: str, option: str, kind: str, value) -> None:
     if dialect not in DIALECTS or kind not in NAME_KINDS:
         raise ValidationError("dialect", dialect, "one of %s" % ", ".join(DIALECTS))
     windows = WINDOWS[dialect]
+    if kind == "methods":
+        # netsh's grammar is `:k/s` ([H] add filteraction qmsecmethods); a lone lifetime is not documented
+        if dialect == "netsh" and any(bool(o.lifetime_kb) != bool(o.lifetime_s) for o in value):
+            raise ValidationError(option, " ".join(_offer_text(o) for o in value),
+                                  "both lifetimes, kilobytes and seconds (ESP[3DES,SHA1]:100000k/900s), or none",
+                                  "%s cannot carry a single lifetime: netsh's qmsecmethods take k/s" % windows)
+        return
     if dialect == "netsh":
         if kind != "address" and isinstance(value, str) and '"' in value:
             raise ValidationError(option, value, "text without double quotes",
@@ -199,6 +206,11 @@ def check_for_dialect(dialect: str, option: str, kind: str, value) -> None:
     if kind == "policy" and ":" in value:
         raise ValidationError(option, value, "a policy name without ':'",
                               "%s cannot carry it: %s reads -p as Name:PollInterval" % (windows, tool))
+
+
+def _offer_text(offer) -> str:
+    from ..model import format_qmsecmethods
+    return format_qmsecmethods([offer])
 
 
 def check_host(option: str, value: str, kinds=("ip", "dns")) -> str:
