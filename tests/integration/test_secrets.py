@@ -170,7 +170,7 @@ def test_keys_and_password_appear_nowhere_but_the_tools_argv(estate, ansible_env
     assert len(haystacks) > 1 and "EncodedCommand" in shown
 
 
-# ---- issue 12.2: every refusal path of `auth`, at default verbosity, -vvv and in the log file -------
+# ---- issue 12.2: every refusal path of `auth`, at default verbosity, -vvv, -vvvvvv and in the log file
 
 REFUSED = ("S3cretRefused-Delta-1064", "S3cretRefused-Echo-2175")
 
@@ -223,7 +223,7 @@ def refusal_tasks():
 
 
 @pytest.mark.winsim(count=3, personalities=("modern", "2003", "xp"))
-@pytest.mark.parametrize("verbosity", ["", "-vvv"])
+@pytest.mark.parametrize("verbosity", ["", "-vvv", "-vvvvvv"])
 def test_refused_keys_appear_nowhere_at_any_verbosity(estate, ansible_env, tmp_path, verbosity):
     playbook = tmp_path / "refused.yml"
     playbook.write_text(yaml.safe_dump([{"name": "refused keys", "hosts": "all", "gather_facts": False,
