@@ -6,7 +6,8 @@ Then, over real WinRM, with Ansible's jsonfile fact cache on (build/demo/ansible
 
   1. playbooks/emergency_block.yml: the KB 813878 Slammer block (UDP 1434 in and out) in canary
      waves. The baseline host keeps its policy assigned and the block's rule goes into it; the
-     others get the block's own policy. Cold: each host is read, then written (two WinRM commands).
+     others get the block's own policy. A host not in the fact cache yet is read, then written (two
+     WinRM commands); the baseline host's state is cached since the baseline run (one).
   2. playbooks/unblock.yml: each host as it was. Warm: the state the block read back is in the fact
      cache, so each host needs one WinRM command (its script checks the host is as last seen).
   3. playbooks/emergency_block.yml again, warm.
@@ -125,7 +126,8 @@ def main():
              "# Before the incident, %s enforces a corporate baseline that blocks Telnet:" % baseline),
             ([book, "-i", inventory, os.path.join(ROOT, "playbooks", "emergency_block.yml"),
               "-e", "rollout_record_dir=" + rel(record)],
-             "# The Slammer block in canary waves. Cold fact cache: each host is read, then written."),
+             "# The Slammer block in canary waves. A host this controller has not read yet is read, then\n"
+             "# written (2 WinRM commands); %s's state is in the fact cache since the baseline run (1)." % baseline),
             ([book, "-i", inventory, os.path.join(ROOT, "playbooks", "unblock.yml"),
               "-e", "rollout_record_dir=" + rel(record)],
              "# The undo. Warm: the block's read-back is in the fact cache, one WinRM command per host."),
