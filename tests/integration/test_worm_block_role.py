@@ -216,9 +216,17 @@ def test_bad_ports_fail_naming_the_variable_and_reach_no_host(estate, ansible_en
 
 
 @pytest.mark.winsim(count=1, personalities=("modern",))
-def test_removed_variables_fail_naming_them_and_reach_no_host(estate, ansible_env):
+def test_removed_variables_fail_naming_them_and_reach_no_host(estate, ansible_env, tmp_path):
     trips = RoundTrips(estate)
+    standalone = tmp_path / "role.yml"          # the role in a play of one's own
+    standalone.write_text("- hosts: all\n  gather_facts: false\n  roles:\n    - role: winsec.ipsec.worm_block\n"
+                          "      vars:\n        worm_block_assign: true\n")
+    out = play(estate, ansible_env, str(standalone))
+    assert out.returncode != 0
+    assert ("worm_block_policy and worm_block_assign were removed in winsec.ipsec 2.0.0: the static rule now goes "
+            "into the policy the host has assigned") in out.stdout, out.stdout[-2000:]
     out = play(estate, ansible_env, "emergency_block.yml", "-e", "worm_block_policy=Block UDP 1434 Filter")
     assert out.returncode != 0
-    assert "worm_block_policy and worm_block_assign were removed in winsec.ipsec 2.0.0" in out.stdout
+    assert ("worm_block_policy and worm_block_assign were removed in winsec.ipsec 2.0.0: the static rule now goes "
+            "into the policy the host has assigned") in out.stdout, out.stdout[-2000:]
     assert trips.total() == 0 and estate.hosts[0].host.audit_entries() == []
