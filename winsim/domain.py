@@ -19,9 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Tuple, Union
 
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import HostState, Policy, name_key
-
 from .hive import write_json_atomically
+from .state.model import HostState, Policy, name_key
 from .state.registry import RegTree
 from .state.store import CLASSES, read_store, write_store
 

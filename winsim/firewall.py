@@ -28,8 +28,7 @@ import threading
 import weakref
 from typing import List, NamedTuple, Optional, Tuple
 
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import Address, Filter
-
+from .state.model import Address, Filter
 from .state.registry import CACHE_ROOT, LOCAL_ROOT
 
 TCP, UDP, RSVP = 6, 17, 46

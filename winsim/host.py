@@ -11,19 +11,18 @@ State and where it lives:
 import datetime
 import json
 import os
+import sys
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, is_dataclass, replace
 from typing import Callable, Dict, List, Optional
-
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
-    DomainAssignment, DynamicRule, HostState, OsInfo)
 
 from . import personalities
 from .domain import DomainStore
 from .hive import Hive
 from .result import Result
 from .scheduler import Scheduler
+from .state.model import DomainAssignment, DynamicRule, HostState, OsInfo
 from .state.registry import CACHE_ROOT, GPT_ROOT, LOCAL_ROOT, RegValue
 
 VERSION_KEY = r"HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows NT\CurrentVersion"
@@ -293,12 +292,20 @@ class SimHost:
         return OsInfo(generation=p.name, version=personalities.version_string(p), dialect=dialect,
                       caption=p.product_name)
 
-    def state(self) -> HostState:
+    def running_state(self) -> HostState:
         """Local store, assignment, domain pointer, SPD and settings: what the host runs with."""
         local = self.hive.load_store(LOCAL_ROOT)
         return replace(local, domain=self.domain_assignment(), dynamic=tuple(e.rule for e in self.dynamic),
                        policyagent="running" if self.agent_running else "stopped",
                        no_default_exempt=self.no_default_exempt(), os=self.os_info())
+
+    def state(self):
+        """`running_state()` for callers outside winsim (tests). winsim never imports the collection;
+        but when the calling process has the collection's model loaded, the objects are handed over
+        as that model's classes (same names, same fields), because some tests feed a host's state
+        straight into the collection's planner, which checks classes. To go once those tests read
+        hosts through the collection's own readers (winsim/README.md, "State")."""
+        return as_loaded_model(self.running_state())
 
     def cached_domain_state(self) -> HostState:
         """The cached copy of the GPO-assigned policy (Policy\\Cache)."""
@@ -377,6 +384,23 @@ class SimHost:
                 return result
             finally:
                 self._audit(argv, self._generation != before, result.rc)
+
+
+ENGINE_MODEL = "ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model"
+
+
+def as_loaded_model(obj):
+    """`obj` with every winsim model object replaced by the class of the same name in the
+    collection's model, if that module is already loaded (never imported here); else `obj`."""
+    engine = sys.modules.get(ENGINE_MODEL)
+    if engine is None:
+        return obj
+    if isinstance(obj, tuple):
+        return tuple(as_loaded_model(item) for item in obj)
+    if is_dataclass(obj) and type(obj).__module__ == HostState.__module__:
+        return getattr(engine, type(obj).__name__)(**{f.name: as_loaded_model(getattr(obj, f.name))
+                                                     for f in fields(obj)})
+    return obj
 
 
 def _flag(key: str, value) -> bool:

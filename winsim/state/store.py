@@ -18,10 +18,9 @@ import uuid
 from dataclasses import replace
 from typing import Dict, List, Tuple
 
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (   # winsim-independence: model
-    ANY, ME, Address, AuthMethod, Filter, FilterAction, FilterList, HostState, Policy, QmOffer, Rule)
-
 from . import blobs
+from .model import (
+    ANY, ME, Address, AuthMethod, Filter, FilterAction, FilterList, HostState, Policy, QmOffer, Rule)
 from .registry import RegTree, RegValue
 
 POLICY, ISAKMP, NFA, NEGPOL, FILTER = ("ipsecPolicy", "ipsecISAKMPPolicy", "ipsecNFA", "ipsecNegotiationPolicy",

@@ -19,8 +19,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (   # winsim-independence: model
-    ANY, ME, Address, Filter)
+from ..state.model import ANY, ME, Address, Filter
 
 PROTOCOLS = {"ANY": 0, "ICMP": 1, "TCP": 6, "UDP": 17, "RAW": 255}
 PORT_PROTOCOLS = (6, 17)

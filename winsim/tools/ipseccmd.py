@@ -28,12 +28,11 @@ import re
 from dataclasses import replace
 from typing import Dict, List, Optional, Tuple
 
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
-    DEFAULT_POLLING_MINUTES, KERBEROS, AuthMethod, DynamicRule, FilterAction, FilterList, HostState, Policy,
-    Rule, name_key)
-
 from ..host import DynamicEntry
 from ..result import Result
+from ..state.model import (
+    DEFAULT_POLLING_MINUTES, KERBEROS, AuthMethod, DynamicRule, FilterAction, FilterList, HostState, Policy,
+    Rule, name_key)
 from . import filterspec
 from .netsh_params import NetshError, qm_offers
 from .netsh_static import new_guid, with_default_response, without_policy
@@ -256,7 +255,7 @@ def _put_rule(host, state: HostState, policy: Policy, rule_name: str, args: Args
     state = _put_named(state, "filterlists", FilterList(rule_name, filters, guid=new_guid()))
     state = _put_named(state, "filteractions", FilterAction(rule_name, action, offers=offers,
                                                             soft="-soft" in args.switches, guid=new_guid()))
-    # the rule's authentication methods travel in its NFA blob (the engine's codec encodes Rule.auth)
+    # the rule's authentication methods travel in its NFA blob (winsim/state/store.py writes Rule.auth)
     rule = Rule(rule_name, filterlist=state.filterlist(rule_name).name, filteraction=state.filteraction(rule_name).name,
                 conntype=_conntype(args), auth=args.auth or (KERBEROS,), guid=new_guid())
     old = policy.rule(rule_name)

@@ -87,7 +87,7 @@ def _static_entries(store, policy, local_address: str):
 def render(host, debug: bool) -> str:
     if not host.agent_running:
         return TEST_LINE + "Skipped\n    " + NOT_RUNNING + "\n"
-    state = host.state()
+    state = host.running_state()
     lines = [TEST_LINE + "Passed"]
     entries: List[List[str]] = []
     if state.domain is not None:

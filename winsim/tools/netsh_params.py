@@ -8,7 +8,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
+from ..state.model import (
     ANY, ME, PORT_PROTOCOLS, PROTOCOL_NUMBERS, SERVER_TYPES, Address, AuthMethod, QmOffer)
 
 # Generic netsh texts [I]: worded like netsh's own shell messages, not verified on real Windows.

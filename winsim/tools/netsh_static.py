@@ -11,11 +11,9 @@ import uuid
 from dataclasses import replace
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
-    KERBEROS, Filter, FilterAction, FilterList, HostState, Policy, QmOffer, Rule, name_key)
-
-
 from ..domain import DEFAULT_DOMAIN_POLICY
+from ..state.model import (
+    KERBEROS, Filter, FilterAction, FilterList, HostState, Policy, QmOffer, Rule, name_key)
 from ..state.registry import LOCAL_ROOT
 from .netsh_params import (
     NetshError, Tag, address, auth_methods, bad_value, canonical, check_generation, check_ports, choice,
