@@ -29,8 +29,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Tuple
 
-from ..model import DIALECTS, STORES, Change, HostState, ValidationError, parse_address
-from ..quoting import join_command_line
+from ..model import DIALECTS, STORES, Change, HostState, ValidationError, format_qmsecmethods, parse_address
+from ..quoting import cmd_safe, join_command_line, powershell_native_args
 
 MASK = "********"
 
@@ -158,16 +158,18 @@ NAME_KINDS = ("policy", "rule", "filteraction", "description", "address", "metho
 
 def check_for_dialect(dialect: str, option: str, kind: str, value) -> None:
     """Refuse, naming the user's `option` and the Windows that cannot carry it, a value `dialect`'s
-    tool cannot take. `kind`: policy | rule | filteraction (names), description, or address (a
-    model.Address). The same checks as the dialect's renderer, made where the user's option is
-    known: before connecting when the dialect is, else when the task plans."""
-    if dialect not in DIALECTS or kind not in NAME_KINDS:
+    tool cannot take. `kind`: policy | rule | filteraction (names), description, address (a
+    model.Address) or methods (QmOffers). The same checks as the dialect's renderer, made where the
+    user's option is known: before connecting when the dialect is, else when the task plans."""
+    if kind not in NAME_KINDS:
+        raise ValueError("kind must be one of %s" % ", ".join(NAME_KINDS))
+    if dialect not in DIALECTS:
         raise ValidationError("dialect", dialect, "one of %s" % ", ".join(DIALECTS))
     windows = WINDOWS[dialect]
     if kind == "methods":
         # netsh's grammar is `:k/s` ([H] add filteraction qmsecmethods); a lone lifetime is not documented
         if dialect == "netsh" and any(bool(o.lifetime_kb) != bool(o.lifetime_s) for o in value):
-            raise ValidationError(option, " ".join(_offer_text(o) for o in value),
+            raise ValidationError(option, format_qmsecmethods(value),
                                   "both lifetimes, kilobytes and seconds (ESP[3DES,SHA1]:100000k/900s), or none",
                                   "%s cannot carry a single lifetime: netsh's qmsecmethods take k/s" % windows)
         return
@@ -193,10 +195,8 @@ def check_for_dialect(dialect: str, option: str, kind: str, value) -> None:
         return
     try:
         if dialect == "ipsecpol":
-            from ..quoting import cmd_safe
             cmd_safe(option, value)
         else:
-            from ..quoting import powershell_native_args
             powershell_native_args([value], option)
     except ValidationError as err:
         raise ValidationError(option, value, err.accepted, "%s cannot carry it: %s" % (windows, err.reason)) from None
@@ -206,11 +206,6 @@ def check_for_dialect(dialect: str, option: str, kind: str, value) -> None:
     if kind == "policy" and ":" in value:
         raise ValidationError(option, value, "a policy name without ':'",
                               "%s cannot carry it: %s reads -p as Name:PollInterval" % (windows, tool))
-
-
-def _offer_text(offer) -> str:
-    from ..model import format_qmsecmethods
-    return format_qmsecmethods([offer])
 
 
 def check_host(option: str, value: str, kinds=("ip", "dns")) -> str:
