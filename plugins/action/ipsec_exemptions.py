@@ -15,7 +15,8 @@ MODULE_DOCS = module_documentation(docs)
 
 def handle(ctx):
     p = ctx.params
-    return exemptions.run(ctx.execute, p["value"], p["state"], ctx.check_mode, dialect=p["dialect"] or "")
+    return exemptions.run(ctx.execute, p["value"], p["state"], ctx.check_mode, dialect=p["dialect"] or "",
+                          host_name=ctx.host_name)
 
 
 class ActionModule(WinsecAction):

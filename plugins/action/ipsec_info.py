@@ -15,7 +15,7 @@ MODULE_DOCS = module_documentation(docs)
 
 
 def handle(ctx):
-    state, _ = host.read(ctx.execute, ctx.params["dialect"] or "")
+    state, _, fact = host.read_state(ctx.execute, ctx.params["dialect"] or "", host_name=ctx.host_name)
     os = state.os
     return {
         "changed": False,
@@ -26,6 +26,7 @@ def handle(ctx):
         "dialect": os.dialect,
         "os": host.state_report(state)["os"],
         "round_trips": 1,
+        "ansible_facts": {"winsec_ipsec_state": fact},
     }
 
 

@@ -106,8 +106,9 @@ def handle(ctx):
     if state == "rendered":
         return rendered(p, specs)
     if state == "gathered":
-        before, out = host.read(ctx.execute, p["dialect"] or "", **where)
-        result = {"changed": False, "gathered": only(before, p["name"]), "round_trips": 1}
+        before, out, fact = host.read_state(ctx.execute, p["dialect"] or "", host_name=ctx.host_name, **where)
+        result = {"changed": False, "gathered": only(before, p["name"]), "round_trips": 1,
+                  "ansible_facts": {"winsec_ipsec_state": fact}}
         if where["store"] == "domain":
             view = host.directory_view(remote.parse_transcript(out), where["gpo"])
             result["domain_assignments"] = dict(sorted(view.assignments.items()))

@@ -60,9 +60,9 @@ def test_read_script_is_powershell_with_every_section():
 
 def test_read_script_with_forced_dialect_probes_only_that_tool():
     netsh = remote.read_script(dialect="netsh")
-    assert "dynamic-netsh" in netsh and "ipseccmd" not in netsh
+    assert "begin dynamic-netsh" in netsh and "cmd /c ipseccmd" not in netsh
     xp = remote.read_script(dialect="ipseccmd")
-    assert "ipseccmd show filters" in xp and "netsh" not in xp
+    assert "ipseccmd show filters" in xp and "cmd /c netsh" not in xp
 
 
 def test_transcript_sections_and_facts():
@@ -125,8 +125,8 @@ def test_write_script_runs_steps_in_order_with_undo_newest_first():
              step("netsh", "ipsec", "static", "add", "filterlist", "name=it's", undo=[step("netsh", "x", "undo2")]),
              step("netsh", "ipsec", "static", "set", "policy", "name=A B", "assign=yes")]
     script = remote.write_script(steps)
-    assert_powershell(script)
-    lines = script.splitlines()
+    assert_powershell(script.body)
+    lines = script.body.splitlines()
     runs = [ln for ln in lines if ln.startswith("$out = netsh")]
     assert [split_powershell_literals(r[len("$out = netsh "):-len(" 2>&1")]) for r in runs] == [
         ["ipsec", "static", "add", "policy", "name=A B"],
@@ -136,8 +136,10 @@ def test_write_script_runs_steps_in_order_with_undo_newest_first():
     assert [lines[i] for i in undo_at] == ["$uout = netsh 'x' 'undo2' 2>&1", "$uout = netsh 'x' 'undo1' 2>&1"]
     # the undo of step 2 runs only when a later step (3) failed; the read sections follow
     assert lines[undo_at[0] - 2] == "if ($failed -gt 2) {"
-    assert script.index("$uout") < script.index("begin os")
-    assert lines[-1] == "exit 0"
+    assert script.body.index("$uout") < script.body.index("begin os")
+    # the host-side lock is held from the first line to the last
+    assert lines[0].startswith("$winseclock = New-Object System.Threading.Mutex($false, 'Global\\winsec.ipsec')")
+    assert lines[-2:] == ["$winseclock.ReleaseMutex()", "exit 0"]
 
 
 def test_write_script_refuses_a_program_that_is_not_a_bare_name():
@@ -148,8 +150,8 @@ def test_write_script_refuses_a_program_that_is_not_a_bare_name():
 def test_domain_script_goes_through_a_temp_file():
     s = remote.Step(("netsh", "-f", "winsec-ipsec.netsh"), script="pushd ipsec static\n  set store location=domain\n\nadd policy name=X\npopd\n")
     script = remote.write_script([s], verify=False)
-    assert_powershell(script)
-    lines = script.splitlines()
+    assert_powershell(script.body)
+    lines = script.body.splitlines()
     start = next(i for i, ln in enumerate(lines) if ln.startswith("Set-Content -LiteralPath \"$env:TEMP\\winsec-"))
     head, values = lines[start].split(" -Value ")
     assert split_powershell_literals(values.replace("', '", "' '")) == [
@@ -181,19 +183,28 @@ def test_section_text_cannot_fake_markers():
     assert t.done == [] and "done 7" in t.sections["store"].text
 
 
-def test_big_batches_split_under_the_command_line_limit():
+def test_a_big_batch_is_one_command_whose_body_travels_on_stdin():
     steps = [step("netsh", "ipsec", "static", "add", "filter", "filterlist=L", "dstport=%d" % i,
                   undo=[step("netsh", "ipsec", "static", "delete", "filter", "filterlist=L", "dstport=%d" % i)])
              for i in range(1, 121)]
-    scripts = remote.write_scripts(steps)
-    assert len(scripts) > 1
-    for script in scripts:
-        assert remote.command_line_length(script) <= remote.MAX_COMMAND_LINE
-    assert ["begin os" in s for s in scripts] == [False] * (len(scripts) - 1) + [True]
-    numbers = [int(m) for s in scripts for m in re.findall(r"#winsec# done (\d+)'", s)]
+    script = remote.write_script(steps)
+    # the command line is the short bootstrap; it checks the stdin lines and their sentinel
+    assert script.splitlines() == [
+        "$winsecin = @($input)",
+        "if ($winsecin.Count -ne 2 -or $winsecin[1] -ne 'winsec-end') { Write-Output '#winsec# stdin lost'; exit 1 }",
+        "Invoke-Expression ([System.Text.Encoding]::UTF8.GetString([System.Convert]::FromBase64String($winsecin[0])))"]
+    assert_powershell(script)
+    assert remote.command_line_length(script) < 1000
+    assert len(script.stdin) == 2 and script.stdin[-1] == remote.STDIN_END
+    assert base64.b64decode(script.stdin[0]).decode("utf-8") == script.body
+    numbers = [int(m) for m in re.findall(r"#winsec# done (\d+)'", script.body)]
     assert numbers == list(range(1, 121))
-    # few round trips: each script but the last is filled
-    assert len(scripts) <= 1 + remote.command_line_length("\n".join(scripts)) // remote.MAX_COMMAND_LINE + 1
+    assert script.body.count("begin os") == 1 and script.kind == "write"
+
+
+def test_a_body_beyond_the_sane_bound_is_refused():
+    with pytest.raises(IPsecError, match="split the change over several tasks"):
+        remote.make_script(["Write-Output '%s'" % ("x" * 1000)] * (remote.MAX_BODY // 1000 + 1))
 
 
 def test_command_line_length_matches_ansible_encoding():
@@ -201,7 +212,9 @@ def test_command_line_length_matches_ansible_encoding():
     script = remote.read_script()
     encoded = ShellModule()._encode_script(script, strict_mode=False, preserve_rc=False)
     assert remote.command_line_length(script) == len(encoded)
-    assert base64.b64decode(encoded.split()[-1]).decode("utf-16-le").splitlines()[0] == "Write-Output '#winsec# begin os'"
+    first = base64.b64decode(encoded.split()[-1]).decode("utf-16-le").splitlines()[0]
+    assert first.startswith("$winseclock = New-Object System.Threading.Mutex")
+    assert script.kind == "read" and script.stdin == () and script.body == script
 
 
 def test_undo_steps_newest_first():
@@ -210,15 +223,31 @@ def test_undo_steps_newest_first():
     assert [u.argv[0] for u in remote.undo_steps([a, b])] == ["ub1", "ub2", "ua"]
 
 
-def test_packing_counts_non_ascii_and_astral_characters_exactly():
-    steps = [step("netsh", "ipsec", "static", "add", "filterlist", "name=Pol\u00fc \U0001F600 %d" % i,
-                  undo=[step("netsh", "ipsec", "static", "delete", "filterlist", "name=Pol\u00fc \U0001F600 %d" % i)])
-             for i in range(200)]
-    scripts = remote.write_scripts(steps)
-    lengths = [remote.command_line_length(s) for s in scripts]
-    assert max(lengths) <= remote.MAX_COMMAND_LINE
-    # greedy packing: no two neighbouring scripts could have been one
-    assert all(a + b - len(remote.POWERSHELL_PREFIX) > remote.MAX_COMMAND_LINE for a, b in zip(lengths, lengths[1:]))
+def test_a_non_ascii_body_arrives_exactly():
+    name = "name=Pol\u00fc \U0001F600 \u65e5\u672c"
+    script = remote.write_script([step("netsh", "ipsec", "static", "add", "filterlist", name)])
+    assert base64.b64decode(script.stdin[0]).decode("utf-8") == script.body and name in script.body
+    assert all(remote._STDIN_SAFE.match(line) for line in script.stdin)     # ASCII in every code page
+
+
+def test_the_read_script_prints_every_section_and_their_host_computed_fingerprints():
+    body = remote.read_script().body
+    assert_powershell(body)
+    assert "$winsecsha = New-Object System.Security.Cryptography.SHA1CryptoServiceProvider" in body
+    assert body.count('$text = @($out) -join "`n"') == body.count("Write-Output $text") >= 7
+    assert ("$winsecfp_store = [System.BitConverter]::ToString($winsecsha.ComputeHash("
+            "[System.Text.Encoding]::UTF8.GetBytes($text)))") in body
+    assert body.index("begin fingerprint") > body.index("end dynamic-netsh")
+    assert '"dynamic-netsh=$winsecfp_dynamic_netsh"' in body
+    t = remote.parse_transcript(section("os", OS_MODERN) + section("fingerprint", "os=AB-CD\nstore=\nexempt=01"))
+    assert t.fingerprint == {"os": "AB-CD", "exempt": "01"}
+
+
+def test_a_script_that_waited_in_vain_for_the_lock_is_busy():
+    t = remote.parse_transcript("#winsec# busy\r\n")
+    assert t.busy and not t.sections and remote.busy("#winsec# busy\r\n")
+    assert "Write-Output '#winsec# busy'; exit 3" in remote.read_script()
+    assert "catch [System.Threading.AbandonedMutexException] { $winsecheld = $true }" in remote.read_script()
 
 
 # -- secrets travel on stdin, never in the script -------------------------------------------------
@@ -264,10 +293,10 @@ def psk_step(key, old):
 def test_a_hidden_argument_reaches_the_tool_exactly_but_is_not_in_the_script(key, powershell):
     fail = remote.Step(("netsh", "fail"), display="fail")
     script = remote.write_script([psk_step(key, "old " + key), fail], verify=False)
-    assert_powershell(script)
-    assert key not in script and script.splitlines()[0] == remote.STDIN_HEADER
-    assert "$winsecin[0] 'kerberos=yes'" in script and "'name=R' $winsecin[1] 2>&1" in script
-    assert len(script.stdin) == 2
+    assert_powershell(script.body)
+    assert key not in script.body and script.splitlines()[0] == remote.STDIN_HEADER
+    assert "$winsecin[1] 'kerberos=yes'" in script.body and "'name=R' $winsecin[2] 2>&1" in script.body
+    assert len(script.stdin) == 4 and script.stdin[1:3] == ("psk=" + key, "psk=old " + key)
     host = RecordingHost(powershell)
 
     def failing(argv, stdin=""):
@@ -291,7 +320,7 @@ def test_a_hidden_netsh_script_line_is_written_to_the_file_from_stdin():
     step = remote.Step(("netsh", "-f", "x"), script="pushd ipsec static\nset store location=domain\n%s\npopd\n" % line,
                        display="...", hidden=(line,))
     script = remote.write_script([step], verify=False)
-    assert key not in script and script.stdin == (line,)
+    assert key not in script.body and script.stdin[1:] == (line, remote.STDIN_END)
     result, host = run_on_winsim(script)
     [(argv, text)] = host.calls
     assert argv[:2] == ["netsh", "-f"] and text.splitlines() == ["pushd ipsec static", "set store location=domain",
@@ -301,7 +330,8 @@ def test_a_hidden_netsh_script_line_is_written_to_the_file_from_stdin():
 
 def test_a_script_without_secrets_reads_no_stdin_and_a_secret_without_stdin_is_refused():
     plain = remote.write_script([step("netsh", "a")])
-    assert plain.stdin == () and "$input" not in plain
+    assert len(plain.stdin) == 2 and "$winsecin[1]" not in plain.body      # the body and the sentinel only
+    assert "$input" not in remote.read_script()
     with pytest.raises(IPsecError, match="internal"):
         remote.write_lines([psk_step("k", "o")])
 
@@ -316,26 +346,24 @@ def test_a_key_that_stdin_cannot_carry_is_refused_without_echo():
     assert args.auth_option("auth", [{"kind": "cert", "value": "CN=R\u00e9seau"}])[0].value == "CN=R\u00e9seau"
 
 
-def test_many_secrets_split_over_scripts_each_with_its_own_stdin():
+def test_many_secrets_go_in_one_script_each_on_its_own_stdin_line():
     steps = [psk_step("key-%03d" % i, "old-%03d" % i) for i in range(400)]
-    scripts = remote.write_scripts(steps)
-    assert len(scripts) > 1
-    for script in scripts:
-        assert remote.command_line_length(script) <= remote.MAX_COMMAND_LINE
-        assert "key-" not in script and "old-" not in script
-        numbers = [int(n) for n in re.findall(r"\$winsecin\[(\d+)\]", script)]
-        assert sorted(set(numbers)) == list(range(len(script.stdin)))
-    assert [v for s in scripts for v in s.stdin if v.startswith("psk=key")] == ["psk=key-%03d" % i for i in range(400)]
+    script = remote.write_script(steps)
+    assert "key-" not in script.body and "old-" not in script.body and "key-" not in script
+    numbers = [int(n) for n in re.findall(r"\$winsecin\[(\d+)\]", script.body)]
+    assert sorted(set(numbers)) == list(range(1, len(script.stdin) - 1))
+    assert "$winsecin.Count -ne %d" % len(script.stdin) in script
+    assert [v for v in script.stdin if v.startswith("psk=key")] == ["psk=key-%03d" % i for i in range(400)]
 
 
 def test_commit_confirmed_batch_gets_the_old_key_from_stdin():
     c = confirm.Confirm(60)
     steps = c.steps([psk_step("new-key", "old key")], "modern")
     assert c.undo_shown[0] == "undo" and "old key" not in repr(c.report("confirmed"))
-    script = c.prepend(remote.write_script(steps, verify=False))
-    assert "old key" not in script and "new-key" not in script
+    script = remote.write_script(steps, verify=False, prelude=lambda stdin: [c.preamble(stdin)])
+    assert "old key" not in script.body and "new-key" not in script.body
     assert script.splitlines()[0] == remote.STDIN_HEADER and script.count("$input") == 1
-    assert remote.script_lines(script)[0][0].startswith("Set-Content")
+    assert script.body.index("Set-Content") < script.body.index("schtasks")
     result, host = run_on_winsim(script)
     batch = host.fs[next(k for k in host.fs if k.endswith(c.name + ".cmd"))]
     assert 'netsh ipsec static set rule name=R psk="old key"' in batch.splitlines()
@@ -371,7 +399,8 @@ def test_execute_sends_secrets_as_stdin_and_keeps_output_out_of_the_connection_l
     script = remote.write_script([psk_step("k1", "k0")], verify=False)
     assert args._execute(action, script) == (0, "out", "")
     [(cmd, in_data, no_log)] = seen
-    assert type(cmd) is str and "k1" not in cmd and in_data == "psk=k1\r\npsk=k0\r\n" and no_log
+    assert type(cmd) is str and cmd == str(script) and "k1" not in cmd and no_log
+    assert in_data == "%s\r\npsk=k1\r\npsk=k0\r\nwinsec-end\r\n" % script.stdin[0]      # body first
     assert action._connection._play_context.no_log is False      # restored
     args._execute(action, remote.read_script())
     assert seen[-1][1] is None and seen[-1][2]      # a read prints the store, which may hold keys

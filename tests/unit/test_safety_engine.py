@@ -135,13 +135,16 @@ def test_schtasks_once_onstart_run_end_delete(sim):
     assert [e.rule.filter.dst_port for e in sim.dynamic] == [1434]
 
 
-def test_an_undo_batch_too_long_for_the_first_script_is_refused():
+def test_a_long_undo_batch_goes_in_the_one_write_script_after_its_precheck():
+    # The command line used to limit the batch file (a refusal); the body on stdin has no such limit.
     c = confirm.Confirm(60)
-    c.steps(steps(), "modern")
-    assert c.prepend("exit 0\n").startswith("Set-Content")
+    wrapped = c.steps(steps(), "modern")
     c.undo_lines = ["netsh ipsec dynamic delete rule dstport=%d" % n for n in range(2000)]
-    with pytest.raises(ValidationError, match="confirm_timeout.*split the change"):
-        c.prepend(remote.write_script(steps()))
+    script = remote.write_script(wrapped, precheck=["$failed = -1"], prelude=lambda stdin: [c.preamble(stdin)])
+    body = script.body
+    assert remote.command_line_length(script) < 1000 and "dstport=1999" in body
+    # written only once the precheck passed: a stale write leaves no batch file behind
+    assert body.index("$failed = -1") < body.index("if ($failed -eq 0) {\nSet-Content") < body.index("schtasks")
 
 
 # -- safety.run against a winsim host, its connection cut where a test says ----------------------
@@ -168,7 +171,8 @@ def over_winrm(sim, cut_at=(), after_call=None):
             raise ConnectionResetError("connection reset (call %d)" % n)
         stripped = "\n".join(ln.strip() for ln in script.splitlines() if ln.strip())
         encoded = base64.b64encode(stripped.encode("utf-16-le")).decode()
-        r = sim.run("PowerShell", ["-NoProfile", "-NonInteractive", "-EncodedCommand", encoded])
+        stdin = "".join(line + "\r\n" for line in getattr(script, "stdin", ())).encode("ascii")
+        r = sim.run("PowerShell", ["-NoProfile", "-NonInteractive", "-EncodedCommand", encoded], stdin)
         if n in cut_at:
             raise ConnectionResetError("connection reset after call %d ran" % n)
         return r.rc, r.stdout, r.stderr

@@ -238,6 +238,17 @@ class Context:
         self.task_vars = task_vars
 
     @property
+    def host_name(self) -> str:
+        """The inventory host this task runs for (a state fact is only ever used for the host it came from)."""
+        return str(self.task_vars.get("inventory_hostname") or "")
+
+    @property
+    def state_fact(self):
+        """The state fact an earlier task left for this host (guard.py decides whether it is usable)."""
+        facts = self.task_vars.get("ansible_facts")
+        return facts.get("winsec_ipsec_state") if isinstance(facts, dict) else None
+
+    @property
     def guard_ports(self):
         """TCP ports the connection may use: WinRM, SSH, and the inventory's own port."""
         port = self.task_vars.get("ansible_port")
@@ -275,8 +286,8 @@ def _naming_error(spec, spec_kwargs, args, err) -> str:
 def _execute(action, script: str):
     """Run one remote.Script over the task's connection: (rc, stdout, stderr).
 
-    Its secrets go as standard input (`in_data`, which the winrm, psrp and ssh connections pass on
-    without logging it; the script reads it with `$input`). Its output is kept out of the
+    A write script's body and secrets go as standard input (`in_data`, which the winrm, psrp and ssh
+    connections pass on without logging it; its bootstrap reads it with `$input`), body first. Its output is kept out of the
     connection's own log (winrm and psrp log raw output at -vvvvv, ssh at -vvv, each unless the
     play context says no_log): the registry store it prints holds any pre-shared key the host has,
     whatever this task carries. The task's result shows what was read, keys masked.
@@ -293,8 +304,8 @@ def _execute(action, script: str):
         context.no_log = no_log
     if stdin and remote.stdin_lost(res.get("stdout", "")):
         raise HostError("the %s connection did not deliver the command's standard input, which carries the "
-                        "pre-shared keys; nothing of that command ran. Use the winrm, psrp or ssh connection"
-                        % getattr(action._connection, "transport", "?"))
+                        "script and any pre-shared keys; nothing of that command ran. Use the winrm, psrp or ssh "
+                        "connection" % getattr(action._connection, "transport", "?"), changed=False)
     return res.get("rc", 0), res.get("stdout", ""), res.get("stderr", "")
 
 

@@ -63,7 +63,7 @@ def check_timeout(value) -> Optional[int]:
 
 class Confirm:
     """One commit-confirmed change. `steps()` and `preamble()` go into the write trip;
-    `finish()` makes the confirm trip."""
+    `confirm()` makes the confirm trip."""
 
     def __init__(self, timeout: int, lost_errors: Tuple[type, ...] = (), reconnect: Callable[[], None] = None,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic):
@@ -135,24 +135,11 @@ class Confirm:
         return remote.set_content_lines("$env:SystemRoot\\Temp\\%s.cmd" % self.name, self.batch(),
                                         self.secret_lines, stdin)
 
-    def prepend(self, script: str) -> str:
-        """The first write script with the batch file written before it; too long is an error."""
-        lines, values = remote.script_lines(script)
-        stdin = remote.Stdin(values)
-        joined = remote.make_script([self.preamble(stdin)] + lines, stdin.values)
-        length = remote.command_line_length(joined)
-        if length > remote.MAX_COMMAND_LINE:
-            raise ValidationError("confirm_timeout", self.timeout, "a change small enough for one command line "
-                                  "together with its undo batch",
-                                  "the first write script would be %d characters, more than Windows' %d; split "
-                                  "the change over several tasks" % (length, remote.MAX_COMMAND_LINE))
-        return joined
-
     def watch(self, execute):
         """`execute` that turns a lost connection during a write into LostConnection."""
         def run(script: str):
             self.calls += 1
-            if self.calls == 2:
+            if getattr(script, "kind", "") == "write" and self.written_at is None:
                 self.written_at = self.clock()
             try:
                 return execute(script)
@@ -163,14 +150,15 @@ class Confirm:
 
     # -- the confirm trip ----------------------------------------------------------------------
     def cancel_script(self, dialect: str) -> str:
-        lines = ["$out = schtasks /end /tn %s 2>&1" % self.name,
+        """End and delete the undo task, then read the state back; under the host-side lock."""
+        lines = remote.lock_lines() + ["$out = schtasks /end /tn %s 2>&1" % self.name,
                  "Write-Output '%s begin confirm-delete'" % remote.MARK,
                  "$out = schtasks /delete /tn %s /f 2>&1" % self.name,
                  "$rc = $LASTEXITCODE",
                  "Write-Output $out",
                  'Write-Output "%s end confirm-delete rc=$rc"' % remote.MARK,
                  'Remove-Item -LiteralPath "$env:SystemRoot\\Temp\\%s.cmd"' % self.name]
-        return "\n".join(lines + remote.read_lines(dialect) + ["exit 0"]) + "\n"
+        return remote.plain_script(lines + remote.read_lines(dialect) + remote.unlock_lines() + ["exit 0"])
 
     def window(self) -> float:
         """How long the controller keeps trying to reach the host again."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from . import host, remote
+from . import guard, host, remote
 from .model import ValidationError
 from .report import exemptions as meaning
 
@@ -44,49 +44,80 @@ def _step(argv, undo=None) -> remote.Step:
         '"%s"' % a if " " in a else a for a in argv))
 
 
-def run(execute, value: Optional[int], state: str, check_mode: bool, dialect: str = "") -> dict:
+def run(execute, value: Optional[int], state: str, check_mode: bool, dialect: str = "", host_name: str = "") -> dict:
     if state == "absent" and value is not None:
         raise ValidationError("value", value, "no value with state=absent", "absent deletes the value")
     if value is not None and (isinstance(value, bool) or not 0 <= value <= 3):
         raise ValidationError("value", value, "0, 1, 2 or 3")
-    before, _ = host.read(execute, dialect)
+    flow = host.Flow(execute, check_mode, dialect=dialect, host_name=host_name)
+    try:
+        return _run(flow, value, state, check_mode, dialect)
+    except host.HostError as error:
+        error.result["round_trips"] = flow.trips
+        fact = flow.fact()
+        if fact is not None:
+            error.result["ansible_facts"] = {guard.FACT: fact}
+        raise
+
+
+def _finish(flow, result):
+    result["round_trips"] = flow.trips
+    result["ansible_facts"] = {guard.FACT: flow.fact()}
+    return result
+
+
+def _run(flow, value, state, check_mode, dialect):
+    snap = flow.read()
+    before = snap.state
     os = before.os
     current = before.no_default_exempt
     if state == "present":
         try:
             check_value(value, os.generation)
         except ValidationError as err:      # found out by reading: say what was read
-            raise host.HostError(str(err), changed=False, round_trips=1, before=current,
+            raise host.HostError(str(err), changed=False, before=current,
                                  os=host.state_report(before)["os"]) from None
     wanted = value if state == "present" else None
-    result = {"changed": current != wanted, "round_trips": 1, "before": current, "after": wanted,
+    result = {"changed": current != wanted, "before": current, "after": current,
               "os": host.state_report(before)["os"], "dialect": dialect or os.dialect, "commands": [],
-              "exemptions": meaning(os.generation, wanted), "reboot_required": False}
+              "exemptions": meaning(os.generation, current), "reboot_required": False}
     if current == wanted:
-        result["exemptions"] = meaning(os.generation, current)
-        return result
+        return _finish(flow, result)
     key = key_for(os.generation)
     undo = _delete(key) if current is None else _set(key, current)
     step = _step(_set(key, wanted) if wanted is not None else _delete(key), undo)
     result["commands"] = [step.display]
-    result["reboot_required"] = True
+    result["planned"] = wanted
+    result["exemptions"] = meaning(os.generation, wanted)
     result["diff"] = {"before": "NoDefaultExempt: %s\n%s\n" % (current, meaning(os.generation, current)),
                       "after": "NoDefaultExempt: %s\n%s\n" % (wanted, meaning(os.generation, wanted))}
     result["warnings"] = ["NoDefaultExempt takes effect when Windows restarts%s (Microsoft cc756041, KB 810207)"
                           % ("" if os.generation in LEGACY + ("2003",) else " or the IPsec Policy Agent starts")]
     if check_mode:
-        return result
-    _rc, out, _err = execute(remote.write_script([step], dialect=dialect))
-    result["round_trips"] += 1
-    transcript = remote.parse_transcript(out)
+        result["after"] = wanted        # check mode: the prediction
+        result["reboot_required"] = True
+        return _finish(flow, result)
+    result["changed"] = False           # until the host says otherwise
+    # The value and the OS it depends on must still be as read (guard.py), under the host-side lock.
+    precheck = guard.precheck_lines(snap.transcript.fingerprint, guard.scope((), exempt=True), dialect)
+    _rc, _out, _err, transcript = flow.send(remote.write_script([step], dialect=dialect, precheck=precheck))
+    if guard.stale(transcript) is not None:
+        now = remote.no_default_exempt(transcript.sections.get("exempt"))
+        result["after"] = now
+        flow.snapshot(transcript)
+        raise host.HostError("NoDefaultExempt (or the Windows version it depends on) changed after this task read it "
+                             "(now %s), so nothing was written; run the task again" % now, **result)
     if transcript.failed:
         raise host.HostError("%s failed (rc=%s): %s" % (step.display, transcript.failed[1],
                                                         transcript.failed[2].strip()[:300]), **result)
     verified = remote.no_default_exempt(transcript.sections.get("exempt"))
+    flow.snapshot(transcript)
     result["after"] = verified
+    result["changed"] = verified != current
+    result["reboot_required"] = result["changed"]
     if verified != wanted:
         raise host.HostError("NoDefaultExempt reads back as %s after setting %s" % (verified, wanted), **result)
-    return result
+    return _finish(flow, result)
 
 
 __all__ = ["run", "key_for", "check_value"]

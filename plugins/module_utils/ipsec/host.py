@@ -1,19 +1,21 @@
 # -*- coding: utf-8 -*-
 # Copyright: winsec.ipsec developers; GNU General Public License v3.0+
-"""The one flow every action plugin shares: read -> plan -> (check: report) -> write+verify.
+"""The one flow every action plugin shares, in named steps: read -> guards -> transact -> verify.
 
-Costs, per task and host: one round trip to read; only when something changes, one more to write
-the whole batch (stopping at the first failure and undoing what it did) and to read the new state
-back. A batch too long for one Windows command line is split over as few trips as needed, and the
-result says so.
+Costs, per task and host, in WinRM commands: one to read; only when something changes, one more:
+the write script, which holds the host-side lock, checks that the host is still as read (guard.py),
+runs the whole batch (stopping at the first failure and undoing what it did) and reads the new
+state back, whatever the batch's size. A task given the state fact of an earlier task plans from
+it and sends only the write script; when the host is no longer as the fact says, that script
+writes nothing and prints the state to plan from (2 commands, as without a fact). A write that
+finds the host changed after a fresh read plans again once, then fails saying so.
 
 The caller passes `execute(script) -> (rc, stdout, stderr)` (the action plugin's connection) and a
 `planner(actual) -> Plan`; nothing here imports Ansible. Standard library only.
 """
 from __future__ import annotations
 
-import functools
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from . import dialects, directory, guard, lockout, netdiag, registry, remote, toolout
@@ -148,18 +150,28 @@ def read(execute: Execute, dialect: str = "", need_dynamic: bool = False, store:
          domain: str = "", gpo: str = "") -> Tuple[HostState, str]:
     """One round trip: the read script, parsed. Returns the state and the raw transcript.
     With store='domain' the state is the domain store's (state_from_transcript)."""
-    rc, out, err = execute(remote.read_script(dialect=dialect, directory=domain if store == "domain" else None))
-    transcript = remote.parse_transcript(out)
-    if "os" not in transcript.sections or "store" not in transcript.sections:
-        raise HostError("the read script did not complete (rc=%s): %s" % (rc, (err or out).strip()[:500]),
-                        round_trips=1)
+    state, out, _fact = read_state(execute, dialect, need_dynamic, store, domain, gpo)
+    return state, out
+
+
+def read_state(execute: Execute, dialect: str = "", need_dynamic: bool = False, store: str = "local",
+               domain: str = "", gpo: str = "", host_name: str = "") -> Tuple[HostState, str, dict]:
+    """`read`, and the state fact of what was read (guard.state_fact) for inventory host `host_name`."""
+    flow = Flow(execute, True, dialect=dialect, store=store, domain=domain, gpo=gpo, dynamic=need_dynamic,
+                host_name=host_name)
+    outputs = []
+
+    def keep(script):
+        rc, out, err = execute(script)
+        outputs.append(out)
+        return rc, out, err
+    flow.execute = keep
     try:
-        return state_from_transcript(transcript, dialect, need_dynamic, store, gpo), out
+        snap = flow.read()
     except HostError as error:
         error.result.setdefault("round_trips", 1)
         raise
-    except IPsecError as error:
-        raise HostError(str(error), round_trips=1) from None
+    return snap.state, outputs[-1], flow.fact()
 
 
 # --------------------------------------------------------------------------------------------
@@ -204,10 +216,11 @@ def managed_view(state: HostState) -> HostState:
     return replace(state, policies=policies, filteractions=actions)
 
 
-def same_store(a: HostState, b: HostState, dynamic: bool) -> bool:
-    """Whether two states agree on everything a task can change (the planner's own comparison)."""
+def same_store(a: HostState, b: HostState, dynamic: bool, static: bool = True) -> bool:
+    """Whether two states agree on everything a task can change (the planner's own comparison):
+    the static store unless not `static`, the dynamic filters when `dynamic`."""
     a_shape, b_shape = planner_shape(managed_view(a)), planner_shape(managed_view(b))
-    if a_shape[:4] != b_shape[:4]:
+    if static and a_shape[:4] != b_shape[:4]:
         return False
     return not dynamic or a_shape[5] == b_shape[5]
 
@@ -300,13 +313,326 @@ def render_steps(plan, before: HostState, dialect: str, store: str = "local",
 
 
 # --------------------------------------------------------------------------------------------
-# The flow
+# The flow: read -> guards -> transact -> verify
 # --------------------------------------------------------------------------------------------
+
+@dataclass
+class Snapshot:
+    """A state to plan from: decoded, the transcript that printed it, and whether this task read it
+    from the host (`fresh`) or took it from the state fact of an earlier task."""
+    state: HostState
+    transcript: remote.Transcript
+    fresh: bool
+
+
+@dataclass
+class Prepared:
+    """A plan that passed every guard: its result so far, its write steps, the predicted state."""
+    plan: object
+    result: dict
+    steps: List[remote.Step]
+    predicted: HostState
+    secrets: List[str]
+    shown: Dict[str, object]
+
+
+def holds_secret(state: HostState) -> bool:
+    """Whether a state holds a pre-shared key (its read sections must not become a fact)."""
+    return any(isinstance(a, AuthMethod) and a.kind == "psk" and a.value
+               for p in state.policies for r in p.rules for a in r.auth)
+
+
+def busy_message() -> str:
+    return ("another task held this host's winsec.ipsec lock (the named mutex %s) for %d seconds, so this task "
+            "did nothing on the host; run it again once the other task has finished"
+            % (remote.LOCK_NAME, remote.LOCK_WAIT_MS // 1000))
+
+
+class Flow:
+    """One task on one host. Costs, in WinRM commands: a read (1) and, when something changes, one
+    write script that checks the state is still the one planned from, writes, undoes on failure
+    and reads back (2). Planned from a state fact that still matches: the write alone (1)."""
+
+    def __init__(self, execute: Execute, check_mode: bool, dialect: str = "", store: str = "local",
+                 domain: str = "", gpo: str = "", dynamic: bool = False, local_address: str = "",
+                 guard_ports: Sequence[int] = MANAGEMENT_PORTS, allow_lockout: bool = False, controller: str = "",
+                 confirm=None, when_domain_policy: str = "warn", host_name: str = ""):
+        self.execute, self.check_mode, self.dialect, self.store = execute, check_mode, dialect, store
+        self.domain, self.gpo, self.dynamic, self.local_address = domain, gpo, dynamic, local_address
+        self.guard_ports, self.allow_lockout, self.controller = guard_ports, allow_lockout, controller
+        self.confirm, self.when_domain_policy, self.host_name = confirm, when_domain_policy, host_name
+        self.directory = domain if store == "domain" else None
+        self.trips = 0
+        self.last: Optional[Snapshot] = None       # the latest state read from the host (for the fact)
+        self.notes: List[str] = []
+
+    # -- talking to the host ---------------------------------------------------------------------
+    def send(self, script) -> Tuple[int, str, str, remote.Transcript]:
+        self.trips += 1
+        rc, out, err = self.execute(script)
+        transcript = remote.parse_transcript(out)
+        if transcript.busy:
+            raise HostError(busy_message(), changed=False)
+        return rc, out, err, transcript
+
+    def snapshot(self, transcript: remote.Transcript, fresh: bool = True) -> Snapshot:
+        try:
+            state = state_from_transcript(transcript, self.dialect, self.dynamic, self.store, self.gpo)
+        except HostError:
+            raise
+        except IPsecError as error:
+            raise HostError(str(error)) from None
+        snap = Snapshot(state, transcript, fresh)
+        if fresh:
+            self.last = snap
+        return snap
+
+    def fact(self) -> Optional[dict]:
+        """The state fact of the latest state read from the host."""
+        if self.last is None:
+            return None
+        state = self.last.state
+        keep = self.store == "local" and not holds_secret(state)
+        return guard.state_fact(self.last.transcript, _os_dict(state.os), self.dialect or state.os.dialect,
+                                self.host_name, keep)
+
+    # -- 1. read ---------------------------------------------------------------------------------
+    def read(self) -> Snapshot:
+        """One round trip: the read script, parsed."""
+        rc, out, err, transcript = self.send(remote.read_script(dialect=self.dialect, directory=self.directory))
+        if "os" not in transcript.sections or "store" not in transcript.sections:
+            raise HostError("the read script did not complete (rc=%s): %s" % (rc, (err or out).strip()[:500]))
+        return self.snapshot(transcript)
+
+    def from_fact(self, fact) -> Optional[Snapshot]:
+        """The state an earlier task left as a fact, when this task may plan from it (never in check
+        mode, which always reads, nor for the domain store)."""
+        if self.check_mode or self.store != "local":
+            return None
+        transcript = guard.usable_fact(fact, self.host_name, self.dialect)
+        if transcript is None:
+            return None
+        try:
+            return Snapshot(state_from_transcript(transcript, self.dialect, self.dynamic), transcript, False)
+        except IPsecError:
+            return None
+
+    # -- 2. guards -------------------------------------------------------------------------------
+    def guards(self, planner: Planner, snap: Snapshot) -> Prepared:
+        """Plan from `snap` and apply every check a plan must pass before it is written: the
+        domain store's, when_domain_policy, the lockout guard, PolicyAgent for dynamic filters."""
+        before, os = snap.state, snap.state.os
+        effective = self.dialect or os.dialect
+        try:
+            plan = planner(before)
+        except HostError:
+            raise
+        except IPsecError as err:       # the plan needed the host's state to find the problem
+            raise HostError(str(err), changed=False, dialect=effective, os=_os_dict(os),
+                            before=state_report(before)) from None
+        secrets = secrets_of(plan.changes)
+        result = {
+            "changed": bool(plan.changes),
+            "dialect": effective,
+            "os": _os_dict(os),
+            "before": state_report(before),
+            "warnings": list(plan.warnings),
+            "notes": list(getattr(plan, "notes", ()) or ()),
+        }
+        in_effect: Sequence[str] = ()
+        shown: Dict[str, object] = {}           # how the diff shows the domain store (netdiag.diff)
+        if self.store == "domain":
+            view = _check_directory(snap.transcript, self.gpo, plan, result)
+            result["domain_assignments"] = view.assignments_after(self.gpo, plan.after.assigned)
+            shown = {"directory": view.naming_context or directory.naming_context(self.domain) or "DC=...",
+                     "assigned_before": dict(view.assignments), "assigned_after": result["domain_assignments"]}
+            # Members run whatever a GPO assigns: the lockout guard looks at every such policy.
+            in_effect = sorted(set(view.assignments.values()) | {plan.after.assigned} - {""}, key=name_key)
+        self._domain_policy(before, result)
+        predicted = replace(plan.after, os=os, policyagent=before.policyagent,
+                            no_default_exempt=before.no_default_exempt)
+        if not plan.changes:
+            return Prepared(plan, result, [], predicted, secrets, shown)
+        result["changed"] = False           # until the host says otherwise (check mode: a prediction)
+
+        def blocks(state):
+            variants = [replace(state, assigned=name) for name in in_effect] or [state]
+            return [c for v in variants for c in connection_blocks(v, ports=self.guard_ports,
+                                                                   controller=self.controller,
+                                                                   host=self.local_address)]
+        cut = [c for c in blocks(predicted) if c not in blocks(before)]
+        result["planned"] = state_report(predicted)
+        if cut and not self.allow_lockout:
+            raise HostError(lockout.refusal(cut), **result)
+        result["warnings"] += ["the management connection may be cut: %s" % c for c in cut]
+        try:
+            steps = render_steps(plan, before, effective, self.store, self.domain, self.gpo)
+            if self.confirm is not None:
+                steps = self.confirm.steps(steps, os.generation)
+        except IPsecError as err:       # e.g. a value this dialect cannot express
+            raise HostError(str(err), **result) from None
+        result["commands"] = [redact(s.display, secrets) for s in steps]
+        result["diff"] = _diff(before, predicted, self.local_address, secrets, **shown)
+        if self.dynamic:
+            if any(c.op == "add_dynamic" for c in plan.changes):     # removing filters leaves nothing to vanish
+                result["warnings"].append(DYNAMIC_WARNING)
+            if before.policyagent != "running":
+                raise HostError("the IPsec Policy Agent service (PolicyAgent) is %s: dynamic filters need it "
+                                "running; start it with `sc start PolicyAgent` (or `net start policyagent`)"
+                                % (before.policyagent or "in an unknown state"), **result)
+        return Prepared(plan, result, steps, predicted, secrets, shown)
+
+    def _domain_policy(self, before: HostState, result: dict) -> None:
+        """when_domain_policy: a GPO-assigned domain policy overrides the local store (KB 813878)."""
+        if before.domain is None or self.store != "local":
+            return
+        name = before.domain.name
+        if self.when_domain_policy == "fail":
+            raise HostError("a domain (GPO) IPsec policy %r is assigned to this host and overrides the local "
+                            "store, so a local change would take no effect (KB 813878); when_domain_policy=fail "
+                            "refuses it: change the policy in the domain (store: domain), or set "
+                            "when_domain_policy to warn or ignore" % name, **result)
+        if self.when_domain_policy == "ignore":     # the plan's warning too
+            result["warnings"] = [w for w in result["warnings"] if name not in w]
+        elif not any(name in w for w in result["warnings"]):
+            result["warnings"].append(
+                "a domain (GPO) IPsec policy %r is assigned to this host and overrides the local store; "
+                "the local policy takes no effect while it is assigned (KB 813878)" % name)
+
+    # -- 3. transact -----------------------------------------------------------------------------
+    def transact(self, prepared: Prepared, snap: Snapshot) -> remote.Transcript:
+        """The one write command: lock, precheck against `snap`'s fingerprints, the steps (undone on
+        a failure), the read-back. Returns its transcript (stale when the precheck failed)."""
+        names = guard.scope(prepared.plan.changes, self.store, from_fact=not snap.fresh)
+        precheck = guard.precheck_lines(snap.transcript.fingerprint, names, self.dialect, self.directory)
+        script = remote.write_script(prepared.steps, dialect=self.dialect, directory=self.directory,
+                                     precheck=precheck,
+                                     prelude=(lambda stdin: [self.confirm.preamble(stdin)]) if self.confirm else None)
+        rc, out, err, transcript = self.send(script)
+        if guard.stale(transcript) is not None:
+            return transcript
+        if transcript.failed:
+            self.fail_batch(prepared, snap, transcript)
+        if "os" not in transcript.sections:
+            prepared.result["changed"] = bool(transcript.done)
+            raise HostError("the write script did not complete (rc=%s); the host state is unknown: %s"
+                            % (rc, redact((err or out).strip()[:500], prepared.secrets)), **prepared.result)
+        return transcript
+
+    def fail_batch(self, prepared: Prepared, snap: Snapshot, transcript: remote.Transcript):
+        """A step failed: the script undid the steps done before it, newest first, and read back."""
+        number, rc, output = transcript.failed
+        steps, secrets, result = prepared.steps, prepared.secrets, prepared.result
+        message = ("step %d of %d failed (rc=%s): %s\n%s" % (number, len(steps), rc, redact(steps[number - 1].display,
+                                                                                        secrets),
+                                                            redact(output.strip(), secrets)))
+        undo_failed = bool(transcript.undo_failed)
+        result["changed"] = undo_failed
+        try:
+            now = self.snapshot(transcript).state
+            result["after"] = state_report(now)
+            static = not self.dynamic or any(not c.op.endswith("_dynamic") for c in prepared.plan.changes)
+            result["changed"] = not same_store(snap.state, now, self.dynamic, static)
+        except IPsecError:
+            now = None
+        if undo_failed:
+            message += ("\nundoing the earlier steps failed too; the host is left partly changed: "
+                        "compare `after` with `before`")
+        elif result["changed"]:
+            message += ("\nthe steps done before it were undone, but the state read back differs from `before`: "
+                        "compare `after` with `before`")
+        else:
+            message += "\nthe steps done before it were undone; the host is as it was before the task"
+        raise HostError(message, **result)
+
+    # -- 4. verify -------------------------------------------------------------------------------
+    def verify(self, prepared: Prepared, snap: Snapshot, transcript: remote.Transcript) -> dict:
+        """The read-back must be the planned state; `after` is what was read back."""
+        result = prepared.result
+        verified = self.snapshot(transcript).state
+        result["after"] = state_report(verified)
+        result["changed"] = True
+        if self.store == "domain":
+            result["domain_assignments"] = dict(sorted(directory_view(transcript, self.gpo).assignments.items()))
+            prepared.shown["assigned_after"] = result["domain_assignments"]
+        # What the plan covers: a dynamic task's plan was not made to predict the static store, which
+        # another writer may have changed between the read and the write (outside the precheck's scope).
+        static = not self.dynamic or any(not c.op.endswith("_dynamic") for c in prepared.plan.changes)
+        if same_store(verified, prepared.predicted, self.dynamic, static):
+            return result
+        result["changed"] = not same_store(snap.state, verified, self.dynamic, static)
+        result["diff"] = _diff(snap.state, verified, self.local_address, prepared.secrets, **prepared.shown)
+        differences = (netdiag.summary(canonical(managed_view(prepared.predicted)), canonical(managed_view(verified)))
+                       or ["(settings not shown by netdiag)"])
+        raise HostError(
+            "the host's state read back after the change differs from the planned one (%s). Every command reported "
+            "success, and this task held the host's lock (%s) from its check to its read-back, so no other "
+            "winsec.ipsec task wrote meanwhile: either a tool or person that does not take that lock changed the host "
+            "during this task, or a tool did something other than its command says (a defect in winsec.ipsec). Run "
+            "the task again to plan from the state now on the host; compare `after` (read back) with `planned`"
+            % (redact("; ".join(differences), prepared.secrets), remote.LOCK_NAME), **result)
+
+    # -- the whole -------------------------------------------------------------------------------
+    def run(self, planner: Planner, fact=None) -> dict:
+        snap = self.from_fact(fact)
+        races = 0
+        while True:
+            if snap is None:
+                snap = self.read()
+            try:
+                prepared = self.guards(planner, snap)
+            except HostError:
+                if snap.fresh:
+                    raise
+                snap = None         # found on a fact: say it only from the host's own state
+                continue
+            if not prepared.steps:
+                if not snap.fresh:
+                    snap = None     # a fact says there is nothing to do: one read confirms it
+                    continue
+                # Said, so that a run after a lost connection tells whether the earlier write had landed.
+                prepared.result["notes"].append("the host already has the requested state: nothing was sent")
+                prepared.result.update(commands=[], after=state_report(snap.state))
+                return self.finish(prepared.result)
+            if self.check_mode:
+                prepared.result["changed"] = True
+                prepared.result["after"] = prepared.result["planned"]     # check mode: the prediction
+                return self.finish(prepared.result)
+            transcript = self.transact(prepared, snap)
+            found = guard.stale(transcript)
+            if found is None:
+                return self.finish(self.verify(prepared, snap, transcript))
+            changed = ", ".join(guard.differing(snap.transcript.fingerprint, found)) or "?"
+            fresh = self.snapshot(transcript)
+            if not snap.fresh:
+                self.notes.append("the host was no longer as its state fact said (%s changed): planned again from "
+                                  "the state the write command read instead, and nothing was written on the old plan"
+                                  % changed)
+            elif races == 0:
+                races = 1
+                self.notes.append("another writer changed the host between this task's read and its write (%s): "
+                                  "nothing was written then; planned again from the new state" % changed)
+            else:
+                result = prepared.result
+                result.update(changed=False, before=state_report(snap.state), after=state_report(fresh.state))
+                raise HostError("another writer changed the host's IPsec state between this task's read and its write "
+                                "twice in a row (%s), so nothing was written by this task; `after` is the state now: "
+                                "run the task again" % changed, **result)
+            snap = fresh
+
+    def finish(self, result: dict) -> dict:
+        result["round_trips"] = self.trips
+        result["notes"] = self.notes + result["notes"]
+        fact = self.fact()
+        if fact is not None:
+            result["ansible_facts"] = {guard.FACT: fact}
+        return _finish(result)
+
 
 def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
         store: str = "local", domain: str = "", dynamic: bool = False, local_address: str = "",
         guard_ports: Sequence[int] = MANAGEMENT_PORTS, allow_lockout: bool = False, controller: str = "",
-        confirm=None, when_domain_policy: str = "warn", gpo: str = "") -> dict:
+        confirm=None, when_domain_policy: str = "warn", gpo: str = "", fact=None, host_name: str = "") -> dict:
     """Read, plan and (unless check mode) write and verify. Returns the task result.
 
     dynamic: the task manages dynamic filters (they must be read strictly, PolicyAgent must run,
@@ -320,133 +646,29 @@ def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
     store, domain, gpo: store='domain' plans against and writes the domain's store (read with
              ldifde, directory.py), `domain` naming it ('' for the host's own) and `gpo` the Group
              Policy object whose assignment `assigned` means.
+    fact, host_name: the state fact an earlier task left for inventory host `host_name`
+             (guard.usable_fact); a plan made from it is written only if the host still matches it.
+    Every result, failed or not, holds `ansible_facts.winsec_ipsec_state` when the host was read.
     """
     if dialect == "ipsecpol":
         # ipsecpol.exe is the Windows 2000 Resource Kit's tool, and Windows 2000 has no WinRM.
         raise ValidationError("dialect", dialect, "netsh or ipseccmd for a host reached over a connection",
                               "ipsecpol serves Windows 2000, which has no WinRM: get its commands with "
                               "winsec.ipsec.ipsec_policy state=rendered dialect=ipsecpol")
-    before, read_out = read(execute, dialect, need_dynamic=dynamic, store=store, domain=domain, gpo=gpo)
-    decode = functools.partial(state_from_transcript, dialect=dialect, store=store, gpo=gpo)
-    os = before.os
-    effective = dialect or os.dialect
+    flow = Flow(execute, check_mode, dialect=dialect, store=store, domain=domain, gpo=gpo, dynamic=dynamic,
+                local_address=local_address, guard_ports=guard_ports, allow_lockout=allow_lockout,
+                controller=controller, confirm=confirm, when_domain_policy=when_domain_policy, host_name=host_name)
     try:
-        plan = planner(before)
-    except HostError:
+        return flow.run(planner, fact)
+    except HostError as error:
+        error.result.setdefault("changed", False)
+        error.result["round_trips"] = flow.trips
+        if flow.notes:
+            error.result["notes"] = flow.notes + list(error.result.get("notes") or ())
+        fact = flow.fact()
+        if fact is not None:
+            error.result["ansible_facts"] = {guard.FACT: fact}
         raise
-    except IPsecError as err:       # the plan needed the host's state to find the problem
-        raise HostError(str(err), changed=False, round_trips=1, dialect=effective,
-                        os=_os_dict(os), before=state_report(before)) from None
-    secrets = secrets_of(plan.changes)
-    result = {
-        "changed": bool(plan.changes),
-        "round_trips": 1,
-        "dialect": effective,
-        "os": _os_dict(os),
-        "before": state_report(before),
-        "warnings": list(plan.warnings),
-        "notes": list(getattr(plan, "notes", ()) or ()),
-    }
-    in_effect: Sequence[str] = ()
-    shown: Dict[str, object] = {}           # how the diff shows the domain store (netdiag.diff)
-    if store == "domain":
-        view = _check_directory(remote.parse_transcript(read_out), gpo, plan, result)
-        result["domain_assignments"] = view.assignments_after(gpo, plan.after.assigned)
-        shown = {"directory": view.naming_context or directory.naming_context(domain) or "DC=...",
-                 "assigned_before": dict(view.assignments), "assigned_after": result["domain_assignments"]}
-        # Members run whatever a GPO assigns: the lockout guard looks at every such policy.
-        in_effect = sorted(set(view.assignments.values()) | {plan.after.assigned} - {""}, key=name_key)
-    if before.domain is not None and store == "local" and when_domain_policy == "fail":
-        raise HostError("a domain (GPO) IPsec policy %r is assigned to this host and overrides the local "
-                        "store, so a local change would take no effect (KB 813878); when_domain_policy=fail "
-                        "refuses it: change the policy in the domain (store: domain), or set "
-                        "when_domain_policy to warn or ignore" % before.domain.name, **result)
-    if before.domain is not None and store == "local" and when_domain_policy == "ignore":     # the plan's too
-        result["warnings"] = [w for w in result["warnings"] if before.domain.name not in w]
-    if (before.domain is not None and store == "local" and when_domain_policy == "warn"
-            and not any(before.domain.name in w for w in result["warnings"])):
-        result["warnings"].append(
-            "a domain (GPO) IPsec policy %r is assigned to this host and overrides the local store; "
-            "the local policy takes no effect while it is assigned (KB 813878)"
-            % before.domain.name)
-    after_predicted = replace(plan.after, os=os, policyagent=before.policyagent,
-                              no_default_exempt=before.no_default_exempt)
-    if not plan.changes:
-        # Said, so that a run after a lost connection tells whether the earlier write had landed.
-        result["notes"].append("the host already has the requested state: nothing was sent")
-        result.update(commands=[], after=state_report(before))
-        return _finish(result)
-    def blocks(state):
-        variants = [replace(state, assigned=name) for name in in_effect] or [state]
-        return [c for v in variants for c in connection_blocks(v, ports=guard_ports, controller=controller,
-                                                               host=local_address)]
-    cut = [c for c in blocks(after_predicted) if c not in blocks(before)]
-    if cut and not allow_lockout:
-        raise HostError(lockout.refusal(cut), **dict(result, after=state_report(after_predicted)))
-    result["warnings"] += ["the management connection may be cut: %s" % c for c in cut]
-    try:
-        steps = render_steps(plan, before, effective, store, domain, gpo)
-        if confirm is not None:
-            steps = confirm.steps(steps, os.generation)
-    except IPsecError as err:       # e.g. a value this dialect cannot express
-        raise HostError(str(err), **result) from None
-    result["commands"] = [redact(s.display, secrets) for s in steps]
-    result["after"] = state_report(after_predicted)
-    result["diff"] = _diff(before, after_predicted, local_address, secrets, **shown)
-    if dynamic:
-        if any(c.op == "add_dynamic" for c in plan.changes):     # removing filters leaves nothing to vanish
-            result["warnings"].append(DYNAMIC_WARNING)
-        if before.policyagent != "running":
-            raise HostError("the IPsec Policy Agent service (PolicyAgent) is %s: dynamic filters need it "
-                            "running; start it with `sc start PolicyAgent` (or `net start policyagent`)"
-                            % (before.policyagent or "in an unknown state"), **result)
-    if check_mode:
-        return _finish(result)
-
-    # Compare and swap covers the registry store; the directory has no stamp list to check (guard.py).
-    directory_name = domain if store == "domain" else None
-    scripts = remote.write_scripts(steps, dialect=dialect, directory=directory_name,
-                                   precheck=guard.precheck_lines(_store_section_text(read_out))
-                                   if store == "local" else ())
-    if confirm is not None:
-        scripts[0] = confirm.prepend(scripts[0])
-    if len(scripts) > 1:
-        result["notes"].append("the batch of %d commands exceeds one Windows command line; it was sent "
-                               "in %d scripts" % (len(steps), len(scripts)))
-    sent = 0
-    transcript = None
-    for script in scripts:
-        rc, out, err = execute(script)
-        result["round_trips"] += 1
-        transcript = remote.parse_transcript(out)
-        if guard.stale(transcript) is not None:
-            _fail_stale(before, transcript, result, decode, secrets)
-        if transcript.failed:
-            _fail_batch(execute, result, steps, sent, transcript, secrets, decode,
-                        functools.partial(remote.write_scripts, dialect=dialect, directory=directory_name))
-        if "os" not in transcript.sections and script is scripts[-1]:
-            raise HostError("the write script did not complete (rc=%s); the host state is unknown: %s"
-                            % (rc, redact((err or out).strip()[:500], secrets)), **result)
-        sent += len(transcript.done)
-    verified = decode(transcript, need_dynamic=dynamic)
-    result["after"] = state_report(verified)
-    if store == "domain":
-        result["domain_assignments"] = dict(sorted(directory_view(transcript, gpo).assignments.items()))
-        shown["assigned_after"] = result["domain_assignments"]
-    if not same_store(verified, after_predicted, dynamic):
-        result["diff"] = _diff(before, verified, local_address, secrets, **shown)
-        differences = (netdiag.summary(canonical(managed_view(after_predicted)), canonical(managed_view(verified)))
-                       or ["(settings not shown by netdiag)"])
-        raise HostError("the host's state after the change differs from the planned one (%s); every command "
-                        "reported success, so this is a defect in winsec.ipsec or an unexpected tool "
-                        "behaviour: compare `after` with the plan (`commands`)"
-                        % redact("; ".join(differences), secrets), **result)
-    return _finish(result)
-
-
-def _store_section_text(transcript_text: str) -> Optional[str]:
-    section = remote.parse_transcript(transcript_text).sections.get("store")
-    return remote.store_text(section) if section is not None else None
 
 
 def _check_directory(transcript, gpo, plan, result):
@@ -472,51 +694,6 @@ def _check_directory(transcript, gpo, plan, result):
     return view
 
 
-def _fail_stale(before, transcript, result, decode, secrets):
-    """Compare and swap failed: the store changed between the read and the write; nothing ran."""
-    found = ""
-    try:
-        now = decode(transcript)
-        result["after"] = state_report(now)
-        found = "; ".join(netdiag.summary(canonical(managed_view(before)), canonical(managed_view(now))))
-    except IPsecError:
-        pass
-    raise HostError("the host's IPsec store changed after this task read it (another task, person or "
-                    "Group Policy wrote to it meanwhile), so nothing was written: %s; run the task again to "
-                    "plan against the new state" % redact(found or "stamps differ: %s" % guard.stale(transcript),
-                                                           secrets), **result)
-
-
-def _fail_batch(execute, result, steps, sent_before, transcript, secrets, decode, write_scripts):
-    """A step failed: the script undid its own earlier steps; undo earlier scripts' steps too."""
-    number, rc, output = transcript.failed
-    step = steps[number - 1]
-    message = ("step %d of %d failed (rc=%s): %s\n%s" % (number, len(steps), rc,
-                                                        redact(step.display, secrets),
-                                                        redact(output.strip(), secrets)))
-    undo_failures = list(transcript.undo_failed)
-    final = transcript
-    earlier = remote.undo_steps(steps[:sent_before])
-    if earlier:
-        for script in write_scripts(earlier):
-            _rc, out, _err = execute(script)
-            result["round_trips"] += 1
-            final = remote.parse_transcript(out)
-            if final.failed:
-                undo_failures.append(("earlier step", final.failed[1], final.failed[2]))
-                break
-    if undo_failures:
-        message += ("\nundoing the earlier steps failed too; the host is left partly changed: "
-                    "compare `after` with `before`")
-    else:
-        message += "\nthe steps done before it were undone; the host is as it was before the task"
-    try:
-        result["after"] = state_report(decode(final))
-    except IPsecError:
-        pass
-    raise HostError(message, **result)
-
-
 def _diff(before, after, local_address, secrets, **domain):
     return {k: redact(v, secrets) for k, v in netdiag_diff(before, after, local_address, **domain).items()}
 
@@ -526,8 +703,6 @@ def _finish(result: dict) -> dict:
     if not result["notes"]:
         del result["notes"]
     return result
-
-
 
 
 def state_from_saved(text: str) -> HostState:
@@ -544,6 +719,7 @@ def state_from_saved(text: str) -> HostState:
                     % remote.IPSEC_KEY)
 
 
-__all__ = ["HostError", "DYNAMIC_WARNING", "decode_registry", "state_from_transcript", "read",
+__all__ = ["HostError", "DYNAMIC_WARNING", "decode_registry", "state_from_transcript", "read", "read_state", "Flow",
+           "Snapshot", "holds_secret",
            "canonical", "managed_view", "same_store", "secrets_of", "redact", "state_report", "netdiag_diff",
            "render_steps", "render_commands", "MANAGEMENT_PORTS", "connection_blocks", "shown", "run", "state_from_saved"]

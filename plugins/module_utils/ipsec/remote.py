@@ -1,23 +1,35 @@
 # -*- coding: utf-8 -*-
 # Copyright: winsec.ipsec developers; GNU General Public License v3.0+
-"""Commands -> one PowerShell script per round trip; its transcript -> sections and step results.
+r"""Commands -> one PowerShell script per round trip; its transcript -> sections and step results.
 
 Two scripts exist. The *read* script prints everything a task needs, each part between markers:
 the OS version, the IPsec registry store, the PolicyAgent service, the dynamic filters and the
-NoDefaultExempt value. The *write* script runs a batch of commands, stops at the first failure,
-undoes the steps already done (newest first), and then prints the read sections again so that the
-new state is verified in the same trip.
+NoDefaultExempt value, then a `fingerprint` section: one `name=HEX` line per section, the SHA-1
+of the section's text as the host itself computed it (guard.py compares them). The *write* script
+runs a batch of commands, stops at the first failure, undoes the steps already done (newest
+first), and then prints the read sections again so that the new state is verified in the same trip.
+
+Both hold the host-side lock, the named mutex `Global\winsec.ipsec`, across all they do, so two
+controllers never interleave on one host (Microsoft docs, "Mutex Class": a mutex whose owner
+ended without releasing it raises AbandonedMutexException in the next waiter, which then owns it).
+
+A write is ONE WinRM command whatever its size: the command line holds a short bootstrap, and the
+script body travels on the command's standard input (line 0: base64 of its UTF-8 text; then the
+secret values; last the sentinel `winsec-end`). A command whose standard input did not fully arrive
+runs nothing; one that started runs to its end on the host, so a lost connection leaves the host
+old or new. A read is short and goes on the command line itself.
 
 Both scripts stay inside the PowerShell subset every target can run (Windows PowerShell 2.0 on
 2003/XP, 5.1 later, and winsim): native commands, variables, `if`, here-strings, Write-Output,
-Set-Content/Remove-Item. No functions, loops, pipelines or .NET calls. Ansible strips every line
-and drops blank lines before it encodes a script (ansible/plugins/shell/powershell.py
-`_encode_script`), so nothing here depends on indentation or on blank lines.
+Set-Content/Remove-Item, and the few .NET calls named where they are used. No functions, loops or
+pipelines. Ansible strips every line and drops blank lines before it encodes a command line
+(ansible/plugins/shell/powershell.py `_encode_script`), so nothing here depends on indentation or
+on blank lines.
 
 Secrets (pre-shared keys) never stand in a script: Ansible's connections log the command line
 they send (winrm at -vvvvv, psrp and ssh at -vvv). A step marks the argv elements and netsh
 script lines that carry one (`Step.hidden`); the script refers to them as `$winsecin[i]`, and
-the values travel as the lines of the command's standard input (`Script.stdin`), which the script
+the values travel as lines of the command's standard input (`Script.stdin`), which the bootstrap
 reads once, first, with `$winsecin = @($input)`.
 
 Standard library only.
@@ -69,41 +81,70 @@ _PROGRAM = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
 # PowerShell enumerates a redirected standard input's lines through `$input` when it runs
 # -EncodedCommand (about_Automatic_Variables, $input; Ansible's own bootstrap_wrapper.ps1 reads its
 # payload so on 5.1; [I] 2.0 assumed the same). `@(...)` keeps one line an array. The enumerator
-# runs once: the line is the script's first and only reader.
+# runs once: the bootstrap is its first and only reader.
 STDIN_VAR = "$winsecin"
 STDIN_HEADER = "%s = @($input)" % STDIN_VAR
+# The last stdin line: a body that arrived without it (a connection cut mid-stream) runs nothing.
+STDIN_END = "winsec-end"
 # Standard input is decoded with the console's input code page, which the controller does not
-# know; printable ASCII reads the same in all of them.
+# know; printable ASCII reads the same in all of them (the body is base64, the keys are checked).
 _STDIN_SAFE = re.compile(r"^[\x20-\x7e]*$")
-# Printed, and nothing run, when fewer lines arrived than the script needs (a connection that drops
-# stdin would otherwise pass $null, which PowerShell drops from a native command line: a rule
-# would be written without its key). Arrays have Count in 2.0 too (an alias of Length, types.ps1xml).
+# Printed, and nothing run, when the stdin lines did not all arrive (a dropped line would pass
+# $null, which PowerShell drops from a native command line: a rule would be written without its
+# key). Arrays have Count in 2.0 too (an alias of Length, types.ps1xml).
 STDIN_LOST = "%s stdin lost" % MARK
+# A sane bound on a body (UTF-8 bytes): Ansible's winrm connection sends stdin in Send requests of
+# 200000 bytes each (ansible/plugins/connection/winrm.py `_wrapper_payload_stream`); a batch of
+# this size is thousands of commands, more than one task should hold.
+MAX_BODY = 2 * 1024 * 1024
+
+# The host-side lock (Microsoft docs, "Mutex Class"; `Global\` names one mutex for every session of
+# the host, "Kernel object namespaces"). A waiter gets AbandonedMutexException, and the mutex,
+# when the owner's process ended without releasing it (a WinRM shell killed mid-command).
+LOCK_NAME = "Global\\winsec.ipsec"
+LOCK_WAIT_MS = 120000
+BUSY = "%s busy" % MARK
+BUSY_EXIT = 3
 
 
 class Script(str):
-    """A PowerShell script (the text) and the lines it reads from standard input (`stdin`)."""
+    """A PowerShell script as sent: the command text, the lines it reads from standard input
+    (`stdin`), and the whole script (`body`: equal to the text when it has no stdin)."""
     stdin: Tuple[str, ...] = ()
+    body: str = ""
+    kind: str = "read"         # 'read' or 'write' (confirm.py notes when a write was sent)
 
 
-def _stdin_lines(count: int) -> List[str]:
-    return [STDIN_HEADER, "if (%s.Count -lt %d) {" % (STDIN_VAR, count), "Write-Output '%s'" % STDIN_LOST,
-            "exit 1", "}"]
+def bootstrap(count: int) -> str:
+    """The command line of a script whose body and `count - 2` secrets come on stdin."""
+    last = count - 1
+    return "\n".join([
+        STDIN_HEADER,
+        "if (%s.Count -ne %d -or %s[%d] -ne '%s') { Write-Output '%s'; exit 1 }"
+        % (STDIN_VAR, count, STDIN_VAR, last, STDIN_END, STDIN_LOST),
+        "Invoke-Expression ([System.Text.Encoding]::UTF8.GetString([System.Convert]::FromBase64String(%s[0])))"
+        % STDIN_VAR,
+    ]) + "\n"
 
 
-def make_script(lines: Sequence[str], stdin: Sequence[str] = ()) -> Script:
-    """`lines` as one script; with `stdin` values it first reads them (and stops if they are missing)."""
-    script = Script("\n".join((_stdin_lines(len(stdin)) if stdin else []) + list(lines)) + "\n")
-    script.stdin = tuple(stdin)
+def plain_script(lines: Sequence[str], kind: str = "read") -> Script:
+    """`lines` as a script that travels whole on the command line (no stdin)."""
+    script = Script("\n".join(lines) + "\n")
+    script.body, script.kind = str(script), kind
     return script
 
 
-def script_lines(script: str) -> Tuple[List[str], List[str]]:
-    """A script's lines without its stdin reading, and its stdin values (to extend it: confirm.py)."""
-    lines = script.splitlines()
-    if lines and lines[0] == STDIN_HEADER:
-        lines = lines[len(_stdin_lines(0)):]
-    return lines, list(getattr(script, "stdin", ()))
+def make_script(lines: Sequence[str], secrets: Sequence[str] = (), kind: str = "write") -> Script:
+    """`lines` as a script whose body (and `secrets`) travel on stdin behind a short bootstrap."""
+    body = "\n".join(lines) + "\n"
+    data = body.encode("utf-8")
+    if len(data) > MAX_BODY:
+        raise IPsecError("the write batch is %d bytes, more than the %d one command may carry: split the change "
+                         "over several tasks" % (len(data), MAX_BODY))
+    stdin = (base64.b64encode(data).decode("ascii"),) + tuple(secrets) + (STDIN_END,)
+    script = Script(bootstrap(len(stdin)))
+    script.stdin, script.body, script.kind = stdin, body, kind
+    return script
 
 
 def stdin_lost(output: str) -> bool:
@@ -111,22 +152,39 @@ def stdin_lost(output: str) -> bool:
     return any(line.rstrip() == STDIN_LOST for line in output.splitlines())
 
 
-class Stdin:
-    """Collects the values a script reads from stdin; `ref` gives the expression for one."""
+def busy(output: str) -> bool:
+    """Whether a script gave up waiting for the host-side lock."""
+    return any(line.rstrip() == BUSY for line in output.splitlines())
 
-    def __init__(self, values: Sequence[str] = (), sizing: bool = False):
+
+def lock_lines() -> List[str]:
+    """Take the host-side lock, or print BUSY and stop after LOCK_WAIT_MS (the contract's form)."""
+    return [
+        "$winseclock = New-Object System.Threading.Mutex($false, '%s')" % LOCK_NAME,
+        "try { $winsecheld = $winseclock.WaitOne(%d) } catch [System.Threading.AbandonedMutexException] "
+        "{ $winsecheld = $true }" % LOCK_WAIT_MS,
+        "if (-not $winsecheld) { Write-Output '%s'; exit %d }" % (BUSY, BUSY_EXIT),
+    ]
+
+
+def unlock_lines() -> List[str]:
+    return ["$winseclock.ReleaseMutex()"]
+
+
+class Stdin:
+    """Collects the secret values a script reads from stdin; `ref` gives the expression for one.
+    Line 0 of stdin is the body, so the first secret is `$winsecin[1]`."""
+
+    def __init__(self, values: Sequence[str] = ()):
         self.values = list(values)
-        self.sizing = sizing        # for size estimates: every reference as wide as it may get
 
     def ref(self, value: str) -> str:
         if not _STDIN_SAFE.match(value):
             # never echo the value: it is a secret
             raise IPsecError("a pre-shared key may hold printable ASCII characters only: it reaches the host on "
                              "standard input, which Windows decodes with the console's code page")
-        if self.sizing:
-            return "%s[99999]" % STDIN_VAR
         self.values.append(value)
-        return "%s[%d]" % (STDIN_VAR, len(self.values) - 1)
+        return "%s[%d]" % (STDIN_VAR, len(self.values))
 
 
 def set_content_lines(path: str, lines: Sequence[str], hidden: Sequence[str] = (),
@@ -146,79 +204,117 @@ def _say(text: str) -> str:
     return "Write-Output '%s %s'" % (MARK, text)
 
 
-def _section(name: str, command: str) -> List[str]:
-    """Run one read command, print its output and exit code between markers."""
-    return [
-        _say("begin " + name),
-        "$out = %s 2>&1" % command,
-        "$rc = $LASTEXITCODE",
-        "Write-Output $out",
-        'Write-Output "%s end %s rc=$rc"' % (MARK, name),
-    ]
+# Every read section, in the order the read script prints them (guard.py scopes a precheck by them).
+SECTIONS = ("os", "store", "policyagent", "exempt", "dynamic-netsh", MMPOLICY_SECTION, "dynamic-ipseccmd",
+            "directory", "directory-gpos")
+FINGERPRINT = "fingerprint"
+# Fingerprints are SHA-1 of the section's text, computed on the host (the controller only echoes
+# them, so code pages never matter): Microsoft docs "SHA1CryptoServiceProvider Class" (.NET 2.0 on,
+# FIPS-validated; here change detection, not security), "Encoding.UTF8", "BitConverter.ToString".
+_SHA = "$winsecsha = New-Object System.Security.Cryptography.SHA1CryptoServiceProvider"
 
 
-def _export_section(name: str, args: Sequence[str]) -> List[str]:
+def fingerprint_var(name: str) -> str:
+    """The script variable holding a section's fingerprint."""
+    return "$winsecfp_" + name.replace("-", "_")
+
+
+def _section_tail(name: str, emit: bool) -> List[str]:
+    """After a section's command left its output in $out and exit code in $rc: its text (lines
+    joined by LF), printed with its end marker when `emit`, and its fingerprint."""
+    lines = ['$text = @($out) -join "`n"']
+    if emit:
+        lines += ["Write-Output $text", 'Write-Output "%s end %s rc=$rc"' % (MARK, name)]
+    return lines + ["%s = [System.BitConverter]::ToString($winsecsha.ComputeHash("
+                    "[System.Text.Encoding]::UTF8.GetBytes($text)))" % fingerprint_var(name)]
+
+
+def _section(name: str, command: str, emit: bool = True) -> List[str]:
+    """Run one read command; print its output and exit code between markers (unless not `emit`)."""
+    return (([_say("begin " + name)] if emit else [])
+            + ["$out = %s 2>&1" % command, "$rc = $LASTEXITCODE"] + _section_tail(name, emit))
+
+
+def _export_section(name: str, args: Sequence[str], emit: bool = True) -> List[str]:
     """Run `ldifde -f FILE args` (through cmd /c: a missing ldifde is exit 9009 in any language),
     then print the exported file and remove it; the section's rc is ldifde's."""
     path = "$env:TEMP\\winsec-%s.ldf" % secrets.token_hex(8)
-    return [
-        _say("begin " + name),
+    return (([_say("begin " + name)] if emit else []) + [
         '$ldf = "%s"' % path,
         "$out = cmd /c ldifde -f $ldf %s 2>&1" % powershell_native_args(list(args)),
         "$rc = $LASTEXITCODE",
         "if ($rc -eq 0) {",
         "$out = Get-Content -LiteralPath $ldf 2>&1",
         "Remove-Item -LiteralPath $ldf",
-        "}",
-        "Write-Output $out",
-        'Write-Output "%s end %s rc=$rc"' % (MARK, name),
-    ]
+        "}"] + _section_tail(name, emit))
 
 
-def directory_lines(domain: str) -> List[str]:
+def directory_lines(domain: str, emit: bool = True) -> List[str]:
     """The domain store's sections: its IPsec objects and its GPOs (directory.py)."""
-    return (_export_section("directory", directory.export_args(domain, "objects"))
-            + _export_section("directory-gpos", directory.export_args(domain, "gpos")))
+    return (_export_section("directory", directory.export_args(domain, "objects"), emit)
+            + _export_section("directory-gpos", directory.export_args(domain, "gpos"), emit))
 
 
-def read_lines(dialect: str = "", directory: Optional[str] = None) -> List[str]:
+def fingerprint_lines() -> List[str]:
+    """The `fingerprint` section: `name=HEX` for every section that ran (the others print `name=`)."""
+    return ([_say("begin " + FINGERPRINT)]
+            + ['Write-Output "%s=%s"' % (name, fingerprint_var(name)) for name in SECTIONS]
+            + [_say("end %s rc=0" % FINGERPRINT)])
+
+
+def read_lines(dialect: str = "", directory: Optional[str] = None, emit: bool = True,
+               only: Optional[Sequence[str]] = None) -> List[str]:
     """The read sections as script lines (shared by the read and the write script).
 
     `dialect` forces which tool lists the dynamic filters (and so proves that tool exists);
     without it the script picks by the OS version it just read: XP has ipseccmd, 2003 and later
     have `netsh ipsec dynamic` (SYNTAX.md 2 and 3). `directory` (a domain name, or '' for the
-    host's own domain) adds the domain store's sections; None leaves them out.
+    host's own domain) adds the domain store's sections; None leaves them out. Every section
+    leaves its fingerprint in fingerprint_var(name). `emit` False prints nothing (guard.py's
+    precheck); `only` runs just those sections (the OS version always: the others depend on it);
+    with `emit` the fingerprint section follows.
     """
-    lines = _section("os", 'reg query "%s"' % OS_KEY)
+    def wanted(name):
+        return only is None or name in only
+
+    lines = [_SHA] + ["%s = ''" % fingerprint_var(name) for name in SECTIONS]
+    lines += _section("os", 'reg query "%s"' % OS_KEY, emit)
     lines += ["$osout = $out"]
-    lines += _section("store", 'reg query "%s" /s' % IPSEC_KEY)
+    if wanted("store"):
+        lines += _section("store", 'reg query "%s" /s' % IPSEC_KEY, emit)
     # `sc` alone is PowerShell's alias of Set-Content: the service tool must be named sc.exe.
-    lines += _section("policyagent", "sc.exe query PolicyAgent")
+    if wanted("policyagent"):
+        lines += _section("policyagent", "sc.exe query PolicyAgent", emit)
     # 5.x (2000/XP/2003) keep NoDefaultExempt under Services\IPSEC; 6.x and later under PolicyAgent.
-    lines += ["if ($osout -match 'CurrentVersion\\s+REG_SZ\\s+5\\.') {"]
-    lines += _section("exempt", 'reg query "%s" /v NoDefaultExempt' % EXEMPT_KEY_LEGACY)
-    lines += ["} else {"]
-    lines += _section("exempt", 'reg query "%s" /v NoDefaultExempt' % EXEMPT_KEY_MODERN)
-    lines += ["}"]
+    if wanted("exempt"):
+        lines += ["if ($osout -match 'CurrentVersion\\s+REG_SZ\\s+5\\.') {"]
+        lines += _section("exempt", 'reg query "%s" /v NoDefaultExempt' % EXEMPT_KEY_LEGACY, emit)
+        lines += ["} else {"]
+        lines += _section("exempt", 'reg query "%s" /v NoDefaultExempt' % EXEMPT_KEY_MODERN, emit)
+        lines += ["}"]
     # Through cmd /c so that a missing tool shows as exit 9009 in any display language. netsh hosts
     # also list the main-mode policies: winsec's own may exist with no rule using it (MMPOLICY_SECTION).
-    netsh = (_section("dynamic-netsh", "cmd /c netsh ipsec dynamic show rule")
-             + _section(MMPOLICY_SECTION, "cmd /c netsh ipsec dynamic show mmpolicy all"))
-    ipseccmd = _section("dynamic-ipseccmd", "cmd /c ipseccmd show filters")
+    netsh = ((_section("dynamic-netsh", "cmd /c netsh ipsec dynamic show rule", emit)
+              if wanted("dynamic-netsh") else [])
+             + (_section(MMPOLICY_SECTION, "cmd /c netsh ipsec dynamic show mmpolicy all", emit)
+                if wanted(MMPOLICY_SECTION) else []))
+    ipseccmd = (_section("dynamic-ipseccmd", "cmd /c ipseccmd show filters", emit)
+                if wanted("dynamic-ipseccmd") else [])
     if dialect == "netsh":
         lines += netsh
     elif dialect == "ipseccmd":
         lines += ipseccmd
-    else:
+    elif netsh or ipseccmd:
         lines += ["if ($osout -match 'CurrentVersion\\s+REG_SZ\\s+5\\.1') {"] + ipseccmd
         lines += ["} else {"] + netsh + ["}"]
-    if directory is not None:
-        lines += directory_lines(directory)
-    return lines
+    if directory is not None and (wanted("directory") or wanted("directory-gpos")):
+        lines += directory_lines(directory, emit)
+    return lines + (fingerprint_lines() if emit else [])
 
 
-def read_script(dialect: str = "", directory: Optional[str] = None) -> str:
-    return "\n".join(read_lines(dialect, directory) + ["exit 0"]) + "\n"
+def read_script(dialect: str = "", directory: Optional[str] = None) -> Script:
+    """The read script, holding the host-side lock; short enough for the command line."""
+    return plain_script(lock_lines() + read_lines(dialect, directory) + unlock_lines() + ["exit 0"])
 
 
 @dataclass(frozen=True)
@@ -290,15 +386,18 @@ def _undo_lines(step: Step, number: int, stdin: Optional[Stdin] = None) -> List[
 
 
 def write_lines(steps: Sequence[Step], first: int = 1, precheck: Sequence[str] = (),
-                stdin: Optional[Stdin] = None) -> List[str]:
+                stdin: Optional[Stdin] = None, prelude: Sequence[str] = ()) -> List[str]:
     """Run `steps` numbered from `first`; stop at the first failure and undo the earlier ones.
 
     `$failed` holds the number of the failed step (0: none). Every step runs only while nothing
     failed; after the batch, the undo of step i runs when a later step failed, newest first.
-    `precheck` lines run first and may set `$failed = -1` so that nothing runs (guard.py).
+    `precheck` lines run first and may set `$failed = -1` so that nothing runs (guard.py);
+    `prelude` lines run after it, only when it passed (confirm.py's undo batch file).
     Steps with secrets need `stdin`, which collects their values.
     """
     lines = ["$failed = 0"] + list(precheck)
+    if prelude:
+        lines += ["if ($failed -eq 0) {"] + list(prelude) + ["}"]
     for number, step in enumerate(steps, first):
         lines += _step_lines(step, number, stdin)
     for number in range(first + len(steps) - 1, first - 1, -1):
@@ -306,23 +405,16 @@ def write_lines(steps: Sequence[Step], first: int = 1, precheck: Sequence[str] =
     return lines
 
 
-def write_script(steps: Sequence[Step], first: int = 1, verify: bool = True, dialect: str = "",
-                 precheck: Sequence[str] = (), directory: Optional[str] = None) -> Script:
-    """The write script; its secrets are in `.stdin`, never in the text."""
+def write_script(steps: Sequence[Step], verify: bool = True, dialect: str = "", precheck: Sequence[str] = (),
+                 directory: Optional[str] = None, prelude=None) -> Script:
+    """The whole batch as one write script (one WinRM command): lock, precheck, the steps with
+    their undo, the read-back, unlock. Its secrets are in `.stdin`, never in the text.
+    `prelude(stdin) -> lines` adds lines run after a passed precheck (confirm.py)."""
     stdin = Stdin()
-    lines = write_lines(steps, first, precheck, stdin)
+    lines = lock_lines() + write_lines(steps, 1, precheck, stdin, prelude(stdin) if prelude else ())
     if verify:
         lines += read_lines(dialect, directory)
-    return make_script(lines + ["exit 0"], stdin.values)
-
-
-def _units(lines: Sequence[str]) -> int:
-    """UTF-16 code units of lines as Ansible joins them (stripped, one newline after each)."""
-    return sum(len(ln.strip().encode("utf-16-le")) // 2 + 1 for ln in lines if ln.strip())
-
-
-def _encoded_length(units: int) -> int:
-    return len(POWERSHELL_PREFIX) + 4 * ((2 * units + 2) // 3)
+    return make_script(lines + unlock_lines() + ["exit 0"], stdin.values)
 
 
 def command_line_length(script: str) -> int:
@@ -331,41 +423,8 @@ def command_line_length(script: str) -> int:
     return len(POWERSHELL_PREFIX) + len(base64.b64encode(stripped.encode("utf-16-le")))
 
 
-def write_scripts(steps: Sequence[Step], dialect: str = "", limit: int = MAX_COMMAND_LINE,
-                  precheck: Sequence[str] = (), directory: Optional[str] = None) -> List[Script]:
-    """The batch in as few scripts as fit the command-line limit; only the last one verifies.
-
-    Steps are packed greedily by their encoded size, with room kept in every script for the
-    closing read. Each script undoes its own steps on failure; the caller undoes earlier
-    scripts' steps (`undo_steps`) when a later one fails. Only the first script runs `precheck`
-    (room is kept for it in every one).
-    """
-    fixed = _units(_stdin_lines(99999) + ["$failed = 0"] + list(precheck) + read_lines(dialect, directory) + ["exit 0"])
-    chunks: List[Tuple[int, int]] = []
-    start, used = 0, fixed
-    sizing = Stdin(sizing=True)
-    for index, step in enumerate(steps):
-        cost = _units(_step_lines(step, index + 1, sizing) + _undo_lines(step, index + 1, sizing))
-        if _encoded_length(fixed + cost) > limit:
-            raise IPsecError("step %d alone (%s) does not fit the Windows command-line limit of %d "
-                             "characters" % (index + 1, step.display or "?", limit))
-        if _encoded_length(used + cost) > limit:
-            chunks.append((start, index))
-            start, used = index, fixed
-        used += cost
-    chunks.append((start, len(steps)))
-    scripts = [write_script(steps[a:b], a + 1, verify=b == len(steps), dialect=dialect,
-                            precheck=precheck if a == 0 else (), directory=directory)
-               for a, b in chunks]
-    for script in scripts:      # the size arithmetic above must agree with the real encoding
-        if command_line_length(script) > limit:
-            raise IPsecError("internal: a write script of %d characters exceeds the limit of %d"
-                             % (command_line_length(script), limit))
-    return scripts
-
-
 def undo_steps(steps: Sequence[Step]) -> List[Step]:
-    """The undo commands of fully completed steps, newest first (for a failure in a later script)."""
+    """The undo commands of fully completed steps, newest first (confirm.py's undo batch)."""
     found: List[Step] = []
     for step in reversed(list(steps)):
         found.extend(step.undo)
@@ -389,6 +448,13 @@ class Transcript:
     done: List[int] = field(default_factory=list)        # steps that succeeded
     failed: Optional[Tuple[int, Optional[int], str]] = None   # (step, rc, output)
     undone: List[Tuple[str, Optional[int], str]] = field(default_factory=list)
+    busy: bool = False          # the script gave up waiting for the host-side lock; nothing ran
+
+    @property
+    def fingerprint(self) -> Dict[str, str]:
+        """{section: HEX} as the host printed them (sections that did not run are left out)."""
+        section = self.sections.get(FINGERPRINT)
+        return parse_fingerprints(section.text) if section is not None else {}
 
     @property
     def undo_failed(self) -> List[Tuple[str, Optional[int], str]]:
@@ -400,6 +466,16 @@ _END = re.compile(r"^%s end (\S+) rc=(-?\d*)$" % MARK)
 _DONE = re.compile(r"^%s done (\d+)$" % MARK)
 _FAILED = re.compile(r"^%s failed (\d+) rc=(-?\d*)$" % MARK)
 _UNDONE = re.compile(r"^%s undone (\d+\.\d+) rc=(-?\d*)$" % MARK)
+
+
+def parse_fingerprints(text: str) -> Dict[str, str]:
+    """`name=HEX` lines -> {name: HEX}, empty values left out."""
+    found = {}
+    for line in text.splitlines():
+        name, _, value = line.strip().partition("=")
+        if name and value:
+            found[name] = value
+    return found
 
 
 def _rc(text: str) -> Optional[int]:
@@ -441,6 +517,9 @@ def parse_transcript(text: str) -> Transcript:
         match = _BEGIN.match(line)
         if match:
             open_name, body = match.group(1), []
+            continue
+        if line == BUSY:
+            out.busy = True
             continue
         match = _DONE.match(line)
         if match:
@@ -551,10 +630,11 @@ def dynamic_section(transcript: Transcript) -> Optional[Section]:
 
 
 __all__ = [
-    "MARK", "MAX_COMMAND_LINE", "Step", "Script", "Stdin", "STDIN_HEADER", "STDIN_LOST", "make_script", "script_lines",
-    "stdin_lost",
+    "MARK", "MAX_COMMAND_LINE", "MAX_BODY", "Step", "Script", "Stdin", "STDIN_HEADER", "STDIN_END", "STDIN_LOST",
+    "make_script", "plain_script", "bootstrap", "stdin_lost", "busy", "lock_lines", "unlock_lines", "LOCK_NAME",
+    "SECTIONS", "FINGERPRINT", "fingerprint_var", "parse_fingerprints",
     "set_content_lines", "Section", "Transcript", "read_lines", "read_script",
-    "write_lines", "write_script", "write_scripts", "undo_steps", "command_line_length",
+    "write_lines", "write_script", "undo_steps", "command_line_length",
     "parse_transcript", "reg_values", "os_info", "policyagent_state", "no_default_exempt",
     "store_text", "tool_missing", "dynamic_section", "mmpolicy_section", "MMPOLICY_SECTION",
 ]

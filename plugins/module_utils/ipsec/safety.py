@@ -9,7 +9,7 @@ run_action sets, and Ansible's error class is imported lazily (only ever on a co
 """
 from __future__ import annotations
 
-from . import host, lockout
+from . import guard, host, lockout
 from .confirm import Confirm, LostConnection, check_timeout
 from .dialects import check_host, check_text
 from .model import IPsecError, ValidationError, parse_name
@@ -86,7 +86,8 @@ def run(ctx, planner, dialect: str = "", dynamic: bool = False, store: str = "lo
         result = host.run(execute, planner, ctx.check_mode, dialect=dialect, dynamic=dynamic,
                           local_address=ctx.local_address, guard_ports=ctx.guard_ports,
                           allow_lockout=p["allow_lockout"], controller=controller_of(ctx), confirm=confirm,
-                          when_domain_policy=choice, store=store, domain=domain, gpo=gpo)
+                          when_domain_policy=choice, store=store, domain=domain, gpo=gpo,
+                          fact=getattr(ctx, "state_fact", None), host_name=getattr(ctx, "host_name", ""))
     except LostConnection as lost:
         if confirm is None or confirm.written_at is None:
             raise host.HostError(str(lost), changed=False) from None
@@ -97,14 +98,22 @@ def run(ctx, planner, dialect: str = "", dynamic: bool = False, store: str = "lo
     if transcript is None:
         raise host.HostError(confirm.unreachable_message(), **dict(result, confirm=confirm.report("unreachable")))
     result["round_trips"] += 1
-    return _confirmed(result, confirm, transcript, dialect, dynamic)
+    return _confirmed(result, confirm, transcript, dialect, dynamic, getattr(ctx, "host_name", ""))
 
 
-def _confirmed(result, confirm, transcript, dialect, dynamic):
+def _read_back(result, transcript, dialect, dynamic, host_name):
+    """`after` and the state fact from the confirm trip's read-back."""
+    now = host.state_from_transcript(transcript, dialect, need_dynamic=dynamic)
+    result["after"] = host.state_report(now)
+    fact = guard.state_fact(transcript, host._os_dict(now.os), dialect or now.os.dialect, host_name,
+                            not host.holds_secret(now))
+    result["ansible_facts"] = {guard.FACT: fact}
+
+
+def _confirmed(result, confirm, transcript, dialect, dynamic, host_name=""):
     deleted = transcript.sections.get("confirm-delete")
     try:
-        now = host.state_from_transcript(transcript, dialect, need_dynamic=dynamic)
-        result["after"] = host.state_report(now)
+        _read_back(result, transcript, dialect, dynamic, host_name)
     except IPsecError as err:
         raise host.HostError("the confirm trip could not read the state back: %s" % err,
                              **dict(result, confirm=confirm.report("unverified"))) from None
@@ -121,12 +130,12 @@ def _after_lost_write(ctx, confirm, dialect, dynamic):
     """The write trip's answer never came: reach the host again, cancel its undo and say what is there."""
     transcript = confirm.confirm(ctx.execute, dialect)
     if transcript is None:
-        raise host.HostError(confirm.unreachable_message(), changed=True, round_trips=2,
+        raise host.HostError(confirm.unreachable_message(), changed=True, round_trips=confirm.calls,
                              confirm=confirm.report("unreachable"))
-    result = {"changed": True, "round_trips": 3}
+    result = {"changed": True, "round_trips": confirm.calls + 1}
     deleted = transcript.sections.get("confirm-delete")
     try:
-        result["after"] = host.state_report(host.state_from_transcript(transcript, dialect, need_dynamic=dynamic))
+        _read_back(result, transcript, dialect, dynamic, getattr(ctx, "host_name", ""))
     except IPsecError:
         pass
     status = "cancelled" if deleted is not None and deleted.rc == 0 else "absent"
