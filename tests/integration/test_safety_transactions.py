@@ -40,14 +40,17 @@ SCENARIOS = [
 PLAYBOOKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "playbooks")
 
 
-def playbook(tmp_path, name, prepare=False, plan=False, step=False):
+def playbook(tmp_path, name, prepare=False, plan=False, step=False, fresh=False):
     """Per host, its `scenario` (index) decides what runs. prepare: the scenarios before it, for
-    real; plan: its own in check mode; step: its own for real (errors ignored)."""
+    real; plan: its own in check mode; step: its own for real (errors ignored); fresh: the state
+    facts of the tasks before are forgotten, so that the step reads the host first."""
     tasks = []
     for index, (label, module, args) in enumerate(SCENARIOS):
         if prepare:
             tasks.append({"name": "prepare %s" % label, module: copy.deepcopy(args),
                           "when": "scenario | int > %d" % index})
+    if fresh:
+        tasks.append({"name": "forget the state facts", "meta": "clear_facts"})
     for kind, wanted, extra in (("plan", plan, {"check_mode": True}), ("step", step, {"ignore_errors": True})):
         for index, (label, module, args) in enumerate(SCENARIOS):
             if wanted:
@@ -186,17 +189,17 @@ def test_every_failed_step_and_dropped_trip_leaves_old_or_new_state(prepared, es
     assert prepared[(0, "xp")][1] != prepared[(0, "modern")][1]
 
 
-def meddle_before_call(sim, number, argv, advance=0):
-    """Before the host's `number`-th WinRM command, someone else runs `argv` on it (after moving the
-    clock `advance` seconds: whenChanged has one-second resolution). Returns the list of audit
-    entries each command left, as the host saw them."""
+def meddle_before_call(sim, numbers, argv, advance=0):
+    """Before each of the host's WinRM commands numbered in `numbers`, someone else runs `argv` on it
+    (after moving the clock `advance` seconds). Returns the list of audit entries each command
+    left, as the host saw them."""
     original, calls = sim.run, []
 
     def run(command, arguments, stdin=b""):
         calls.append(None)
-        if len(calls) == number:
+        if len(calls) in numbers:
             sim.advance_time(advance)
-            assert sim.run_tool(list(argv)).rc == 0
+            assert sim.run_tool([a.replace("#", str(len(calls))) for a in argv]).rc == 0
         seen = len(sim.audit_entries())
         try:
             return original(command, arguments, stdin)
@@ -207,34 +210,127 @@ def meddle_before_call(sim, number, argv, advance=0):
 
 
 # (personality, what someone else runs between our read and our write, seconds the clock moves,
-#  what the error must show)
+#  what the result must keep)
 MEDDLERS = [
-    ("modern", ["netsh", "ipsec", "static", "add", "policy", "name=Intruder"], 0, "+ policy 'Intruder'"),
-    ("modern", ["netsh", "ipsec", "static", "set", "policy", "name=" + SLAMMER, "description=edited"], 2,
-     "~ policy '%s'" % SLAMMER),
-    ("modern", ["netsh", "ipsec", "static", "set", "policy", "name=" + SLAMMER, "assign=no"], 0, SLAMMER),
+    ("modern", ["netsh", "ipsec", "static", "add", "policy", "name=Intruder"], 0, "Intruder"),
+    ("modern", ["netsh", "ipsec", "static", "set", "policy", "name=" + SLAMMER, "description=edited"], 0,
+     "edited"),
+    ("modern", ["netsh", "ipsec", "static", "set", "policy", "name=" + SLAMMER, "assign=no"], 0, "unassigned"),
     ("xp", ["ipseccmd", "-w", "REG", "-p", "Intruder", "-r", "Telnet", "-f", "*=0:23:TCP", "-n", "BLOCK"], 0,
-     "+ policy 'Intruder'"),
-    ("xp", ["ipseccmd", "-w", "REG", "-p", SLAMMER, "-y"], 0, SLAMMER),
+     "Intruder"),
+    ("xp", ["ipseccmd", "-w", "REG", "-p", SLAMMER, "-y"], 0, "unassigned"),
 ]
 
 
-def test_a_change_between_read_and_write_is_caught(estate_factory, ansible_env, tmp_path):
-    """Compare and swap: the store changes after the read trip of `add TCP 80`; nothing is written."""
-    estate = estate_factory(count=len(MEDDLERS), personalities=[m[0] for m in MEDDLERS])
-    set_scenarios(estate, [2] * len(MEDDLERS))
+def kept(after, shows):
+    policies = {p["name"]: p for p in after["policies"]}
+    if shows == "unassigned":
+        return after["assigned"] == ""
+    if shows == "edited":
+        return policies[SLAMMER]["description"] == "edited"
+    return shows in policies
+
+
+def test_a_change_between_read_and_write_is_caught_and_planned_again(estate_factory, ansible_env, tmp_path):
+    """The store changes after the read trip of `add TCP 80`: the write command writes nothing (its
+    precheck fails, the audit log shows no change), the task plans again once from the state that
+    command printed, and its second write lands; what the other writer did is kept. A second
+    change before that second write fails the task honestly, nothing written by it."""
+    cases = [(m, (5,)) for m in MEDDLERS] + [(MEDDLERS[0], (5, 6))]
+    estate = estate_factory(count=len(cases), personalities=[m[0] for m, _n in cases])
+    set_scenarios(estate, [2] * len(cases))
     sims = [served.host for served in estate.hosts]
-    # create and outbound take a read and a write trip each; the step's read is the 5th, its write the 6th
-    calls = {sim.name: meddle_before_call(sim, 6, argv, advance) for sim, (_p, argv, advance, _s) in zip(sims, MEDDLERS)}
-    tasks = play(estate, ansible_env, tmp_path, "meddled", prepare=True, step=True)
-    for sim, (personality, argv, _advance, shows) in zip(sims, MEDDLERS):
+    # create: read + write; outbound: its write alone (planned from create's state fact); the step
+    # forgets the facts (meta: clear_facts) so it reads (4th command) and writes (5th)
+    meddles = [(m[0], [a if a != "name=Intruder" else "name=Intruder #" for a in m[1]] if n == (5, 6) else m[1],
+                m[2], m[3]) for m, n in cases]
+    calls = {sim.name: meddle_before_call(sim, numbers, argv, advance)
+             for sim, (_p, argv, advance, _s), (_m, numbers) in zip(sims, meddles, cases)}
+    tasks = play(estate, ansible_env, tmp_path, "meddled", prepare=True, step=True, fresh=True)
+    for sim, (personality, argv, _advance, shows), (_m, numbers) in zip(sims, meddles, cases):
         r = result_of(tasks, sim.name)
-        where = "%s %s: %s" % (personality, " ".join(argv), r.get("msg"))
-        assert len(calls[sim.name]) == 6, where
-        assert r.get("failed") and "changed after this task read it" in r["msg"], where
-        assert "nothing was written" in r["msg"] and shows in r["msg"], where
-        assert r["round_trips"] == 2, where
-        write_trip = calls[sim.name][5]
-        assert write_trip and not [e for e in write_trip if e["changed"]], where   # the audit log: no change
+        where = "%s %s before %s: %s" % (personality, " ".join(argv), numbers, r.get("msg"))
+        stale_write = calls[sim.name][4]
+        assert stale_write and not [e for e in stale_write if e["changed"]], where   # the audit log: no change
         rules = [rule["name"] for p in r["after"]["policies"] if p["name"] == SLAMMER for rule in p["rules"]]
-        assert "Block Inbound TCP 80 Rule" not in rules and rules, where
+        if numbers == (5, 6):
+            assert r.get("failed") and "twice in a row" in r["msg"] and "nothing was written" in r["msg"], where
+            assert not r["changed"] and r["round_trips"] == 3 and "defect" not in r["msg"], where
+            assert not [e for e in calls[sim.name][5] if e["changed"]], where
+            assert "Block Inbound TCP 80 Rule" not in rules, where
+            continue
+        assert not r.get("failed") and r["changed"], where
+        assert r["round_trips"] == 3 and len(calls[sim.name]) == 6, where
+        assert any("another writer changed the host" in n for n in r["notes"]), where
+        assert [e for e in calls[sim.name][5] if e["changed"]], where
+        assert "Block Inbound TCP 80 Rule" in rules and kept(r["after"], shows), where
+
+
+BIG = "Big Policy"
+FILTERS = ["*=0:%d:TCP" % port for port in range(1000, 1120)]
+MAX_REQUEST = 12          # more than the WinRM requests of one write task (checked below)
+
+
+def test_a_connection_lost_at_any_request_of_a_long_write_leaves_the_host_old_or_new(
+        estate_factory, ansible_env, tmp_path):
+    """Issue 12.1: a rule with 120 filters is one write command (the task plans from the state fact
+    of the task before it, so it is that command alone). The connection is dropped at every request
+    of it, before the request is handled (drop_request=k) or after it, its reply lost (drop_reply=k):
+    the host ends with the old state or the new one, never in between; a rerun converges and says
+    which it found."""
+    faults = [(p, f, k) for p in ("modern", "xp") for f in ("drop_request", "drop_reply")
+              for k in range(1, MAX_REQUEST + 1)]
+    controls = [("modern", None, 0), ("xp", None, 0)]
+    cases = controls + faults
+    estate = estate_factory(count=len(cases), personalities=[c[0] for c in cases])
+    env = dict(ansible_env, ANSIBLE_CALLBACK_PLUGINS=os.path.join(PLAYBOOKS, "callback_plugins"),
+               ANSIBLE_CACHE_PLUGIN="jsonfile", ANSIBLE_CACHE_PLUGIN_CONNECTION=str(tmp_path / "facts"))
+
+    def run(name, task):
+        path = tmp_path / (name + ".yml")
+        path.write_text(yaml.safe_dump([{"name": name, "hosts": "all", "gather_facts": False,
+                                         "tasks": [dict({"name": name}, **task)]}], sort_keys=False))
+        return run_playbook(estate, env, str(path))[name]
+
+    create = run("create", {"winsec.ipsec.ipsec_policy": {"name": BIG, "assigned": True, "rules": [
+        {"name": "Base", "filters": ["*=0:1434:UDP"], "action": "block"}]}})
+    assert not [h for h, r in create.items() if r["failed"]]
+    old = {served.host.name: snapshot(served.host) for served in estate.hosts}
+    requests = {}
+    for served, (_p, fault, k) in zip(estate.hosts, cases):
+        requests[served.host.name] = served.control({})["requests"]
+        if fault:
+            served.control({fault: k})
+    big = {"winsec.ipsec.ipsec_rule": {"policy": BIG, "name": "Many", "filters": FILTERS, "action": "block"}}
+    written = run("write", big)
+    new = {}
+    for served, (personality, fault, k) in zip(estate.hosts, cases):
+        if fault is None:
+            r = written[served.host.name]
+            assert r["changed"] and r["round_trips"] == 1 and not r["failed"], r.get("msg")
+            assert len(r["commands"]) > 1 and r["after"] != r["before"]
+            new[personality] = snapshot(served.host)
+            # every request of the write was covered by a fault
+            assert served.control({})["requests"] - requests[served.host.name] <= MAX_REQUEST
+    between = []
+    ended = {}
+    for served, (personality, fault, k) in zip(estate.hosts, cases):
+        now = snapshot(served.host)
+        ended[served.host.name] = "old" if now == old[served.host.name] else "new" if now == new[personality] else None
+        if ended[served.host.name] is None:
+            between.append((personality, fault, k))
+        served.control({"drop_request": None, "drop_reply": None})
+    print("faults injected: %d (every request of the write, dropped before and after it is handled, on netsh "
+          "and ipseccmd hosts); states in between: %d; ended old: %d, new: %d"
+          % (len(faults), len(between), sum(v == "old" for v in ended.values()),
+             sum(v == "new" for v in ended.values()) - len(controls)))
+    assert not between, between
+
+    again = run("again", big)
+    for served, (personality, fault, k) in zip(estate.hosts, cases):
+        r = again[served.host.name]
+        where = "%s %s=%s: %s" % (personality, fault, k, r.get("msg"))
+        assert not r["failed"] and snapshot(served.host) == new[personality], where
+        found_new = ended[served.host.name] == "new"
+        assert r["changed"] != found_new, where
+        assert any("already has the requested state" in n for n in r.get("notes", ())) == found_new, where

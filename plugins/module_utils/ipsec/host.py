@@ -15,6 +15,7 @@ The caller passes `execute(script) -> (rc, stdout, stderr)` (the action plugin's
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -336,10 +337,16 @@ class Prepared:
     shown: Dict[str, object]
 
 
-def holds_secret(state: HostState) -> bool:
-    """Whether a state holds a pre-shared key (its read sections must not become a fact)."""
-    return any(isinstance(a, AuthMethod) and a.kind == "psk" and a.value
-               for p in state.policies for r in p.rules for a in r.auth)
+def holds_secret(state: HostState, transcript: Optional[remote.Transcript] = None) -> bool:
+    """Whether a state holds a pre-shared key (its read sections must not become a fact): a rule of
+    the store with one, or a dynamic listing that mentions one (other tools' dynamic rules are not
+    decoded to that depth; [I] whether netsh prints a key there, so any mention counts)."""
+    if any(isinstance(a, AuthMethod) and a.kind == "psk" and a.value
+           for p in state.policies for r in p.rules for a in r.auth):
+        return True
+    sections = transcript.sections.values() if transcript is not None else ()
+    return any(re.search(r"pre-?shared", s.text, re.IGNORECASE) for s in sections
+               if s.name.startswith(("dynamic-", "mmpolicies-")))
 
 
 def busy_message() -> str:
@@ -392,7 +399,7 @@ class Flow:
         if self.last is None:
             return None
         state = self.last.state
-        keep = self.store == "local" and not holds_secret(state)
+        keep = self.store == "local" and not holds_secret(state, self.last.transcript)
         return guard.state_fact(self.last.transcript, _os_dict(state.os), self.dialect or state.os.dialect,
                                 self.host_name, keep)
 

@@ -106,7 +106,7 @@ def _read_back(result, transcript, dialect, dynamic, host_name):
     now = host.state_from_transcript(transcript, dialect, need_dynamic=dynamic)
     result["after"] = host.state_report(now)
     fact = guard.state_fact(transcript, host._os_dict(now.os), dialect or now.os.dialect, host_name,
-                            not host.holds_secret(now))
+                            not host.holds_secret(now, transcript))
     result["ansible_facts"] = {guard.FACT: fact}
 
 
