@@ -298,7 +298,7 @@ def test_a_connection_lost_at_any_request_of_a_long_write_leaves_the_host_old_or
     old = {served.host.name: snapshot(served.host) for served in estate.hosts}
     requests = {}
     for served, (_p, fault, k) in zip(estate.hosts, cases):
-        requests[served.host.name] = served.control({})["requests"]
+        requests[served.host.name] = served.control({})["wsman_requests"]
         if fault:
             served.control({fault: k})
     big = {"winsec.ipsec.ipsec_rule": {"policy": BIG, "name": "Many", "filters": FILTERS, "action": "block"}}
@@ -311,7 +311,7 @@ def test_a_connection_lost_at_any_request_of_a_long_write_leaves_the_host_old_or
             assert len(r["commands"]) > 1 and r["after"] != r["before"]
             new[personality] = snapshot(served.host)
             # every request of the write was covered by a fault
-            assert served.control({})["requests"] - requests[served.host.name] <= MAX_REQUEST
+            assert served.control({})["wsman_requests"] - requests[served.host.name] <= MAX_REQUEST
     between = []
     ended = {}
     for served, (personality, fault, k) in zip(estate.hosts, cases):

@@ -86,7 +86,10 @@ def meddle(sim, kind):
     elif kind == "reg":
         store = sim.run_tool(["reg", "query", remote.IPSEC_KEY, "/s"]).stdout
         key = next(line.strip() for line in store.splitlines() if line.startswith("HKEY_") and "ipsecPolicy{" in line)
-        commands = [["reg", "add", key, "/v", "description", "/t", "REG_SZ", "/d", "edited by hand", "/f"]]
+        # ipseccmd cannot write a description (the task would then refuse the policy), so on XP a value
+        # of the policy's key that the decoder does not read is added: only its fingerprint sees it
+        value = "winsecNote" if xp else "description"
+        commands = [["reg", "add", key, "/v", value, "/t", "REG_SZ", "/d", "edited by hand", "/f"]]
     else:
         return
     for argv in commands:
@@ -105,7 +108,7 @@ def kept(result, kind):
     if kind == "assign":
         return after["assigned"] == "Other"
     if kind == "reg":
-        return names[SLAMMER]["description"] == "edited by hand"
+        return names[SLAMMER]["description"] == ("" if result["dialect"] == "ipseccmd" else "edited by hand")
     return True
 
 
