@@ -265,3 +265,75 @@ def test_a_change_between_read_and_write_is_caught_and_planned_again(estate_fact
         assert [e for e in calls[sim.name][5] if e["changed"]], where
         assert "Block Inbound TCP 80 Rule" in rules and kept(r["after"], shows), where
 
+
+BIG = "Big Policy"
+FILTERS = ["*=0:%d:TCP" % port for port in range(1000, 1120)]
+MAX_REQUEST = 12          # more than the WinRM requests of one write task (checked below)
+
+
+def test_a_connection_lost_at_any_request_of_a_long_write_leaves_the_host_old_or_new(
+        estate_factory, ansible_env, tmp_path):
+    """Issue 12.1: a rule with 120 filters is one write command (the task plans from the state fact
+    of the task before it, so it is that command alone). The connection is dropped at every request
+    of it, before the request is handled (drop_request=k) or after it, its reply lost (drop_reply=k):
+    the host ends with the old state or the new one, never in between; a rerun converges and says
+    which it found."""
+    faults = [(p, f, k) for p in ("modern", "xp") for f in ("drop_request", "drop_reply")
+              for k in range(1, MAX_REQUEST + 1)]
+    controls = [("modern", None, 0), ("xp", None, 0)]
+    cases = controls + faults
+    estate = estate_factory(count=len(cases), personalities=[c[0] for c in cases])
+    env = dict(ansible_env, ANSIBLE_CALLBACK_PLUGINS=os.path.join(PLAYBOOKS, "callback_plugins"),
+               ANSIBLE_CACHE_PLUGIN="jsonfile", ANSIBLE_CACHE_PLUGIN_CONNECTION=str(tmp_path / "facts"))
+
+    def run(name, task):
+        path = tmp_path / (name + ".yml")
+        path.write_text(yaml.safe_dump([{"name": name, "hosts": "all", "gather_facts": False,
+                                         "tasks": [dict({"name": name}, **task)]}], sort_keys=False))
+        return run_playbook(estate, env, str(path))[name]
+
+    create = run("create", {"winsec.ipsec.ipsec_policy": {"name": BIG, "assigned": True, "rules": [
+        {"name": "Base", "filters": ["*=0:1434:UDP"], "action": "block"}]}})
+    assert not [h for h, r in create.items() if r["failed"]]
+    old = {served.host.name: snapshot(served.host) for served in estate.hosts}
+    requests = {}
+    for served, (_p, fault, k) in zip(estate.hosts, cases):
+        requests[served.host.name] = served.control({})["wsman_requests"]
+        if fault:
+            served.control({fault: k})
+    big = {"winsec.ipsec.ipsec_rule": {"policy": BIG, "name": "Many", "filters": FILTERS, "action": "block"}}
+    written = run("write", big)
+    new, used = {}, {}
+    for served, (personality, fault, k) in zip(estate.hosts, cases):
+        if fault is None:
+            r = written[served.host.name]
+            assert r["changed"] and r["round_trips"] == 1 and not r["failed"], r.get("msg")
+            assert r["commands"] and r["after"] != r["before"]      # netsh: 125 commands; ipseccmd: one
+            new[personality] = snapshot(served.host)
+            # every request of the write task was covered by a fault
+            used[personality] = served.control({})["wsman_requests"] - requests[served.host.name]
+            assert 3 <= used[personality] <= MAX_REQUEST, used
+    between = []
+    ended = {}
+    for served, (personality, fault, k) in zip(estate.hosts, cases):
+        now = snapshot(served.host)
+        ended[served.host.name] = "old" if now == old[served.host.name] else "new" if now == new[personality] else None
+        if ended[served.host.name] is None:
+            between.append((personality, fault, k))
+        served.control({"drop_request": None, "drop_reply": None})
+    injected = [(served.host.name, p, f, k) for served, (p, f, k) in zip(estate.hosts, cases) if f and k <= used[p]]
+    print("requests of the write task: %s; faults injected at them: %d (dropped before and after each is handled); "
+          "states in between: %d; ended old: %d, new: %d; tasks that failed or lost the host: %d"
+          % (used, len(injected), len(between), sum(ended[h] == "old" for h, _p, _f, _k in injected),
+             sum(ended[h] == "new" for h, _p, _f, _k in injected),
+             sum(bool(written[h]["failed"] or written[h].get("unreachable")) for h, _p, _f, _k in injected)))
+    assert not between, between
+
+    again = run("again", big)
+    for served, (personality, fault, k) in zip(estate.hosts, cases):
+        r = again[served.host.name]
+        where = "%s %s=%s: %s" % (personality, fault, k, r.get("msg"))
+        assert not r["failed"] and snapshot(served.host) == new[personality], where
+        found_new = ended[served.host.name] == "new"
+        assert r["changed"] != found_new, where
+        assert any("already has the requested state" in n for n in r.get("notes", ())) == found_new, where
