@@ -14,7 +14,7 @@ import os
 import sys
 import threading
 import time
-from dataclasses import dataclass, fields, is_dataclass, replace
+from dataclasses import fields, is_dataclass, replace
 from typing import Callable, Dict, List, Optional
 
 from . import personalities
@@ -22,8 +22,10 @@ from .domain import DomainStore
 from .hive import Hive
 from .result import Result
 from .scheduler import Scheduler
-from .state.model import DomainAssignment, DynamicRule, HostState, OsInfo
+from .state.model import DomainAssignment, HostState, OsInfo
 from .state.registry import CACHE_ROOT, GPT_ROOT, LOCAL_ROOT, RegValue
+from .state.spd import DynamicEntry, MmPolicy  # noqa: F401  (SimHost.dynamic holds them; tests import them from here)
+from .tools import resolve
 
 VERSION_KEY = r"HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows NT\CurrentVersion"
 AGENT_KEY = r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Services\PolicyAgent"
@@ -33,24 +35,6 @@ TRANSPORT_SETTINGS = ("latency_ms", "drop_command")    # the transport's (winsim
 NOT_RECOGNIZED = ("The term '%s' is not recognized as the name of a cmdlet, function, script file, or "
                   "operable program. Check the spelling of the name, or if a path was included, verify "
                   "that the path is correct and try again.\n")
-
-
-@dataclass(frozen=True)
-class DynamicEntry:
-    """A dynamic rule in the SPD with the main/quick mode policies it was added with."""
-    rule: DynamicRule
-    mmpolicy: str = ""
-    qmpolicy: str = ""
-
-
-@dataclass(frozen=True)
-class MmPolicy:
-    """A dynamic main-mode policy (`netsh ipsec dynamic add mmpolicy`)."""
-    name: str
-    qmpermm: int = 0
-    mmlifetime: int = 480
-    softsaexpirationtime: int = 0
-    mmsecmethods: str = ""
 
 
 class LocalStore:
@@ -365,7 +349,6 @@ class SimHost:
         return execute(self, command_line, stdin)
 
     def resolve_tool(self, program: str):
-        from .tools import resolve
         return resolve(self.profile, program)
 
     def run_tool(self, argv: List[str], stdin: str = "") -> Result:

@@ -49,11 +49,33 @@ def test_winsim_imports_from_plugins_only_what_the_list_admits():
 
 
 def test_only_the_test_bridge_names_the_collection():
-    """Besides imports, winsim names the collection in two places only: the collection symlink that
-    winsim/__init__.py still makes (issue 14.3), and SimHost.state()'s hand-over of objects to a
-    process that has the collection's model loaded (host.py, `as_loaded_model`), which never imports it."""
+    """Besides imports, winsim names the collection in one place only: SimHost.state()'s hand-over of
+    objects to a process that has the collection's model loaded (host.py, `as_loaded_model`), which
+    never imports it."""
     named = {rel for rel, path in _modules() if "ansible_collections" in open(path, encoding="utf-8").read()}
-    assert named == {"__init__.py", "host.py"}
+    assert named == {"host.py"}
+
+
+def _fresh(code):
+    root = os.path.abspath(os.path.join(WINSIM, ".."))
+    env = dict(os.environ, PYTHONPATH=root)
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
+                          cwd=root).stdout.strip()
+
+
+def test_the_tools_do_not_import_the_host():
+    """No host <-> tools cycle (issue 14.3): the tools take the SPD entries from winsim/state/spd.py."""
+    assert _fresh("import sys, winsim.tools; print('winsim.host' in sys.modules)") == "False"
+
+
+def test_importing_winsim_changes_nothing_on_disk(tmp_path):
+    """winsim/__init__.py used to link build/collections on import (issue 14.3)."""
+    probe = tmp_path / "copy"
+    import shutil
+    shutil.copytree(WINSIM, probe / "winsim")
+    code = "import sys; sys.path.insert(0, %r); import winsim.host, winsim.estate" % str(probe)
+    subprocess.run([sys.executable, "-c", code], check=True, env={"PATH": os.environ.get("PATH", "")})
+    assert sorted(p.name for p in probe.iterdir()) == ["winsim"]
 
 
 def test_the_scan_sees_an_engine_import(tmp_path):

@@ -28,11 +28,11 @@ import re
 from dataclasses import replace
 from typing import Dict, List, Optional, Tuple
 
-from ..host import DynamicEntry
 from ..result import Result
 from ..state.model import (
     DEFAULT_POLLING_MINUTES, KERBEROS, AuthMethod, DynamicRule, FilterAction, FilterList, HostState, Policy,
     Rule, name_key)
+from ..state.spd import DynamicEntry
 from . import filterspec
 from .netsh_params import NetshError, qm_offers
 from .netsh_static import new_guid, with_default_response, without_policy

@@ -7,8 +7,8 @@ which the engine's toolout parser reads (that layout is itself [I]: no real capt
 from dataclasses import replace
 from typing import Dict, Sequence
 
-from ..host import DynamicEntry, MmPolicy
 from ..state.model import DynamicRule, Filter, name_key
+from ..state.spd import DynamicEntry, MmPolicy
 from .netsh_params import (
     BAD_SYNTAX, NetshError, Tag, address, auth_methods, check_generation, check_ports, choice, integer,
     ipsec_error, lookup, parse_tags, port, protocol, yesno)
