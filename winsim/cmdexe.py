@@ -10,6 +10,7 @@ command line and splits it itself (CommandLineToArgvW).
 import re
 from typing import List, Optional, Tuple
 
+from . import process
 from .cmdline import command_line_to_argv
 from .result import Result
 
@@ -77,6 +78,14 @@ def expand_percent(machine, line: str) -> str:
 
 def run_line(machine, line: str, stdin: str = "") -> Result:
     """One cmd.exe command line: `a & b`, `a && b`, `a || b`, `a | b`, with redirections."""
+    try:
+        chain = _split(expand_percent(machine, line))
+    except _Syntax:
+        chain = []
+    if len(chain) == 1 and len(chain[0][1]) == 1 and not chain[0][1][0].redirects:
+        # One program whose stdout is the console: WinRS hands its output to the client while it
+        # runs ([MS-WSMV] 3.1.4.14: Receive "collect[s] output from a running command").
+        machine.console = process.console()
     return _run_lines(machine, [line], stdin)
 
 

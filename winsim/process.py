@@ -9,7 +9,7 @@ terminated command stops at tool-call granularity, runs no `finally` block and r
 """
 import contextlib
 import threading
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 _current = threading.local()
 
@@ -19,14 +19,21 @@ class ProcessKilled(BaseException):
 
 
 @contextlib.contextmanager
-def running(kill: threading.Event) -> Iterator[None]:
-    """Run the body as the command whose termination `kill` signals (one thread per command)."""
-    previous = getattr(_current, "kill", None)
-    _current.kill = kill
+def running(kill: threading.Event,
+            console: Optional[Callable[[str, str], None]] = None) -> Iterator[None]:
+    """Run the body as the command whose termination `kill` signals (one thread per command);
+    `console(stream, text)` hands output to the client while the command runs."""
+    previous = getattr(_current, "kill", None), getattr(_current, "console", None)
+    _current.kill, _current.console = kill, console
     try:
         yield
     finally:
-        _current.kill = previous
+        _current.kill, _current.console = previous
+
+
+def console() -> Optional[Callable[[str, str], None]]:
+    """Where the running command's console output goes as it is written (None: at its end)."""
+    return getattr(_current, "console", None)
 
 
 def kill_event() -> Optional[threading.Event]:

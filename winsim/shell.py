@@ -47,6 +47,9 @@ class Machine:
             "PATHEXT": ".COM;.EXE;.BAT;.CMD;.VBS;.VBE;.JS;.JSE;.WSF;.WSH;.MSC",
         }
         self.errorlevel = 0
+        # Set by cmd.exe for the one program whose output goes straight to the client; the first
+        # powershell.exe started takes it (winsim/process.py).
+        self.console = None
         fs = getattr(host, "fs", None)
         if fs is None:
             try:
@@ -121,10 +124,11 @@ class Machine:
             # A child process inherits a copy of the environment; what it sets stays its own.
             saved = dict(self.env), self.errorlevel
             self.errorlevel = 0
+            console, self.console = self.console, None
             try:
                 if program == "cmd":
                     return cmdexe.run_cmd_process(self, args_text, stdin)
-                return run_powershell(self, argv[1:], stdin)
+                return run_powershell(self, argv[1:], stdin, console)
             finally:
                 self.env.clear()
                 self.env.update(saved[0])
@@ -150,7 +154,7 @@ _PS_ALIASES = {"ec": "encodedcommand", "e": "encodedcommand", "ep": "executionpo
                "noni": "noninteractive", "w": "windowstyle", "?": "help"}
 
 
-def run_powershell(machine: Machine, args: List[str], stdin: str) -> Result:
+def run_powershell(machine: Machine, args: List[str], stdin: str, console=None) -> Result:
     """powershell.exe with its arguments (after the program name), per `powershell -?`."""
     script = None
     encoded = False
@@ -193,7 +197,8 @@ def run_powershell(machine: Machine, args: List[str], stdin: str) -> Result:
         i += 2 if name in _PS_VALUED else 1
     if script is None:
         script, from_stdin = stdin, True    # no command: PowerShell reads commands from stdin ([I] as one script)
-    return run_script(machine, script, clixml=encoded, stdin="" if from_stdin else stdin)
+    return run_script(machine, script, clixml=encoded, stdin="" if from_stdin else stdin,
+                      console=console)
 
 
 def stdin_lines(text: str) -> List[str]:
@@ -204,7 +209,8 @@ def stdin_lines(text: str) -> List[str]:
     return lines[:-1] if lines and lines[-1] == "" else lines
 
 
-def run_script(machine: Machine, script: str, clixml: bool = False, stdin: str = "") -> Result:
+def run_script(machine: Machine, script: str, clixml: bool = False, stdin: str = "",
+               console=None) -> Result:
     """Run PowerShell source. With clixml, PowerShell's own error records go to stderr as CLIXML,
     as powershell.exe -EncodedCommand does when its stderr is redirected (PowerShell issue #5912,
     WinRb/WinRM#106); native tools' stderr still passes through as plain text. `stdin` (when the
@@ -217,8 +223,10 @@ def run_script(machine: Machine, script: str, clixml: bool = False, stdin: str =
 
     # One powershell.exe: its mutex handles close, and what it owns is abandoned, when it ends.
     session = mutexes.namespace_for(machine.host).session()
+    # With a console (the WinRS client), output leaves as it is written; else in the Result.
+    write_out = out.append if console is None else (lambda text: console("stdout", text))
     interp = Interpreter(script.replace("\r\n", "\n"), machine.env, machine.ps_version or "5.1",
-                         machine.fs, run_native, out.append,
+                         machine.fs, run_native, write_out,
                          lambda text: err.append(("raw", text)) if text else None,
                          lambda text: err.append(("ps", text)), machine.sleep,
                          machine.path_exists, stdin_lines(stdin), session)

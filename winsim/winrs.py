@@ -279,10 +279,18 @@ class ShellService:
         threading.Thread(target=self._run, args=(shell, cmd), daemon=True,
                          name="winrs-%s" % cmd.command_id[:8]).start()
 
+    @staticmethod
+    def _output(shell: Shell, cmd: Command, name: str, text: str) -> None:
+        """Output written while the command runs: the next Receive hands it out."""
+        if text:
+            with cmd.cond:
+                cmd.pending.append((name, text.encode(shell.codec, errors="replace")))
+                cmd.cond.notify_all()
+
     def _run(self, shell: Shell, cmd: Command) -> None:
         try:
             try:
-                with process.running(cmd.kill):
+                with process.running(cmd.kill, lambda name, text: self._output(shell, cmd, name, text)):
                     result = self.host.run(cmd.command, cmd.arguments, bytes(cmd.stdin))
             except process.ProcessKilled:
                 log.info("%s: command %s terminated", self.machine, cmd.command_id)

@@ -703,3 +703,24 @@ def test_signal_terminate_ends_a_running_command_mid_way_and_abandons_its_mutex(
     assert [e["argv"][4] for e in _writes(served, "winsimkill")] == ["one"]      # never "two"
     after = session(estate, served).run_ps(LOCK % 5000 + "Write-Output next\n$winseclock.ReleaseMutex()")
     assert (after.std_out, after.status_code) == (b"next\r\n", 0)   # the catch took the abandoned mutex
+
+
+@pytest.mark.parametrize("personality", ["modern", "xp"])
+def test_output_reaches_the_client_while_the_command_runs(estate_factory, personality):
+    """[MS-WSMV] 3.1.4.14: Receive collects output from a running command; the Receive that
+    reports Done comes only at its end."""
+    from winsim import mutexes
+    estate = estate_factory(1, [personality])
+    served = estate.hosts[0]
+    gate = mutexes.namespace_for(served.host).session().open(True, "Global\\gate")
+    body = ("Write-Output first\n$g = New-Object Threading.Mutex($false, 'Global\\gate')\n"
+            "$null = $g.WaitOne(30000)\nWrite-Output second\nexit 4\n")
+    client = protocol(estate, served)
+    shell = client.open_shell()
+    command = client.run_command(shell, "PowerShell", ["-EncodedCommand",
+                                                       base64.b64encode(body.encode("utf-16-le")).decode()])
+    stdout, _stderr, _rc, done = client._raw_get_command_output(shell, command)
+    assert (stdout, done) == (b"first\r\n", False)
+    gate.release()
+    assert client.get_command_output(shell, command) == (b"second\r\n", b"", 4)
+    client.close_shell(shell)
