@@ -160,3 +160,26 @@ def test_bad_values_fail_before_any_command_and_hostile_names_arrive_exactly(est
             assert policies[name].description == ("" if sim.personality == "xp" else name), (sim.personality, name)
             assert [r.name for r in policies[name].rules if not r.default_response] == [name], (
                 sim.personality, name)
+
+
+@pytest.mark.winsim(count=2, personalities=("modern", "xp"))
+def test_a_state_fact_tells_the_dialect_before_connecting(estate, ansible_env, tmp_path):
+    """Issue 12.8 with a cached fact: after one task left `ansible_facts.winsec_ipsec_state`, a name
+    the host's dialect cannot carry is refused without a WinRM command, naming the option and the Windows."""
+    plays = [{"name": "fact", "hosts": "all", "gather_facts": False, "tasks": [
+        {"name": "read [info]", "winsec.ipsec.ipsec_info": {}},
+        {"name": "a name the dialect refuses [refused]", "ignore_errors": True, "winsec.ipsec.ipsec_policy": {
+            "name": "{{ 'Web: Block' if winsim_personality == 'xp' else 'Web \"Block\"' }}",
+            "rules": [{"name": "R", "filters": ["*=0:2000:TCP"]}]}}]}]
+    path = tmp_path / "fact.yml"
+    path.write_text(yaml.safe_dump(plays, sort_keys=False))
+    trips = RoundTrips(estate)
+    env = dict(ansible_env, ANSIBLE_CALLBACK_PLUGINS=os.path.join(PLAYBOOKS, "callback_plugins"))
+    tasks = run_playbook(estate, env, str(path))
+    for served in estate.hosts:
+        sim = served.host
+        r = tasks["a name the dialect refuses [refused]"][sim.name]
+        windows = "Windows XP (dialect ipseccmd)" if sim.personality == "xp" else "Windows Server 2003 and later"
+        assert r["failed"] and r["msg"].startswith("name: ") and windows in r["msg"], (sim.personality, r)
+        assert not r.get("round_trips"), (sim.personality, r)
+        assert len(trips.calls[sim.name]) == tasks["read [info]"][sim.name]["round_trips"], sim.personality
