@@ -255,7 +255,43 @@ def test_a_failing_last_step_undoes_the_whole_block_dynamic_static_and_assignmen
     failed = play(estate, ansible_env, playbook(tmp_path, "fault.yml", [block("block"), dict(INFO, name="info after")]))
     for name, sim in sims.items():
         result = failed["block"][name]
-        assert result["failed"], (sim.personality, result)
+        assert result["failed"] and not result["changed"], (sim.personality, result)
         assert "undone" in result["msg"] and "as it was before" in result["msg"], result["msg"]
         assert failed["info after"][name]["state"] == checked["info before"][name]["state"], sim.personality
         assert not blocks(sim, 1434) and sim.state().assigned == ""
+
+
+ASSIGN_OTHER = ("{{ 'ipseccmd -w REG -p Other -x' if winsim_personality == 'xp' else "
+                "'netsh ipsec static set policy name=Other assign=yes' }}")
+
+
+@pytest.mark.winsim(count=3, personalities=PERSONALITIES)
+def test_a_stale_state_fact_never_places_the_block_in_a_policy_no_longer_in_force(estate, ansible_env, tmp_path):
+    """The fact says Corp Baseline is assigned; another tool assigned Other since. The write planned from the fact
+    is not run (its precheck sees the host changed): the block is planned again from the state that same command
+    read, and goes into Other, the policy in force. The undo then plans from the block's own fact: one command."""
+    sims = {served.host.name: served.host for served in estate.hosts}
+    trips = RoundTrips(estate)
+    tasks = play(estate, ansible_env, playbook(tmp_path, "stale.yml", [
+        task("other", "winsec.ipsec.ipsec_policy", {
+            "name": "Other", "rules": [{"name": "Block 24", "filters": ["*=0:24:TCP"]}]}),
+        BASELINE_TASK, INFO,
+        task("another tool assigns Other [raw]", "ansible.builtin.raw", ASSIGN_OTHER),
+        block("block"), block("unblock", "absent")]))
+    per_host = task_trips(tasks, trips)
+    for name, sim in sims.items():
+        where = sim.personality
+        assert "winsec_ipsec_state" in tasks["info"][name]["ansible_facts"], where
+        real = tasks["block"][name]
+        assert real["verified"] and real["placement"]["policy"] == "Other", (where, real.get("msg"))
+        assert real["after"]["assigned"] == "Other"
+        assert any("state fact" in n for n in real["notes"]), real["notes"]
+        calls = per_host[name]["block"]
+        # the command planned from the fact wrote nothing; the one planned again from what it read did
+        assert real["round_trips"] == 2 and not commands_sent(calls[:1]) and commands_sent(calls[1:]), calls
+        baseline = next(p for p in real["after"]["policies"] if p["name"] == BASELINE)
+        assert [r["name"] for r in baseline["rules"]] == ["Block Telnet"]
+        undo = tasks["unblock"][name]
+        assert undo["verified"] and undo["changed"] and undo["round_trips"] == 1, (where, undo.get("msg"))
+        assert commands_sent(per_host[name]["unblock"])
+        assert sim.state().assigned == "Other" and not blocks(sim, 1434) and blocks(sim, 24, 6)
