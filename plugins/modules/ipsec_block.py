@@ -13,8 +13,11 @@ description:
   - The emergency block of KB 813878 as one task. Dynamic filters block at once, and a static block rule that
     survives a reboot is placed so that whatever the host already enforces stays in force.
   - One round trip reads the host; at most one more writes the dynamic filters, the static objects and the
-    assignment together, undoes all of it if a command fails, and reads the result back. RV(verified),
-    RV(problems) and RV(summary) judge that read-back against the intent.
+    assignment together, undoes all of it if a command fails, and reads the result back. When an earlier task left
+    the host's state as the fact C(winsec_ipsec_state), the block is planned from it and the write command itself
+    checks that the host is still as the fact says (one WinRM command in all); if it is not, that command only
+    reads, and the block is planned again from what it read. RV(verified), RV(problems) and RV(summary) judge the
+    read-back against the intent.
   - Every static object it adds is named C(winsec-emergency <name>) (the rule, its filter list and its filter
     action share that name; so does the block's own policy when it needs one). The drift check reports such
     objects as an emergency block in place, not as drift.
@@ -205,8 +208,8 @@ os:
   returned: when the host was read
   type: dict
 round_trips:
-  description: WinRM commands this task sent to the host (1 to read, 1 more when something changed, more with
-    O(confirm_timeout) or O(reapply_at_startup)).
+  description: WinRM commands this task sent to the host (1 to read, 1 more when something changed; 1 in all for a
+    change planned from a current state fact; more with O(confirm_timeout) or O(reapply_at_startup)).
   returned: when the host was read
   type: int
   sample: 2
