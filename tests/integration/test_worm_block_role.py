@@ -159,7 +159,7 @@ def test_a_baseline_stays_in_force_the_undo_restores_it_and_the_record_renders(e
                                         "rules are in it" % BASELINE)
         assert "+ rule %r in policy %r" % (OWN, BASELINE) in entry["changes"]
         assert not any(line.startswith("assigned policy:") for line in entry["changes"])
-        assert entry["commands"]
+        assert entry["read_at"] and entry["written_at"] == entry["read_at"] and entry["commands"]
     assert "domain_rollout.yml" in record["hosts"][member.name]["in_force"][0]
     render_and_check(record_dir(estate), "emergency-block.html", {s.name: "done" for s in estate.hosts}, tmp_path,
                      texts=[BASELINE])
@@ -230,3 +230,42 @@ def test_removed_variables_fail_naming_them_and_reach_no_host(estate, ansible_en
     assert ("worm_block_policy and worm_block_assign were removed in winsec.ipsec 2.0.0: the static rule now goes "
             "into the policy the host has assigned") in out.stdout, out.stdout[-2000:]
     assert trips.total() == 0 and estate.hosts[0].host.audit_entries() == []
+
+
+@pytest.mark.winsim(count=2, personalities=("modern", "2003"))
+def test_with_a_fact_cache_a_change_is_one_command_and_a_stale_fact_is_never_written(estate, ansible_env, tmp_path):
+    """With Ansible's jsonfile fact cache the undo costs one WinRM command per host. Then another
+    controller (no cache) assigns a baseline on one host: the cached fact says no policy is
+    assigned, so a plan from it would assign the block's own policy over the baseline. The run's
+    script finds the host changed and writes nothing; the block, planned again from what that
+    script read, goes into the baseline, which stays assigned."""
+    env = dict(ansible_env, ANSIBLE_CACHE_PLUGIN="jsonfile", ANSIBLE_CACHE_PLUGIN_CONNECTION=str(tmp_path / "facts"))
+    trips = RoundTrips(estate)
+
+    def run(environment, playbook, *extra):
+        seen = {s.name: len(trips.calls[s.name]) for s in estate.hosts}
+        out = play(estate, environment, playbook, *extra)
+        assert out.returncode == 0, out.stdout[-4000:]
+        return out, {s.name: trips.calls[s.name][seen[s.name]:] for s in estate.hosts}
+
+    _, cold = run(env, "emergency_block.yml")
+    assert all(len(calls) == 2 for calls in cold.values())           # read, then write
+    _, undo = run(env, "unblock.yml")
+    assert all(len(calls) == 1 for calls in undo.values())           # the cached fact stood for the read
+    assert all(s.host.state().assigned == "" and s.host.state().dynamic == () for s in estate.hosts)
+
+    changed, same = estate.hosts
+    setup = tmp_path / "baseline.yml"
+    setup.write_text(BASELINE_PLAY.format(hosts=changed.name, policy=json.dumps(BASELINE)))
+    run(ansible_env, str(setup))                                      # another controller: no cache
+    out, again = run(env, "emergency_block.yml")
+    assert len(again[same.name]) == 1 and same.host.state().assigned == OWN
+    # the stale plan was never written: the first script changed nothing, the second wrote the block
+    assert len(again[changed.name]) == 2
+    assert not [e for e in again[changed.name][0] if e["changed"]]
+    assert [e for e in again[changed.name][1] if e["changed"]]
+    state = changed.host.state()
+    assert state.assigned == BASELINE and state.policy(OWN) is None
+    assert sorted(r.name for r in state.policy(BASELINE).rules if r.name) == ["Block Telnet", OWN]
+    assert summary(out.stdout)[1][changed.name] == (
+        "blocked and verified; static: 1 rule added to the assigned policy %s; dynamic filters: 2" % BASELINE)
