@@ -14,15 +14,19 @@ from winsim.estate import Estate
 
 @dataclass(frozen=True)
 class Counters:
-    """What one host's transport saw: WinRM Commands, HTTP requests and body bytes each way."""
+    """What one host saw: WinRM Commands, HTTP requests and body bytes each way (its transport), and
+    from its audit log the native tools it ran and how many of those changed its state."""
     commands: int = 0
     requests: int = 0
     bytes_received: int = 0
     bytes_sent: int = 0
+    tool_runs: int = 0
+    writes: int = 0
 
     def __sub__(self, other: "Counters") -> "Counters":
         return Counters(self.commands - other.commands, self.requests - other.requests,
-                        self.bytes_received - other.bytes_received, self.bytes_sent - other.bytes_sent)
+                        self.bytes_received - other.bytes_received, self.bytes_sent - other.bytes_sent,
+                        self.tool_runs - other.tool_runs, self.writes - other.writes)
 
 
 class BenchEstate:
@@ -59,9 +63,12 @@ class BenchEstate:
             self.estate = None
 
     def counters(self) -> dict[str, Counters]:
-        return {served.name: Counters(served.service.commands_seen, served.requests,
-                                      served.bytes_received, served.bytes_sent)
-                for served in self.estate.hosts}
+        out = {}
+        for served in self.estate.hosts:
+            audit = served.host.audit_entries()
+            out[served.name] = Counters(served.service.commands_seen, served.requests, served.bytes_received,
+                                        served.bytes_sent, len(audit), sum(1 for e in audit if e["changed"]))
+        return out
 
     def __enter__(self) -> "BenchEstate":
         return self.start()

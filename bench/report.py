@@ -49,36 +49,39 @@ def render(results: dict) -> str:
         for size, variants in sorted(rollout["estates"].items(), key=lambda kv: int(kv[0])):
             out += ["### %s hosts" % size, ""]
             out += _table(
-                ["variant", "wall s", "load", "WinRM cmds/host", "requests/host", "kB sent/host",
-                 "kB recv/host", "controller CPU ms/host", "winsim CPU ms/host", "tasks/host", "hosts"],
-                [[v["label"], v["wall_s"], v["load_before"], v["commands_per_host"], v["requests_per_host"],
+                ["variant", "wall s", "load", "WinRM cmds/host", "tool runs/host", "writes/host", "requests/host",
+                 "kB sent/host", "kB recv/host", "controller CPU ms/host", "winsim CPU ms/host", "tasks/host",
+                 "hosts"],
+                [[v["label"], v["wall_s"], v["load_before"], v["commands_per_host"], v.get("tool_runs_per_host", ""),
+                  v.get("writes_per_host", ""), v["requests_per_host"],
                   "%.1f" % (v["bytes_sent_per_host"] / 1000), "%.1f" % (v["bytes_received_per_host"] / 1000),
                   _ms_per_host(v, "cpu_controller_s"), _ms_per_host(v, "cpu_winsim_s"), v["tasks_per_host"],
                   _status(v)] for v in variants.values()])
             ratios = rollout["ratios"].get(size) or []
-            if "a_again" in variants:
-                out += ["Ratios to the floor (a) divide by the mean of the two raw no-op runs, which "
+            if "a_again" in variants or "a_waves_again" in variants:
+                out += ["Ratios to a floor divide by the mean of its two raw no-op runs, which "
                         "bracket the others in time.", ""]
             out += _table(["ratio", "what", "wall", "controller CPU", "target", "met"],
                           [[r["ratio"], r["what"], r["wall_ratio"], r["controller_cpu_ratio"], r["target"],
                             "yes" if r["met"] else "**no** (x%.2f)" % r["miss_factor"]] for r in ratios])
-        out += ["## 2. No-op and check mode: WinRM commands per task", ""]
+        out += ["## 2. WinRM commands per host", "",
+                "Commands as winsim's WinRM service counted them; tool runs and writes from each host's audit "
+                "log (every native tool a command ran, and those that changed the host).", ""]
         rows = []
         for size, variants in sorted(rollout["estates"].items(), key=lambda kv: int(kv[0])):
-            for key in ("check", "noop"):
-                if key in variants:
-                    v = variants[key]
-                    rows.append([size, v["label"], v["commands_per_host"], v["commands_min"], v["commands_max"],
-                                 v["requests_per_host"], v["hosts_changed"]])
-        out += _table(["hosts", "run", "commands/host (mean)", "min", "max", "requests/host",
-                       "hosts reporting changed"], rows)
+            for v in variants.values():
+                rows.append([size, v["label"], v["commands_per_host"], v["commands_min"], v["commands_max"],
+                             v.get("tool_runs_per_host", ""), v.get("writes_per_host", ""),
+                             v["requests_per_host"], v["hosts_changed"]])
+        out += _table(["hosts", "run", "commands/host (mean)", "min", "max", "tool runs/host", "writes/host",
+                       "requests/host", "hosts reporting changed"], rows)
     findings = results.get("findings") or []
     profile = results.get("profile")
     if findings or profile:
         out += ["## What costs the time", ""]
         out += ["- " + f for f in findings] + [""]
-        if profile and "a" in profile and "b_rule" in profile and profile["b_rule"].get("steps"):
-            a, rule = profile["a"], profile["b_rule"]
+        if profile and "a_waves" in profile and "cold" in profile and profile["cold"].get("steps"):
+            a, rule = profile["a_waves"], profile["cold"]
             out += ["Worker CPU per host by step (ms, profiled; steps overlap where an import happens "
                     "inside a step):", ""]
             out += _table(["step", a["label"], rule["label"]],

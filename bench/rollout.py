@@ -1,21 +1,24 @@
 """Section 1 and 2 of `make bench`: the Slammer block rolled out over a winsim estate, side by side.
 
 On one estate (hosts reset to a fresh installation where a variant needs it) and one after the
-other, so that the ratios compare runs made under the same machine load:
+other, so that the ratios compare runs made under the same machine load. Every run uses Ansible's
+jsonfile fact cache (bench/ansible_run.py), as the README advises; the bench empties it where a
+variant must start cold.
 
-  a           raw no-op: one raw task, the floor any Ansible task pays
-  check       ipsec_rule in check mode (fresh hosts: it plans the change, writes nothing)
-  b_rule      ipsec_rule: the inbound Slammer rule, one task
-  noop        the same ipsec_rule again: nothing to change
-  b_rule_pre  what-if: b_rule with the engine imported in the controller before Ansible forks
-  b_policy    ipsec_policy: the policy kb_raw.yml builds (in + out rule, assigned), one task
-  c           the KB procedure as raw tasks, one netsh command each, then a verify
-  b_playbook  playbooks/emergency_block.yml (dynamic filters, static policy, verify, waves)
-  b_playbook_one_wave  what-if: the same in one wave (emergency_waves: ['100%']), smallest estate only
-  a_again     the raw no-op once more: how far the machine's load moved during the section
+  a_waves     raw no-op in emergency_block.yml's waves (1 host, 10 %, the rest): the rollout's floor
+  a           raw no-op in one wave: the floor any Ansible task pays
+  cold        playbooks/emergency_block.yml on fresh hosts, empty fact cache
+  noop        the same again: nothing to do (the cache holds the state the block read back)
+  read        ipsec_info on every fresh host (empty cache before): fills the cache
+  warm        emergency_block.yml after that read: the change, with the host's state known
+  c           the KB procedure as raw tasks, one netsh command each, then a verify (one wave)
+  a_again, a_waves_again   the floors once more: how far the machine's load moved meanwhile
 
-A warm-up run (the raw no-op, not recorded) comes first, so that no variant pays for cold
-caches. Ratios to the floor divide by the mean of `a` and `a_again`, which bracket the others.
+Issue 7's single-module variants (check, b_rule, noop_rule, b_rule_pre, b_policy) and the what-if
+cold_one_wave can be asked for with --variants.
+
+A warm-up run (the raw no-op, not recorded) comes first, so that no variant pays for cold caches.
+A ratio to a floor divides by the mean of that floor's two runs, which bracket the others.
 """
 from __future__ import annotations
 
@@ -23,41 +26,64 @@ import os
 import shutil
 
 from . import profiles
-from .ansible_run import ROOT, run_playbook
+from .ansible_run import ROOT, fact_cache, run_playbook
 from .estates import BenchEstate
 
 PLAYBOOKS = os.path.join(ROOT, "bench", "playbooks")
 EMERGENCY = os.path.join(ROOT, "playbooks", "emergency_block.yml")
+RAW = os.path.join(PLAYBOOKS, "raw_noop.yml")
+RAW_WAVES = os.path.join(PLAYBOOKS, "raw_noop_waves.yml")
+RULE = os.path.join(PLAYBOOKS, "ipsec_rule.yml")
+
+
+def _variant(label, playbook, reset=False, clear_cache=False, check=False, preload=False, extra_vars=None):
+    """reset: hosts back to a fresh installation first; clear_cache: the fact cache emptied first."""
+    return {"label": label, "playbook": playbook, "reset": reset, "clear_cache": clear_cache, "check": check,
+            "preload": preload, "extra_vars": extra_vars}
+
+
 VARIANTS = {
-    # key: (label, playbook, check mode, reset the hosts first, preload, extra vars)
-    "a": ("raw no-op (floor)", os.path.join(PLAYBOOKS, "raw_noop.yml"), False, True, False, None),
-    "check": ("ipsec_rule --check", os.path.join(PLAYBOOKS, "ipsec_rule.yml"), True, False, False, None),
-    "b_rule": ("ipsec_rule (inbound rule)", os.path.join(PLAYBOOKS, "ipsec_rule.yml"), False, False, False, None),
-    "noop": ("ipsec_rule again, no change", os.path.join(PLAYBOOKS, "ipsec_rule.yml"), False, False, False, None),
-    "b_rule_pre": ("ipsec_rule, engine preloaded (what-if)", os.path.join(PLAYBOOKS, "ipsec_rule.yml"),
-                   False, True, True, None),
-    "b_policy": ("ipsec_policy (in+out, assigned)", os.path.join(PLAYBOOKS, "ipsec_policy.yml"),
-                 False, True, False, None),
-    "c": ("KB procedure as raw tasks", os.path.join(PLAYBOOKS, "kb_raw.yml"), False, True, False, None),
-    "b_playbook": ("emergency_block.yml", EMERGENCY, False, True, False, None),
-    "b_playbook_one_wave": ("emergency_block.yml in one wave (what-if)", EMERGENCY, False, True, False,
-                            {"emergency_waves": ["100%"]}),
-    "a_again": ("raw no-op again (load drift)", os.path.join(PLAYBOOKS, "raw_noop.yml"), False, False, False, None),
+    "a_waves": _variant("raw no-op in the waves (floor)", RAW_WAVES, reset=True, clear_cache=True),
+    "a": _variant("raw no-op in one wave (floor)", RAW),
+    "cold": _variant("emergency_block.yml, cold (empty fact cache)", EMERGENCY, reset=True, clear_cache=True),
+    "noop": _variant("emergency_block.yml again, nothing to do", EMERGENCY),
+    "read": _variant("ipsec_info on every host (fills the cache)", os.path.join(PLAYBOOKS, "ipsec_info.yml"),
+                     reset=True, clear_cache=True),
+    "warm": _variant("emergency_block.yml, warm (after the read)", EMERGENCY),
+    "c": _variant("KB procedure as raw netsh tasks", os.path.join(PLAYBOOKS, "kb_raw.yml"), reset=True),
+    "a_again": _variant("raw no-op in one wave again (load drift)", RAW),
+    "a_waves_again": _variant("raw no-op in the waves again (load drift)", RAW_WAVES),
+    # on request (--variants): issue 7's module variants and a what-if
+    "check": _variant("ipsec_rule --check", RULE, reset=True, clear_cache=True, check=True),
+    "b_rule": _variant("ipsec_rule (inbound rule)", RULE, reset=True, clear_cache=True),
+    "noop_rule": _variant("ipsec_rule again, no change", RULE),
+    "b_rule_pre": _variant("ipsec_rule, engine preloaded (what-if)", RULE, reset=True, clear_cache=True,
+                           preload=True),
+    "b_policy": _variant("ipsec_policy (in+out, assigned)", os.path.join(PLAYBOOKS, "ipsec_policy.yml"),
+                         reset=True, clear_cache=True),
+    "cold_one_wave": _variant("emergency_block.yml cold, one wave (what-if)", EMERGENCY, reset=True,
+                              clear_cache=True, extra_vars={"emergency_waves": ["100%"]}),
 }
-ORDER = tuple(VARIANTS)
-SMALLEST_ONLY = ("b_playbook_one_wave",)     # what-ifs that the larger estates skip (time budget)
+ORDER = ("a_waves", "a", "cold", "noop", "read", "warm", "c", "a_again", "a_waves_again")
+SMALLEST_ONLY = ("cold_one_wave",)     # what-ifs that the larger estates skip (time budget)
+# The floors and the runs that bracket them: a ratio to a floor divides by the mean of both.
+FLOORS = {"a": ("a", "a_again"), "a_waves": ("a_waves", "a_waves_again")}
 
 # (numerator, denominator, target, 'max' or 'min', what it says)
 RATIOS = (
-    ("b_rule", "a", 1.5, "max", "(b)/(a): ipsec_rule vs the raw floor"),
-    ("b_policy", "a", 1.5, "max", "(b)/(a): ipsec_policy vs the raw floor"),
-    ("b_playbook", "a", 1.5, "max", "(b)/(a): emergency_block.yml vs the raw floor"),
-    ("c", "b_rule", 3.0, "min", "(c)/(b): KB raw tasks vs ipsec_rule"),
-    ("c", "b_policy", 3.0, "min", "(c)/(b): KB raw tasks vs ipsec_policy (same end state)"),
-    ("c", "b_playbook", 3.0, "min", "(c)/(b): KB raw tasks vs emergency_block.yml"),
-    ("b_rule_pre", "a", 1.5, "max", "what-if: ipsec_rule, engine preloaded, vs the raw floor"),
-    ("b_playbook_one_wave", "a", 1.5, "max", "what-if: emergency_block.yml in one wave vs the raw floor"),
+    ("warm", "a_waves", 1.5, "max", "warm change: emergency_block.yml after a read vs the floor in the same waves"),
+    ("cold", "a_waves", 2.2, "max", "cold change: emergency_block.yml, empty fact cache, vs the floor in the same waves"),
+    ("noop", "a_waves", 1.2, "max", "nothing to do: emergency_block.yml again vs the floor in the same waves"),
+    ("c", "warm", 4.0, "min", "the KB procedure by hand (raw netsh tasks) vs the warm rollout"),
+    ("cold_one_wave", "a", 2.2, "max", "what-if: emergency_block.yml cold in one wave vs the floor in one wave"),
+    ("b_rule", "a", 1.5, "max", "(b)/(a): ipsec_rule vs the raw floor (issue 7)"),
+    ("b_policy", "a", 1.5, "max", "(b)/(a): ipsec_policy vs the raw floor (issue 7)"),
+    ("b_rule_pre", "a", 1.5, "max", "what-if: ipsec_rule, engine preloaded, vs the raw floor (issue 7)"),
 )
+# WinRM commands per host each variant may cost (the agreed flow: a write is one command; a change
+# from a known state is one command; a cold change reads, then writes).
+COMMANDS = {"cold": 2, "warm": 1, "noop": 1, "read": 1, "check": 1, "noop_rule": 1}
+EMERGENCY_VARS = ("cold", "noop", "warm", "cold_one_wave")
 
 
 # Where a task's worker spends its CPU: (label, file path part, function), cumulative time.
@@ -78,25 +104,30 @@ def run_estate(workdir: str, hosts: int, base_address: str, latency_ms: int, for
     shutil.rmtree(workdir, ignore_errors=True)
     results = {}
     with BenchEstate(workdir, hosts, base_address, latency_ms) as estate:
-        run_playbook(estate, VARIANTS["a"][1], workdir, "%d-warm-up" % hosts, forks=forks, timeout=timeout)
+        run_playbook(estate, RAW, workdir, "%d-warm-up" % hosts, forks=forks, timeout=timeout)
         for key in variants:
-            label, playbook, check, reset, preload, extra_vars = VARIANTS[key]
-            if reset and results:
+            v = VARIANTS[key]
+            if v["reset"] and results:
                 estate.reset()
-            result = run_playbook(estate, playbook, workdir, "%d-%s" % (hosts, key), check=check, forks=forks,
-                                  preload=preload, extra_vars=extra_vars, timeout=timeout)
-            result["label"] = label
+            if v["clear_cache"]:
+                shutil.rmtree(fact_cache(workdir), ignore_errors=True)
+            extra = dict(v["extra_vars"] or {})
+            if key in EMERGENCY_VARS:
+                extra["rollout_record_dir"] = os.path.join(workdir, "record-%d-%s" % (hosts, key))
+            result = run_playbook(estate, v["playbook"], workdir, "%d-%s" % (hosts, key), check=v["check"],
+                                  forks=forks, preload=v["preload"], extra_vars=extra or None, timeout=timeout)
+            result["label"] = v["label"]
             results[key] = result
-            print("  %4d hosts  %-40s %7.1f s  %5.2f cmd/host  %s  (load %.1f)" % (
-                hosts, label, result["wall_s"], result["commands_per_host"],
+            print("  %4d hosts  %-48s %7.1f s  %5.2f cmd/host  %5.2f writes/host  %s  (load %.1f)" % (
+                hosts, v["label"], result["wall_s"], result["commands_per_host"], result["writes_per_host"],
                 "ok" if result["hosts_failed"] == 0 and result["rc"] == 0 else "FAILED rc=%s" % result["rc"],
                 result["load_before"]), flush=True)
     return results
 
 
-def _floor(results: dict, key: str) -> float:
-    """The raw floor's figure: the mean of the runs before and after the others, when both exist."""
-    runs = [results[k][key] for k in ("a", "a_again") if k in results]
+def _floor(results: dict, floor: str, key: str) -> float:
+    """A floor's figure: the mean of its runs before and after the others, when both exist."""
+    runs = [results[k][key] for k in FLOORS[floor] if k in results]
     return sum(runs) / len(runs)
 
 
@@ -105,8 +136,10 @@ def ratios(results: dict) -> list[dict]:
     for top, bottom, target, kind, text in RATIOS:
         if top not in results or bottom not in results:
             continue
-        wall_bottom = _floor(results, "wall_s") if bottom == "a" else results[bottom]["wall_s"]
-        cpu_bottom = _floor(results, "cpu_controller_s") if bottom == "a" else results[bottom]["cpu_controller_s"]
+        if bottom in FLOORS:
+            wall_bottom, cpu_bottom = _floor(results, bottom, "wall_s"), _floor(results, bottom, "cpu_controller_s")
+        else:
+            wall_bottom, cpu_bottom = results[bottom]["wall_s"], results[bottom]["cpu_controller_s"]
         wall = results[top]["wall_s"] / wall_bottom
         cpu = results[top]["cpu_controller_s"] / cpu_bottom if cpu_bottom else None
         met = wall <= target if kind == "max" else wall >= target
@@ -118,17 +151,22 @@ def ratios(results: dict) -> list[dict]:
     return rows
 
 
-def profile_rule(workdir: str, hosts: int, base_address: str, latency_ms: int, forks: int) -> dict:
-    """cProfile (CPU time) of the controller, workers included, for the raw floor and ipsec_rule
-    on fresh hosts: which functions the module's extra cost is spent in."""
+PROFILED = ("a_waves", "cold")
+
+
+def profile_rollout(workdir: str, hosts: int, base_address: str, latency_ms: int, forks: int) -> dict:
+    """cProfile (CPU time) of the controller, workers included, for the raw floor in the waves and
+    the cold emergency block on fresh hosts: which functions the rollout's extra cost is spent in."""
     out = {}
     with BenchEstate(workdir, hosts, base_address, latency_ms) as estate:
-        for key in ("a", "b_rule"):
-            label, playbook, check, _reset, _preload, _extra = VARIANTS[key]
+        for key in PROFILED:
+            v = VARIANTS[key]
+            label, playbook = v["label"], v["playbook"]
+            shutil.rmtree(fact_cache(workdir), ignore_errors=True)
             target = os.path.join(workdir, "profile-" + key)
             shutil.rmtree(target, ignore_errors=True)
-            run = run_playbook(estate, playbook, workdir, "profile-%s" % key, check=check, forks=forks,
-                               profile_dir=target)
+            run = run_playbook(estate, playbook, workdir, "profile-%s" % key, forks=forks, profile_dir=target,
+                               extra_vars={"rollout_record_dir": os.path.join(workdir, "record-profile")})
             summary = profiles.playbook_profile(target, PROFILE_STEPS)
             summary.update(label=label, hosts=hosts, hosts_failed=run["hosts_failed"])
             out[key] = summary

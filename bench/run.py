@@ -1,4 +1,4 @@
-"""`make bench`: what a rollout costs per host, and how the engine and winsim scale (issue 7).
+"""`make bench`: what the emergency rollout costs per host (issue 11), and how the engine and winsim scale (issue 7).
 
     .venv/bin/python bench/run.py            # the full run (about 15 minutes on 2 cores)
     .venv/bin/python bench/run.py --quick    # tiny sizes, a minute: the harness end to end
@@ -63,9 +63,10 @@ def run_rollout(args, sizes: dict, workdir: str, results: dict) -> None:
     results["rollout"] = {"latency_ms": args.latency_ms, "forks": args.forks, "estates": estates, "ratios": ratio_rows}
     missed = any(not r["met"] for rows in ratio_rows.values() for r in rows)
     if args.profile == "always" or (args.profile == "missed" and missed):
-        print("   profiling the controller: raw floor and ipsec_rule on %d hosts" % sizes["profile_hosts"], flush=True)
-        results["profile"] = rollout.profile_rule(os.path.join(workdir, "profile"), sizes["profile_hosts"],
-                                                  _address(sizes["base"], 1), args.latency_ms, args.forks)
+        print("   profiling the controller: raw floor in the waves and the cold emergency block on %d hosts"
+              % sizes["profile_hosts"], flush=True)
+        results["profile"] = rollout.profile_rollout(os.path.join(workdir, "profile"), sizes["profile_hosts"],
+                                                     _address(sizes["base"], 1), args.latency_ms, args.forks)
 
 
 def run_engine(args, sizes: dict, results: dict) -> None:
