@@ -15,6 +15,7 @@ from .estates import BenchEstate, Counters
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV_BIN = os.path.dirname(sys.executable)
 LAUNCHER = os.path.join(ROOT, "bench", "playbook_launcher.py")
+CALLBACKS = os.path.join(ROOT, "bench", "callback_plugins")     # bench_timing: seconds per play and task
 _RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)"
                     r"\s+skipped=(\d+)", re.M)
 
@@ -40,6 +41,7 @@ def ansible_env(workdir: str, forks: int) -> dict:
         "ANSIBLE_NOCOWS": "1",
         "ANSIBLE_STDOUT_CALLBACK": "default",
         "ANSIBLE_PYTHON_INTERPRETER": sys.executable,   # the summary play on localhost
+        "ANSIBLE_CALLBACK_PLUGINS": CALLBACKS,
         "ANSIBLE_CACHE_PLUGIN": "jsonfile",
         "ANSIBLE_CACHE_PLUGIN_CONNECTION": fact_cache(workdir),
         "ANSIBLE_CACHE_PLUGIN_TIMEOUT": "86400",
@@ -87,6 +89,20 @@ def recap(output: str, host_names) -> dict:
                                     / max(len(seen), 1), 1)}
 
 
+def read_timing(path: str) -> list:
+    """[{kind, name, seconds}] that bench_timing wrote, the same task's waves summed, in order."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            rows = json.load(handle)
+    except (OSError, ValueError):
+        return []
+    summed: dict = {}
+    for row in rows:
+        key = (row["kind"], row["name"])
+        summed[key] = round(summed.get(key, 0.0) + row["seconds"], 3)
+    return [{"kind": kind, "name": name, "seconds": seconds} for (kind, name), seconds in summed.items()]
+
+
 def run_playbook(estate: BenchEstate, playbook: str, workdir: str, log_name: str, *, check: bool = False,
                  forks: int = 50, extra_vars: dict | None = None, timeout: float = 900,
                  profile_dir: str | None = None, preload: bool = False) -> dict:
@@ -106,9 +122,10 @@ def run_playbook(estate: BenchEstate, playbook: str, workdir: str, log_name: str
     load = load_average()
     cpu_controller, cpu_winsim = cpu_seconds(resource.RUSAGE_CHILDREN), cpu_seconds(resource.RUSAGE_SELF)
     started = time.monotonic()
+    timing = os.path.join(logs, log_name + ".timing.json")
+    env = dict(ansible_env(workdir, forks), WINSEC_BENCH_TIMING=timing)
     try:
-        done = subprocess.run(argv, env=ansible_env(workdir, forks), capture_output=True, text=True,
-                              timeout=timeout, cwd=ROOT)
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
         output, rc = done.stdout + done.stderr, done.returncode
     except subprocess.TimeoutExpired as expired:     # subprocess.run kills the child on timeout
         output = (expired.stdout or b"").decode(errors="replace") if isinstance(expired.stdout, bytes) \
@@ -127,5 +144,6 @@ def run_playbook(estate: BenchEstate, playbook: str, workdir: str, log_name: str
               "load_before": load, "load_after": load_average(),
               "log": os.path.relpath(log_path, ROOT)}
     result.update(per_host({name: after[name] - before[name] for name in after}))
+    result["timing"] = read_timing(timing)
     result.update(recap(output, after))
     return result

@@ -55,12 +55,16 @@ def rollout_findings(results: dict) -> list[str]:
             notes.append("%s hosts: the raw floor takes %.1f s in the three waves and %.1f s in one wave: the waves "
                          "themselves cost %.1f s." % (size, waves["wall_s"], one["wall_s"],
                                                        waves["wall_s"] - one["wall_s"]))
+        if waves and waves.get("timing"):
+            notes.append("%s hosts, %s, by step: %s." % (size, waves["label"], _steps(waves["timing"])))
         for key in ("cold", "warm", "noop"):
             run = variants.get(key)
             if not run or not waves:
                 continue
+            if run.get("timing"):
+                notes.append("%s hosts, %s, by step: %s." % (size, run["label"], _steps(run["timing"])))
             notes.append(
-                "%s hosts, %s: %.1f s, %.1f s over the floor in the waves; %.0f tasks per host (the floor: %.0f) "
+                "%s hosts, %s: %.1f s, %.1f s over the floor in the waves; %.1f tasks per host (the floor: %.1f) "
                 "and %s WinRM commands per host (audit log: %.1f tool runs, %.1f writes); controller CPU "
                 "%.0f ms per host vs %.0f ms; winsim CPU %.0f ms per host vs %.0f ms." % (
                     size, run["label"], run["wall_s"], run["wall_s"] - waves["wall_s"], run["tasks_per_host"],
@@ -112,6 +116,18 @@ def engine_findings(engine: dict) -> list[str]:
                      "[not verified].")
         notes.append(text)
     return notes
+
+
+def _steps(timing: list, shown: int = 8) -> str:
+    """'the task 4.3 s, play setup (3 plays) 0.6 s, ...': wall seconds per task (its waves summed) and
+    the plays' setup, largest first (bench/callback_plugins/bench_timing.py)."""
+    setup = [r["seconds"] for r in timing if r["kind"] == "play setup"]
+    rows = [(r["seconds"], r["name"].split(" : ", 1)[-1]) for r in timing if r["kind"] == "task"]
+    rows.append((sum(setup), "play setup (%d plays)" % len(setup)))
+    rows.sort(reverse=True)
+    text = ", ".join("%s %.2f s" % (name if len(name) <= 60 else name[:57] + "...", seconds)
+                     for seconds, name in rows[:shown])
+    return text + (", the rest %.2f s" % sum(sec for sec, _ in rows[shown:]) if rows[shown:] else "")
 
 
 def _per_host_ms(run: dict, key: str) -> float:
