@@ -56,13 +56,13 @@ def rollout_findings(results: dict) -> list[str]:
                          "themselves cost %.1f s." % (size, waves["wall_s"], one["wall_s"],
                                                        waves["wall_s"] - one["wall_s"]))
         if waves and waves.get("timing"):
-            notes.append("%s hosts, %s, by step: %s." % (size, waves["label"], _steps(waves["timing"])))
+            notes.append("%s hosts, %s, by step: %s." % (size, waves["label"], _steps(waves)))
         for key in ("cold", "warm", "noop"):
             run = variants.get(key)
             if not run or not waves:
                 continue
             if run.get("timing"):
-                notes.append("%s hosts, %s, by step: %s." % (size, run["label"], _steps(run["timing"])))
+                notes.append("%s hosts, %s, by step: %s." % (size, run["label"], _steps(run)))
             notes.append(
                 "%s hosts, %s: %.1f s, %.1f s over the floor in the waves; %.1f tasks per host (the floor: %.1f) "
                 "and %s WinRM commands per host (audit log: %.1f tool runs, %.1f writes); controller CPU "
@@ -118,12 +118,16 @@ def engine_findings(engine: dict) -> list[str]:
     return notes
 
 
-def _steps(timing: list, shown: int = 8) -> str:
-    """'the task 4.3 s, play setup (3 plays) 0.6 s, ...': wall seconds per task (its waves summed) and
-    the plays' setup, largest first (bench/callback_plugins/bench_timing.py)."""
+def _steps(run: dict, shown: int = 8) -> str:
+    """'the task 4.3 s, play setup (3 plays) 0.6 s, ...': wall seconds per task (its waves summed), the
+    plays' setup and ansible-playbook's own start and end (the wall time no play or task accounts
+    for), largest first (bench/callback_plugins/bench_timing.py)."""
+    timing = run["timing"]
     setup = [r["seconds"] for r in timing if r["kind"] == "play setup"]
     rows = [(r["seconds"], r["name"].split(" : ", 1)[-1]) for r in timing if r["kind"] == "task"]
     rows.append((sum(setup), "play setup (%d plays)" % len(setup)))
+    rows.append((max(run["wall_s"] - sum(r["seconds"] for r in timing), 0.0),
+                 "ansible-playbook start and end (imports, inventory)"))
     rows.sort(reverse=True)
     text = ", ".join("%s %.2f s" % (name if len(name) <= 60 else name[:57] + "...", seconds)
                      for seconds, name in rows[:shown])
