@@ -30,7 +30,7 @@ from .tools import resolve
 VERSION_KEY = r"HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows NT\CurrentVersion"
 AGENT_KEY = r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Services\PolicyAgent"
 GP_REFRESH_SECONDS = 90 * 60        # computer policy background refresh, [D] ms813077 (no random offset here)
-TRANSPORT_SETTINGS = ("latency_ms", "drop_command")    # the transport's (winsim/server.py); ignored here
+TRANSPORT_SETTINGS = ("latency_ms", "drop_command", "drop_request", "drop_reply")    # the transport's (winsim/server.py); ignored here
 
 NOT_RECOGNIZED = ("The term '%s' is not recognized as the name of a cmdlet, function, script file, or "
                   "operable program. Check the spelling of the name, or if a path was included, verify "
