@@ -68,10 +68,8 @@ def emergency_objects(served):
             + ["filter action %r" % fa.name for fa in state.filteractions if fa.name.startswith("winsec-emergency ")])
 
 
-# Until every module returns the state fact (read_at of ansible_facts.winsec_ipsec_state), the report
-# says the time is when the controller received the result.
-READ_AT_SOURCES = ("host read (winsec_ipsec_state.read_at)",
-                   "result received by the controller (the module returned no read time)")
+# Every module returns the state fact; the report takes the time the host was read from it.
+READ_FROM_FACT = "host read (winsec_ipsec_state.read_at)"
 
 
 def utc_now():
@@ -173,7 +171,7 @@ def test_drift_check_names_the_drifting_host_changes_nothing_and_renders(estate,
     for name in names.values():
         read_at = report["hosts"][name]["read_at"]
         assert started <= read_at <= finished, (name, read_at)
-        assert report["hosts"][name]["read_at_source"] in READ_AT_SOURCES
+        assert report["hosts"][name]["read_at_source"] == READ_FROM_FACT
     drift = report["hosts"][drifter]
     assert drift["summary"] == ["- rule %r in policy %r" % (EXTRA_RULE, SLAMMER),
                                 "- filter list %r" % EXTRA_RULE, "- filter action 'Permit'"]
