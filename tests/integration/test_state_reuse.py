@@ -177,3 +177,43 @@ def test_check_mode_with_a_fact_reads_and_writes_nothing(estate, ansible_env, tm
     [call] = trips.calls[sim.name]
     assert call and not [e for e in call if e["changed"]]
     assert r["ansible_facts"]["winsec_ipsec_state"]["fingerprint"]["store"]
+
+
+@pytest.mark.winsim(count=2, personalities=["modern", "2003"])
+def test_the_safety_checks_hold_on_the_one_command_path(estate, ansible_env, tmp_path):
+    """Planned from a fact: commit-confirmed still schedules its undo and confirms (one write command
+    and the confirm trip); when_domain_policy=fail still refuses once a domain policy was assigned
+    after the fact was taken (the fact said none), and nothing is written."""
+    env = dict(ansible_env, ANSIBLE_CALLBACK_PLUGINS=os.path.join(PLAYBOOKS, "callback_plugins"),
+               ANSIBLE_CACHE_PLUGIN="jsonfile", ANSIBLE_CACHE_PLUGIN_CONNECTION=str(tmp_path / "facts"))
+    run_playbook(estate, env, playbook(tmp_path, "first", [dict({"name": "create"}, **CREATE)]))
+    confirmed = dict(STATIC["winsec.ipsec.ipsec_rule"], confirm_timeout=60)
+    trips = RoundTrips(estate)
+    tasks = run_playbook(estate, env, playbook(tmp_path, "confirmed", [
+        {"name": "confirmed change", "winsec.ipsec.ipsec_rule": confirmed}]))
+    for served in estate.hosts:
+        sim = served.host
+        r = tasks["confirmed change"][sim.name]
+        assert not r["failed"] and r["changed"] and r["confirm"]["status"] == "confirmed", r.get("msg")
+        assert r["round_trips"] == len(trips.calls[sim.name]) == 2, r["round_trips"]     # write + confirm
+        assert [e["argv"][:2] for e in trips.calls[sim.name][0] if e["changed"]][:2] == [
+            ["schtasks", "/create"], ["schtasks", "/run"]]
+        assert not [t for t in sim.scheduler.tasks if "winsec-confirm" in t.lower()]
+        # a domain GPO assigns a policy after the fact was taken (what the Group Policy extension records)
+        for value, data in (("DSIPSECPolicyName", "Corp Baseline"),
+                            ("DSIPSECPolicyPath", "LDAP://CN=ipsecPolicy{6a1f0e1c-0000-4000-8000-000000000001},"
+                                                  "CN=IP Security,CN=System,DC=corp")):
+            assert sim.run_tool(["reg", "add", remote.IPSEC_KEY + "\\GPTIPSECPolicy", "/v", value, "/t", "REG_SZ",
+                                 "/d", data, "/f"]).rc == 0
+    trips = RoundTrips(estate)
+    tasks = run_playbook(estate, env, playbook(tmp_path, "refused", [
+        {"name": "local change under a domain policy",
+         "winsec.ipsec.ipsec_rule": dict(STATIC["winsec.ipsec.ipsec_rule"], name="Block Inbound TCP 81 Rule",
+                                         filters=["*=0:81:TCP"], when_domain_policy="fail")}]))
+    for served in estate.hosts:
+        sim = served.host
+        r = tasks["local change under a domain policy"][sim.name]
+        assert r["failed"] and "Corp Baseline" in r["msg"] and "when_domain_policy=fail" in r["msg"], r.get("msg")
+        assert not r["changed"], (r["changed"], r.get("notes"))
+        assert not [e for call in trips.calls[sim.name] for e in call if e["changed"]], trips.calls[sim.name]
+        assert r["round_trips"] == len(trips.calls[sim.name]) == 1      # the write command wrote nothing

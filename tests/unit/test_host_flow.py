@@ -486,6 +486,10 @@ def test_refusals_report_nothing_changed_and_the_plan_under_planned():
     with pytest.raises(host.HostError) as err:
         host.run(agentless.execute, lambda a: plan.plan_dynamic(a, [rule]), check_mode=False, dynamic=True)
     assert err.value.result["changed"] is False
+    under_gpo = FakeHost(HostState(domain=DomainAssignment("Corp IPsec", "LDAP://CN=ipsecPolicy{1},CN=IP Security")))
+    with pytest.raises(host.HostError, match="when_domain_policy=fail") as err:
+        host.run(under_gpo.execute, slammer_planner(), check_mode=False, when_domain_policy="fail")
+    assert err.value.result["changed"] is False and len(under_gpo.scripts) == 1
 
 
 def test_a_host_busy_past_the_wait_is_said_so_and_nothing_changed():

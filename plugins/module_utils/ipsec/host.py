@@ -439,7 +439,7 @@ class Flow:
                             before=state_report(before)) from None
         secrets = secrets_of(plan.changes)
         result = {
-            "changed": bool(plan.changes),
+            "changed": False,               # until the host says otherwise (check mode: a prediction)
             "dialect": effective,
             "os": _os_dict(os),
             "before": state_report(before),
@@ -460,7 +460,6 @@ class Flow:
                             no_default_exempt=before.no_default_exempt)
         if not plan.changes:
             return Prepared(plan, result, [], predicted, secrets, shown)
-        result["changed"] = False           # until the host says otherwise (check mode: a prediction)
 
         def blocks(state):
             variants = [replace(state, assigned=name) for name in in_effect] or [state]
