@@ -134,4 +134,12 @@ round_trips:
   description: WinRM commands this task sent (always 1).
   returned: always
   type: int
+ansible_facts:
+  description:
+    - C(winsec_ipsec_state), the host's IPsec state as this task read it (or wrote and read back), with when it was
+      read (C(read_at)) and the host's own fingerprints of it. A later task on the same host plans against it and,
+      when the host is still as read, changes it in one WinRM command; with Ansible's fact cache this carries over
+      between runs. It holds no pre-shared key (C(sections) is null when the state has one).
+  returned: when the host was read
+  type: dict
 """

@@ -154,6 +154,11 @@ after:
   description: The state read back after the change; in check mode, the predicted state (equal to what a real run reads back).
   returned: when the host was read
   type: dict
+planned:
+  description: The state the plan leads to, as predicted before writing; equal to RV(after) when the write went
+    as planned. A failed task has no RV(after) read back from the host unless it could read one.
+  returned: when something was to change
+  type: dict
 dialect:
   description: The tool that writes (detected, or the O(dialect) option).
   returned: when the host was read
@@ -184,5 +189,13 @@ notes:
 diff:
   description: The IPsec state before and after, as netdiag-style text.
   returned: when changed
+  type: dict
+ansible_facts:
+  description:
+    - C(winsec_ipsec_state), the host's IPsec state as this task read it (or wrote and read back), with when it was
+      read (C(read_at)) and the host's own fingerprints of it. A later task on the same host plans against it and,
+      when the host is still as read, changes it in one WinRM command; with Ansible's fact cache this carries over
+      between runs. It holds no pre-shared key (C(sections) is null when the state has one).
+  returned: when the host was read
   type: dict
 """
