@@ -27,6 +27,8 @@ attributes:
     description: The diff shows the IPsec state before and after as C(netdiag /test:ipsec /debug) style text.
   platform:
     platforms: windows
+    support: full
+    description: Target OS/families that can be operated against.
     details: Windows hosts, reached over any Windows connection (the tests use winrm); only the host's own tools (reg, sc, netsh, ipseccmd) run there.
 notes:
   - >-

@@ -77,7 +77,7 @@ extends_documentation_fragment:
   - winsec.ipsec.ipsec
   - winsec.ipsec.safety.confirm
 author:
-  - winsec.ipsec developers
+  - winsec.ipsec developers (@winsec)
 """
 
 EXAMPLES = r"""

@@ -35,7 +35,7 @@ options:
 extends_documentation_fragment:
   - winsec.ipsec.ipsec
 author:
-  - winsec.ipsec developers
+  - winsec.ipsec developers (@winsec)
 """
 
 EXAMPLES = r"""

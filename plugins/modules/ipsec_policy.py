@@ -28,7 +28,9 @@ options:
     description: The policy's description. Left as it is when omitted.
     type: str
   polling_interval:
-    description: How often, in minutes, the policy agent polls the store for changes (netsh C(pollinginterval)). Left as it is when omitted; C(180) for a new policy.
+    description:
+      - How often, in minutes, the policy agent polls the store for changes (netsh C(pollinginterval)).
+      - Left as it is when omitted; C(180) for a new policy.
     type: int
   assigned:
     description:
@@ -143,7 +145,7 @@ extends_documentation_fragment:
   - winsec.ipsec.safety.store
   - winsec.ipsec.safety.domain_policy
 author:
-  - winsec.ipsec developers
+  - winsec.ipsec developers (@winsec)
 """
 
 EXAMPLES = r"""

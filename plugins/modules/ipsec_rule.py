@@ -99,7 +99,7 @@ extends_documentation_fragment:
   - winsec.ipsec.safety.store
   - winsec.ipsec.safety.domain_policy
 author:
-  - winsec.ipsec developers
+  - winsec.ipsec developers (@winsec)
 """
 
 EXAMPLES = r"""
