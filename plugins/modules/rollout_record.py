@@ -66,13 +66,14 @@ attributes:
     description: Not supported.
   platform:
     platforms: posix
-    description: The controller.
+    support: full
+    description: Runs on the controller only; it reads no host.
 notes:
   - The times are those the hosts' read-backs carry (C(ansible_facts.winsec_ipsec_state.read_at), UTC). A change
     is written by the same WinRM command that reads the host back, so a changed host's written time is its
     read-back time.
 author:
-  - winsec.ipsec developers
+  - winsec.ipsec developers (@winsec)
 """
 
 EXAMPLES = r"""
