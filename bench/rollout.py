@@ -92,7 +92,7 @@ PROFILE_STEPS = (
     ("WinRM commands (winrm connection exec_command)", "ansible/plugins/connection/winrm.py", "exec_command"),
     ("importing collection code (collection loader exec_module)", "_collection_finder.py", "exec_module"),
     ("module docs parsed for the argument spec (get_docstring)", "ansible/utils/plugin_docs.py", "get_docstring"),
-    ("write script built (remote.write_scripts)", "ipsec/remote.py", "write_scripts"),
+    ("write script built (remote.write_script)", "ipsec/remote.py", "write_script"),
     ("state decoded from a transcript (host.state_from_transcript)", "ipsec/host.py", "state_from_transcript"),
     ("diff text (host.netdiag_diff)", "ipsec/host.py", "netdiag_diff"),
 )
