@@ -165,6 +165,9 @@ def test_readme_project_setup_works_from_a_fresh_directory(estate_factory, tmp_p
     for host in ("win001", "win002"):
         assert re.search(r'"msg": "%s: no policy assigned"' % host, outputs[2]), outputs[2][-3000:]
     assert re.search(r"win002\s+: ok=2\s+changed=0\s+unreachable=0\s+failed=0", outputs[2]), outputs[2][-2000:]
+    # The shipped drift check, by name: a report of both hosts (the baseline's default policy is on neither).
+    assert re.search(r'"msg": "2 hosts: 0 in sync, 2 drifting, 0 errors', outputs[3]), outputs[3][-3000:]
+    assert (project / "drift-report" / "drift.html").is_file()
 
     # The git variant: the same requirements file, with this checkout's committed HEAD as the repository.
     head = subprocess.run(["git", "-C", REPO, "rev-parse", "HEAD"], capture_output=True, text=True,
