@@ -408,7 +408,7 @@ def _execute(action, script: str):
     except Exception as err:
         if keeper is None or keeper.command_id is None or keeper.done:
             raise
-        ended = keeper.wait_for_end()
+        ended = keeper.wait_for_end(getattr(script, "wait_limit", 180.0))
         from ansible.errors import AnsibleConnectionFailure
         raise AnsibleConnectionFailure(
             "the connection was lost while the write command ran (%s); %s. It was not interrupted: the host has "

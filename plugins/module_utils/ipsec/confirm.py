@@ -141,6 +141,10 @@ class Confirm:
             self.calls += 1
             if getattr(script, "kind", "") == "write" and self.written_at is None:
                 self.written_at = self.clock()
+                # A change that cut the connection must not be waited for longer than the window in
+                # which the controller tries to reach the host again: the host undoes it by itself
+                # after the timeout, and waiting past that would find it undone.
+                script.wait_limit = min(getattr(script, "wait_limit", self.window()), self.window())
             try:
                 return execute(script)
             except self.lost_errors as err:
@@ -164,9 +168,11 @@ class Confirm:
         """How long the controller keeps trying to reach the host again."""
         return min(self.timeout / 4.0, 60.0)
 
-    def confirm(self, execute, dialect: str) -> Optional[remote.Transcript]:
-        """Reconnect and cancel the undo; None when the host stays unreachable."""
-        started = self.clock()
+    def confirm(self, execute, dialect: str, started: Optional[float] = None) -> Optional[remote.Transcript]:
+        """Reconnect and cancel the undo; None when the host stays unreachable. The window counts from
+        `started` (after a lost write: from the write, so that waiting for its end and reconnecting
+        together stay within one window, well before the host's own undo)."""
+        started = self.clock() if started is None else started
         delay = 1.0
         while True:
             try:

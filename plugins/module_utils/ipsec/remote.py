@@ -113,6 +113,9 @@ class Script(str):
     stdin: Tuple[str, ...] = ()
     body: str = ""
     kind: str = "read"         # 'read' or 'write' (confirm.py notes when a write was sent)
+    # After a lost request, how long the controller waits for a write to end on the host before it
+    # calls the host unreachable (args._execute); commit-confirmed shortens it (confirm.py).
+    wait_limit: float = 180.0
 
 
 def bootstrap(count: int) -> str:

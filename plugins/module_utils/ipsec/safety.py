@@ -128,7 +128,7 @@ def _confirmed(result, confirm, transcript, dialect, dynamic, host_name=""):
 
 def _after_lost_write(ctx, confirm, dialect, dynamic):
     """The write trip's answer never came: reach the host again, cancel its undo and say what is there."""
-    transcript = confirm.confirm(ctx.execute, dialect)
+    transcript = confirm.confirm(ctx.execute, dialect, started=confirm.written_at)
     if transcript is None:
         raise host.HostError(confirm.unreachable_message(), changed=True, round_trips=confirm.calls,
                              confirm=confirm.report("unreachable"))
