@@ -1,4 +1,3 @@
 """make bench: what a rollout costs per host, and how the engine and winsim scale (issue 7)."""
-# winsim/__init__.py makes the repo importable as ansible_collections.winsec.ipsec, the name the
-# bench modules import the engine by.
-import winsim  # noqa: F401
+# The bench modules import the engine as ansible_collections.winsec.ipsec: `make bench` (and `make
+# test`) put build/collections, which links this checkout under that name, on PYTHONPATH.

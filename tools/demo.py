@@ -1,7 +1,7 @@
 """`make demo`: the emergency worm block on a five-host emulated estate.
 
 Starts five winsim hosts (current Windows Server, 2008 R2, 2003 and XP personalities) on loopback
-addresses. One of them already enforces a corporate baseline (a policy that blocks Telnet, assigned).
+addresses. Two of them already enforce a corporate baseline (role ipsec_baseline: a policy that blocks Telnet).
 Then, over real WinRM, with Ansible's jsonfile fact cache on (build/demo/ansible.cfg):
 
   1. playbooks/emergency_block.yml: the KB 813878 Slammer block (UDP 1434 in and out) in canary
@@ -11,6 +11,9 @@ Then, over real WinRM, with Ansible's jsonfile fact cache on (build/demo/ansible
   2. playbooks/unblock.yml: each host as it was. Warm: the state the block read back is in the fact
      cache, so each host needs one WinRM command (its script checks the host is as last seen).
   3. playbooks/emergency_block.yml again, warm.
+  4. Someone adds a rule by hand on win004, outside the corporate baseline.
+  5. playbooks/drift_check.yml on the two baseline hosts (check mode): the block's rule in the
+     baseline is "emergency block in place", not drift; win004's hand-made rule is drift.
 
 After each run it shows, per host, the WinRM commands the run cost and what the host enforces, and
 where the rollout record (JSON and HTML) is. Every command it prints works when pasted from the
@@ -27,26 +30,45 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from winsim.estate import Estate  # noqa: E402  (winsim sets up the collection import path)
+from winsim.estate import Estate  # noqa: E402  (`make demo` puts the collection on PYTHONPATH)
 from winsim.firewall import Packet, packet_verdict  # noqa: E402
 
 DEMO_DIR = os.path.join(ROOT, "build", "demo")
 PERSONALITIES = ("modern", "2008r2", "modern", "2003", "xp")
 BASE_ADDRESS = "127.0.10.2"     # away from the test suite's addresses
-BASELINE_HOST = 2               # the second current server (win003)
+BASELINE_HOSTS = (2, 3)         # the second current server (win003) and the 2003 server (win004)
+DRIFTER = 3                     # win004: someone adds a rule by hand, outside the baseline
+# The corporate baseline (role winsec.ipsec.ipsec_baseline) in the inventory's group_vars, so that
+# enforcing it and the drift check read the same one.
+BASELINE_VARS = """\
+# Written by tools/demo.py: the corporate baseline (it blocks Telnet), for role winsec.ipsec.ipsec_baseline.
+ipsec_baseline_name: Corp Baseline
+ipsec_baseline_rules:
+  - name: Block Telnet
+    filters: ['*=0:23:TCP']
+"""
 BASELINE_PLAYBOOK = """\
-# Written by tools/demo.py: a corporate baseline, assigned before the incident (it blocks Telnet).
+# Written by tools/demo.py: the corporate baseline, enforced before the incident.
 - name: Corporate baseline
+  hosts: {hosts}
+  gather_facts: false
+  roles:
+    - role: winsec.ipsec.ipsec_baseline
+      vars:
+        ipsec_baseline_mode: enforce
+"""
+DRIFT_PLAYBOOK = """\
+# Written by tools/demo.py: a change made by hand, outside the baseline.
+- name: Someone permits RDP from anywhere on {host}
   hosts: {host}
   gather_facts: false
   tasks:
-    - name: Corp Baseline, assigned
-      winsec.ipsec.ipsec_policy:
-        name: Corp Baseline
-        assigned: true
-        rules:
-          - name: Block Telnet
-            filters: ['*=0:23:TCP']
+    - name: Permit RDP (added by hand)
+      winsec.ipsec.ipsec_rule:
+        policy: Corp Baseline
+        name: Permit RDP (added by hand)
+        action: permit
+        filters: ['*=0:3389:TCP']
 """
 ANSIBLE_CFG = """\
 # Written by tools/demo.py: the demo's Ansible settings (ANSIBLE_CONFIG=build/demo/ansible.cfg).
@@ -116,14 +138,22 @@ def main():
         for served in estate.hosts:
             print("  %s  %-7s %s:%s" % (served.name, served.personality, served.address, served.http_port))
         seen = {s.name: s.service.commands_seen for s in estate.hosts}
-        baseline = estate.hosts[BASELINE_HOST].name
+        baseline = ",".join(estate.hosts[i].name for i in BASELINE_HOSTS)
+        drifter = estate.hosts[DRIFTER].name
         book = tool("ansible-playbook")
+        os.makedirs(os.path.join(DEMO_DIR, "group_vars"))
+        with open(os.path.join(DEMO_DIR, "group_vars", "all.yml"), "w") as handle:
+            handle.write(BASELINE_VARS)
         baseline_book = os.path.join(DEMO_DIR, "baseline.yml")
         with open(baseline_book, "w") as handle:
-            handle.write(BASELINE_PLAYBOOK.format(host=baseline))
+            handle.write(BASELINE_PLAYBOOK.format(hosts=baseline))
+        drift_book = os.path.join(DEMO_DIR, "drift.yml")
+        with open(drift_book, "w") as handle:
+            handle.write(DRIFT_PLAYBOOK.format(host=drifter))
+        report = os.path.join(DEMO_DIR, "report")
         steps = [
             ([book, "-i", inventory, baseline_book],
-             "# Before the incident, %s enforces a corporate baseline that blocks Telnet:" % baseline),
+             "# Before the incident, %s enforce a corporate baseline that blocks Telnet:" % baseline),
             ([book, "-i", inventory, os.path.join(ROOT, "playbooks", "emergency_block.yml"),
               "-e", "rollout_record_dir=" + rel(record)],
              "# The Slammer block in canary waves. A host this controller has not read yet is read, then\n"
@@ -134,6 +164,12 @@ def main():
             ([book, "-i", inventory, os.path.join(ROOT, "playbooks", "emergency_block.yml"),
               "-e", "rollout_record_dir=" + rel(record)],
              "# The block again, warm."),
+            ([book, "-i", inventory, drift_book],
+             "# Someone adds a rule by hand on %s, outside the baseline:" % drifter),
+            ([book, "-i", inventory, os.path.join(ROOT, "playbooks", "drift_check.yml"),
+              "-e", "ipsec_targets=" + baseline, "-e", "drift_report_dir=" + rel(report)],
+             "# The drift check of the baseline hosts (check mode: nothing changes). The block's rule in the\n"
+             "# baseline is 'emergency block in place', not drift; %s's hand-made rule is drift." % drifter),
         ]
         for argv, note in steps:
             rc = run(argv, note)
@@ -142,6 +178,7 @@ def main():
                 break
         print("\nRollout records: %s (emergency-block.html for people, .json for a ticket; emergency-unblock.*)"
               % rel(record))
+        print("Drift report: %s (drift.json, drift.xml for CI)" % rel(os.path.join(report, "drift.html")))
     print("\nHosts stopped; state, inventory, fact cache and records kept in %s. %.1f s in all." % (
         rel(DEMO_DIR), time.monotonic() - started))
     print("To paste the commands above, serve the same estate again (Ctrl-C stops it):\n$ %s -m winsim serve "
