@@ -10,7 +10,6 @@ import getpass
 import json
 import os
 import socket
-import tempfile
 
 from ansible.plugins.action import ActionBase
 from ansible.release import __version__ as ansible_core_version
@@ -18,6 +17,7 @@ from ansible.release import __version__ as ansible_core_version
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import drift
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import spec_from_doc
 from ansible_collections.winsec.ipsec.plugins.plugin_utils.docs import module_documentation
+from ansible_collections.winsec.ipsec.plugins.plugin_utils.files import write_if_changed
 from ansible_collections.winsec.ipsec.plugins.modules import drift_report as docs
 
 FILES = {"json": "drift.json", "html": "drift.html", "junit": "drift.xml"}
@@ -64,27 +64,6 @@ def current_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):          # no name for the uid (a container): say which uid
         return "uid %d" % os.getuid()
-
-
-def write_if_changed(path: str, text: str) -> bool:
-    """Write `text` to `path` atomically (mode 0644) unless it already holds it."""
-    data = text.encode("utf-8")
-    try:
-        with open(path, "rb") as handle:
-            if handle.read() == data:
-                return False
-    except FileNotFoundError:
-        pass
-    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".drift-")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
-    return True
 
 
 def _differs(path: str, text: str) -> bool:

@@ -6,13 +6,13 @@ from hostvars instead of running anything per host."""
 from __future__ import annotations
 
 import os
-import tempfile
 
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import rollout_record
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import spec_from_doc
 from ansible_collections.winsec.ipsec.plugins.plugin_utils.docs import module_documentation
+from ansible_collections.winsec.ipsec.plugins.plugin_utils.files import write_if_changed
 from ansible_collections.winsec.ipsec.plugins.modules import rollout_record as docs
 
 # Parsed once, on import, before Ansible forks its workers (plugin_utils/docs.py).
@@ -26,27 +26,6 @@ def plain(value):
     if isinstance(value, (list, tuple)):
         return [plain(v) for v in value]
     return value
-
-
-def write(path: str, text: str) -> bool:
-    """Write `text` to `path` atomically (mode 0644) unless it already holds it."""
-    data = text.encode("utf-8")
-    try:
-        with open(path, "rb") as handle:
-            if handle.read() == data:
-                return False
-    except FileNotFoundError:
-        pass
-    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".rollout-")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
-    return True
 
 
 class ActionModule(ActionBase):
@@ -83,7 +62,7 @@ class ActionModule(ActionBase):
             out["files"] = {fmt: os.path.join(dest, "%s.%s" % (stem, fmt)) for fmt in texts}
             try:
                 os.makedirs(dest, exist_ok=True)
-                out["changed"] = any([write(out["files"][fmt], texts[fmt]) for fmt in texts])
+                out["changed"] = any([write_if_changed(out["files"][fmt], texts[fmt]) for fmt in texts])
             except OSError as err:
                 return dict(out, failed=True, msg="dest: cannot write the rollout record into %s: %s" % (dest, err))
         return out

@@ -279,7 +279,7 @@ def test_drift_record_filter_takes_ansible_mappings():
 
 
 def test_report_files_are_rewritten_only_when_their_content_changes(tmp_path):
-    from ansible_collections.winsec.ipsec.plugins.action.drift_report import write_if_changed
+    from ansible_collections.winsec.ipsec.plugins.plugin_utils.files import write_if_changed
     path = str(tmp_path / "drift.json")
     assert write_if_changed(path, "one\n") is True
     assert write_if_changed(path, "one\n") is False
