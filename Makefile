@@ -11,7 +11,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
 export PYTHONPATH := $(CURDIR)/$(COLLECTIONS):$(CURDIR)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup browser lint sanity test demo bench clean
+.PHONY: setup browser services lint sanity test demo bench clean
 
 setup: $(VENV)/.installed $(LINK)
 
@@ -27,6 +27,10 @@ $(LINK):
 # The drift report test renders its HTML page in a real headless browser: Debian's chromium.
 browser:
 	command -v chromium >/dev/null || ($(SUDO) apt-get update && $(SUDO) apt-get install -y chromium)
+
+# The shared fact cache test starts its own Redis server: Debian's redis-server.
+services:
+	command -v redis-server >/dev/null || ($(SUDO) apt-get update && $(SUDO) apt-get install -y redis-server)
 
 # ruff on every Python file of the repository (ruff.toml says which rules and why).
 lint: setup
@@ -54,7 +58,7 @@ sanity: setup
 		--python $$($(CURDIR)/$(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 	rm -rf $(SANITY_ROOT)
 
-test: setup browser lint sanity
+test: setup browser services lint sanity
 	$(PY) -m pytest -n 2 tests
 
 demo: setup
