@@ -144,7 +144,7 @@ def _on_this_host(value):
 
 
 def disguised_tasks():
-    from tests.unit.test_lockout import LOCKOUT_CORPUS
+    from tests.unit.plugins.module_utils.ipsec.test_lockout import LOCKOUT_CORPUS
     tasks = []
     for index, (form_id, how, item) in enumerate(LOCKOUT_CORPUS):
         item = _on_this_host(item)

@@ -11,7 +11,7 @@ trailing 0x00. All integers are little-endian, IPv4 addresses and masks are in n
 strings are u32 byte length + UTF-16LE with its NUL ([MS-GPIPSEC] 2.2.1.3.1, 2.2.1.5.1).
 
 The dataclasses keep every field a blob holds, unknown ones included, so that reading a real blob
-and writing it again gives the same bytes (tests/unit/test_winsim_independent_blobs.py). The
+and writing it again gives the same bytes (tests/unit/winsim/state/test_independent_blobs.py). The
 writers take a `flavor`: 'modern' (Vista and later, as the Windows 10 capture) or 'legacy'
 (2000/XP/2003, as the Windows 2000 capture); where the two differ it is said below.
 """

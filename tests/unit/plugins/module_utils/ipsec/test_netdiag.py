@@ -12,7 +12,7 @@ from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
     ANY, ME, Address, DomainAssignment, DynamicRule, Filter, FilterAction, FilterList, HostState, Policy, Rule,
 )
 
-FIXTURES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "fixtures", "netdiag")
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "fixtures", "netdiag")
 SLAMMER = "Block UDP 1434 Filter"
 IN_1434 = Filter(ANY, ME, 17, 0, 1434, mirrored=False)
 OUT_1434 = Filter(ME, ANY, 17, 0, 1434, mirrored=False)

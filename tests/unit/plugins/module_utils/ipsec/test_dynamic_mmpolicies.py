@@ -3,7 +3,7 @@ listing that fails never fails a task, and the rules' own main-mode policies alw
 import pytest
 
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import host, remote
-from tests.unit.test_toolout import fixture
+from tests.unit.plugins.module_utils.ipsec.test_toolout import fixture
 
 OS_MODERN = ("\nHKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\n"
              "    CurrentVersion    REG_SZ    6.3\n    CurrentBuildNumber    REG_SZ    20348\n")

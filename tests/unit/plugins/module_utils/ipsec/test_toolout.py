@@ -8,7 +8,7 @@ from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
     ANY, ME, Address, DynamicRule, Filter)
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.toolout import ToolOutputError
 
-FIXTURES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "fixtures", "toolout")
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "fixtures", "toolout")
 
 
 def fixture(name):

@@ -13,7 +13,7 @@ from ansible.plugins.shell.powershell import ShellModule, _parse_clixml
 from winsim import shell
 from winsim.result import Result
 
-QUOTING = os.path.join(os.path.dirname(__file__), "..", "..", "plugins", "module_utils", "ipsec",
+QUOTING = os.path.join(os.path.dirname(__file__), "..", "..", "..", "plugins", "module_utils", "ipsec",
                        "quoting.py")
 IPSECCMD = r"C:\Program Files\Support Tools\ipseccmd.exe"
 NOT_RECOGNIZED = ("%s : The term '%s' is not recognized as the name of a cmdlet, function, script "

@@ -1,5 +1,5 @@
 """The engine's own registry writer (plugins/module_utils/ipsec/registry.py `encode_store`, flavor
-'legacy') held to the Windows 2000 capture, as winsim's writer is in test_winsim_independent_blobs.py.
+'legacy') held to the Windows 2000 capture, as winsim's writer is in test_independent_blobs.py.
 
 Found while comparing the two writers with tests/fixtures/registry/vpnease_win2000_l2tp_template.reg
 (real Windows 2000 ipsecData): the engine's legacy flavor writes
@@ -19,7 +19,7 @@ from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import registry
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
     FilterAction, HostState, Policy, QmOffer)
 
-from test_winsim_independent_blobs import WIN2000, blobs_of, by_name, capture
+from tests.unit.winsim.state.test_independent_blobs import WIN2000, blobs_of, by_name, capture
 
 from winsim.state import blobs
 

@@ -18,7 +18,7 @@ from winsim.host import SimHost
 from winsim.state import blobs, regfile
 from winsim.state.registry import LOCAL_ROOT
 
-FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures", "registry")
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures", "registry")
 WIN10 = "gsecurity_win10_local_store.reg"
 WIN2000 = "vpnease_win2000_l2tp_template.reg"
 

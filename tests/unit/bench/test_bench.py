@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 VARIANTS = ("a_waves", "a", "cold", "noop", "read", "warm", "c", "a_again", "a_waves_again")
 KB_RAW_TASKS = 11      # bench/playbooks/kb_raw.yml: 9 netsh commands and 2 verify commands
 

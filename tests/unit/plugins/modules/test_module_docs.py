@@ -10,7 +10,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import option_paths, spec_from_doc
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", ".."))
 # The modules that manage a Windows host over WinRM; drift_report runs on the controller only.
 HOST_MODULES = ("ipsec_policy", "ipsec_rule", "ipsec_dynamic_block", "ipsec_info", "ipsec_exemptions")
 MODULES = HOST_MODULES + ("drift_report",)

@@ -14,7 +14,7 @@ from winsim.domain import DirectoryEntry
 from winsim.host import SimHost
 from winsim.tools import ldifde
 
-CAPTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures", "captures")
+CAPTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "fixtures", "captures")
 EXPORT = "ldifde_export_deleted_objects_ws2019.ldf"
 DELETED = "CN=Deleted Objects,DC=tombwatcher,DC=htb"
 

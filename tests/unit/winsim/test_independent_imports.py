@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 
-WINSIM = os.path.join(os.path.dirname(__file__), "..", "..", "winsim")
+WINSIM = os.path.join(os.path.dirname(__file__), "..", "..", "..", "winsim")
 ENGINE = "ansible_collections.winsec.ipsec.plugins"
 
 # module (path under winsim/) -> engine modules it imports. Shrinks to {} as issue 14.1 proceeds.

@@ -10,7 +10,7 @@ import pytest
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import blobs, registry
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import ANY, Address, AuthMethod, QmOffer
 
-FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures", "registry")
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "fixtures", "registry")
 LOCAL = registry.LOCAL_ROOT
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from winsim.host import SimHost
 
-FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures", "netdiag")
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures", "netdiag")
 GUID = re.compile(r"\{[0-9A-Fa-f-]{36}\}")
 KB_ADDRESS = "192.168.1.1"      # the address of the KB's machine in its sample
 
