@@ -43,6 +43,7 @@ def parse_filterspec(text, option: str = "filters") -> FilterSpec:
     if not isinstance(text, str):
         raise ValidationError(option, text, FILTERSPEC_ACCEPTED)
     spec = text.strip()
+    _check_pasted_command(option, text, spec)
     kind = ""
     for name, (opening, closing) in _BRACKETS.items():
         if spec[:1] == opening or spec[-1:] == closing:
@@ -75,6 +76,31 @@ def parse_filterspec(text, option: str = "filters") -> FilterSpec:
         raise ValidationError(option, text, FILTERSPEC_ACCEPTED, "%s %r: %s" % (
             part.replace("_", " "), err.value, err.reason or "expected " + err.accepted)) from None
     return FilterSpec(flt, kind)
+
+
+def _check_pasted_command(option, text, spec):
+    """A KB 813878 command line, or its `-f` flag, pasted where one filterspec goes: name the
+    filterspecs it holds, or the en dash or other trap parse_kb_command finds in it."""
+    first = spec.split(None, 1)[0] if spec else ""
+    tool = re.sub(r"\.exe$", "", first.strip('"').replace("/", "\\").rsplit("\\", 1)[-1].lower())
+    if tool in TOOLS:
+        try:
+            command = parse_kb_command(spec, option)
+        except ValidationError as err:
+            raise ValidationError(option, _redact(text), err.accepted, _redact(err.reason)) from None
+        found = [format_filterspec(s.filter, s.kind) for rule in command.rules for s in rule.filters]
+        raise ValidationError(option, _redact(text), FILTERSPEC_ACCEPTED, "this is a whole %s command line; give "
+                              "each filterspec after its -f as one item: %s" % (tool, ", ".join(found) or "it has none"))
+    if first[:1] in "-" + _DASHES and first[1:].lower() == "f":
+        dash = ("%r starts with %s (U+%04X), as KB 813878 prints it; " % (first, "an en dash" if first[0] == "\u2013"
+                else "a dash-like character", ord(first[0]))) if first[0] in _DASHES else ""
+        raise ValidationError(option, text, FILTERSPEC_ACCEPTED,
+                              "%sgive the filterspec without -f: %s" % (dash, spec[len(first):].strip()))
+
+
+def _redact(text):
+    # -a P:"key" (or PRESHARE:"key") holds a pre-shared key, which no error may show.
+    return re.sub(r'(?i)((?:^|\s)(?:p|preshare):)("[^"]*"|\S+)', r"\1********", text) if text else text
 
 
 def _check_typo(option, text, spec):

@@ -3,6 +3,7 @@
 import pytest
 from hypothesis import given, strategies as st
 
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import filters_option
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.filterspec import (
     FilterSpec, KbCommand, KbRule, format_filterspec, parse_filterspec, parse_kb_command,
 )
@@ -200,3 +201,36 @@ def test_kb_command_list_flags_take_every_item_up_to_the_next_flag():
     assert parse_kb_command('ipseccmd -w REG -p P -r R -f 0=*:1434:UDP -n BLOCK').action == "block"
     with pytest.raises(ValidationError, match="no item after it"):
         parse_kb_command("ipseccmd -w REG -p P -r R -f 0=* -a -x")
+
+
+# ---- a KB command pasted where a filterspec goes (README: "Filterspecs are ...") ----
+
+KB_INBOUND = ('IPSeccmd.exe -w REG -p "Block UDP 1434 Filter" -r "Block Inbound UDP 1434 Rule" '
+              '-f *=0:1434:UDP -n BLOCK')
+
+
+def test_a_pasted_kb_command_names_the_filterspecs_it_holds():
+    message = rejects(filters_option, "filters", [KB_INBOUND + " -x"])
+    assert message.startswith("filters[0]: ")
+    assert "a whole ipseccmd command line" in message and "*=0:1434:UDP" in message
+
+
+def test_a_pasted_kb_command_with_the_kb_en_dash_says_to_type_a_hyphen():
+    message = rejects(filters_option, "filters", [KB_INBOUND + " \u2013x"])
+    assert "en dash (U+2013), as KB 813878 prints it; type -x" in message
+
+
+@pytest.mark.parametrize("item,reason", [
+    ("-f *=0:1434:UDP", "give the filterspec without -f: *=0:1434:UDP"),
+    ("\u2013f 0=*:1434:UDP", "en dash (U+2013), as KB 813878 prints it; give the filterspec without -f: 0=*:1434:UDP"),
+])
+def test_a_pasted_f_flag_names_the_filterspec(item, reason):
+    assert reason in rejects(parse_filterspec, item)
+
+
+def test_a_pasted_kb_command_never_shows_its_pre_shared_key():
+    line = 'ipseccmd -a P:"s3cr3t key" -w REG -p P -r R -f 0+10.0.0.1:445:TCP -n ESP[3DES,SHA] -x'
+    message = rejects(parse_filterspec, line)
+    assert "s3cr3t" not in message and "0+10.0.0.1:445:TCP" in message
+    message = rejects(parse_filterspec, line.replace(" -x", " \u2013x"))
+    assert "s3cr3t" not in message and "type -x" in message
