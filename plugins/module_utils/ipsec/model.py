@@ -491,6 +491,14 @@ def protocol_name(number: int) -> str:
     return PROTOCOL_NAMES.get(number, str(number))
 
 
+def filter_text(f: Filter) -> str:
+    """A filter for people: `any -> me:1434 UDP`, `me -> 10.0.0.0/255.0.0.0 ICMP mirrored`."""
+    protocol = PROTOCOL_NAMES.get(f.protocol, "protocol %d" % f.protocol) if f.protocol else "any protocol"
+    text = "%s%s -> %s%s %s" % (f.src, ":%d" % f.src_port if f.src_port else "",
+                                f.dst, ":%d" % f.dst_port if f.dst_port else "", protocol)
+    return text + (" mirrored" if f.mirrored else "")
+
+
 PORT_ACCEPTED = "an integer 0-65535 (0 = any port)"
 
 
@@ -709,29 +717,14 @@ def _family(address):
     return None
 
 
-DYNAMIC_KEYS = FILTER_KEYS[:-1] + ("inbound", "outbound", "conntype")
-
-
-def dynamic_rule_from_dict(option: str, d) -> DynamicRule:
-    """A DynamicRule from the filter keys plus inbound, outbound (actions, default block) and
-    conntype (default all), as netsh ipsec dynamic add rule takes them ([H])."""
-    _check_keys(option, d, DYNAMIC_KEYS)
-    return DynamicRule(
-        filter=_filter(option, {k: v for k, v in d.items() if k in FILTER_KEYS}, FILTER_KEYS),
-        inbound=parse_action(option + ".inbound", d.get("inbound") or "block"),
-        outbound=parse_action(option + ".outbound", d.get("outbound") or "block"),
-        conntype=parse_conntype(option + ".conntype", d.get("conntype") or "all"),
-    )
-
-
 __all__ = [
     "PROTOCOL_NUMBERS", "PORT_PROTOCOLS", "SERVER_TYPES", "ACTIONS", "CONNTYPES", "STORES", "DIALECTS",
     "IPsecError", "ValidationError", "name_key", "Address", "ANY", "ME", "Filter", "FilterList",
     "QmOffer", "FilterAction", "AuthMethod", "KERBEROS", "Rule", "Policy", "DynamicRule",
     "DomainAssignment", "OsInfo", "HostState", "Change", "CHANGE_OPS", "replace",
     "MAX_NAME_LENGTH", "MAX_DESCRIPTION_LENGTH", "PROTOCOL_NAMES", "FILTER_KEYS", "FILTER_DEFAULTS",
-    "DYNAMIC_KEYS", "DEFAULT_MASK_V4", "DEFAULT_PREFIX_V6", "ipv4_inside",
-    "parse_name", "parse_description", "parse_address", "parse_mask", "parse_protocol", "protocol_name",
+    "DEFAULT_MASK_V4", "DEFAULT_PREFIX_V6", "ipv4_inside",
+    "parse_name", "parse_description", "parse_address", "parse_mask", "parse_protocol", "protocol_name", "filter_text",
     "parse_port", "parse_int", "parse_bool", "parse_choice", "parse_action", "parse_conntype", "parse_qmsecmethods",
-    "format_qmsecmethods", "filter_from_dict", "dynamic_rule_from_dict",
+    "format_qmsecmethods", "filter_from_dict",
 ]

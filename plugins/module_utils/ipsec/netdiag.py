@@ -35,9 +35,8 @@ from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from .model import (
     ANY, ME, Address, DomainAssignment, DynamicRule, Filter, FilterAction, FilterList, HostState, IPsecError,
-    Policy, Rule, name_key,
+    Policy, Rule, filter_text, name_key,
 )
-from .plan import filter_text
 
 LOCAL_STORE_PATH = "SOFTWARE\\Policies\\Microsoft\\Windows\\IPSec\\Policy\\Local\\ipsecPolicy"  # [V] KB 813878
 TEST_LINE = "IP Security test . . . . . . . . . : "                                               # [V]

@@ -45,8 +45,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 from .dialects import check_for_dialect
 from .model import (
-    ACTIONS, PROTOCOL_NUMBERS, Change, DynamicRule, Filter, FilterAction, FilterList, HostState, IPsecError, Policy,
-    Rule, ValidationError, name_key,
+    ACTIONS, Change, DynamicRule, Filter, FilterAction, FilterList, HostState, IPsecError, Policy,
+    Rule, ValidationError, filter_text, name_key,
 )
 
 RULE_STATES = ("present", "absent")
@@ -328,20 +328,12 @@ _APPLY = {
 }
 
 
-def filter_text(f: Filter) -> str:
-    """A filter for people: `any -> me:1434 UDP`, `me -> 10.0.0.0/255.0.0.0 ICMP mirrored`."""
-    names = {number: name for name, number in PROTOCOL_NUMBERS.items()}
-    protocol = names.get(f.protocol, "protocol %d" % f.protocol) if f.protocol else "any protocol"
-    text = "%s%s -> %s%s %s" % (f.src, ":%d" % f.src_port if f.src_port else "",
-                                f.dst, ":%d" % f.dst_port if f.dst_port else "", protocol)
-    return text + (" mirrored" if f.mirrored else "")
-
-
 # ---------------------------------------------------------------------------------------------
 # Comparing states
 
-def canonical(state: HostState) -> tuple:
-    """`state` reduced to what matters, independent of order, name case and GUIDs."""
+def state_key(state: HostState) -> tuple:
+    """A comparable key of `state`: what matters, independent of order, name case and GUIDs (equal keys,
+    same store). host.canonical differs: it returns the HostState itself, its collections in a fixed order."""
     policies = sorted((name_key(p.name), p.description, p.polling_interval,
                        tuple(sorted((_rule_shape(r) for r in p.rules), key=repr))) for p in state.policies)
     lists = sorted((name_key(fl.name), fl.description, tuple(sorted((f.key() for f in fl.filters), key=repr)))
@@ -352,9 +344,13 @@ def canonical(state: HostState) -> tuple:
             state.policyagent, state.no_default_exempt, state.os)
 
 
+# The old name, until host.py imports state_key (host.canonical orders a HostState; this one is a key).
+canonical = state_key
+
+
 def converged(a: HostState, b: HostState) -> bool:
     """True when the two states are the same store (what verification after a write checks)."""
-    return canonical(a) == canonical(b)
+    return state_key(a) == state_key(b)
 
 
 def _action_settings(a: FilterAction) -> tuple:
@@ -885,7 +881,7 @@ def _note_foreign_deletions(b: "_Builder", actual: HostState) -> None:
 
 
 __all__ = [
-    "Plan", "apply", "undo", "with_inverse", "filter_text", "canonical", "converged", "dynamic_key",
+    "Plan", "apply", "undo", "with_inverse", "state_key", "converged", "dynamic_key",
     "rule_objects", "policy_objects", "plan_rule", "plan_policy", "plan_assignment", "plan_dynamic",
     "RULE_STATES", "POLICY_STATES", "DYNAMIC_STATES", "NETSH_MMPOLICY", "foreign_mmpolicy",
 ]

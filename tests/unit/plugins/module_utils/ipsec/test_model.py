@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
-    ANY, ME, Address, DynamicRule, Filter, QmOffer, ValidationError, dynamic_rule_from_dict,
+    ANY, ME, Address, Filter, QmOffer, ValidationError,
     filter_from_dict, format_qmsecmethods, parse_action, parse_address, parse_bool, parse_conntype,
     parse_description, parse_int, parse_mask, parse_name, parse_port, parse_protocol, parse_qmsecmethods,
 )
@@ -316,12 +316,3 @@ def test_server_type_with_me_is_fine():
 
 def test_filter_needs_a_mapping():
     assert "a mapping" in rejects(filter_from_dict, "filters[0]", "*=0:1434:UDP")
-
-
-def test_dynamic_rule():
-    rule = dynamic_rule_from_dict("rules[0]", {"src": "any", "dst": "me", "protocol": "udp", "dst_port": 1434,
-                                               "outbound": "permit", "conntype": "LAN"})
-    assert rule == DynamicRule(filter=Filter(ANY, ME, 17, 0, 1434, True), inbound="block",
-                               outbound="permit", conntype="lan")
-    assert rejects(dynamic_rule_from_dict, "rules[0]", {"inbound": "drop"}).startswith("rules[0].inbound: ")
-    assert "unknown key" in rejects(dynamic_rule_from_dict, "rules[0]", {"description": "x"})

@@ -49,7 +49,7 @@ def shape(state: HostState) -> tuple:
 
 def exact(state: HostState) -> tuple:
     """The store as the planner compares it: policies, lists, actions, assignment, dynamic rules."""
-    return plan.canonical(HostState(policies=state.policies, filterlists=state.filterlists,
+    return plan.state_key(HostState(policies=state.policies, filterlists=state.filterlists,
                                     filteractions=state.filteractions, assigned=state.assigned,
                                     dynamic=state.dynamic))
 
