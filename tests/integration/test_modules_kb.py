@@ -137,7 +137,7 @@ def test_kb813878_procedure_on_modern_2003_and_xp(estate, ansible_env):
         # what the KB asks to verify, read back by ipsec_info
         exempt = tasks["what is assigned before [info]"][host]["exemptions"]
         assert exempt.startswith("Broadcast, multicast, RSVP, Kerberos" if personality == "xp"
-                                 else "Only IKE"), exempt        # SYNTAX.md 5.2 defaults per OS
+                                 else "Only IKE"), exempt        # defaults per OS: docs/windows-tools.md "Default exemptions"
         before = tasks["what is assigned before [info]"][host]["state"]
         assert before["policies"] == [] and before["assigned"] == ""
         middle = tasks["what is assigned now [info]"][host]

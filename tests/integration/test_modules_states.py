@@ -126,7 +126,7 @@ def test_stopped_agent_failed_step_and_missing_tool(estate, ansible_env):
     """modern: PolicyAgent stopped; 2003: the 3rd state-changing command fails; XP: dialect netsh."""
     sims = {served.host.personality: served.host for served in estate.hosts}
     sims["modern"].configure(stop_service=True)
-    # what the Group Policy IPsec extension records for a GPO-assigned policy (factsheet 2.4)
+    # what the Group Policy IPsec extension records for a GPO-assigned policy (docs/policy-store.md 2.4)
     gpt = registry.GPT_ROOT
     sims["modern"].hive.tree.set(gpt, "DSIPSECPolicyName", registry.RegValue("REG_SZ", "Corp Baseline"))
     sims["modern"].hive.tree.set(gpt, "DSIPSECPolicyPath", registry.RegValue(

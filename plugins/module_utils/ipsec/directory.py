@@ -3,9 +3,9 @@
 """The domain (Active Directory) IPsec store, read from a member with `ldifde`, as a HostState.
 
 Why ldifde: the directory holds the same objects as the registry store, attribute for attribute,
-with the same ipsecData blobs ([MS-GPIPSEC] 2.2.1; factsheet 2.2), so the registry codec decodes
+with the same ipsecData blobs ([MS-GPIPSEC] 2.2.1; docs/policy-store.md 2.2), so the registry codec decodes
 them; and an LDIF export is the same in every display language, which `netsh ipsec static show`
-in the domain store is not (SYNTAX.md 1.1). ldifde ships with Windows Server 2003 and, from
+in the domain store is not (docs/windows-tools.md "netsh general rules"). ldifde ships with Windows Server 2003 and, from
 2008 on, with the AD DS role and the RSAT AD DS tools ([D] learn.microsoft.com "ldifde"); a host
 without it fails the task with that advice.
 
@@ -13,7 +13,7 @@ Two exports, both subtree searches of `CN=System,<domain NC>` (or of the domain'
 when no domain is named: ldifde's default base, [D]):
 - `(objectClass=ipsecBase)`: the policy objects under `CN=IP Security,CN=System` and each GPO's
   assignment object `CN=IPSEC,CN=Windows,CN=Microsoft,CN=Machine,CN={GPO},CN=Policies,CN=System`,
-  whose ipsecOwnersReference is the assigned policy's DN ([MS-GPIPSEC] 2.2.1; factsheet 2.2 [S]);
+  whose ipsecOwnersReference is the assigned policy's DN ([MS-GPIPSEC] 2.2.2; docs/policy-store.md 2.2 [S]);
 - `(objectClass=groupPolicyContainer)`: the GPOs' display names, to find the one named by `gpo`.
 Standard library only.
 """
@@ -27,7 +27,7 @@ from . import ldif, registry
 from .model import HostState, IPsecError, name_key
 from .registry import RegTree, RegValue
 
-# Attributes of ipsecBase objects that the codec reads (factsheet 2.1: the registry value names).
+# Attributes of ipsecBase objects that the codec reads (docs/policy-store.md 2.1: the registry value names).
 ATTRIBUTES = ("objectClass", "ipsecName", "description", "ipsecID", "ipsecDataType", "ipsecData",
               "ipsecOwnersReference", "ipsecISAKMPReference", "ipsecNFAReference", "ipsecFilterReference",
               "ipsecNegotiationPolicyReference", "ipsecNegotiationPolicyAction",
@@ -101,7 +101,7 @@ def _class(entry: ldif.Entry) -> str:
 
 
 def _tree(entries: List[ldif.Entry]) -> RegTree:
-    """The container's objects as registry keys under ROOT, attribute for attribute (factsheet 2.2)."""
+    """The container's objects as registry keys under ROOT, attribute for attribute (docs/policy-store.md 2.2)."""
     tree = RegTree()
     tree.add_key(ROOT)
     for entry in entries:

@@ -3,9 +3,10 @@
 """The filter grammar of ipseccmd.exe and ipsecpol.exe, both ways, and pasted KB command lines.
 
 A filterspec is `A.B.C.D/mask:port=A.B.C.D/mask:port:protocol` (W2K Resource Kit "IPSecPol
-Syntax"): source on the left, destination on the right; `=` one direction, `+` mirrored (SYNTAX.md 3,
-[E] `0+*`); `*` any address, `0` my addresses, a DNS name allowed (KB 813878 `*=0:1434:UDP`); mask
-and ports optional; a protocol must follow a port field, even an empty one (`0+*::ICMP`, [E]).
+Syntax"; docs/windows-tools.md "Filterspecs"): source on the left, destination on the right; `=`
+one direction, `+` mirrored ([E] `0+*`); `*` any address, `0` my addresses, a DNS name allowed
+(KB 813878 `*=0:1434:UDP`); mask and ports optional; a protocol must follow a port field, even an
+empty one (`0+*::ICMP`, [E]).
 In brackets it is a block filter `[...]` (KB 813878), in parentheses a pass filter `(...)` ([I]).
 
 Standard library only: this ships to controllers as module_utils.
@@ -184,8 +185,8 @@ def _format_side(option, address: Address) -> str:
 # --------------------------------------------------------------------------------------------
 
 TOOLS = ("ipseccmd", "ipsecpol")
-# Flags with a value and flags without one (W2K Resource Kit "IPSecPol Syntax"; SYNTAX.md 3; -1f and
-# -1e exist in ipseccmd only [I]).
+# Flags with a value and flags without one (W2K Resource Kit "IPSecPol Syntax"; docs/windows-tools.md "ipseccmd and
+# ipsecpol"; -1f and -1e exist in ipseccmd only [I]).
 _VALUE_FLAGS = ("-w", "-p", "-r", "-n", "-t", "-a", "-1s", "-1k", "-1f", "-1e")
 _SWITCHES = ("-x", "-y", "-o", "-u", "-soft", "-lan", "-dialup", "-confirm", "-1p")
 _LIST_FLAGS = ("-n", "-a", "-1s")

@@ -20,7 +20,7 @@ import unicodedata
 from dataclasses import dataclass, field, replace
 from typing import Optional, Tuple
 
-# IP protocol numbers; netsh accepts these names (SYNTAX.md 1.3 "protocol", [H]).
+# IP protocol numbers; netsh accepts these names ("netsh ipsec", learn.microsoft.com: protocol=ANY|ICMP|TCP|UDP|RAW).
 PROTOCOL_NUMBERS = {"ANY": 0, "ICMP": 1, "TCP": 6, "UDP": 17, "RAW": 255}
 PORT_PROTOCOLS = (6, 17)            # ports mean something only for TCP and UDP ([H] dynamic help)
 SERVER_TYPES = ("DNS", "WINS", "DHCP", "GATEWAY")   # netsh srcaddr/dstaddr server types ([H] add filter)
@@ -28,7 +28,7 @@ ACTIONS = ("permit", "block", "negotiate")
 CONNTYPES = ("all", "lan", "dialup")
 STORES = ("local", "domain")
 DIALECTS = ("netsh", "ipseccmd", "ipsecpol")
-DEFAULT_POLLING_MINUTES = 180       # netsh default; the blob stores 10800 seconds (factsheet 4.1)
+DEFAULT_POLLING_MINUTES = 180       # netsh default; the blob stores 10800 seconds (docs/policy-store.md 4.1)
 
 
 class IPsecError(Exception):
@@ -158,7 +158,7 @@ class Rule:
     """An NFA: a filter list bound to a filter action inside one policy.
 
     The default response rule has no filter list (`default_response`); netsh names rules, the
-    registry often does not (factsheet 6.3), so a decoded rule may have an empty name.
+    registry often does not (docs/policy-store.md 6), so a decoded rule may have an empty name.
     """
     name: str
     filterlist: str = ""
@@ -200,7 +200,7 @@ class DynamicRule:
 
 @dataclass(frozen=True)
 class DomainAssignment:
-    """A GPO-assigned policy found under ...\\IPSec\\GPTIPSECPolicy (factsheet 2.4)."""
+    """A GPO-assigned policy found under ...\\IPSec\\GPTIPSECPolicy (docs/policy-store.md 2.4)."""
     name: str
     path: str                       # DSIPSECPolicyPath, LDAP://CN=ipsecPolicy{...},...
 
@@ -564,7 +564,7 @@ def parse_conntype(option: str, value) -> str:
     return parse_choice(option, value, CONNTYPES)
 
 
-# Quick-mode security methods, netsh grammar ([H] add filteraction; SYNTAX.md 1.3):
+# Quick-mode security methods, netsh grammar ([H] add filteraction; "netsh ipsec", learn.microsoft.com):
 #   ESP[ConfAlg,AuthAlg]:k/s   AH[HashAlg]:k/s   AH[HashAlg]+ESP[ConfAlg,AuthAlg]:k/s
 # ConfAlg DES|3DES|None, AuthAlg MD5|SHA1|None, HashAlg MD5|SHA1; k lifetime in kilobytes,
 # s lifetime in seconds. The lifetime part is optional (0 = Windows' default); Windows' limits on
@@ -644,7 +644,7 @@ def _format_offer(offer):
 FILTER_KEYS = ("src", "dst", "src_mask", "dst_mask", "protocol", "src_port", "dst_port", "mirrored",
                "description")
 # Defaults chosen for the KB's case (traffic to this host): src any, dst me, any protocol and port,
-# mirrored yes as netsh defaults it ([I] SYNTAX.md 1.3).
+# mirrored yes as netsh defaults it ([I]; "netsh ipsec" add filter, learn.microsoft.com).
 FILTER_DEFAULTS = {"src": "any", "dst": "me", "protocol": "any", "src_port": 0, "dst_port": 0,
                    "mirrored": True, "description": ""}
 

@@ -3,7 +3,7 @@
 """`netdiag /test:ipsec [/debug]` text: rendered from a HostState (for diffs and reports), and parsed
 back (to serve Windows 2000 hosts from saved output). Standard library only.
 
-What is known, and from where (SYNTAX.md section 4; KB 813878):
+What is known, and from where (KB 813878's samples in tests/fixtures/netdiag/; docs/windows-tools.md "netdiag"):
 - [V] the lines `IP Security test . . . . . . . . . : Passed`, `IPSec policy service is active, but no
   policy is assigned.`, `Local IPSec Policy Active: 'NAME'`, `IP Security Policy Path:
   SOFTWARE\\Policies\\Microsoft\\Windows\\IPSec\\Policy\\Local\\ipsecPolicy{GUID}`, `There are N filters`,
@@ -162,7 +162,7 @@ def _direction(f: Filter) -> str:
 
 def _expand(f: Filter, name: str, filter_id: str, policy_id: str, tunnel: str, local_address: str,
             actions: Dict[str, str]) -> List[NetdiagFilter]:
-    """The netdiag entries of one filter: itself, and its mirror when mirrored ([V] KB, SYNTAX 4)."""
+    """The netdiag entries of one filter: itself, and its mirror when mirrored ([V] KB 813878, tests/fixtures/netdiag/)."""
     first = _direction(f)
     halves = [(f.src, f.dst, f.src_port, f.dst_port, first)]
     if f.mirrored:
@@ -216,7 +216,7 @@ def render(state: HostState, *, local_address: str = "192.168.1.1", debug: bool 
     service_running: None takes it from state.policyagent (running unless 'stopped').
     directory: the domain's naming context when `state` is the domain store: its assigned policy then
     shows as a member under that GPO would show it, a directory policy with its LDAP path ([I] the
-    domain variant's layout, SYNTAX.md 4), with its filters.
+    domain variant's layout is not published, docs/windows-tools.md "netdiag"), with its filters.
     """
     if service_running is None:
         service_running = state.policyagent != "stopped"

@@ -8,7 +8,7 @@ Conventions every module shares:
 - a rule's filter list is named after the rule; its filter action after what it does ("Block",
   "Permit"), so all block rules share one "Block" action (`rule_objects`);
 - filters are compared by `Filter.key()`: a filter the host already has is never added again
-  (netsh itself would store a duplicate, SYNTAX.md 1.4 [E]);
+  (netsh itself would store a duplicate: docs/windows-tools.md "netsh behaviour");
 - a filter list or filter action that another rule still uses is never deleted nor changed under
   that rule's feet (a change to it is a `ValidationError`);
 - creation comes before reference (filter list and action, then rule, then assign) and deletion
@@ -20,7 +20,7 @@ Change semantics (what `apply` does, and what a dialect must render):
   add_policy        creates `obj` (a Policy) with the rules it carries (the planner's own are empty;
                     an inverse of delete_policy carries the rules the policy still had)
   set_policy        sets name, description and polling interval of policy `old` to `obj`'s; rules stay
-  delete_policy     deletes the policy and its rules, never filter lists or actions ([E] SYNTAX 1.4)
+  delete_policy     deletes the policy and its rules, never filter lists or actions ([E] docs/windows-tools.md)
   assign            makes `obj` the assigned policy; `old` names the one this displaces ('' if none):
                     only one local policy is assigned at a time (KB 813878 on `-x`)
   unassign          leaves no policy assigned
@@ -29,7 +29,7 @@ Change semantics (what `apply` does, and what a dialect must render):
   delete_filterlist deletes it; refused while a rule uses it
   add_filter        appends `obj` to filter list `parent`, creating the list if missing ([H] add filter)
   delete_filter     deletes the filters of `parent` whose key equals `obj.key()` (netsh matches
-                    filters by their parameters, [E] SYNTAX 1.4)
+                    filters by their parameters, [E] docs/windows-tools.md)
   add/set/delete_filteraction   like the filter list ops; set replaces every setting
   add_rule          appends `obj` to policy `parent`; its filter list and action must exist
   set_rule          replaces rule `old` of policy `parent` by `obj`
@@ -386,7 +386,7 @@ def rule_objects(rule_name: str, filters: Iterable[Filter], action: str = "block
     for f in filters:
         unique.setdefault(f.key(), f)
     if not unique:
-        # [E] SYNTAX 1.4: netsh add rule needs a filter list with at least one filter
+        # netsh add rule needs a filter list with at least one filter ([E] docs/windows-tools.md "netsh behaviour")
         raise ValidationError("filters", (), "at least one filter")
     flist = FilterList(rule_name, tuple(unique.values()))
     faction = FilterAction(filteraction_name or action.capitalize(), action, inpass=inpass, soft=soft,

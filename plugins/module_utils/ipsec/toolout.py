@@ -6,11 +6,11 @@ Static state is read from the registry (language independent); text is parsed on
 source exists: netsh's error lines and the volatile dynamic filters.
 
 No verbatim capture of `netsh ipsec dynamic show rule|all` or `ipseccmd show filters` is public
-(SYNTAX.md "Not found" 4 and 5). The layouts read here are therefore *assumed* ([I], not verified on
+(docs/windows-tools.md "netsh ipsec dynamic", "ipseccmd and ipsecpol"). The layouts read here are therefore *assumed* ([I], not verified on
 real Windows) and written down as fixtures, `tests/fixtures/toolout/netsh_dynamic_show_rule.txt` and
 `ipseccmd_show_filters.txt`; winsim prints exactly those. The parsers are strict on purpose: a label
 or heading they do not know is an error, never a guess. Windows translates these labels and prints
-them in the console code page (SYNTAX.md 1.1), so every such error says the display language may not
+them in the console code page (docs/windows-tools.md "netsh general rules"), so every such error says the display language may not
 be English.
 
 Standard library only.
@@ -168,7 +168,7 @@ class _Field:
             self.fail(mask_label, "expected the address's mask, or NONE for a range (%s)" % err)
 
 
-# Special values of the one real netsh capture (SYNTAX.md 1.5 [V]); ipseccmd's are assumed the same [I].
+# Special values of the one real netsh capture ([V] tests/fixtures/captures/netsh_static_show_all_filterlist_win10.txt); ipseccmd's are assumed the same [I].
 _SPECIAL_ADDRESSES = {"<any ip address>": ANY, "<my ip address>": ME}
 
 

@@ -1,6 +1,6 @@
 """Every ipsecData blob type both ways, robustness against bad input, and a decode speed figure.
 
-Byte layouts are those of shared/reference/MS-GPIPSEC-factsheet.md (fs N.N below).
+Byte layouts are those of [MS-GPIPSEC] 2.2.1 as docs/policy-store.md sums them up ("fs N.N" below is its section N.N).
 """
 import struct
 import time

@@ -438,7 +438,7 @@ def test_domain_assignment_round_trips_and_cache_store_accepts_ldap_references()
                     domain=DomainAssignment("Corp", "LDAP://CN=ipsecPolicy{9},CN=IP Security,CN=System,DC=corp"))
     tree = registry.encode_store(state, now=0)
     assert registry.decode_store(tree) == state
-    # Policy\Cache may hold directory-style references (factsheet 2.4 [?]): match on the last component.
+    # Policy\Cache may hold directory-style references (docs/policy-store.md 2.4 [?]): match on the last component.
     cache = registry.encode_store(replace(state, domain=None, assigned=""), root=registry.CACHE_ROOT, now=0)
     for key in cache.walk(registry.CACHE_ROOT):
         for name, value in cache.values(key).items():

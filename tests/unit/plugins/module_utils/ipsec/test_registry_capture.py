@@ -1,7 +1,7 @@
 """The codec against real captured blobs (tests/fixtures/registry, each with its SOURCE note).
 
-Expected values were worked out by hand from the bytes and the factsheet
-(shared/reference/MS-GPIPSEC-factsheet.md), not by running the decoder.
+Expected values were worked out by hand from the bytes and the layouts of [MS-GPIPSEC] 2.2.1
+(summarised in docs/policy-store.md), not by running the decoder.
 """
 import os
 
@@ -88,7 +88,7 @@ def test_gsecurity_blocked_ports_filter_list(gsec):
     assert all(f.protocol == 0 for f in filters[28:])
 
 
-def test_gsecurity_blob_sizes_match_the_factsheet(gsec_tree):
+def test_gsecurity_blob_sizes_match_the_documented_layouts(gsec_tree):
     assert len(blob_of(gsec_tree, "ipsecPolicy{c0ccd3b2-2871-436c-be91-4e919c8b5aa0}")) == 25
     assert len(blob_of(gsec_tree, "ipsecNFA{57c1533e-02ee-4ca2-9bc2-69e4b6aaaba2}")) == 115
     assert len(blob_of(gsec_tree, "ipsecNegotiationPolicy{ab61c8e1-10e8-4207-b84d-681caa72b848}")) == 185
