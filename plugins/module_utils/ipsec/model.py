@@ -556,14 +556,6 @@ def parse_choice(option: str, value, choices) -> str:
     raise ValidationError(option, value, "one of " + ", ".join(choices))
 
 
-def parse_action(option: str, value) -> str:
-    return parse_choice(option, value, ACTIONS)
-
-
-def parse_conntype(option: str, value) -> str:
-    return parse_choice(option, value, CONNTYPES)
-
-
 # Quick-mode security methods, netsh grammar ([H] add filteraction; "netsh ipsec", learn.microsoft.com):
 #   ESP[ConfAlg,AuthAlg]:k/s   AH[HashAlg]:k/s   AH[HashAlg]+ESP[ConfAlg,AuthAlg]:k/s
 # ConfAlg DES|3DES|None, AuthAlg MD5|SHA1|None, HashAlg MD5|SHA1; k lifetime in kilobytes,
@@ -725,6 +717,6 @@ __all__ = [
     "MAX_NAME_LENGTH", "MAX_DESCRIPTION_LENGTH", "PROTOCOL_NAMES", "FILTER_KEYS", "FILTER_DEFAULTS",
     "DEFAULT_MASK_V4", "DEFAULT_PREFIX_V6", "ipv4_inside",
     "parse_name", "parse_description", "parse_address", "parse_mask", "parse_protocol", "protocol_name", "filter_text",
-    "parse_port", "parse_int", "parse_bool", "parse_choice", "parse_action", "parse_conntype", "parse_qmsecmethods",
+    "parse_port", "parse_int", "parse_bool", "parse_choice", "parse_qmsecmethods",
     "format_qmsecmethods", "filter_from_dict",
 ]

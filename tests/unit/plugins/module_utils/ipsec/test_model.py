@@ -5,7 +5,7 @@ from hypothesis import given, strategies as st
 
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
     ANY, ME, Address, Filter, QmOffer, ValidationError,
-    filter_from_dict, format_qmsecmethods, parse_action, parse_address, parse_bool, parse_conntype,
+    filter_from_dict, format_qmsecmethods, parse_address, parse_bool,
     parse_description, parse_int, parse_mask, parse_name, parse_port, parse_protocol, parse_qmsecmethods,
 )
 from tests.unit.hostile_corpus import HOSTILE_ADDRESSES, HOSTILE_INTEGERS, HOSTILE_NAMES, UNREPRESENTABLE
@@ -188,14 +188,6 @@ def test_bools(value, expected):
 @pytest.mark.parametrize("bad", ["maybe", 2, None, "", 1.0])
 def test_bad_bools(bad):
     assert "expected yes or no" in rejects(parse_bool, "mirrored", bad)
-
-
-def test_actions_and_conntypes():
-    assert parse_action("a", "Block") == "block"
-    assert parse_action("a", "NEGOTIATE") == "negotiate"
-    assert "one of permit, block, negotiate" in rejects(parse_action, "a", "pass")
-    assert parse_conntype("c", "LAN") == "lan"
-    rejects(parse_conntype, "c", "wifi")
 
 
 # ---- quick-mode methods ----
