@@ -21,6 +21,7 @@ from ansible_collections.winsec.ipsec.plugins.plugin_utils.files import write_if
 from ansible_collections.winsec.ipsec.plugins.modules import drift_report as docs
 
 FILES = {"json": "drift.json", "html": "drift.html", "junit": "drift.xml"}
+RUN_FORMAT = 1      # what playbooks/drift_check.yml publishes with set_stats: format, hosts, records
 
 
 # Parsed once, on import, before Ansible forks its workers (plugin_utils/docs.py).
@@ -66,6 +67,37 @@ def current_user() -> str:
         return "uid %d" % os.getuid()
 
 
+def merge_runs(runs, records, hosts):
+    """The records and hosts of checks over parts of the estate (`runs`, as drift_check.yml publishes
+    them) added to `records` and `hosts`. Raises ValueError naming the run that does not fit."""
+    records, hosts = list(records), list(hosts)
+    owner = {str(r.get("host")): "records" for r in records if isinstance(r, dict)}
+    for index, run in enumerate(runs):
+        if not isinstance(run, dict) or run.get("format") != RUN_FORMAT or not isinstance(run.get("records"), list) \
+                or not isinstance(run.get("hosts"), list):
+            raise ValueError("runs[%d]: not what drift_check.yml publishes (format %d, hosts, records)" % (index, RUN_FORMAT))
+        for record in run["records"]:
+            name = str(record.get("host")) if isinstance(record, dict) else ""
+            if name in owner:
+                raise ValueError("runs[%d]: host %s was checked in %s too: a host belongs to one slice"
+                                 % (index, name, owner[name]))
+            owner[name] = "runs[%d]" % index
+            records.append(record)
+        hosts += [str(h) for h in run["hosts"]]
+    return records, list(dict.fromkeys(hosts))
+
+
+def summary(report, files):
+    """One sentence: counts, who drifts, who could not be checked, where the page is."""
+    counts, entries = report["counts"], report["hosts"].values()
+    names = {status: ", ".join(e["host"] for e in entries if e["status"] == status) or "none"
+             for status in ("drift", "error")}
+    page = files.get("html") or next(iter(files.values()), "")
+    return ("%d hosts: %d in sync, %d drifting, %d errors, %d with an emergency block in place. Drifting: %s. "
+            "Errors: %s. Report: %s" % (counts["hosts"], counts["in_sync"], counts["drift"], counts["error"],
+                                        counts["emergency_block"], names["drift"], names["error"], page))
+
+
 def _differs(path: str, text: str) -> bool:
     try:
         with open(path, encoding="utf-8") as handle:
@@ -85,7 +117,13 @@ class ActionModule(ActionBase):
         run = drift.run_info(socket.gethostname(), current_user(), collection_version(),
                              ansible_core=ansible_core_version)
         run.update(plain(p["run"] or {}))
-        report = drift.build_report(plain(p["records"]), [str(h) for h in p["hosts"]], run=run)
+        records, hosts = plain(p["records"]), [str(h) for h in p["hosts"]]
+        if p["runs"] is not None:
+            try:
+                records, hosts = merge_runs(plain(p["runs"]), records, hosts)
+            except ValueError as err:
+                return {"failed": True, "changed": False, "msg": str(err)}
+        report = drift.build_report(records, hosts, run=run)
         dest = os.path.abspath(os.path.expanduser(p["dest"]))
         render = {"json": lambda: drift.to_json(report), "html": lambda: drift.to_html(report, p["title"]),
                   "junit": lambda: drift.to_junit(report, p["title"])}
@@ -101,4 +139,4 @@ class ActionModule(ActionBase):
                 return {"failed": True, "changed": False, "report": report,
                         "msg": "dest: cannot write the report into %s: %s" % (dest, err)}
             changed = any(changed)
-        return {"changed": changed, "report": report, "files": files}
+        return {"changed": changed, "report": report, "files": files, "summary": summary(report, files)}

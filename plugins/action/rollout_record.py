@@ -37,22 +37,34 @@ class ActionModule(ActionBase):
         super().run(tmp, task_vars)
         _result, p = self.validate_argument_spec(argument_spec=spec_from_doc(MODULE_DOCS["options"]))
         hosts = [str(h) for h in p["hosts"]]
-        if p["results"] is not None:
-            results = plain(p["results"])
-        else:
-            hostvars = (task_vars or {}).get("hostvars") or {}
-            results = {}
-            for host in hosts:
-                if host in hostvars:
-                    # raw_get: the host's variables as stored, without templating them all again (a
-                    # registered result is module output, never a template; hostvars[host] would
-                    # render every host's whole result: seconds at 200 hosts)
-                    value = hostvars.raw_get(host).get(p["register"])
-                    if value is not None:
-                        results[host] = value       # the builder copies only what it shows
         present = p["state"] == "present"
-        check = bool(self._task.check_mode)
-        record = rollout_record.build(hosts, results, present, check, plain(p["about"]))
+        if p["runs"] is not None:
+            # The records sliced runs published (set_stats): one record for the estate (merge_results.yml)
+            try:
+                record = rollout_record.merge(plain(p["runs"]), hosts)
+            except ValueError as err:
+                return {"failed": True, "changed": False, "msg": str(err)}
+            if record["action"] != ("block" if present else "unblock"):
+                return {"failed": True, "changed": False,
+                        "msg": "runs: the runs recorded an emergency %s, but state=%s; pass state=%s"
+                        % (record["action"], p["state"], "absent" if present else "present")}
+            check = record["check_mode"]
+        else:
+            if p["results"] is not None:
+                results = plain(p["results"])
+            else:
+                hostvars = (task_vars or {}).get("hostvars") or {}
+                results = {}
+                for host in hosts:
+                    if host in hostvars:
+                        # raw_get: the host's variables as stored, without templating them all again (a
+                        # registered result is module output, never a template; hostvars[host] would
+                        # render every host's whole result: seconds at 200 hosts)
+                        value = hostvars.raw_get(host).get(p["register"])
+                        if value is not None:
+                            results[host] = value       # the builder copies only what it shows
+            check = bool(self._task.check_mode)
+            record = rollout_record.build(hosts, results, present, check, plain(p["about"]))
         out = {"changed": False, "record": record, "lines": rollout_record.lines(record),
                "failed_hosts": record["failed"], "files": {}}
         if p["dest"]:

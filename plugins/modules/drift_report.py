@@ -23,13 +23,23 @@ description:
     returned, else when the controller received the result, and the report says which).
   - A host with an emergency block in place (objects named C(winsec-emergency ...), made by
     M(winsec.ipsec.ipsec_block)) is marked so and not counted as drift; see role C(winsec.ipsec.ipsec_baseline).
+  - With O(runs) it merges the drift records that checks over parts of the estate published (AWX job slices;
+    C(playbooks/merge_results.yml)) into the report one check over the whole estate writes.
   - Runs on the controller only; it never contacts a managed host. Use it on C(localhost).
 options:
   records:
     description: The drift records, one per host (C(hostvars[host].ipsec_baseline_drift)).
     type: list
     elements: dict
-    required: true
+    default: []
+  runs:
+    description:
+      - What checks over disjoint parts of the estate published with C(ansible.builtin.set_stats)
+        (C(playbooks/drift_check.yml)) - each C(format) (1), C(hosts) (the hosts it covered) and C(records) (their
+        drift records) - added to O(records) and O(hosts).
+      - Refused, before anything is written, when one is not in that shape or two hold a record of the same host.
+    type: list
+    elements: dict
   hosts:
     description: The hosts the check covered; each one without a record is reported as an error.
     type: list
@@ -95,6 +105,12 @@ report:
       C(hosts)) and C(hosts), a record per host by name (see the filter P(winsec.ipsec.drift_record#filter)).
   returned: always
   type: dict
+summary:
+  description: The result in one sentence - counts, the drifting hosts, the hosts with errors, the report's page.
+  returned: success
+  type: str
+  sample: "3 hosts: 1 in sync, 1 drifting, 1 errors, 0 with an emergency block in place. Drifting: win2. Errors: win3.
+    Report: /srv/drift-report/drift.html"
 files:
   description: The absolute path of each file, by format.
   returned: always

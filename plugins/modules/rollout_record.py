@@ -19,6 +19,8 @@ description:
     A host whose result is unreachable, failed, skipped, not verified or names problems is reported as failed.
   - Returns the summary lines that C(playbooks/emergency_block.yml) prints and the failed hosts, so the summary
     is computed once on the controller.
+  - With O(runs) it merges instead the records that runs over parts of the estate published (AWX job slices, a
+    canary job; C(playbooks/merge_results.yml)) into the record one run over the whole estate writes.
   - Runs on the controller only; it never contacts a managed host.
 options:
   hosts:
@@ -31,6 +33,16 @@ options:
       - Each host's M(winsec.ipsec.ipsec_block) result, by host name.
       - When omitted, each host's variable O(register) is read from C(hostvars).
     type: dict
+  runs:
+    description:
+      - The records (this module's C(record)) of runs over disjoint parts of the estate, as
+        C(playbooks/emergency_block.yml) publishes them with C(ansible.builtin.set_stats), to merge into one record.
+      - Their host entries are kept as the runs made them; a host in O(hosts) that no run covered is not reached.
+        O(results), O(register) and O(about) are not read (the runs carry their own C(about)).
+      - Refused, before anything is written, when the runs are not parts of one rollout - another action (it must
+        match O(state)) or check mode, other ports or block name, or one host in two runs.
+    type: list
+    elements: dict
   register:
     description: The variable the block task registered its result in (read from C(hostvars) unless O(results) is given).
     type: str
@@ -105,6 +117,7 @@ record:
       C(about), C(headline), C(counts) (hosts, done, failed, not_reached), C(failed) (host names) and C(hosts), by name,
       each with C(status) (done, failed, not_reached), C(line), C(reason), C(changed), C(read_at), C(written_at),
       C(changes), C(in_force), C(problems), C(warnings), C(commands), C(summary), C(dialect) and C(placement).
+    - A merged record (O(runs)) also has C(merged_from), one C(generated), C(headline) and C(hosts) count per run.
   returned: always
   type: dict
 lines:

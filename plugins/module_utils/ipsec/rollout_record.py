@@ -198,8 +198,16 @@ def host_record(host: str, result: Any, present: bool = True, check: bool = Fals
 def build(hosts: Sequence[str], results: Mapping[str, Any], present: bool = True, check: bool = False,
           about: Optional[Mapping[str, Any]] = None, generated: Optional[str] = None) -> Dict[str, Any]:
     """The record of one run over `hosts` (listed in natural order: win2 before win10); `results` by host name."""
+    entries = {str(h): host_record(str(h), results.get(h), present, check) for h in hosts}
+    return assemble(entries, present, check, about, generated)
+
+
+def assemble(entries: Mapping[str, Mapping[str, Any]], present: bool = True, check: bool = False,
+             about: Optional[Mapping[str, Any]] = None, generated: Optional[str] = None) -> Dict[str, Any]:
+    """The record around host entries (host_record output, by host name): headline, counts, failed hosts.
+    One run (build) and a merge of sliced runs (merge) both end here, so they cannot word it differently."""
     done = "blocked" if present else "unblocked"
-    entries = {str(h): host_record(str(h), results.get(h), present, check) for h in sorted(hosts, key=_natural)}
+    entries = {h: dict(entries[h]) for h in sorted(entries, key=_natural)}
     counts = {"hosts": len(entries)}
     counts.update({s: sum(1 for e in entries.values() if e["status"] == s) for s in STATUSES})
     headline = "%s%d %s: %d %s and verified, %d failed, %d not reached" % (
@@ -217,6 +225,63 @@ def build(hosts: Sequence[str], results: Mapping[str, Any], present: bool = True
         "failed": [h for h, e in entries.items() if e["status"] == "failed"],
         "hosts": entries,
     }
+
+
+# How a run was staged: a canary job and the sliced job after it legitimately differ in these.
+STAGING = ("waves", "max_fail_percentage")
+
+
+def merge(runs: Sequence[Any], hosts: Sequence[str] = (), generated: Optional[str] = None) -> Dict[str, Any]:
+    """The records of runs over disjoint parts of an estate (AWX job slices, a canary job) -> the record
+    one run over all of them writes. The host entries are taken as the runs made them (host_record);
+    a host in `hosts` that no run covered is not reached. Raises ValueError, naming the run, when the
+    runs are not parts of one rollout: another action or check mode, other ports or block name, or a
+    host in two runs (a canary job's host must be left out of the sliced job: --limit 'all:!canary')."""
+    if not isinstance(runs, (list, tuple)) or not runs:
+        raise ValueError("runs: expected a non-empty list of rollout records (the `record` of winsec.ipsec."
+                         "rollout_record, published by set_stats), got %r" % (type(runs).__name__,))
+    for index, run in enumerate(runs):
+        if not isinstance(run, Mapping) or run.get("format") != RECORD_FORMAT \
+                or run.get("action") not in ("block", "unblock") or not isinstance(run.get("hosts"), Mapping):
+            raise ValueError("runs[%d]: not a rollout record of format %d (keys format, action, hosts expected)"
+                             % (index, RECORD_FORMAT))
+    first = runs[0]
+    about: Dict[str, Any] = {}
+    for index, run in enumerate(runs[1:], 1):
+        for key in ("action", "check_mode"):
+            if run.get(key) != first.get(key):
+                raise ValueError("runs[%d]: %s is %r, runs[0] says %r: not parts of one rollout; merge them separately"
+                                 % (index, key, run.get(key), first.get(key)))
+    for key in dict.fromkeys(k for run in runs for k in run.get("about") or {}):
+        values = []
+        for run in runs:
+            value = (run.get("about") or {}).get(key)
+            if value not in values:
+                values.append(value)
+        if len(values) > 1 and key not in STAGING:
+            raise ValueError("runs: about.%s differs between the runs (%s): not parts of one rollout; "
+                             "merge them separately" % (key, ", ".join(json.dumps(v, default=str) for v in values)))
+        about[key] = values[0] if len(values) == 1 else values
+    entries: Dict[str, Any] = {}
+    owner: Dict[str, int] = {}
+    for index, run in enumerate(runs):
+        for name, entry in run["hosts"].items():
+            if name in owner:
+                raise ValueError("runs[%d] and runs[%d] both hold host %s: a host belongs to one slice; leave the "
+                                 "canary host out of the sliced job (--limit 'all:!%s')" % (owner[name], index, name, name))
+            if not isinstance(entry, Mapping) or entry.get("status") not in STATUSES or entry.get("host") != name:
+                raise ValueError("runs[%d].hosts.%s: not a host entry of that host (host, status done, failed or "
+                                 "not_reached)" % (index, name))
+            owner[name] = index
+            entries[str(name)] = dict(host_record(str(name), None), **entry)
+    present, check = first["action"] == "block", bool(first.get("check_mode"))
+    for name in hosts:
+        if str(name) not in entries:
+            entries[str(name)] = host_record(str(name), None, present, check)
+    record = assemble(entries, present, check, about, generated)
+    record["merged_from"] = [{"generated": run.get("generated"), "headline": run.get("headline"),
+                              "hosts": len(run["hosts"])} for run in runs]
+    return record
 
 
 def _natural(name: Any):
@@ -342,9 +407,10 @@ def to_html(record: Mapping[str, Any], title: str = "") -> str:
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
            "<title>%s</title>" % _e(title), "<style>%s</style></head><body><main>" % _CSS,
            "<h1>%s</h1>" % _e(title),
-           '<p class="meta">generated %s UTC%s</p>' % (_e(record["generated"]),
-                                                       " · <strong>check mode: nothing was written</strong>"
-                                                       if check else ""),
+           '<p class="meta">generated %s UTC%s%s</p>' % (
+               _e(record["generated"]), " · <strong>check mode: nothing was written</strong>" if check else "",
+               " · merged from %d run%s" % (len(record["merged_from"]), "" if len(record["merged_from"]) == 1 else "s")
+               if record.get("merged_from") else ""),
            '<p class="headline" id="headline">%s</p>' % _e(record["headline"])]
     about = record.get("about") or {}
     if about:

@@ -147,3 +147,63 @@ def test_states_convert_as_the_report_module_converts_them():
         assert rr.state_from_dict(data) == state_from_dict(data)
     with pytest.raises(ValueError, match="HostState: unknown keys colour"):
         rr.state_from_dict(dict(AFTER, colour="red"))
+
+
+# --------------------------------------------------------------------------------------------
+# merge: the records of sliced runs -> the record of one run (playbooks/merge_results.yml)
+# --------------------------------------------------------------------------------------------
+
+RESULTS = {"win1": blocked(), "win2": {"unreachable": True, "msg": "refused"}, "win3": blocked(),
+           "win10": {"failed": True, "msg": "step 1 of 3 failed"}}
+ABOUT = {"ports": [{"protocol": "UDP", "port": 1434}], "waves": [1, "10%", "100%"], "max_fail_percentage": 0}
+
+
+def sliced(shares, about=ABOUT, present=True, check=False):
+    """The record each slice's run writes, as it publishes it (JSON text and back)."""
+    return [json.loads(rr.to_json(rr.build(share, RESULTS, present, check, about))) for share in shares]
+
+
+def test_merged_slices_are_the_record_of_one_run():
+    one = rr.build(list(RESULTS) + ["win11"], RESULTS, about=ABOUT, generated="t")
+    merged = rr.merge(sliced([["win1", "win10"], ["win2"], ["win3"]]), hosts=list(RESULTS) + ["win11"],
+                      generated="t")
+    assert [m["hosts"] for m in merged.pop("merged_from")] == [2, 1, 1]
+    assert merged == one                     # win11, in no run, is not reached as in the one run
+    assert rr.lines(merged)[0] == "5 hosts: 2 blocked and verified, 2 failed, 1 not reached"
+    assert list(merged["hosts"]) == ["win1", "win2", "win3", "win10", "win11"]
+    assert merged["failed"] == ["win2", "win10"]
+    page = lxml.html.fromstring(rr.to_html(rr.merge(sliced([["win1"], ["win2"]]))))
+    assert "merged from 2 runs" in page.xpath("string(//p[@class='meta'])")
+
+
+def test_a_canary_job_may_be_staged_otherwise_but_must_block_the_same():
+    canary, rest = sliced([["win1"]], about=dict(ABOUT, waves=[1])) + sliced([["win2", "win3"]])
+    merged = rr.merge([canary, rest])
+    assert merged["about"]["waves"] == [[1], [1, "10%", "100%"]]       # each run's staging, in run order
+    assert merged["about"]["ports"] == ABOUT["ports"]
+    other = sliced([["win3"]], about=dict(ABOUT, ports=[{"protocol": "TCP", "port": 445}]))[0]
+    with pytest.raises(ValueError, match=r"about\.ports differs between the runs .*merge them separately"):
+        rr.merge([canary, other])
+
+
+@pytest.mark.parametrize("runs, message", [
+    ([], r"runs: expected a non-empty list"),
+    ([{"format": 1, "action": "block"}], r"runs\[0\]: not a rollout record"),
+    (sliced([["win1"]]) + sliced([["win1", "win3"]]), r"runs\[0\] and runs\[1\] both hold host win1: .*all:!win1"),
+    (sliced([["win1"]]) + sliced([["win3"]], present=False), r"runs\[1\]: action is 'unblock', runs\[0\] says 'block'"),
+    (sliced([["win1"]]) + sliced([["win3"]], check=True), r"runs\[1\]: check_mode is True"),
+])
+def test_runs_that_are_not_parts_of_one_rollout_are_refused(runs, message):
+    with pytest.raises(ValueError, match=message):
+        rr.merge(runs)
+
+
+def test_a_host_entry_must_be_the_hosts_own():
+    (run,) = sliced([["win1"]])
+    run["hosts"]["win1"]["status"] = "fine"
+    with pytest.raises(ValueError, match=r"runs\[0\]\.hosts\.win1: not a host entry"):
+        rr.merge([run])
+    (run,) = sliced([["win1"]])
+    run["hosts"]["win9"] = run["hosts"].pop("win1")
+    with pytest.raises(ValueError, match=r"runs\[0\]\.hosts\.win9: not a host entry of that host"):
+        rr.merge([run])

@@ -1,0 +1,327 @@
+"""AWX job slicing, emulated with ansible-runner (the engine AWX runs jobs with), against winsim:
+playbooks/emergency_block.yml, unblock.yml and drift_check.yml run as N slices in parallel, each on
+AWX's share of the hosts, and playbooks/merge_results.yml merges the artifacts each run returns into
+the summary, rollout record and drift report that one unsliced run writes on an equivalent estate.
+
+What is AWX's and followed here (awx/main, github.com/ansible/awx):
+- models/inventory.py Inventory.get_sliced_hosts: a slice job's inventory holds the enabled hosts
+  ordered by name, sliced [slice_number - 1::slice_count] (host i of that order goes to slice i mod N);
+  the job's limit (here the canary's exclusion) then applies within the slice.
+- tasks/callback.py: a job's artifacts are the playbook_on_stats event's artifact_data (set_stats).
+- models/workflow.py WorkflowJob.get_effective_artifacts: the sliced job's artifacts are its slice
+  jobs' artifacts merged with dict.update in the order they finished; WorkflowJobNode.get_job_kwargs
+  passes the artifacts of the nodes before a node to its job as extra vars.
+- utils/safe_yaml.py safe_dump: those extra vars reach the job's env/extravars file as !unsafe strings.
+"""
+import json
+import os
+import re
+
+import ansible_runner
+import lxml.html
+import yaml
+
+from test_drift_check import SETUP, SLAMMER, with_broken_hosts
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SLICES = 3
+OWN = "winsec-emergency UDP 1434"
+# The environment the runs get: what conftest's ansible_env sets for ansible-playbook, less the
+# stdout callback, which ansible-runner sets itself (its event callback).
+RUNNER_ENV = ("ANSIBLE_COLLECTIONS_PATH", "ANSIBLE_LOCAL_TEMP", "ANSIBLE_HOME", "ANSIBLE_HOST_KEY_CHECKING",
+              "ANSIBLE_PYTHON_INTERPRETER", "ANSIBLE_NOCOLOR", "PATH")
+
+
+def awx_slices(names, count=SLICES):
+    """AWX's share of each slice: hosts ordered by name, host i to slice i mod count."""
+    ordered = sorted(names)
+    return [ordered[k::count] for k in range(count)]
+
+
+def slice_inventory(inventory_path, names, path):
+    """The inventory AWX gives a slice job: the same groups and variables, only the slice's hosts."""
+    with open(inventory_path, encoding="utf-8") as handle:
+        inventory = yaml.safe_load(handle)
+
+    def keep(group):
+        if "hosts" in group:
+            group["hosts"] = {h: v for h, v in group["hosts"].items() if h in names}
+        for child in (group.get("children") or {}).values():
+            keep(child)
+
+    keep(inventory["all"])
+    with open(path, "w", encoding="utf-8") as handle:
+        yaml.safe_dump(inventory, handle)
+    return path
+
+
+class UnsafeDumper(yaml.SafeDumper):
+    """YAML with every string tagged !unsafe, as AWX writes a job's extra vars (safe_dump)."""
+
+
+UnsafeDumper.add_representer(str, lambda dumper, value: dumper.represent_scalar("!unsafe", value))
+
+
+class Run:
+    """One ansible-runner run in a thread of its own; .runner after .join()."""
+
+    def __init__(self, tmp_path, name, env, playbook, inventory, extravars=None, awx_extravars=None, limit=None):
+        self.name = name
+        data = tmp_path / "runner" / name
+        (data / "env").mkdir(parents=True)
+        if awx_extravars is not None:
+            (data / "env" / "extravars").write_text(yaml.dump(awx_extravars, Dumper=UnsafeDumper), encoding="utf-8")
+        kwargs = {"private_data_dir": str(data), "playbook": os.path.join(REPO, "playbooks", playbook),
+                  "inventory": inventory, "envvars": {k: env[k] for k in RUNNER_ENV if k in env},
+                  "quiet": True}
+        if extravars:
+            kwargs["extravars"] = extravars
+        if limit:
+            kwargs["limit"] = limit
+        self.thread, self.runner = ansible_runner.run_async(**kwargs)
+
+    def join(self):
+        self.thread.join(timeout=600)
+        assert not self.thread.is_alive(), "%s did not finish" % self.name
+        return self
+
+    @property
+    def artifacts(self):
+        """The run's artifacts as AWX stores them: artifact_data of the playbook_on_stats event."""
+        (stats,) = [e for e in self.runner.events if e.get("event") == "playbook_on_stats"]
+        return stats["event_data"]["artifact_data"]
+
+    def results(self, task):
+        """The `res` of each host's (or loop item's) ok result of the task named `task`."""
+        return [e["event_data"]["res"] for e in self.runner.events
+                if e.get("event") in ("runner_on_ok", "runner_item_on_ok") and e["event_data"].get("task") == task]
+
+    def failures(self):
+        return {e["event_data"]["host"]: e["event_data"]["res"].get("msg") for e in self.runner.events
+                if e.get("event") == "runner_on_failed" and not e["event_data"].get("ignore_errors")}
+
+
+def run_all(runs):
+    return [r.join() for r in runs]
+
+
+def awx_merge_vars(slice_runs, *before):
+    """The extra vars AWX gives the merge node: the artifacts of the nodes before it (`before`, e.g. the
+    canary job) and the sliced job's, its slices' artifacts dict.update-d in the order they finished."""
+    merged = {}
+    for run in before:
+        merged.update(run.artifacts)
+    sliced = {}
+    for run in slice_runs:
+        sliced.update(run.artifacts)
+    merged.update(sliced)
+    return merged
+
+
+def masked_record(record):
+    """A rollout record less what legitimately differs between runs: when it was made and when each host
+    was read and written (the times are checked to be there), and the merge's list of its runs."""
+    record = json.loads(json.dumps(record))
+    record.pop("generated")
+    record.pop("merged_from", None)
+    for entry in record["hosts"].values():
+        if entry["status"] != "not_reached":
+            assert entry["read_at"], entry
+        if entry["changed"]:
+            assert entry["written_at"], entry
+        entry["read_at"] = entry["written_at"] = "(time)"
+    return record
+
+
+def page_rows(path):
+    """The HTML page's host table, the time columns left out: [(host, status, cells...)]."""
+    page = lxml.html.parse(path).getroot()
+    rows = []
+    for row in page.xpath("//table[@id='hosts']/tbody/tr"):
+        cells = [c.text_content() for c in row.xpath("./td")]
+        rows.append((row.get("data-host"), row.get("data-status"), cells[:3], cells[5:]))
+    return rows
+
+
+def lines_of(results):
+    """The summary lines the 'Per-host result' task printed, less the record's path."""
+    (msg,) = [r["msg"] for r in results if "results" not in r]    # a loop's own result holds its items' results
+    assert msg[-1].startswith("rollout record: ")
+    return msg[:-1]
+
+
+def test_sliced_block_and_unblock_merge_into_the_unsliced_record(estate_factory, ansible_env, tmp_path):
+    """A canary job on one host, the sliced job (3 slices at once) for the rest, the merge: the same summary,
+    record and page as one run of the same playbook over an equivalent estate; a failed host merges failed."""
+    sliced, single = estate_factory(count=6), estate_factory(count=6)
+    names = [s.name for s in sliced.hosts]
+    assert names == [s.name for s in single.hosts]
+    for estate in (sliced, single):              # in the unsliced block's last wave: every host is reached
+        estate.host(names[-1]).host.configure(stop_service=True)    # PolicyAgent stopped: the block is refused
+    canary, shares = names[0], awx_slices(names)
+    inventories = [slice_inventory(sliced.inventory_path, share, str(tmp_path / ("slice%d.yml" % k)))
+                   for k, share in enumerate(shares, 1)]
+
+    for action, playbook in (("block", "emergency_block.yml"), ("unblock", "unblock.yml")):
+        failing = names[-1] if action == "block" else names[-2]
+        if action == "unblock":                  # (the stopped host has nothing to unblock: it succeeds)
+            for estate in (sliced, single):
+                estate.host(failing).host.configure(fail_step=1)    # the unblock's first write fails
+        records = {name: str(tmp_path / action / name) for name in ("canary", "single", "merge")}
+        # the unsliced run on its estate goes at once with the canary job on the other
+        single_run = Run(tmp_path, action + "-single", ansible_env, playbook, single.inventory_path,
+                         extravars={"rollout_record_dir": records["single"]})
+        before = []
+        if action == "block":
+            before = run_all([Run(tmp_path, "canary", ansible_env, playbook, sliced.inventory_path,
+                                  extravars={"awx_job_id": 10, "rollout_record_dir": records["canary"]},
+                                  limit=canary)])
+            assert before[0].runner.rc == 0, before[0].runner.stdout.read()[-3000:]
+        slice_runs = run_all([Run(tmp_path, "%s-slice%d" % (action, k), ansible_env, playbook, inventory,
+                                  extravars={"awx_job_id": 100 * (action == "unblock") + 20 + k},
+                                  limit="all:!%s" % canary if action == "block" else None)
+                              for k, inventory in enumerate(inventories, 1)])
+        single_run.join()
+
+        # Each slice ran on its share only and published its record under a key of its own (awx_job_id).
+        for k, (run, share) in enumerate(zip(slice_runs, shares), 1):
+            (key,) = run.artifacts
+            assert key == "winsec_ipsec_rollout_%d" % (100 * (action == "unblock") + 20 + k)
+            expected = [h for h in share if action == "unblock" or h != canary]
+            assert list(json.loads(run.artifacts[key])["hosts"]) == expected
+            assert run.runner.rc == (2 if failing in share else 0), run.runner.stdout.read()[-3000:]
+        (single_key,) = single_run.artifacts
+        assert single_key.startswith("winsec_ipsec_rollout_")     # outside AWX: a key of the run's hosts
+        assert single_run.runner.rc == 2
+
+        merge_vars = awx_merge_vars(slice_runs, *before)
+        merge_vars["rollout_record_dir"] = records["merge"]
+        assert len(merge_vars) == len(slice_runs) + len(before) + 1      # no run's record overwrote another's
+        merge = Run(tmp_path, action + "-merge", ansible_env, "merge_results.yml", sliced.inventory_path,
+                    awx_extravars=merge_vars).join()
+
+        # The merge fails as the unsliced run does, for the failed host and with its reason.
+        assert merge.runner.rc == 2 and single_run.runner.rc == 2
+        (reason,) = merge.failures().values()
+        assert reason.startswith("%s: NOT %sed, failed: " % (failing, action)), reason
+        assert set(single_run.failures()) == {failing}
+
+        # The same summary lines, record and page.
+        assert lines_of(merge.results("Per-host result")) == lines_of(single_run.results("Per-host result"))
+        stem = "emergency-%s" % action
+        with open(os.path.join(records["merge"], stem + ".json"), encoding="utf-8") as handle:
+            merged = json.load(handle)
+        with open(os.path.join(records["single"], stem + ".json"), encoding="utf-8") as handle:
+            one = json.load(handle)
+        assert masked_record(merged) == masked_record(one)
+        assert list(merged["hosts"]) == names and merged["failed"] == [failing]
+        assert merged["counts"] == {"hosts": 6, "done": 5, "failed": 1, "not_reached": 0}
+        assert len(merged["merged_from"]) == len(slice_runs) + len(before)
+        assert page_rows(os.path.join(records["merge"], stem + ".html")) == \
+            page_rows(os.path.join(records["single"], stem + ".html"))
+
+        # And the hosts are as the record says: blocked (or unblocked) on both estates alike.
+        for name in names:
+            assert sliced.host(name).host.state().assigned == single.host(name).host.state().assigned \
+                == (OWN if (action == "block") != (name == failing) and name != names[-1] else "")
+
+
+def test_sliced_drift_check_merges_into_the_unsliced_report(estate_factory, ansible_env, tmp_path):
+    """drift_check.yml in 3 slices (one host drifting, one emergency block, an unreachable host and one whose
+    check fails), merged: the report of one run over the same hosts, row for row."""
+    personalities = ("modern", "2003", "modern", "xp")
+    sliced, single = estate_factory(count=4, personalities=personalities), \
+        estate_factory(count=4, personalities=personalities)
+    by_personality = {s.personality: s.name for s in sliced.hosts}
+    setup = tmp_path / "setup.yml"
+    setup.write_text(SETUP.format(drifter=by_personality["2003"], policy=json.dumps(SLAMMER),
+                                  rule=json.dumps("Permit RDP"), blocked=by_personality["xp"]))
+    inventories = {}
+    for label, estate in (("sliced", sliced), ("single", single)):
+        inventories[label] = with_broken_hosts(estate, str(tmp_path / ("%s.yml" % label)))
+    run_all([Run(tmp_path, "setup-" + label, ansible_env, str(setup), estate.inventory_path)
+             for label, estate in (("sliced", sliced), ("single", single))])
+
+    names = sorted(yaml.safe_load(open(inventories["single"]))["all"]["hosts"]) + [s.name for s in sliced.hosts]
+    shares = awx_slices(names)
+    reports = {name: str(tmp_path / "drift" / name) for name in ("single", "merge")}
+    runs = [Run(tmp_path, "drift-single", ansible_env, "drift_check.yml", inventories["single"],
+                extravars={"drift_report_dir": reports["single"]})]
+    runs += [Run(tmp_path, "drift-slice%d" % k, ansible_env, "drift_check.yml",
+                 slice_inventory(inventories["sliced"], share, str(tmp_path / ("drift-slice%d.yml" % k))),
+                 extravars={"awx_job_id": 30 + k})
+             for k, share in enumerate(shares, 1)]
+    single_run, *slice_runs = run_all(runs)
+    for run, share in zip(slice_runs, shares):
+        assert run.runner.rc == 0, run.runner.stdout.read()[-3000:]
+        (published,) = map(json.loads, run.artifacts.values())
+        assert sorted(published["hosts"]) == sorted(share)
+        assert sorted(r["host"] for r in published["records"]) == sorted(share)
+
+    merge_vars = dict(awx_merge_vars(slice_runs), drift_report_dir=reports["merge"])
+    merge = Run(tmp_path, "drift-merge", ansible_env, "merge_results.yml", inventories["sliced"],
+                awx_extravars=merge_vars).join()
+    assert merge.runner.rc == 0, merge.runner.stdout.read()[-3000:]
+    (summary,) = [r["msg"] for r in merge.results("Show the drift check's result")]
+    (single_summary,) = [r["msg"] for r in single_run.results("Show the result")]
+    assert summary.split(" Report: ")[0] == single_summary.split(" Report: ")[0]
+    assert summary.startswith("6 hosts: 3 in sync, 1 drifting, 2 errors, 1 with an emergency block in place.")
+
+    def report(label):
+        """The report less what differs between two estates (addresses, policy GUIDs) and two runs (times, run)."""
+        with open(os.path.join(reports[label], "drift.json"), encoding="utf-8") as handle:
+            text = re.sub(r"127\.\d+\.\d+\.\d+", "(address)", handle.read())
+        data = json.loads(re.sub(r"\{[0-9A-F]{8}(-[0-9A-F]{4}){3}-[0-9A-F]{12}\}", "{(guid)}", text))
+        data.pop("generated"), data.pop("run")
+        for entry in data["hosts"].values():
+            entry["read_at"] = "(time)" if entry["read_at"] else ""
+        return data
+
+    merged, one = report("merge"), report("single")
+    assert merged == one
+    assert list(merged["hosts"]) == sorted(names)                  # ghost, misfit, win001...
+    assert page_rows_drift(reports["merge"]) == page_rows_drift(reports["single"])
+    junit = [open(os.path.join(reports[label], "drift.xml"), encoding="utf-8").read() for label in ("merge", "single")]
+    assert [j.count("<testcase") for j in junit] == [6, 6]
+
+
+def page_rows_drift(report_dir):
+    page = lxml.html.parse(os.path.join(report_dir, "drift.html")).getroot()
+    return [(r.get("data-host"), r.get("data-status")) for r in page.xpath("//table[@id='hosts']/tbody/tr")]
+
+
+def test_a_failed_canary_job_merges_into_the_record_of_a_failed_first_wave(estate_factory, ansible_env, tmp_path):
+    """The workflow's canary node fails, so the sliced job never runs: the merge (linked on failure) records
+    the canary failed and every other host of the inventory not reached, as one run whose first wave failed."""
+    canary_estate, single = estate_factory(count=3), estate_factory(count=3)
+    canary = canary_estate.hosts[0].name
+    for estate in (canary_estate, single):
+        estate.host(canary).host.configure(stop_service=True)
+    records = {name: str(tmp_path / name) for name in ("canary", "single", "merge")}
+    canary_run, single_run = run_all([
+        Run(tmp_path, "canary", ansible_env, "emergency_block.yml", canary_estate.inventory_path,
+            extravars={"awx_job_id": 40, "rollout_record_dir": records["canary"]}, limit=canary),
+        Run(tmp_path, "single", ansible_env, "emergency_block.yml", single.inventory_path,
+            extravars={"rollout_record_dir": records["single"]})])
+    assert canary_run.runner.rc == single_run.runner.rc == 2
+    merge = Run(tmp_path, "merge", ansible_env, "merge_results.yml", canary_estate.inventory_path,
+                awx_extravars=dict(canary_run.artifacts, rollout_record_dir=records["merge"])).join()
+    assert merge.runner.rc == 2
+    assert lines_of(merge.results("Per-host result")) == lines_of(single_run.results("Per-host result"))
+    merged, one = (json.load(open(os.path.join(records[k], "emergency-block.json"), encoding="utf-8"))
+                   for k in ("merge", "single"))
+    assert masked_record(merged) == masked_record(one)
+    assert merged["counts"] == {"hosts": 3, "done": 0, "failed": 1, "not_reached": 2}
+    assert all(s.host.state().assigned == "" for s in canary_estate.hosts)
+
+
+def test_merge_without_artifacts_says_what_it_needs(ansible_env, tmp_path, estate_factory):
+    """Run as a node with nothing before it: a clear error, nothing written."""
+    estate = estate_factory(count=1)
+    merge = Run(tmp_path, "empty-merge", ansible_env, "merge_results.yml", estate.inventory_path,
+                awx_extravars={"rollout_record_dir": str(tmp_path / "none")}).join()
+    assert merge.runner.rc == 2
+    (msg,) = merge.failures().values()
+    assert "winsec_ipsec_rollout_*" in msg and "set_stats" in msg
+    assert not (tmp_path / "none").exists()
+
