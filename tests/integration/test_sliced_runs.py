@@ -21,7 +21,8 @@ import ansible_runner
 import lxml.html
 import yaml
 
-from test_drift_check import SETUP, SLAMMER, with_broken_hosts
+from test_drift_check import SETUP, SLAMMER, unpack, with_broken_hosts
+from test_worm_block_role import BASELINE_PLAY
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SLICES = 3
@@ -65,12 +66,15 @@ UnsafeDumper.add_representer(str, lambda dumper, value: dumper.represent_scalar(
 class Run:
     """One ansible-runner run in a thread of its own; .runner after .join()."""
 
-    def __init__(self, tmp_path, name, env, playbook, inventory, extravars=None, awx_extravars=None, limit=None):
+    def __init__(self, tmp_path, name, env, playbook, inventory, extravars=None, awx_extravars=None, limit=None,
+                 trusted=False):
         self.name = name
         data = tmp_path / "runner" / name
         (data / "env").mkdir(parents=True)
         if awx_extravars is not None:
-            (data / "env" / "extravars").write_text(yaml.dump(awx_extravars, Dumper=UnsafeDumper), encoding="utf-8")
+            # trusted: as AWX writes them with ALLOW_JINJA_IN_EXTRA_VARS=always (plain YAML, templated)
+            dumper = yaml.SafeDumper if trusted else UnsafeDumper
+            (data / "env" / "extravars").write_text(yaml.dump(awx_extravars, Dumper=dumper), encoding="utf-8")
         kwargs = {"private_data_dir": str(data), "playbook": os.path.join(REPO, "playbooks", playbook),
                   "inventory": inventory, "envvars": {k: env[k] for k in RUNNER_ENV if k in env},
                   "quiet": True}
@@ -188,8 +192,9 @@ def test_sliced_block_and_unblock_merge_into_the_unsliced_record(estate_factory,
             (key,) = run.artifacts
             assert key == "winsec_ipsec_rollout_%d" % (100 * (action == "unblock") + 20 + k)
             expected = [h for h in share if action == "unblock" or h != canary]
-            assert list(json.loads(run.artifacts[key])["hosts"]) == expected
-            assert len(run.artifacts[key]) < 4096 * len(expected)     # AWX stores it and passes it on: docs/slicing.md
+            record = unpack(run.artifacts[key])
+            assert list(record["hosts"]) == expected
+            assert len(json.dumps(record)) < 4096 * len(expected)     # AWX stores it, passes it on: docs/slicing.md
             assert run.runner.rc == (2 if failing in share else 0), run.runner.stdout.read()[-3000:]
         (single_key,) = single_run.artifacts
         assert single_key.startswith("winsec_ipsec_rollout_")     # outside AWX: a key of the run's hosts
@@ -255,7 +260,7 @@ def test_sliced_drift_check_merges_into_the_unsliced_report(estate_factory, ansi
     single_run, *slice_runs = run_all(runs)
     for run, share in zip(slice_runs, shares):
         assert run.runner.rc == 0, run.runner.stdout.read()[-3000:]
-        (published,) = map(json.loads, run.artifacts.values())
+        (published,) = map(unpack, run.artifacts.values())
         assert sorted(published["hosts"]) == sorted(share)
         assert sorted(r["host"] for r in published["records"]) == sorted(share)
 
@@ -314,6 +319,34 @@ def test_a_failed_canary_job_merges_into_the_record_of_a_failed_first_wave(estat
     assert masked_record(merged) == masked_record(one)
     assert merged["counts"] == {"hosts": 3, "done": 0, "failed": 1, "not_reached": 2}
     assert all(s.host.state().assigned == "" for s in canary_estate.hosts)
+
+
+def test_text_from_hosts_stays_text_through_the_merge(estate_factory, ansible_env, tmp_path):
+    """A host's policy named like a template travels in the artifacts and the merge's extra vars, even as
+    trusted plain YAML (AWX with ALLOW_JINJA_IN_EXTRA_VARS=always, or a hand-written -e @file), and comes
+    out as the same text: what a run publishes holds no braces, so nothing from a host is run as a template."""
+    estate = estate_factory(count=2)
+    pwned = tmp_path / "pwned"
+    policy = "Corp {{ 7 * 7 }} {{ lookup('ansible.builtin.pipe', 'touch %s') }}" % pwned
+    setup = tmp_path / "setup.yml"
+    setup.write_text(BASELINE_PLAY.format(hosts=estate.hosts[0].name, policy="!unsafe " + json.dumps(policy)))
+    run_all([Run(tmp_path, "setup", ansible_env, str(setup), estate.inventory_path)])
+    assert estate.hosts[0].host.state().assigned == policy
+    shares = awx_slices([s.name for s in estate.hosts], 2)
+    slice_runs = run_all([Run(tmp_path, "slice%d" % k, ansible_env, "emergency_block.yml",
+                              slice_inventory(estate.inventory_path, share, str(tmp_path / ("s%d.yml" % k))),
+                              extravars={"awx_job_id": 50 + k}) for k, share in enumerate(shares, 1)])
+    assert [r.runner.rc for r in slice_runs] == [0, 0]
+    record_dir = tmp_path / "record"
+    merge = Run(tmp_path, "merge", ansible_env, "merge_results.yml", estate.inventory_path,
+                awx_extravars=dict(awx_merge_vars(slice_runs), rollout_record_dir=str(record_dir)), trusted=True).join()
+    assert merge.runner.rc == 0, merge.runner.stdout.read()[-3000:]
+    lines = lines_of(merge.results("Per-host result"))
+    assert lines[1] == "%s: blocked and verified; static: 1 rule added to the assigned policy %s; dynamic filters: 2" \
+        % (estate.hosts[0].name, policy), lines
+    record = json.loads((record_dir / "emergency-block.json").read_text(encoding="utf-8"))
+    assert policy in record["hosts"][estate.hosts[0].name]["in_force"][0]
+    assert not pwned.exists()
 
 
 def test_merge_without_artifacts_says_what_it_needs(ansible_env, tmp_path, estate_factory):
