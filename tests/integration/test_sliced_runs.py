@@ -67,7 +67,7 @@ class Run:
     """One ansible-runner run in a thread of its own; .runner after .join()."""
 
     def __init__(self, tmp_path, name, env, playbook, inventory, extravars=None, awx_extravars=None, limit=None,
-                 trusted=False):
+                 trusted=False, check=False):
         self.name = name
         data = tmp_path / "runner" / name
         (data / "env").mkdir(parents=True)
@@ -82,6 +82,8 @@ class Run:
             kwargs["extravars"] = extravars
         if limit:
             kwargs["limit"] = limit
+        if check:
+            kwargs["cmdline"] = "--check"
         self.thread, self.runner = ansible_runner.run_async(**kwargs)
 
     def join(self):
@@ -131,7 +133,7 @@ def masked_record(record):
     for entry in record["hosts"].values():
         if entry["status"] != "not_reached":
             assert entry["read_at"], entry
-        if entry["changed"]:
+        if entry["changed"] and not record["check_mode"]:
             assert entry["written_at"], entry
         entry["read_at"] = entry["written_at"] = "(time)"
     return record
@@ -290,10 +292,46 @@ def test_sliced_drift_check_merges_into_the_unsliced_report(estate_factory, ansi
     junit = [open(os.path.join(reports[label], "drift.xml"), encoding="utf-8").read() for label in ("merge", "single")]
     assert [j.count("<testcase") for j in junit] == [6, 6]
 
+    # drift_fail_on_drift, for CI, on the merge node: the report is written, then the merge fails.
+    failing = Run(tmp_path, "drift-merge-fail", ansible_env, "merge_results.yml", inventories["sliced"],
+                  awx_extravars=dict(merge_vars, drift_report_dir=str(tmp_path / "drift" / "ci"),
+                                     drift_fail_on_drift=True)).join()
+    assert failing.runner.rc == 2
+    (msg,) = failing.failures().values()
+    assert msg.startswith("1 hosts drift and 2 could not be checked; see ") and (tmp_path / "drift" / "ci" / "drift.json").exists()
+
 
 def page_rows_drift(report_dir):
     page = lxml.html.parse(os.path.join(report_dir, "drift.html")).getroot()
     return [(r.get("data-host"), r.get("data-status")) for r in page.xpath("//table[@id='hosts']/tbody/tr")]
+
+
+def test_sliced_check_mode_merges_into_the_unsliced_dry_run(estate_factory, ansible_env, tmp_path):
+    """The dry run an admin makes first, sliced: the merged -check record is the unsliced one, nothing is
+    written on any host, and a host that would fail is failed in both."""
+    sliced, single = estate_factory(count=4, personalities=("modern", "2003")), \
+        estate_factory(count=4, personalities=("modern", "2003"))
+    names = [s.name for s in sliced.hosts]
+    for estate in (sliced, single):
+        estate.host(names[-1]).host.configure(stop_service=True)
+    records = {name: str(tmp_path / name) for name in ("single", "merge")}
+    shares = awx_slices(names, 2)
+    single_run, *slice_runs = run_all(
+        [Run(tmp_path, "single", ansible_env, "emergency_block.yml", single.inventory_path, check=True,
+             extravars={"rollout_record_dir": records["single"], "emergency_waves": ["100%"]})]
+        + [Run(tmp_path, "slice%d" % k, ansible_env, "emergency_block.yml",
+               slice_inventory(sliced.inventory_path, share, str(tmp_path / ("s%d.yml" % k))), check=True,
+               extravars={"awx_job_id": 60 + k, "emergency_waves": ["100%"]}) for k, share in enumerate(shares, 1)])
+    merge = Run(tmp_path, "merge", ansible_env, "merge_results.yml", sliced.inventory_path,
+                awx_extravars=dict(awx_merge_vars(slice_runs), rollout_record_dir=records["merge"])).join()
+    assert merge.runner.rc == single_run.runner.rc == 2
+    assert lines_of(merge.results("Per-host result")) == lines_of(single_run.results("Per-host result"))
+    merged, one = (json.load(open(os.path.join(records[k], "emergency-block-check.json"), encoding="utf-8"))
+                   for k in ("merge", "single"))
+    assert masked_record(merged) == masked_record(one)
+    assert merged["headline"] == "check mode, nothing written: 4 hosts: 3 blocked and verified, 1 failed, 0 not reached"
+    assert not os.path.exists(os.path.join(records["merge"], "emergency-block.json"))
+    assert all(s.host.state().policies == () and s.host.state().dynamic == () for s in sliced.hosts)
 
 
 def test_a_failed_canary_job_merges_into_the_record_of_a_failed_first_wave(estate_factory, ansible_env, tmp_path):
