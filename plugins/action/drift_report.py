@@ -69,7 +69,8 @@ def current_user() -> str:
 
 def merge_runs(runs, records, hosts):
     """The records and hosts of checks over parts of the estate (`runs`, as drift_check.yml publishes
-    them) added to `records` and `hosts`. Raises ValueError naming the run that does not fit."""
+    them) added to `records` and `hosts`, and the keys the runs were published under. Raises
+    ValueError naming the run that does not fit."""
     records, hosts = list(records), list(hosts)
     owner = {str(r.get("host")): "records" for r in records if isinstance(r, dict)}
     for index, run in enumerate(runs):
@@ -84,7 +85,7 @@ def merge_runs(runs, records, hosts):
             owner[name] = "runs[%d]" % index
             records.append(record)
         hosts += [str(h) for h in run["hosts"]]
-    return records, list(dict.fromkeys(hosts))
+    return records, list(dict.fromkeys(hosts)), [str(run.get("published_as") or "?") for run in runs]
 
 
 def summary(report, files):
@@ -116,13 +117,14 @@ class ActionModule(ActionBase):
         _result, p = self.validate_argument_spec(argument_spec=spec_from_doc(MODULE_DOCS["options"]))
         run = drift.run_info(socket.gethostname(), current_user(), collection_version(),
                              ansible_core=ansible_core_version)
-        run.update(plain(p["run"] or {}))
         records, hosts = plain(p["records"]), [str(h) for h in p["hosts"]]
         if p["runs"] is not None:
             try:
-                records, hosts = merge_runs(plain(p["runs"]), records, hosts)
+                records, hosts, published = merge_runs(plain(p["runs"]), records, hosts)
             except ValueError as err:
                 return {"failed": True, "changed": False, "msg": str(err)}
+            run["merged_from"] = ", ".join(published)       # the runs' keys (AWX job ids): their job output
+        run.update(plain(p["run"] or {}))
         report = drift.build_report(records, hosts, run=run)
         dest = os.path.abspath(os.path.expanduser(p["dest"]))
         render = {"json": lambda: drift.to_json(report), "html": lambda: drift.to_html(report, p["title"]),

@@ -35,8 +35,9 @@ options:
   runs:
     description:
       - What checks over disjoint parts of the estate published with C(ansible.builtin.set_stats)
-        (C(playbooks/drift_check.yml)) - each C(format) (1), C(hosts) (the hosts it covered) and C(records) (their
-        drift records) - added to O(records) and O(hosts).
+        (C(playbooks/drift_check.yml)) - each C(format) (1), C(published_as) (its key), C(hosts) (the hosts it
+        covered) and C(records) (their drift records) - added to O(records) and O(hosts). The report's C(run) section
+        lists the keys under C(merged_from) (with AWX they end in the job ids, which lead to each host's job output).
       - Refused, before anything is written, when one is not in that shape or two hold a record of the same host.
     type: list
     elements: dict

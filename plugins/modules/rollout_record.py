@@ -117,7 +117,8 @@ record:
       C(about), C(headline), C(counts) (hosts, done, failed, not_reached), C(failed) (host names) and C(hosts), by name,
       each with C(status) (done, failed, not_reached), C(line), C(reason), C(changed), C(read_at), C(written_at),
       C(changes), C(in_force), C(problems), C(warnings), C(commands), C(summary), C(dialect) and C(placement).
-    - A merged record (O(runs)) also has C(merged_from), one C(generated), C(headline) and C(hosts) count per run.
+    - A merged record (O(runs)) also has C(merged_from), per run its C(published_as) (the key it was published under),
+      C(generated), C(headline) and C(hosts) (their names).
   returned: always
   type: dict
 lines:

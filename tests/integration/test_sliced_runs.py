@@ -224,7 +224,9 @@ def test_sliced_block_and_unblock_merge_into_the_unsliced_record(estate_factory,
         assert masked_record(merged) == masked_record(one)
         assert list(merged["hosts"]) == names and merged["failed"] == [failing]
         assert merged["counts"] == {"hosts": 6, "done": 5, "failed": 1, "not_reached": 0}
-        assert len(merged["merged_from"]) == len(slice_runs) + len(before)
+        # which job had which host: the merged record says, by the key each run published under
+        assert {m["published_as"]: m["hosts"] for m in merged["merged_from"]} == \
+            {key: list(unpack(value)["hosts"]) for key, value in merge_vars.items() if key.startswith("winsec_ipsec_")}
         assert page_rows(os.path.join(records["merge"], stem + ".html")) == \
             page_rows(os.path.join(records["single"], stem + ".html"))
 
@@ -285,6 +287,8 @@ def test_sliced_drift_check_merges_into_the_unsliced_report(estate_factory, ansi
             entry["read_at"] = "(time)" if entry["read_at"] else ""
         return data
 
+    with open(os.path.join(reports["merge"], "drift.json"), encoding="utf-8") as handle:
+        assert json.load(handle)["run"]["merged_from"] == ", ".join(sorted(k for k in merge_vars if k != "drift_report_dir"))
     merged, one = report("merge"), report("single")
     assert merged == one
     assert list(merged["hosts"]) == sorted(names)                  # ghost, misfit, win001...

@@ -279,8 +279,9 @@ def merge(runs: Sequence[Any], hosts: Sequence[str] = (), generated: Optional[st
         if str(name) not in entries:
             entries[str(name)] = host_record(str(name), None, present, check)
     record = assemble(entries, present, check, about, generated)
-    record["merged_from"] = [{"generated": run.get("generated"), "headline": run.get("headline"),
-                              "hosts": len(run["hosts"])} for run in runs]
+    # Which run (its set_stats key: the AWX job id) had which hosts: where to read a host's job output.
+    record["merged_from"] = [{"published_as": run.get("published_as"), "generated": run.get("generated"),
+                              "headline": run.get("headline"), "hosts": list(run["hosts"])} for run in runs]
     return record
 
 

@@ -9,13 +9,15 @@ def record(host, status="in_sync"):
     return dict(drift.host_record(None, host, "Baseline"), status=status, in_sync=status == "in_sync", errors=[])
 
 
-def run(hosts, records):
-    return {"format": 1, "hosts": hosts, "records": records}
+def run(hosts, records, key="winsec_ipsec_drift_7"):
+    return {"format": 1, "published_as": key, "hosts": hosts, "records": records}
 
 
 def test_runs_add_their_records_and_hosts_and_the_report_is_the_one_run_report():
-    runs = [run(["win1", "win4"], [record("win1"), record("win4", "drift")]), run(["win2", "ghost"], [record("win2")])]
-    records, hosts = merge_runs(runs, [], [])
+    runs = [run(["win1", "win4"], [record("win1"), record("win4", "drift")]),
+            run(["win2", "ghost"], [record("win2")], "winsec_ipsec_drift_8")]
+    records, hosts, published = merge_runs(runs, [], [])
+    assert published == ["winsec_ipsec_drift_7", "winsec_ipsec_drift_8"]
     assert [r["host"] for r in records] == ["win1", "win4", "win2"] and hosts == ["win1", "win4", "win2", "ghost"]
     merged = drift.build_report(records, hosts, generated="t")
     one = drift.build_report([record("win1"), record("win4", "drift"), record("win2")],
