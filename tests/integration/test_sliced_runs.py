@@ -92,10 +92,14 @@ class Run:
         return self
 
     @property
+    def stats(self):
+        (stats,) = [e for e in self.runner.events if e.get("event") == "playbook_on_stats"]
+        return stats
+
+    @property
     def artifacts(self):
         """The run's artifacts as AWX stores them: artifact_data of the playbook_on_stats event."""
-        (stats,) = [e for e in self.runner.events if e.get("event") == "playbook_on_stats"]
-        return stats["event_data"]["artifact_data"]
+        return self.stats["event_data"]["artifact_data"]
 
     def results(self, task):
         """The `res` of each host's (or loop item's) ok result of the task named `task`."""
@@ -118,7 +122,7 @@ def awx_merge_vars(slice_runs, *before):
     for run in before:
         merged.update(run.artifacts)
     sliced = {}
-    for run in slice_runs:
+    for run in sorted(slice_runs, key=lambda r: r.stats["created"]):
         sliced.update(run.artifacts)
     merged.update(sliced)
     return merged
