@@ -10,7 +10,8 @@ What is AWX's and followed here (awx/main, github.com/ansible/awx):
 - tasks/callback.py: a job's artifacts are the playbook_on_stats event's artifact_data (set_stats).
 - models/workflow.py WorkflowJob.get_effective_artifacts: the sliced job's artifacts are its slice
   jobs' artifacts merged with dict.update in the order they finished; WorkflowJobNode.get_job_kwargs
-  passes the artifacts of the nodes before a node to its job as extra vars.
+  passes the artifacts of the nodes before a node to its job as extra vars (the slice jobs of a sliced
+  node get them too: WorkflowJob.seed_root_ancestor_artifacts).
 - utils/safe_yaml.py safe_dump: those extra vars reach the job's env/extravars file as !unsafe strings.
 """
 import json
@@ -187,8 +188,10 @@ def test_sliced_block_and_unblock_merge_into_the_unsliced_record(estate_factory,
                                   extravars={"awx_job_id": 10, "rollout_record_dir": records["canary"]},
                                   limit=canary)])
             assert before[0].runner.rc == 0, before[0].runner.stdout.read()[-3000:]
+        # AWX seeds the slice jobs with the artifacts of the nodes before (the canary's) as extra vars
+        seeded = awx_merge_vars([], *before)
         slice_runs = run_all([Run(tmp_path, "%s-slice%d" % (action, k), ansible_env, playbook, inventory,
-                                  extravars={"awx_job_id": 100 * (action == "unblock") + 20 + k},
+                                  extravars=dict(seeded, awx_job_id=100 * (action == "unblock") + 20 + k),
                                   limit="all:!%s" % canary if action == "block" else None)
                               for k, inventory in enumerate(inventories, 1)])
         single_run.join()
