@@ -17,7 +17,7 @@ community.general redis cache plugin, ansible-runner jobs, and AWX's fact storag
   JSON, to <private data dir>/artifacts/<job id>/fact_cache/<host>, the directory ansible-runner's
   jsonfile fact cache points Ansible at (ANSIBLE_CACHE_PLUGIN_CONNECTION); after it,
   finish_fact_cache stores the files written since then, and clears the facts of a host whose file
-  is gone. Every job gets a new private data dir (jobs.py build_private_data_dir).
+  it wrote is gone. Every job gets a new private data dir (jobs.py build_private_data_dir).
 """
 from __future__ import annotations
 
@@ -193,26 +193,32 @@ class AwxFactStorage:
         modification time tells which files the job wrote."""
         cache = os.path.join(artifacts_dir, "fact_cache")
         os.makedirs(cache, mode=0o700, exist_ok=True)
+        self.written = {}
         for host in hosts:
-            if host in self.facts:
+            self.written[host] = host in self.facts
+            if self.written[host]:
                 with open(os.path.join(cache, host), "w", encoding="utf-8") as handle:
                     json.dump(self.facts[host], handle)
+                stamp = os.path.getmtime(handle.name) - 2      # AWX backdates them, as finish compares times
+                os.utime(handle.name, (stamp, stamp))
         self.summary = os.path.join(artifacts_dir, "host_cache_summary.json")
         with open(self.summary, "w", encoding="utf-8") as handle:
-            json.dump({"hosts_cached": list(hosts)}, handle)
-        self.hosts = list(hosts)
+            json.dump({"hosts_cached": self.written}, handle)
 
     def finish(self, artifacts_dir):
         """finish_fact_cache: a file written at or after the summary replaces the host's facts; a
-        missing file clears them (Ansible removed it); returns the hosts updated."""
-        written = os.path.getmtime(self.summary)
+        file it had written and is now gone clears them (Ansible removed it); returns the hosts
+        whose facts changed."""
+        since = os.path.getmtime(self.summary)
         updated = []
-        for host in self.hosts:
+        for host, written in self.written.items():
             path = os.path.join(artifacts_dir, "fact_cache", host)
             if not os.path.exists(path):
-                self.facts[host] = {}
+                if written:
+                    self.facts[host] = {}
+                    updated.append(host)
                 continue
-            if os.path.getmtime(path) >= written:
+            if os.path.getmtime(path) >= since:
                 with open(path, encoding="utf-8") as handle:
                     facts = json.load(handle)
                 if facts != self.facts.get(host):

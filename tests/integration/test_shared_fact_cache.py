@@ -116,10 +116,11 @@ def test_awx_jobs_hand_no_state_fact_to_the_next_job_with_ansible_core_2_19(
         estate_factory, ansible_env, redis_server, tmp_path):
     """AWX's fact storage as awx/main/tasks/facts.py does it, job after job. ansible-core 2.19 keeps
     a host's facts in `s1_<host>` (cache schema 1, JSON text in `__payload__`), while AWX writes and
-    reads `<host>` (plain JSON): AWX stores nothing, so the second job starts cold, and right. A redis
-    cache set in the job's environment (AWX's extra environment variables) does not help either:
-    ansible-runner sets ANSIBLE_CACHE_PLUGIN=jsonfile for every job (fact_cache_type, default
-    jsonfile). Within a job the fact works: a second task on a host costs one WinRM command."""
+    reads `<host>` (plain JSON): AWX stores nothing from job 1, and what it holds (seeded here with
+    job 1's facts) job 2 does not read, so job 2 starts cold, and right. A redis cache set in the
+    job's environment (AWX's extra environment variables) does not help either: ansible-runner sets
+    ANSIBLE_CACHE_PLUGIN=jsonfile for every job (fact_cache_type, default jsonfile). Within a job the
+    fact works: a second task on a host costs one WinRM command."""
     estate = estate_factory(count=3, personalities=["modern", "2003", "xp"])
     names = [served.host.name for served in estate.hosts]
     awx = AwxFactStorage()
@@ -141,6 +142,7 @@ def test_awx_jobs_hand_no_state_fact_to_the_next_job_with_ansible_core_2_19(
     assert first.updated == [] and not any(awx.facts.values()), ("AWX now stores what ansible-core writes: "
                                                                   "docs/fact-cache.md's AWX section is out of date")
     assert redis_server.client.dbsize() == 0
+    awx.facts = {name: tasks["create"][name]["ansible_facts"] for name in names}
 
     trips = RoundTrips(estate)
     second = awx.run(2, tmp_path, playbook(tmp_path, "change", [
@@ -156,6 +158,8 @@ def test_awx_jobs_hand_no_state_fact_to_the_next_job_with_ansible_core_2_19(
         [call] = per_host[name]["dynamic change"]                   # warm: the fact of the task before
         assert again["changed"] and not again["failed"] and again["round_trips"] == 1, (name, again.get("msg"))
         assert [e for e in call if e["changed"]], name
+        with open(second.artifacts / "fact_cache" / name, encoding="utf-8") as handle:
+            assert json.load(handle) == awx.facts[name], name          # the fact AWX handed to job 2
     assert second.updated == [] and redis_server.client.dbsize() == 0
     print("\nAWX fact storage, %d hosts: job 1 %.1f s, job 2 %.1f s; job 2's first task 2 WinRM commands a host, "
           "its second 1" % (len(names), first.seconds, second.seconds))
