@@ -12,8 +12,8 @@ community.general redis cache plugin, ansible-runner jobs, and AWX's fact storag
 - `Job`: one ansible-runner run (the engine AWX runs jobs with), with its own private data dir, so
   each job is a controller of its own; `Job.tasks()` gives {task: {host: result}} as
   test_modules_kb.run_playbook does, so task_trips can split the WinRM commands per task.
-- `AwxFactStorage`: what AWX does for a job template with use_fact_cache (awx/main/tasks/facts.py,
-  github.com/ansible/awx): before the job, start_fact_cache writes each host's stored facts, as
+- `awx_job`: one AWX job; `AwxFactStorage`: what AWX does for a job template with use_fact_cache
+  (awx/main/tasks/facts.py, github.com/ansible/awx): before the job, start_fact_cache writes each host's stored facts, as
   JSON, to <private data dir>/artifacts/<job id>/fact_cache/<host>, the directory ansible-runner's
   jsonfile fact cache points Ansible at (ANSIBLE_CACHE_PLUGIN_CONNECTION); after it,
   finish_fact_cache stores the files written since then, and clears the facts of a host whose file
@@ -226,13 +226,24 @@ class AwxFactStorage:
                     updated.append(host)
         return updated
 
-    def run(self, job_id, tmp_path, playbook, inventory, envvars, hosts):
-        """One AWX job with use_fact_cache: a new private data dir, ident = the job id."""
-        data = tmp_path / ("awx-job-%d" % job_id)
-        artifacts = os.path.join(str(data), "artifacts", str(job_id))
-        self.start(artifacts, hosts)
-        job = Job(data, playbook, inventory, envvars, ident=str(job_id)).join()
-        job.artifacts = pathlib.Path(artifacts)
-        job.updated = self.finish(artifacts)
-        return job
 
+def awx_job(job_id, tmp_path, playbook, inventory, envvars, hosts, storage=None, ansible_cfg=None):
+    """One AWX job (awx/main/tasks/jobs.py BaseTask.run): a new private data dir, the project (the
+    playbook and its ansible.cfg) in its project/ dir, ident = the job id. With `storage` (the job
+    template's use_fact_cache) fact_cache_type is jsonfile and AWX's fact storage runs around the
+    job; without, fact_cache_type is '' and the project's ansible.cfg and the job's environment say
+    which cache Ansible uses."""
+    data = tmp_path / ("awx-job-%d" % job_id)
+    project = data / "project"
+    project.mkdir(parents=True)
+    shutil.copy(playbook, project / "playbook.yml")
+    if ansible_cfg:
+        (project / "ansible.cfg").write_text(ansible_cfg, encoding="utf-8")
+    artifacts = os.path.join(str(data), "artifacts", str(job_id))
+    if storage is not None:
+        storage.start(artifacts, hosts)
+    job = Job(data, "playbook.yml", inventory, envvars, ident=str(job_id),
+              fact_cache_type="jsonfile" if storage is not None else "").join()
+    job.artifacts = pathlib.Path(artifacts)
+    job.updated = storage.finish(artifacts) if storage is not None else None
+    return job

@@ -10,7 +10,11 @@ starts. WinRM commands are counted per host and task as test_state_reuse counts 
 - Two controllers run on the two slices of one estate (AWX's share: host i of the name order in
   slice i mod 2) and share the cache; a third run over every host then starts warm: one WinRM
   command per host for a change.
-- AWX's fact storage (a job template with use_fact_cache), job after job: the second job starts warm.
+- AWX, job after job (awx/main/tasks/jobs.py and facts.py, github.com/ansible/awx). A job template
+  with use_fact_cache gets ansible-runner's jsonfile cache and AWX's fact storage, which hands no
+  fact to the next job with ansible-core 2.19: each job starts cold, and is warm from its second task
+  on a host. Without use_fact_cache the project's ansible.cfg decides, and with a shared redis cache
+  there the second job starts warm.
 - Another tool changes the host between two controllers' runs: the run planned from the shared,
   now stale fact writes nothing on that plan (its one write command's precheck only reads), plans
   again, and the result keeps what the other tool did. A pre-shared key never reaches redis.
@@ -19,7 +23,7 @@ import json
 
 import pytest
 
-from shared_cache import AwxFactStorage, Job, RedisServer, redis_settings, runner_env
+from shared_cache import AwxFactStorage, Job, RedisServer, awx_job, redis_settings, runner_env
 from test_modules_kb import RoundTrips, task_trips
 from test_sliced_runs import awx_slices, slice_inventory
 from test_state_reuse import CREATE, DYNAMIC, SLAMMER, STATIC, kept, meddle, playbook, set_vars
@@ -108,34 +112,43 @@ def test_two_controllers_on_two_slices_share_one_redis_cache_and_the_next_run_st
         rules = {rule["name"] for p in r["after"]["policies"] if p["name"] == SLAMMER for rule in p["rules"]}
         assert "Block Inbound TCP 80 Rule" in rules, name
         assert cached(redis_server)[name]["winsec_ipsec_state"] == fact(r), name
-    print("\nshared redis cache, %d hosts: cold slices %.1f s and %.1f s (2 WinRM commands a host), "
-          "warm run %.1f s (1 a host)" % (len(names), controllers[0].seconds, controllers[1].seconds, warm.seconds))
+    sizes = [redis_server.client.strlen(PREFIX + SCHEMA + name) for name in names]
+    print("\nshared redis cache, %d hosts: cold slices %.1f s and %.1f s (2 WinRM commands a host), warm run "
+          "%.1f s (1 a host); a host's facts take %d-%d bytes in redis" % (
+              len(names), controllers[0].seconds, controllers[1].seconds, warm.seconds, min(sizes), max(sizes)))
 
 
-def test_awx_jobs_hand_no_state_fact_to_the_next_job_with_ansible_core_2_19(
+def redis_cfg(server):
+    """The project's ansible.cfg for a redis fact cache (docs/fact-cache.md)."""
+    return ("[defaults]\nfact_caching = community.general.redis\nfact_caching_connection = %s\n"
+            "fact_caching_prefix = %s\nfact_caching_redis_keyset_name = %s\nfact_caching_timeout = 3600\n"
+            % (server.uri, PREFIX, KEYSET))
+
+
+def test_awx_use_fact_cache_hands_no_state_fact_to_the_next_job_with_ansible_core_2_19(
         estate_factory, ansible_env, redis_server, tmp_path):
-    """AWX's fact storage as awx/main/tasks/facts.py does it, job after job. ansible-core 2.19 keeps
-    a host's facts in `s1_<host>` (cache schema 1, JSON text in `__payload__`), while AWX writes and
-    reads `<host>` (plain JSON): AWX stores nothing from job 1, and what it holds (seeded here with
-    job 1's facts) job 2 does not read, so job 2 starts cold, and right. A redis cache set in the
-    job's environment (AWX's extra environment variables) does not help either: ansible-runner sets
-    ANSIBLE_CACHE_PLUGIN=jsonfile for every job (fact_cache_type, default jsonfile). Within a job the
-    fact works: a second task on a host costs one WinRM command."""
+    """A job template with use_fact_cache, job after job: AWX runs the job with ansible-runner's
+    jsonfile cache in the job's artifacts (fact_cache_type jsonfile: ANSIBLE_CACHE_PLUGIN set in the
+    job's environment, so the project's ansible.cfg, here a redis cache, is not used) and its fact
+    storage around it (awx/main/tasks/facts.py). ansible-core 2.19 keeps a host's facts in
+    `<prefix>s1_<host>` (cache schema 1, JSON text in `__payload__`), while AWX writes and reads
+    `<host>` (plain JSON): AWX stores nothing from job 1, and what it holds (seeded here with job 1's
+    facts) job 2 does not read, so job 2 starts cold, and right. Within a job the fact works: a
+    second task on a host costs one WinRM command."""
     estate = estate_factory(count=3, personalities=["modern", "2003", "xp"])
     names = [served.host.name for served in estate.hosts]
     awx = AwxFactStorage()
-    env = runner_env(ansible_env, ANSIBLE_CACHE_PLUGIN="community.general.redis",
-                     ANSIBLE_CACHE_PLUGIN_CONNECTION=redis_server.uri)
+    env = runner_env(ansible_env)
 
     trips = RoundTrips(estate)
-    first = awx.run(1, tmp_path, playbook(tmp_path, "create", [dict({"name": "create"}, **CREATE)]),
-                    estate.inventory_path, env, names)
+    first = awx_job(1, tmp_path, playbook(tmp_path, "create", [dict({"name": "create"}, **CREATE)]),
+                    estate.inventory_path, env, names, storage=awx, ansible_cfg=redis_cfg(redis_server))
     tasks = first.tasks()
     per_host = task_trips(tasks, trips)
     for name in names:
         r = tasks["create"][name]
         assert r["changed"] and r["round_trips"] == len(per_host[name]["create"]) == 2, (name, r.get("msg"))
-        with open(first.artifacts / "fact_cache" / (SCHEMA + name), encoding="utf-8") as handle:
+        with open(first.artifacts / "fact_cache" / (PREFIX + SCHEMA + name), encoding="utf-8") as handle:
             written = json.loads(json.load(handle)["__payload__"])       # what ansible-core wrote
         assert written["winsec_ipsec_state"] == fact(r), name
         assert not (first.artifacts / "fact_cache" / name).exists(), name  # what AWX reads back
@@ -145,9 +158,9 @@ def test_awx_jobs_hand_no_state_fact_to_the_next_job_with_ansible_core_2_19(
     awx.facts = {name: tasks["create"][name]["ansible_facts"] for name in names}
 
     trips = RoundTrips(estate)
-    second = awx.run(2, tmp_path, playbook(tmp_path, "change", [
+    second = awx_job(2, tmp_path, playbook(tmp_path, "change", [
         dict({"name": "change"}, **STATIC), dict({"name": "dynamic change"}, **DYNAMIC)]),
-        estate.inventory_path, env, names)
+        estate.inventory_path, env, names, storage=awx, ansible_cfg=redis_cfg(redis_server))
     tasks = second.tasks()
     per_host = task_trips(tasks, trips)
     for name in names:
@@ -161,8 +174,44 @@ def test_awx_jobs_hand_no_state_fact_to_the_next_job_with_ansible_core_2_19(
         with open(second.artifacts / "fact_cache" / name, encoding="utf-8") as handle:
             assert json.load(handle) == awx.facts[name], name          # the fact AWX handed to job 2
     assert second.updated == [] and redis_server.client.dbsize() == 0
-    print("\nAWX fact storage, %d hosts: job 1 %.1f s, job 2 %.1f s; job 2's first task 2 WinRM commands a host, "
-          "its second 1" % (len(names), first.seconds, second.seconds))
+    print("\nAWX, use_fact_cache on, %d hosts: job 1 %.1f s, job 2 %.1f s; job 2's first task 2 WinRM commands "
+          "a host, its second 1" % (len(names), first.seconds, second.seconds))
+
+
+def test_awx_jobs_without_use_fact_cache_start_warm_from_a_shared_redis_cache(
+        estate_factory, ansible_env, redis_server, tmp_path):
+    """A job template without use_fact_cache: AWX passes fact_cache_type '' and ansible-runner sets
+    no cache, so the project's ansible.cfg decides: a redis cache shared by every job, slice job and
+    execution node. Job 2 starts warm: one WinRM command a host for its change."""
+    estate = estate_factory(count=3, personalities=["modern", "2003", "xp"])
+    names = [served.host.name for served in estate.hosts]
+    env = runner_env(ansible_env)
+
+    trips = RoundTrips(estate)
+    first = awx_job(1, tmp_path, playbook(tmp_path, "create", [dict({"name": "create"}, **CREATE)]),
+                    estate.inventory_path, env, names, ansible_cfg=redis_cfg(redis_server))
+    tasks = first.tasks()
+    per_host = task_trips(tasks, trips)
+    facts = cached(redis_server)
+    assert sorted(facts) == sorted(names) and not (first.artifacts / "fact_cache").exists()
+    for name in names:
+        r = tasks["create"][name]
+        assert r["changed"] and r["round_trips"] == len(per_host[name]["create"]) == 2, (name, r.get("msg"))
+        assert facts[name]["winsec_ipsec_state"] == fact(r), name
+
+    trips = RoundTrips(estate)
+    second = awx_job(2, tmp_path, playbook(tmp_path, "change", [dict({"name": "change"}, **STATIC)]),
+                     estate.inventory_path, env, names, ansible_cfg=redis_cfg(redis_server))
+    tasks = second.tasks()
+    per_host = task_trips(tasks, trips)
+    for name in names:
+        r = tasks["change"][name]
+        [call] = per_host[name]["change"]                           # warm: the fact job 1 left in redis
+        assert r["changed"] and not r["failed"] and r["round_trips"] == 1, (name, r.get("msg"))
+        assert [e for e in call if e["changed"]], name
+        assert cached(redis_server)[name]["winsec_ipsec_state"] == fact(r), name
+    print("\nAWX, use_fact_cache off, redis in the project's ansible.cfg, %d hosts: job 1 %.1f s (2 WinRM commands "
+          "a host), job 2 %.1f s (1 a host)" % (len(names), first.seconds, second.seconds))
 
 
 # (personality, what another tool does between the runs, the task of the second run)
