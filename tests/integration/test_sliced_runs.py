@@ -408,3 +408,32 @@ def test_merge_without_artifacts_says_what_it_needs(ansible_env, tmp_path, estat
     assert "winsec_ipsec_rollout_*" in msg and "set_stats" in msg
     assert not (tmp_path / "none").exists()
 
+
+
+MISMATCH = """
+- name: Merge the records of an unblock as if they were a block
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Merge
+      winsec.ipsec.rollout_record:
+        runs: ["{{{{ record | from_json }}}}"]
+        hosts: []
+        state: present
+        dest: {dest}
+"""
+
+
+def test_the_module_refuses_runs_of_another_action_before_writing(ansible_env, tmp_path):
+    """rollout_record's option runs, used directly: records of an unblock merged with state=present fail
+    with what to pass, and no file is written."""
+    record = {"format": 1, "action": "unblock", "check_mode": False, "about": {}, "generated": "t",
+              "hosts": {"win1": {"host": "win1", "status": "done", "line": "unblocked and verified"}}}
+    book = tmp_path / "mismatch.yml"
+    book.write_text(MISMATCH.format(dest=tmp_path / "record"))
+    run = Run(tmp_path, "mismatch", ansible_env, str(book), "localhost,",
+              extravars={"record": json.dumps(record)}).join()
+    assert run.runner.rc == 2
+    (msg,) = run.failures().values()
+    assert msg == "runs: the runs recorded an emergency unblock, but state=present; pass state=absent"
+    assert not (tmp_path / "record").exists()
