@@ -90,6 +90,7 @@ def test_two_controllers_on_two_slices_share_one_redis_cache_and_the_next_run_st
     per_host = task_trips(tasks, trips)
     facts = cached(redis_server)
     assert sorted(facts) == sorted(names)                     # both controllers wrote to the one cache
+    assert all(0 < redis_server.client.ttl(PREFIX + SCHEMA + n) <= 3600 for n in names)   # fact_caching_timeout
     for name in names:
         r = tasks["create"][name]
         [read, write] = per_host[name]["create"]              # cold: a read, then one write
