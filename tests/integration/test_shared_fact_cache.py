@@ -23,6 +23,8 @@ import json
 
 import pytest
 
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import remote
+
 from shared_cache import AwxFactStorage, Job, RedisServer, awx_job, redis_settings, runner_env
 from test_modules_kb import RoundTrips, task_trips
 from test_sliced_runs import awx_slices, slice_inventory
@@ -264,10 +266,16 @@ def test_a_stale_shared_fact_never_leads_to_a_write_and_no_key_reaches_redis(
     psk_host = sims[-1].name
     assert after[psk_host]["winsec_ipsec_state"]["sections"] is None
     assert after[psk_host]["winsec_ipsec_state"]["fingerprint"]["store"]
+    # the key in every form it takes on the way: plain, and the hex of its UTF-16LE and UTF-8 bytes
+    # (`reg query` prints a stored rule's blob as hex)
+    forms = [KEY.encode()] + [raw.hex().encode() for raw in (KEY.encode("utf-16-le"), KEY.encode())]
+    forms += [form.upper() for form in forms[1:]]
+    store = sims[-1].run_tool(["reg", "query", remote.IPSEC_KEY, "/s"]).stdout.encode()
+    assert [form for form in forms if form in store]    # the host's store holds it, in a form searched for
     for key in redis_server.client.scan_iter("*"):
         kind = redis_server.client.type(key).decode()
         values = ([redis_server.client.get(key)] if kind == "string"
                   else redis_server.client.zrange(key, 0, -1) if kind == "zset" else [])
         assert kind in ("string", "zset"), (key, kind)
         for value in values:
-            assert KEY.encode() not in value and KEY.encode("utf-16-le") not in value, key
+            assert not [form for form in forms if form in value], key
