@@ -57,7 +57,7 @@ class RedisServer:
         os.makedirs(directory, exist_ok=True)
         self.log = os.path.join(directory, "redis.log")
         for _attempt in range(5):          # a port found free can be taken before redis binds it
-            self.port = _free_port()
+            self.port = free_port()
             self.process = subprocess.Popen(
                 [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(directory),
                  "--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", self.log],
@@ -92,7 +92,7 @@ class RedisServer:
                 self.process.wait()
 
 
-def _free_port():
+def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]

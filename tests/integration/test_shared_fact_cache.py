@@ -18,6 +18,7 @@ starts. WinRM commands are counted per host and task as test_state_reuse counts 
 - Another tool changes the host between two controllers' runs: the run planned from the shared,
   now stale fact writes nothing on that plan (its one write command's precheck only reads), plans
   again, and the result keeps what the other tool did. A pre-shared key never reaches redis.
+- redis down: the run stops before it reaches a host; with the memory cache it runs cold.
 """
 import json
 
@@ -25,7 +26,7 @@ import pytest
 
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import remote
 
-from shared_cache import AwxFactStorage, Job, RedisServer, awx_job, redis_settings, runner_env
+from shared_cache import AwxFactStorage, Job, RedisServer, awx_job, free_port, redis_settings, runner_env
 from test_modules_kb import RoundTrips, task_trips
 from test_sliced_runs import awx_slices, slice_inventory
 from test_state_reuse import CREATE, DYNAMIC, SLAMMER, STATIC, kept, meddle, playbook, set_vars
@@ -279,3 +280,24 @@ def test_a_stale_shared_fact_never_leads_to_a_write_and_no_key_reaches_redis(
         assert kind in ("string", "zset"), (key, kind)
         for value in values:
             assert not [form for form in forms if form in value], key
+
+
+@pytest.mark.winsim(count=1, personalities=["modern"])
+def test_an_unreachable_redis_stops_the_run_before_any_host_and_the_memory_cache_runs_it_cold(
+        estate, ansible_env, tmp_path):
+    """What an incident meets when the shared cache is down: ansible-core stops the run before its first
+    task reaches a host (rc 250); the same run with ANSIBLE_CACHE_PLUGIN=memory goes ahead cold."""
+    class Closed:
+        uri = "127.0.0.1:%d:0" % free_port()
+    env = runner_env(ansible_env, **redis_settings(Closed, PREFIX, KEYSET))
+    create = playbook(tmp_path, "create", [dict({"name": "create"}, **CREATE)])
+    trips = RoundTrips(estate)
+    down = Job(tmp_path / "redis-down", create, estate.inventory_path, env, fact_cache_type="redis").join()
+    assert down.runner.status == "failed" and down.runner.rc == 250, (down.runner.status, down.runner.rc)
+    assert "connecting to %s" % Closed.uri.rsplit(":", 1)[0] in down.runner.stdout.read()
+    assert trips.total() == 0 and not estate.hosts[0].host.audit_entries()
+
+    fallback = Job(tmp_path / "memory", create, estate.inventory_path, dict(env, ANSIBLE_CACHE_PLUGIN="memory"),
+                   fact_cache_type="redis").join()
+    r = fallback.tasks()["create"][estate.hosts[0].host.name]
+    assert r["changed"] and not r["failed"] and r["round_trips"] == len(trips.calls[estate.hosts[0].host.name]) == 2
