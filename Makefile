@@ -11,7 +11,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
 export PYTHONPATH := $(CURDIR)/$(COLLECTIONS):$(CURDIR)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup browser services lint sanity test demo bench clean
+.PHONY: setup browser services lint sanity ee test demo bench clean
 
 setup: $(VENV)/.installed $(LINK)
 
@@ -57,6 +57,15 @@ sanity: setup
 	cd $(SANITY_TREE) && HOME=$(SANITY_HOME) $(CURDIR)/$(VENV)/bin/ansible-test sanity --color no \
 		--python $$($(CURDIR)/$(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 	rm -rf $(SANITY_ROOT)
+
+# The execution environment's build context (execution-environment.yml): the Galaxy tarball where the
+# definition names it, then `ansible-builder create`, which needs no container runtime. Build the image
+# from build/ee/context with podman or docker (README.md, "Running on AWX / Automation Platform").
+# `make test` checks this context and that what it installs runs (tests/integration/test_execution_environment.py).
+ee: setup
+	rm -rf build/ee
+	$(VENV)/bin/ansible-galaxy collection build --output-path build/ee . >/dev/null
+	$(VENV)/bin/ansible-builder create -f execution-environment.yml -c build/ee/context --output-filename Containerfile
 
 test: setup browser services lint sanity
 	$(PY) -m pytest -n 2 tests
