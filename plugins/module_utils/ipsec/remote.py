@@ -114,7 +114,7 @@ class Script(str):
     body: str = ""
     kind: str = "read"         # 'read' or 'write' (confirm.py notes when a write was sent)
     # After a lost request, how long the controller waits for a write to end on the host before it
-    # calls the host unreachable (args._execute); commit-confirmed shortens it (confirm.py).
+    # calls the host unreachable (plugins/plugin_utils/host_command.py); commit-confirmed shortens it (confirm.py).
     wait_limit: float = 180.0
 
 

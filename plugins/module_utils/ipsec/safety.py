@@ -4,8 +4,8 @@
 allow_lockout (lockout.py), confirm_timeout (confirm.py) and when_domain_policy.
 
 `run(ctx, planner, ...)` is what ipsec_policy, ipsec_rule and ipsec_dynamic_block call instead of
-host.run. Standard library only; the Ansible connection is reached through `ctx.action`, which
-run_action sets, and Ansible's error class is imported lazily (only ever on a controller).
+host.run. Standard library only: what a lost connection raises and how to reconnect come with
+the context (`ctx.lost_errors`, `ctx.reconnect`: plugins/plugin_utils/action.py).
 """
 from __future__ import annotations
 
@@ -15,30 +15,6 @@ from .dialects import check_host, check_text
 from .model import IPsecError, ValidationError, parse_name
 
 DOMAIN_POLICY_CHOICES = ("fail", "warn", "ignore")
-
-
-def _lost_errors():
-    """What a broken connection raises: Ansible's errors, and the OSError subclasses (requests'
-    ConnectionError among them) that the winrm plugin lets through."""
-    try:
-        from ansible.errors import AnsibleError
-    except ImportError:
-        return (OSError,)
-    return (AnsibleError, OSError)
-
-
-def _reconnect(ctx):
-    """A new connection to the host: the old one may have been cut by the change."""
-    connection = getattr(getattr(ctx, "action", None), "_connection", None)
-    if connection is None:
-        return None
-
-    def reconnect():
-        for attribute in ("shell_id", "protocol"):      # winrm keeps its shell and session here
-            if hasattr(connection, attribute):
-                setattr(connection, attribute, None)
-        connection.reset()
-    return reconnect
 
 
 def store_options(p) -> dict:
@@ -80,7 +56,8 @@ def run(ctx, planner, dialect: str = "", dynamic: bool = False, store: str = "lo
     execute = ctx.execute
     confirm = None
     if timeout:
-        confirm = Confirm(timeout, _lost_errors(), _reconnect(ctx))
+        confirm = Confirm(timeout, tuple(getattr(ctx, "lost_errors", None) or (OSError,)),
+                          getattr(ctx, "reconnect", None))
         execute = confirm.watch(ctx.execute)
     try:
         result = host.run(execute, planner, ctx.check_mode, dialect=dialect, dynamic=dynamic,
