@@ -155,13 +155,14 @@ class Confirm:
     # -- the confirm trip ----------------------------------------------------------------------
     def cancel_script(self, dialect: str) -> str:
         """End and delete the undo task, then read the state back; under the host-side lock."""
-        lines = remote.lock_lines() + ["$out = schtasks /end /tn %s 2>&1" % self.name,
-                 "Write-Output '%s begin confirm-delete'" % remote.MARK,
-                 "$out = schtasks /delete /tn %s /f 2>&1" % self.name,
-                 "$rc = $LASTEXITCODE",
-                 "Write-Output $out",
-                 'Write-Output "%s end confirm-delete rc=$rc"' % remote.MARK,
-                 'Remove-Item -LiteralPath "$env:SystemRoot\\Temp\\%s.cmd"' % self.name]
+        lines = remote.lock_lines() + [
+            "$out = schtasks /end /tn %s 2>&1" % self.name,
+            "Write-Output '%s begin confirm-delete'" % remote.MARK,
+            "$out = schtasks /delete /tn %s /f 2>&1" % self.name,
+            "$rc = $LASTEXITCODE",
+            "Write-Output $out",
+            'Write-Output "%s end confirm-delete rc=$rc"' % remote.MARK,
+            'Remove-Item -LiteralPath "$env:SystemRoot\\Temp\\%s.cmd"' % self.name]
         return remote.plain_script(lines + remote.read_lines(dialect) + remote.unlock_lines() + ["exit 0"])
 
     def window(self) -> float:
