@@ -3,7 +3,8 @@
 """winsec.ipsec.ipsec_info: everything read, in one round trip (see plugins/modules/ipsec_info.py)."""
 from __future__ import annotations
 
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import host, netdiag
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import host, netdiag, remote
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.dialects import listings
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.report import exemptions
 from ansible_collections.winsec.ipsec.plugins.plugin_utils.action import WinsecAction
 from ansible_collections.winsec.ipsec.plugins.plugin_utils.docs import module_documentation
@@ -15,11 +16,19 @@ MODULE_DOCS = module_documentation(docs)
 
 
 def handle(ctx):
-    state, _, fact = host.read_state(ctx.execute, ctx.params["dialect"] or "", host_name=ctx.host_name)
+    state, out, fact = host.read_state(ctx.execute, ctx.params["dialect"] or "", host_name=ctx.host_name)
     os = state.os
+    report = host.state_report(state, guids=True, everything=True)
+    warnings = []
+    # Dynamic rules the engine could not read are unknown, not absent (a localized listing, say).
+    problem = listings.dynamic_problem(remote.parse_transcript(out))
+    if problem:
+        report.update(dynamic=None, mmpolicies=None)
+        warnings.append(listings.unreadable_warning(problem))
     return {
         "changed": False,
-        "state": host.state_report(state, guids=True, everything=True),
+        "warnings": warnings,
+        "state": report,
         "netdiag": netdiag.render(host.canonical(state), debug=True,
                                   **({"local_address": ctx.local_address} if ctx.local_address else {})),
         "exemptions": exemptions(os.generation, state.no_default_exempt),

@@ -153,6 +153,9 @@ verified:
       block's rule is in the policy in force and that policy is assigned (unless a domain policy is in force), and
       every filter is a dynamic filter blocking both ways (for a dynamic O(mode)); with O(state=absent) none of
       the block's objects is left. The task fails when it is false.
+    - False, with a problem saying so, when the block has dynamic filters (O(mode=both) or V(dynamic)) and the
+      host's dynamic rules could not be read (their listing is not in the layout the engine reads; another display
+      language than English, for one). Nothing is then written, since nothing could be planned against them.
   returned: when the host was read
   type: bool
 problems:
@@ -172,7 +175,8 @@ placement:
   description:
     - Where the static block is (O(state=present)) or was (O(state=absent)).
     - C(static) V(own_policy), V(assigned_policy) or V(none); C(policy) the policy that holds the rule (null for
-      V(none)); C(reason) why; C(dynamic) how many of the block's filters the host has as dynamic filters.
+      V(none)); C(reason) why; C(dynamic) how many of the block's filters the host has as dynamic filters (null
+      when its dynamic rules could not be read).
   returned: when the host was read
   type: dict
   sample: {static: assigned_policy, policy: Corp Baseline, reason: "policy 'Corp Baseline' is assigned: ...", dynamic: 2}

@@ -61,8 +61,10 @@ state:
       type: dict
     dynamic:
       description:
-        - The dynamic filters in the PolicyAgent's memory (empty when the service is not running, or when the
-          dialect's tool could not list them).
+        - The dynamic filters in the PolicyAgent's memory (empty when the service is not running or the
+          dialect's tool is not installed).
+        - Null, with a warning, when the tool listed them in a layout the engine does not read (another display
+          language than English, for one) or failed; the rules are then unknown, which is not the same as none.
       type: list
       elements: dict
       contains:
@@ -101,6 +103,7 @@ state:
           that no rule uses. Those the rules name are listed even when C(netsh ipsec dynamic show mmpolicy)
           could not be read.
         - Empty with ipseccmd (Windows XP) and when the service is not running.
+        - Null, with a warning, when the dynamic listings could not be read (see RV(state.dynamic)).
       type: list
       elements: str
       sample: [AdminBlock, winsec-ipsec]

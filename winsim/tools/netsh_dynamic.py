@@ -1,8 +1,14 @@
 """`netsh ipsec dynamic`: rules and main-mode policies in the PolicyAgent's memory (the SPD).
 
-Grammar: SYNTAX.md 2 [D][H]. Dynamic settings exist only while the service runs ([D] cc739550);
+Grammar: [D] learn.microsoft.com "netsh ipsec" (Windows Commands) and the tool's own usage text [H].
+Dynamic settings exist only while the service runs ([D] cc739550);
 `show rule|all` prints exactly the layout of tests/fixtures/toolout/netsh_dynamic_show_rule.txt,
 which the engine's toolout parser reads (that layout is itself [I]: no real capture is public).
+Labels and headings are printed in the host's display language (personalities.NETSH_LABELS).
+`show all` ends with an IPsec statistics part, printed also when there is no dynamic policy; its
+counters are named after the main-mode statistics of IP Security Monitor ([D] "Viewing main mode and
+quick mode statistics in IP Security Monitor", technet cc737334); heading, wording, order and layout
+are [I], and winsim's counters are all 0 (it negotiates nothing).
 """
 from dataclasses import replace
 from typing import Dict, Sequence
@@ -183,7 +189,7 @@ class DynamicContext:
             return ""
         if set(values) - {"type"}:
             raise ipsec_error(NOT_EMULATED, "show rule filters other than type= are not emulated by winsim.")
-        return render_rules(self.host.dynamic)
+        return render_rules(self.host.dynamic, self.host.profile.label)
 
     def show_mmpolicy(self, args):
         """`show mmpolicy all|name=X`: the fixture's Main Mode Policies section ([I] layout; nothing at all when
@@ -196,17 +202,34 @@ class DynamicContext:
             chosen = [p for p in chosen if name_key(p.name) == name_key(str(values["name"]))]
             if not chosen:
                 raise ipsec_error(MM_MISSING, "Main mode policy \"%s\" does not exist." % values["name"])
-        return render_mmpolicies(chosen)
+        return render_mmpolicies(chosen, self.host.profile.label)
 
     def show_all(self, args):
+        """Main-mode policies, rules, then the statistics part, which is there even with no policy."""
         parse_tags(args, (Tag("resolvedns"),))
-        return render_mmpolicies(list(self.host.mmpolicies.values())) + render_rules(self.host.dynamic)
+        label = self.host.profile.label
+        listed = render_mmpolicies(list(self.host.mmpolicies.values()), label) + render_rules(self.host.dynamic, label)
+        return listed + ("\n" if listed.strip() else "") + render_statistics(label)
 
 
 # -- the fixture layout ---------------------------------------------------------------------------
 
+def _same(text: str) -> str:
+    return text
+
+
 def _line(label, value) -> str:
     return "%-23s: %s\n" % (label, value)
+
+
+# [D] cc737334, IP Security Monitor's main-mode (IKE) statistics, in the page's order.
+STATISTICS = ("Active Acquire", "Active Receive", "Acquire Failures", "Receive Failures", "Send Failures",
+              "Acquire Heap Size", "Receive Heap Size", "Authentication Failures")
+
+
+def render_statistics(label=_same) -> str:
+    heading = label("IPsec Statistics")
+    return "%s\n%s\n\n%s" % (heading, "-" * len(heading), "".join(_line(name, 0) for name in STATISTICS))
 
 
 PROTOCOL_NAMES = {0: "ANY", 1: "ICMP", 6: "TCP", 17: "UDP", 255: "RAW"}
@@ -222,10 +245,13 @@ def _side(addr):
     return addr.value, addr.mask or "NONE"
 
 
-def render_rule(entry: DynamicEntry) -> str:
+def render_rule(entry: DynamicEntry, label=_same) -> str:
     rule, flt = entry.rule, entry.rule.filter
     src, src_mask = _side(flt.src)
     dst, dst_mask = _side(flt.dst)
+
+    def _line(name, value):
+        return "%-23s: %s\n" % (label(name), value)
     return "".join((
         _line("Rule Type", "Transport"), _line("Connection Type", rule.conntype.upper()),
         _line("Source Address", src), _line("Source Mask", src_mask),
@@ -238,20 +264,27 @@ def render_rule(entry: DynamicEntry) -> str:
     ))
 
 
-def render_rules(entries) -> str:
+def _heading(text: str) -> str:
+    return "%s\n%s\n\n" % (text, "-" * len(text))
+
+
+def render_rules(entries, label=_same) -> str:
     """Empty when there are no rules ([I], what the toolout parser reads as "none")."""
     if not entries:
         return ""
-    return "Rules\n-----\n\n" + "\n".join(render_rule(e) for e in entries)
+    return _heading(label("Rules")) + "\n".join(render_rule(e, label) for e in entries)
 
 
-def render_mmpolicies(policies) -> str:
+def render_mmpolicies(policies, label=_same) -> str:
     if not policies:
         return ""
-    blocks = ["".join((_line("Policy Name", p.name), _line("Soft SA Expiration Time", p.softsaexpirationtime),
-                       _line("Main Mode Life Time", p.mmlifetime), _line("QM Per MM", p.qmpermm)))
+
+    def line(name, value):
+        return _line(label(name), value)
+    blocks = ["".join((line("Policy Name", p.name), line("Soft SA Expiration Time", p.softsaexpirationtime),
+                       line("Main Mode Life Time", p.mmlifetime), line("QM Per MM", p.qmpermm)))
               for p in policies]
-    return "Main Mode Policies\n------------------\n\n" + "\n".join(blocks) + "\n"
+    return _heading(label("Main Mode Policies")) + "\n".join(blocks) + "\n"
 
 
 HANDLERS = {

@@ -313,6 +313,11 @@ def _plan_absent(actual: HostState, block: Block) -> Tuple[Plan, Placement]:
 # Verification and the one-line summary
 # --------------------------------------------------------------------------------------------
 
+# The host's dynamic rules were listed in a layout the engine does not read (HostState.dynamic None).
+DYNAMIC_UNKNOWN = ("the dynamic rules could not be read (the tool's listing is not in the layout the engine "
+                   "reads; the display language may not be English), so the dynamic filters are not verified")
+
+
 def problems(state: HostState, block: Block, placement: Placement) -> List[str]:
     """What keeps `state` (read back, or predicted in check mode) from being the block's intent:
     present: the rule in the policy in force, that policy assigned, the dynamic filters blocking both
@@ -325,7 +330,9 @@ def problems(state: HostState, block: Block, placement: Placement) -> List[str]:
             found.append("nothing blocks: " + placement.reason)
         if block.static and placement.static != NO_POLICY:
             found += _static_problems(state, block, placement.policy)
-        if block.dynamic:
+        if block.dynamic and state.dynamic is None:
+            found.append(DYNAMIC_UNKNOWN)
+        elif block.dynamic:
             have = {d.filter.key(): d for d in state.dynamic}
             for f, key in zip(block.filters, keys):
                 d = have.get(key)
@@ -343,7 +350,9 @@ def problems(state: HostState, block: Block, placement: Placement) -> List[str]:
             found.append("filter action %r is still there" % name)
         if placement.static == OWN_POLICY and state.policy(placement.policy) is not None:
             found.append("policy %r is still there" % placement.policy)
-    if block.dynamic:
+    if block.dynamic and state.dynamic is None:
+        found.append(DYNAMIC_UNKNOWN)
+    elif block.dynamic:
         wanted = set(keys)
         found += ["dynamic filter %s is still there" % filter_text(d.filter) for d in state.dynamic
                   if d.filter.key() in wanted and not foreign_mmpolicy(d)]
@@ -381,8 +390,10 @@ def _static_problems(state: HostState, block: Block, policy_name: str) -> List[s
     return found
 
 
-def dynamic_count(state: HostState, block: Block) -> int:
-    """How many of the block's filters the host has as dynamic rules."""
+def dynamic_count(state: HostState, block: Block) -> Optional[int]:
+    """How many of the block's filters the host has as dynamic rules (None: the rules could not be read)."""
+    if state.dynamic is None:
+        return None
     wanted = {f.key() for f in block.filters}
     return len({d.filter.key() for d in state.dynamic if d.filter.key() in wanted})
 
@@ -403,7 +414,8 @@ def summary(block: Block, placement: Placement, plan: Plan, state: HostState, fo
         parts.append("static: " + (_static_present(placement, ops) if present else _static_absent(placement, ops)))
     if block.dynamic:
         if present:
-            parts.append("dynamic filters: %d" % dynamic_count(state, block))
+            count = dynamic_count(state, block)
+            parts.append("dynamic filters: %s" % ("unknown" if count is None else count))
         else:
             parts.append("dynamic filters removed: %d" % ops.count("delete_dynamic"))
     return "; ".join(parts)

@@ -21,6 +21,8 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
+from . import remote
+from .dialects import listings
 from .netdiag import summary as netdiag_summary
 from .plan import converged
 from .block import EMERGENCY_PREFIX, is_emergency_name
@@ -61,7 +63,7 @@ def host_record(result: Optional[Mapping[str, Any]], host: str, baseline: str = 
         "warnings": [], "os": {}, "dialect": "", "assigned": None,
         "emergency_block": False, "emergency": [], "other_policies": [], "notes": [],
         "read_at": "", "read_at_source": "", "baseline_digest": definition_digest(definition),
-        "definition": definition,
+        "definition": definition, "dynamic": "",
     }
     if not isinstance(result, Mapping) or not result:
         record["errors"] = [NO_RESULT]
@@ -89,6 +91,9 @@ def host_record(result: Optional[Mapping[str, Any]], host: str, baseline: str = 
         record["errors"] = ["not a check result of winsec.ipsec.ipsec_policy (no changed/before)"]
         return record
     record.update(_read_time(result, received_at))
+    record["dynamic"] = dynamic_status(result)
+    if record["dynamic"] == UNKNOWN and not any(DYNAMIC_UNREAD in w for w in record["warnings"]):
+        record["warnings"].append(DYNAMIC_UNKNOWN_WARNING)
     keep = definition.get("emergency") != REMOVE
     record["emergency"] = emergency_objects(before)
     record["emergency_block"] = keep and bool(record["emergency"])
@@ -122,6 +127,32 @@ def host_record(result: Optional[Mapping[str, Any]], host: str, baseline: str = 
 # so they cannot be re-rendered here without the block; the page says so where the diff is.
 EMERGENCY_DIFF_NOTE = ("the netdiag view below is the check's: it shows the emergency block's filters as "
                        "removed, which enforce (ipsec_baseline_emergency: keep) does not do")
+
+
+UNKNOWN, READ = "unknown", "read"
+DYNAMIC_UNREAD = "dynamic rules could not be read"
+DYNAMIC_UNKNOWN_WARNING = ("the %s (a listing in a layout the engine does not read; the display language may "
+                           "not be English): they are unknown, so this host is not known to be free of dynamic "
+                           "rules, whatever its static store shows" % DYNAMIC_UNREAD)
+
+
+def dynamic_status(result: Mapping[str, Any]) -> str:
+    """`unknown` when the host's dynamic rules could not be read (reported as null, warned about by the
+    module, or a listing in the state fact the engine does not read); `read` otherwise."""
+    before = result.get("before")
+    if isinstance(before, Mapping) and "dynamic" in before and before["dynamic"] is None:
+        return UNKNOWN
+    if any(DYNAMIC_UNREAD in str(w) for w in result.get("warnings") or ()):
+        return UNKNOWN
+    sections = _state_fact(result).get("sections")
+    if isinstance(sections, Mapping):
+        transcript = remote.Transcript()
+        for name, value in sections.items():
+            if isinstance(value, Mapping) and isinstance(value.get("text"), str):
+                transcript.sections[str(name)] = remote.Section(str(name), value["text"], value.get("rc"))
+        if listings.dynamic_problem(transcript):
+            return UNKNOWN
+    return READ
 
 
 def _true(value: Any) -> bool:
@@ -315,6 +346,9 @@ def build_report(records: Iterable[Optional[Mapping[str, Any]]], hosts: Sequence
     counts.update({status: sum(1 for r in ordered.values() if r["status"] == status)
                    for status in ("in_sync", "drift", "error")})
     counts["emergency_block"] = sum(1 for r in ordered.values() if r.get("emergency_block"))
+    unknown = sum(1 for r in ordered.values() if r.get("dynamic") == UNKNOWN)
+    if unknown:                 # only then: the counts of a report with every host read stay as they were
+        counts["dynamic_unknown"] = unknown
     return {
         "format": REPORT_FORMAT,
         "generated": generated or _now(),
@@ -678,6 +712,8 @@ def to_html(report: Mapping[str, Any], title: str = "IPsec baseline drift report
         verdict = "all %d hosts match the baseline" % counts["hosts"]
     if counts.get("emergency_block"):
         verdict += "; %d with an emergency block in place" % counts["emergency_block"]
+    if counts.get("dynamic_unknown"):
+        verdict += "; %d whose dynamic rules could not be read (unknown)" % counts["dynamic_unknown"]
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
            "<title>%s</title>" % _e(title), "<style>%s</style></head><body><main>" % _CSS,

@@ -246,3 +246,20 @@ def test_changing_a_blocks_ports_under_its_name_replaces_its_filters_and_problem
     assert B.problems(plan.after, narrow, placement) == []
     assert B.problems(first.after, narrow, placement) == [
         "rule 'winsec-emergency worm' also blocks any -> me:445 TCP, me -> any:445 TCP"]
+
+
+@pytest.mark.parametrize("mode", ["both", "dynamic"])
+@pytest.mark.parametrize("state", ["present", "absent"])
+def test_dynamic_rules_that_could_not_be_read_are_never_verified(mode, state):
+    """A read-back whose dynamic rules are unknown (HostState.dynamic None: a listing the engine could
+    not read) is not verified, and the summary counts them as unknown, not as 0."""
+    block = slammer(mode=mode, state=state)
+    plan, placement = B.plan_block(with_baseline(NETSH), slammer(mode=mode))
+    judged = P.replace(plan.after, dynamic=None)
+    found = B.problems(judged, block, placement)
+    assert B.DYNAMIC_UNKNOWN in found
+    assert B.dynamic_count(judged, block) is None
+    if state == "present":
+        assert "dynamic filters: unknown" in B.summary(block, placement, plan, judged, found, False)
+    assert B.problems(judged, slammer(mode="static", state=state), placement) == (
+        B.problems(plan.after, slammer(mode="static", state=state), placement))

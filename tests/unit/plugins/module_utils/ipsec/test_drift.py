@@ -7,17 +7,19 @@ the records see the same shapes as in a playbook run without a host.
 import json
 from dataclasses import replace
 import os
+import tempfile
 
 import lxml.etree
 import lxml.html
 import pytest
 
 from ansible_collections.winsec.ipsec.plugins.filter import drift_report as drift_filters
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import dialects, drift, host
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import dialects, drift, host, remote
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.filterspec import parse_filterspec
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import HostState, OsInfo
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.plan import (
     plan_policy, policy_objects, rule_objects)
+from winsim.host import SimHost
 
 SLAMMER = "Block UDP 1434 Filter"
 BASELINE_RULES = (("Block Inbound UDP 1434 Rule", "*=0:1434:UDP"), ("Block Outbound UDP 1434 Rule", "0=*:1434:UDP"))
@@ -487,3 +489,51 @@ def test_collection_version_comes_from_the_installed_manifest_else_galaxy_yml(tm
     found = collection_version(str(tmp_path))
     assert found["version"] == "1.0.0" and found["source"].startswith("MANIFEST.json")
     assert collection_version(str(tmp_path / "nowhere"))["version"] == "unknown"
+
+
+# --------------------------------------------------------------------------------------------
+# Dynamic rules that could not be read: unknown, never "in sync"
+# --------------------------------------------------------------------------------------------
+
+def german_fact():
+    """The state fact a German host's read leaves: its dynamic listings as winsim's modern_de prints them."""
+    sim = SimHost("de1", "127.0.0.9", "modern_de", tempfile.mkdtemp())
+    for words in ("add mmpolicy name=AdminBlock", "add rule srcaddr=any dstaddr=me protocol=tcp dstport=445 "
+                  "mmpolicy=AdminBlock actioninbound=block actionoutbound=block"):
+        assert sim.run_tool(["netsh", "ipsec", "dynamic"] + words.split()).rc == 0
+    listing = {"dynamic-netsh": "rule", remote.MMPOLICY_SECTION: "mmpolicy all"}
+    sections = {name: {"text": sim.run_tool(["netsh", "ipsec", "dynamic", "show"] + what.split()).stdout, "rc": 0}
+                for name, what in listing.items()}
+    sections["policyagent"] = {"text": "        STATE              : 4  RUNNING\n", "rc": 0}
+    return {"winsec_ipsec_state": {"version": 1, "read_at": "2026-01-02T03:04:05Z", "sections": sections}}
+
+
+def test_unreadable_dynamic_rules_are_unknown_with_a_warning():
+    """A host whose static store matches but whose dynamic listing the engine cannot read (the module
+    reported [] for it before) is in sync for the baseline, and its dynamic rules are unknown, with a
+    warning in the JSON, JUnit and HTML reports."""
+    result = dict(check_result(store(BASELINE_RULES)), ansible_facts=german_fact())
+    record = drift.host_record(result, "de1", SLAMMER)
+    assert record["status"] == "in_sync" and record["dynamic"] == drift.UNKNOWN
+    assert record["warnings"] == [drift.DYNAMIC_UNKNOWN_WARNING]
+    report = drift.build_report([record], generated="2026-01-02T03:04:05Z")
+    assert report["counts"]["dynamic_unknown"] == 1
+    assert drift.DYNAMIC_UNREAD in drift.to_junit(report)
+    page = drift.to_html(report)
+    assert "dynamic rules could not be read (unknown)" in page and drift.DYNAMIC_UNREAD in page
+
+
+@pytest.mark.parametrize("result", [
+    {"before": {"dynamic": None}},
+    {"warnings": ["the dynamic rules could not be read, so they are reported as unknown (null), not as none: x"]},
+])
+def test_null_dynamic_or_the_modules_warning_mean_unknown(result):
+    assert drift.dynamic_status(result) == drift.UNKNOWN
+
+
+def test_read_dynamic_rules_add_nothing(records):
+    assert records[0]["dynamic"] == drift.READ and records[0]["warnings"] == []
+    english = german_fact()
+    english["winsec_ipsec_state"]["sections"]["dynamic-netsh"]["text"] = ""
+    english["winsec_ipsec_state"]["sections"][remote.MMPOLICY_SECTION]["text"] = ""
+    assert drift.dynamic_status({"ansible_facts": english}) == drift.READ
