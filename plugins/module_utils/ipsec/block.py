@@ -308,7 +308,6 @@ def _plan_absent(actual: HostState, block: Block) -> Tuple[Plan, Placement]:
     return replace(plan, notes=plan.notes + tuple(notes)), placement
 
 
-
 # --------------------------------------------------------------------------------------------
 # Verification and the one-line summary
 # --------------------------------------------------------------------------------------------

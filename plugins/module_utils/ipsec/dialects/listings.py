@@ -54,9 +54,8 @@ def parse_mmpolicy_names(text: str) -> Tuple[str, ...]:
             continue
         label, colon, value = line.partition(":")
         if not seen_heading or not colon or label.strip() not in MMPOLICY_LABELS:
-            raise ToolOutputError(MMPOLICY_TOOL, lineno, line, "not a line of the main mode policy listing "
-                                  "(known: the heading %r and the labels %s)" % (MMPOLICY_HEADING,
-                                                                                ", ".join(MMPOLICY_LABELS)))
+            known = "known: the heading %r and the labels %s" % (MMPOLICY_HEADING, ", ".join(MMPOLICY_LABELS))
+            raise ToolOutputError(MMPOLICY_TOOL, lineno, line, "not a line of the main mode policy listing (%s)" % known)
         if label.strip() == "Policy Name":
             if not value.strip():
                 raise ToolOutputError(MMPOLICY_TOOL, lineno, line, "a policy without a name")
