@@ -11,6 +11,7 @@ import sys
 import time
 
 from .estates import BenchEstate, Counters
+from .forks import ForkSampler
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV_BIN = os.path.dirname(sys.executable)
@@ -68,6 +69,8 @@ def per_host(deltas: dict[str, Counters]) -> dict:
         "commands_min": min(commands, default=0),
         "commands_max": max(commands, default=0),
         "requests_per_host": round(sum(d.requests for d in deltas.values()) / n, 1),
+        "commands_total": sum(commands),
+        "requests_total": sum(d.requests for d in deltas.values()),
         # from each host's audit log: the native tools run (netsh, reg, ...) and those that changed it
         "tool_runs_per_host": round(sum(d.tool_runs for d in deltas.values()) / n, 2),
         "writes_per_host": round(sum(d.writes for d in deltas.values()) / n, 2),
@@ -105,35 +108,48 @@ def read_timing(path: str) -> list:
 
 def run_playbook(estate: BenchEstate, playbook: str, workdir: str, log_name: str, *, check: bool = False,
                  forks: int = 50, extra_vars: dict | None = None, timeout: float = 900,
-                 profile_dir: str | None = None, preload: bool = False) -> dict:
+                 profile_dir: str | None = None, preload: bool = False, limit: str | None = None,
+                 sizing: bool = False) -> dict:
     """One ansible-playbook run; returns the measurement (and keeps its output in workdir/logs).
-    profile_dir / preload: run it through bench/playbook_launcher.py with those instruments."""
+    profile_dir / preload: run it through bench/playbook_launcher.py with those instruments.
+    sizing: through the launcher as well, which writes the main process's CPU apart from its
+    workers' (cpu_main_s, cpu_workers_s), and the workers' memory sampled while it runs (memory)."""
+    logs = os.path.join(workdir, "logs")
+    os.makedirs(logs, exist_ok=True)
+    rusage = os.path.join(logs, log_name + ".rusage.json") if sizing else None
     argv = [os.path.join(VENV_BIN, "ansible-playbook"), "-i", estate.inventory, playbook]
-    if profile_dir or preload:
-        argv = ([sys.executable, LAUNCHER] + (["--profile", profile_dir] if profile_dir else [])
+    if profile_dir or preload or rusage:
+        argv = ([sys.executable, LAUNCHER] + (["--rusage", rusage] if rusage else [])
+                + (["--profile", profile_dir] if profile_dir else [])
                 + (["--preload"] if preload else []) + argv[1:])
+    if limit:
+        argv += ["--limit", limit]
     if check:
         argv.append("--check")
     if extra_vars:
         argv += ["-e", json.dumps(extra_vars)]
-    logs = os.path.join(workdir, "logs")
-    os.makedirs(logs, exist_ok=True)
     before = estate.counters()
     load = load_average()
     cpu_controller, cpu_winsim = cpu_seconds(resource.RUSAGE_CHILDREN), cpu_seconds(resource.RUSAGE_SELF)
     started = time.monotonic()
     timing = os.path.join(logs, log_name + ".timing.json")
     env = dict(ansible_env(workdir, forks), WINSEC_BENCH_TIMING=timing)
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    sampler = ForkSampler(process.pid) if sizing else None
+    if sampler:
+        sampler.start()
     try:
-        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
-        output, rc = done.stdout + done.stderr, done.returncode
-    except subprocess.TimeoutExpired as expired:     # subprocess.run kills the child on timeout
-        output = (expired.stdout or b"").decode(errors="replace") if isinstance(expired.stdout, bytes) \
-            else (expired.stdout or "")
+        output, _ = process.communicate(timeout=timeout)
+        rc = process.returncode
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output, _ = process.communicate()
         rc = "timeout after %ds" % timeout
     wall = time.monotonic() - started
+    memory = sampler.stop() if sampler else None
     cpu_controller = cpu_seconds(resource.RUSAGE_CHILDREN) - cpu_controller
-    cpu_winsim = cpu_seconds(resource.RUSAGE_SELF) - cpu_winsim
+    # the sampler is a thread of this process: its CPU is the bench's, not winsim's
+    cpu_winsim = cpu_seconds(resource.RUSAGE_SELF) - cpu_winsim - (memory["sampler_cpu_s"] if memory else 0.0)
     after = estate.counters()
     log_path = os.path.join(logs, log_name + ".log")
     with open(log_path, "w", encoding="utf-8") as handle:
@@ -145,5 +161,13 @@ def run_playbook(estate: BenchEstate, playbook: str, workdir: str, log_name: str
               "log": os.path.relpath(log_path, ROOT)}
     result.update(per_host({name: after[name] - before[name] for name in after}))
     result["timing"] = read_timing(timing)
+    if sizing:
+        result["memory"] = memory
+        try:
+            with open(rusage, encoding="utf-8") as handle:
+                split = json.load(handle)
+            result.update(cpu_main_s=round(split["main_cpu_s"], 2), cpu_workers_s=round(split["workers_cpu_s"], 2))
+        except (OSError, ValueError, KeyError):     # the run died before it wrote them: no figure
+            result.update(cpu_main_s=None, cpu_workers_s=None)
     result.update(recap(output, after))
     return result

@@ -1,4 +1,8 @@
-"""ansible-playbook with instruments: `playbook_launcher.py [--profile DIR] [--preload] ARGS...`.
+"""ansible-playbook with instruments: `playbook_launcher.py [--rusage FILE] [--profile DIR] [--preload] ARGS...`.
+
+--rusage FILE  at the end, the CPU seconds of the main process (the strategy: it queues tasks and
+               reads results) and of the workers it reaped (RUSAGE_CHILDREN), as JSON: the
+               sizing section tells the single-threaded main process from the workers this way.
 
 --profile DIR  cProfile (CPU time) of the main process and of every worker. Ansible forks a
                worker per host and task (ansible/utils/multiprocessing.py: the 'fork' context)
@@ -15,7 +19,9 @@
 """
 import cProfile
 import importlib
+import json
 import os
+import resource
 import sys
 import time
 
@@ -58,7 +64,9 @@ def main() -> int:
     if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
         del sys.path[0]         # bench/'s own modules must not shadow anything Ansible imports
     args = sys.argv[1:]
-    outdir = None
+    outdir = rusage = None
+    if args[:1] == ["--rusage"]:
+        rusage, args = args[1], args[2:]
     if args[:1] == ["--profile"]:
         outdir, args = args[1], args[2:]
         os.makedirs(outdir, exist_ok=True)
@@ -80,7 +88,16 @@ def main() -> int:
         if profile:
             profile.disable()
             profile.dump_stats(os.path.join(outdir, "main.prof"))
+        if rusage:
+            _write_rusage(rusage)
     return 0
+
+
+def _write_rusage(path: str) -> None:
+    main, workers = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump({"main_cpu_s": main.ru_utime + main.ru_stime, "workers_cpu_s": workers.ru_utime + workers.ru_stime,
+                   "main_maxrss_kb": main.ru_maxrss}, handle)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """A bench run's results (the JSON document) -> the Markdown results file."""
 from __future__ import annotations
 
+from . import sizing
+
 
 def _table(header: list[str], rows: list[list]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -145,4 +147,6 @@ def render(results: dict) -> str:
             out += ["The clients used more CPU than winsim: on this machine the figure is bounded by the "
                     "clients; winsim's own ceiling is about %.0f requests per CPU-second."
                     % (1000 / c["winsim_cpu_ms_per_request"]), ""]
+    if results.get("sizing"):
+        out += sizing.render(results["sizing"], results.get("capacity"), _table)
     return "\n".join(out).rstrip() + "\n"

@@ -4,8 +4,9 @@
     .venv/bin/python bench/run.py --quick    # tiny sizes, a minute: the harness end to end
 
 Prints the results and writes them to bench/results/latest.md and latest.json (--out DIR).
-Sections: 1+2 rollout (winsim estates, ansible-playbook), 3 engine, 4 capacity. Loopback
-addresses 127.0.30.2 onwards (127.0.31.x profile estate, 127.0.33.x capacity, 127.0.35.x
+Sections: 1+2 rollout (winsim estates, ansible-playbook), 3 engine, 4 capacity, 5 sizing (what one
+controller spends per host, and the execution nodes an estate needs). Loopback addresses 127.0.30.2
+onwards (127.0.31.x profile estate, 127.0.33.x capacity, 127.0.36-37.x sizing, 127.0.35.x and up
 --quick), away from the test suites' 127.64+ blocks and the demo's 127.0.10.x.
 """
 from __future__ import annotations
@@ -26,14 +27,16 @@ if sys.path and os.path.abspath(sys.path[0]) == os.path.join(ROOT, "bench"):
 else:
     sys.path.insert(0, ROOT)
 
-from bench import capacity, engine, report, rollout, targets  # noqa: E402
+from bench import capacity, engine, report, rollout, sizing, targets  # noqa: E402
 from bench.ansible_run import load_average  # noqa: E402
 
 FULL = {"sizes": (50, 200), "filters": (1000, 10000, 100000), "capacity_hosts": 200, "capacity_clients": 50,
-        "capacity_seconds": 10.0, "profile_hosts": 20, "base": "127.0.30.2"}
+        "capacity_seconds": 10.0, "profile_hosts": 20, "base": "127.0.30.2",
+        "sizing_hosts": 200, "sizing_forks": (50, 200), "sizing_latencies": (20, 100)}
 QUICK = {"sizes": (2,), "filters": (100, 1000), "capacity_hosts": 4, "capacity_clients": 2,
-         "capacity_seconds": 1.0, "profile_hosts": 2, "base": "127.0.35.2"}
-SECTIONS = ("rollout", "engine", "capacity")
+         "capacity_seconds": 1.0, "profile_hosts": 2, "base": "127.0.35.2",
+         "sizing_hosts": 3, "sizing_forks": (2,), "sizing_latencies": (20,)}
+SECTIONS = ("rollout", "engine", "capacity", "sizing")
 
 
 def _commit() -> str:
@@ -100,6 +103,15 @@ def run_capacity(args, sizes: dict, workdir: str, results: dict) -> None:
                                                                     c["error_count"]), flush=True)
 
 
+def run_sizing(args, sizes: dict, workdir: str, results: dict) -> None:
+    print("5. Sizing: emergency_block.yml on %d hosts, forks %s, latency %s ms" % (
+        sizes["sizing_hosts"], "/".join(map(str, sizes["sizing_forks"])),
+        "/".join(map(str, sizes["sizing_latencies"]))), flush=True)
+    bases = [_address(sizes["base"], 6 + i) for i in range(len(sizes["sizing_latencies"]))]
+    results["sizing"] = sizing.measure(os.path.join(workdir, "sizing"), sizes["sizing_hosts"], bases,
+                                       sizes["sizing_latencies"], sizes["sizing_forks"], args.node_cores)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes (2 hosts, 100 and 1000 filters)")
@@ -111,6 +123,8 @@ def main(argv=None) -> int:
                         "--quick: 2)")
     parser.add_argument("--latency-ms", type=int, default=20)
     parser.add_argument("--forks", type=int, default=50)
+    parser.add_argument("--node-cores", type=int, default=os.cpu_count() or 1,
+                        help="cores of the execution node the sizing table assumes (default: this machine's)")
     parser.add_argument("--repeat", type=int, default=3, help="engine timings: best of this many")
     parser.add_argument("--profile", choices=("missed", "always", "never"), default="missed",
                         help="profile where a target is missed (default), always or never")
@@ -155,6 +169,8 @@ def main(argv=None) -> int:
             run_engine(args, sizes, results)
         if "capacity" in sections:
             run_capacity(args, sizes, workdir, results)
+        if "sizing" in sections:
+            run_sizing(args, sizes, workdir, results)
     finally:
         if not keep:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -72,6 +72,28 @@ def test_profile_engine_and_capacity_sections(results):
     assert capacity["rss_idle_mb"] > 0
 
 
+def test_sizing_section_measured_each_run_and_derived_the_table(results):
+    data, md, stdout = results
+    sizing = data["sizing"]
+    assert set(sizing["fixed"]) == {"20-cold", "20-warm"}
+    assert [(r["kind"], r["forks"], r["hosts"]) for r in sizing["runs"]] == [("cold", 2, 3), ("warm", 2, 3)]
+    for run in list(sizing["fixed"].values()) + sizing["runs"]:
+        assert run["rc"] == 0 and run["hosts_failed"] == 0, run
+        # the main process is part of the controller tree, and both did work
+        assert 0 < run["cpu_main_s"] < run["cpu_controller_s"]
+        assert run["memory"]["samples"] >= 1 and run["memory"]["main_rss_peak_mb"] > 0
+    # the 1-host runs touched one host: cold is a read and a write, warm one command
+    assert sizing["fixed"]["20-cold"]["commands_per_host"] == 2 and sizing["fixed"]["20-warm"]["commands_per_host"] == 1
+    assert [r["hosts"] for r in sizing["table"]] == [1000, 10000, 50000]
+    for row in sizing["table"]:
+        for cell in row["cells"].values():
+            assert cell["limit"] in ("CPU", "main process", "forks x WinRM latency")
+            assert cell["nodes"] is None or cell["nodes"] >= 1
+    for heading in ("## 5. Sizing", "### Execution nodes to block an estate within 5 minutes",
+                    "nodes = ceil(H / (R x (300 s - T_fixed)))"):
+        assert heading in md and heading in stdout
+
+
 def test_results_file_names_targets_and_sections(results):
     data, md, stdout = results
     whats = {t["what"] for t in data["targets"]}
