@@ -25,7 +25,7 @@ SUPPORT_TOOLS = r"C:\Program Files\Support Tools"     # KB 813878: default Suppo
 RESOURCE_KIT = r"C:\Program Files\Resource Kit"       # KB 813878: default folder of ipsecpol.exe
 
 # NoDefaultExempt lives under the IPSEC driver key up to 2003 and under PolicyAgent from Vista on
-# ([D] KB 810207 "IPSec default exemptions are removed in Windows Server 2003"; Vista+: [I]).
+# ([D] KB 254728, KB 810207; Vista+ [E]: docs/windows-tools.md "Default exemptions").
 EXEMPT_KEY_LEGACY = r"SYSTEM\CurrentControlSet\Services\IPSEC"
 EXEMPT_KEY_MODERN = r"SYSTEM\CurrentControlSet\Services\PolicyAgent"
 

@@ -1,6 +1,6 @@
 """ipseccmd.exe (XP SP2 Support Tools) and ipsecpol.exe (Windows 2000 Resource Kit).
 
-Grammar: SYNTAX.md 3 ([D] W2K Resource Kit "IPSecPol Syntax", KB 813878). `-w` selects static mode
+Grammar: docs/windows-tools.md "ipseccmd and ipsecpol" ([D] W2K Resource Kit "IPSecPol Syntax", KB 813878). `-w` selects static mode
 (`REG` local registry, `DS[:domain]` the directory); without it the command is dynamic and lives in
 the PolicyAgent's memory. Filterspecs are read by winsim's own parser (tools/filterspec.py).
 
@@ -414,7 +414,7 @@ def run(host, argv: List[str], stdin: str = "") -> Result:
         if args and args[0].lower() == "show":
             return Result(stdout=run_show(host, args[1:]))
         if not args or args[0] in ("-?", "/?"):
-            raise IpseccmdError("winsim does not print ipseccmd's usage text; see SYNTAX.md 3.")
+            raise IpseccmdError("winsim does not print ipseccmd's usage text; see docs/windows-tools.md (ipseccmd and ipsecpol).")
         if args[0].lower() == "-file":
             raise IpseccmdError("winsim does not emulate batch mode (-file).")
         parsed = parse_args(args)

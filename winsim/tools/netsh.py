@@ -2,8 +2,8 @@
 (`netsh -f file`, `netsh exec file`, commands on stdin), `-c context`, `pushd`/`popd`.
 
 One netsh process keeps one `ipsec static` context, so `set store` holds for the rest of a script
-and is forgotten by the next netsh process (SYNTAX.md 1.2 [I]). Windows XP and 2000 have no ipsec
-context (SYNTAX.md 1 [I]). A script stops at its first failing command, netsh exits 1 [I].
+and is forgotten by the next netsh process (docs/windows-tools.md "Store selection", [I]). Windows XP and 2000 have no ipsec
+context (docs/windows-tools.md "Tools per Windows version", [I]). A script stops at its first failing command, netsh exits 1 [I].
 """
 from typing import List, Optional, Sequence, Tuple
 

@@ -1,6 +1,6 @@
 """netsh's tag=value argument grammar and the value types of the ipsec context.
 
-Rules (SYNTAX.md 1.1): tags are optional when values come in order; a tag may be abbreviated to an
+Rules (docs/windows-tools.md "netsh general rules", [H][E]): tags are optional when values come in order; a tag may be abbreviated to an
 unambiguous prefix ([H] examples `srca=`, `mir=`, `qmsec=`); spaces around `=` are tolerated ([E]);
 yes/no take y/n ([H]); keywords are case-insensitive ([E]).
 """
@@ -213,7 +213,7 @@ def _is_dns_name(value: str) -> bool:
 
 def check_generation(host, tag: str, value: str, addr: Address) -> None:
     """Windows Server 2003's netsh takes `(ip | dns | server)` ([H] ws2003 usage line) and its
-    store has no v2 filter section (factsheet 5.6): no IPv6, no ranges there."""
+    store has no v2 filter section (docs/policy-store.md 5.6): no IPv6, no ranges there."""
     if host.profile.blob_flavor == "legacy" and (addr.kind == "range" or ":" in addr.value):
         raise bad_value(tag, value, "an IPv4 address, a DNS name or a server type on this Windows version")
 
@@ -225,7 +225,7 @@ def canonical(addr: Address) -> Address:
         if addr.value == "0.0.0.0" and mask == "0.0.0.0":
             return ANY
         if addr.value == "0.0.0.0" and mask == "255.255.255.255":
-            return ME        # the probable legacy encoding of "me" (factsheet 5.5 [?])
+            return ME        # the probable legacy encoding of "me" (docs/policy-store.md 5.5 [?])
         return Address("ip", addr.value, mask)
     return addr
 

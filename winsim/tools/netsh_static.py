@@ -1,6 +1,6 @@
 """`netsh ipsec static`: the stored policy (local registry store or the domain store).
 
-Grammar: SYNTAX.md 1.3 [D][H]; behaviour: SYNTAX.md 1.4 [E] (success prints nothing; errors print
+Grammar: [D] "netsh ipsec" (learn.microsoft.com) and cc739550, [H]; behaviour: docs/windows-tools.md "netsh behaviour" [E] (success prints nothing; errors print
 `ERR IPsec[NNNNN]`; `add filter` creates its list and accepts duplicates; `delete filter` matches the
 given parameters; `delete policy` keeps filter lists and actions); assigning a policy unassigns the
 previous one (KB 813878). Each command works on the store as a model.HostState: decode, derive the
@@ -31,11 +31,11 @@ GPO_MISSING, GPO_LOCAL_STORE = 5088, 5089                                       
 
 
 def new_guid() -> str:
-    """Windows tools write object GUIDs in lower case (factsheet 2.1)."""
+    """Windows tools write object GUIDs in lower case (docs/policy-store.md 2.1)."""
     return "{%s}" % uuid.uuid4()
 
 
-# -- parameter tables (SYNTAX.md 1.3) -------------------------------------------------------------
+# -- parameter tables ([D] "netsh ipsec") ----------------------------------------------------------
 
 def _tags(*names: str, repeat: Tuple[str, ...] = ()) -> Tuple[Tag, ...]:
     return tuple(Tag(n, repeat=n in repeat) for n in names)
@@ -74,7 +74,7 @@ MUTATORS = ("add", "set", "delete")
 
 class StaticContext:
     """One netsh process's view of `ipsec static`: the store selected with `set store` lasts for
-    the rest of that process only (SYNTAX.md 1.2 [I])."""
+    the rest of that process only (docs/windows-tools.md "Store selection", [I])."""
 
     def __init__(self, host):
         self.host = host
@@ -185,7 +185,7 @@ def add_policy(ctx, state, args):
     _validate_mm(values)
     default_active = yesno("activatedefaultrule", str(values.get("activatedefaultrule", "yes")))
     if ctx.host.profile.blob_flavor == "modern":
-        default_active = False      # [I] the default response rule is not supported on Vista+ (factsheet 5.2)
+        default_active = False      # [I] the default response rule is not supported on Vista+ (docs/policy-store.md 5.2)
     policy = Policy(
         name=name, description=str(values.get("description", "")),
         polling_interval=integer("pollinginterval", str(values.get("pollinginterval", 180)), 0), guid=new_guid())
@@ -209,7 +209,7 @@ DEFAULT_RESPONSE_OFFERS = {
 def with_default_response(state: HostState, policy: Policy, active: bool,
                           flavor: str = "modern") -> Tuple[HostState, Policy]:
     """netsh writes a default response rule (an NFA with no filter list) into every new policy,
-    with its own unnamed negotiate action (factsheet 1 and 5.4, [C]). Unnamed objects decode
+    with its own unnamed negotiate action (docs/policy-store.md 1 and 5.4, [C]). Unnamed objects decode
     under their GUID."""
     guid = new_guid()
     action = FilterAction(name=guid, action="negotiate", offers=DEFAULT_RESPONSE_OFFERS[flavor], guid=guid)
@@ -229,7 +229,7 @@ def default_response_actions(state: HostState) -> set:
 
 def without_policy(state: HostState, policy: Policy) -> HostState:
     """Delete a policy with its rules and their default response actions; named filter lists and
-    actions stay (SYNTAX.md 1.4 [E])."""
+    actions stay (docs/windows-tools.md "netsh behaviour" [E])."""
     own = default_response_actions(state)
     state = replace(state, policies=tuple(p for p in state.policies if p is not policy))
     still = default_response_actions(state) | {name_key(r.filteraction) for p in state.policies for r in p.rules}
@@ -366,7 +366,7 @@ def add_filter(ctx, state, args):
     if flist is None:       # [H] add filter remark 1: "If the filter list does not exist it will be created."
         flist = FilterList(name=name, guid=new_guid())
         state = replace(state, filterlists=state.filterlists + (flist,))
-    # Duplicates are accepted, as real netsh does (SYNTAX.md 1.4 [E]).
+    # Duplicates are accepted, as real netsh does (docs/windows-tools.md "netsh behaviour" [E]).
     new = replace(flist, filters=flist.filters + (new_filter,))
     return replace(state, filterlists=tuple(new if f is flist else f for f in state.filterlists))
 
@@ -695,7 +695,7 @@ def render_rule(ctx, state, pol: Policy, number: int, rule: Rule, verbose: bool)
 
 
 def _master_pfs(ctx, pol: Policy) -> str:
-    """The Master-PFS-Required flag of the policy's ISAKMP blob ([MS-GPIPSEC] 2.2.1.1), YES or NO.
+    """The Master-PFS-Required flag of the policy's ISAKMP blob ([MS-GPIPSEC] 2.2.1.2.1), YES or NO.
     winsim writes it 0 whatever `mmpfs` says (main-mode settings are validated, not kept); the
     domain store's policies show NO ([I] simplification)."""
     if ctx.store.kind != "local":

@@ -85,8 +85,8 @@ def state_from_dict(data: Dict[str, Any]) -> HostState:
 
 
 
-# What NoDefaultExempt means, per Windows generation (SYNTAX.md 5.2: [D] KB 254728/811832 and
-# cc756041 for 2000/XP/2003; Vista+ from a reverse-engineering hint [E], and its default [I]).
+# What NoDefaultExempt means, per Windows generation ([D] KB 254728, KB 811832 and cc756041 for
+# 2000/XP/2003; Vista+ as docs/windows-tools.md "Default exemptions" says, [E], and its default [I]).
 _EXEMPT_MEANING = {
     0: "Broadcast, multicast, RSVP, Kerberos and IKE (ISAKMP) traffic is exempt from IPsec filtering",
     1: "Kerberos and RSVP are not exempt; broadcast, multicast and IKE (ISAKMP) traffic is exempt",

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: winsec.ipsec developers; GNU General Public License v3.0+
-"""The ipseccmd dialect (Windows XP SP2 Support Tools; SYNTAX.md 3), also the base of ipsecpol.
+"""The ipseccmd dialect (Windows XP SP2 Support Tools; docs/windows-tools.md "ipseccmd and ipsecpol"), also the base of ipsecpol.
 
 ipseccmd works per rule: `-w REG -p "Policy[:poll]" -r "Rule" -f specs -n BLOCK` creates the policy
 if needed and the rule with its filter list and filter action in one go ([D] KB 813878). It has no

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: winsec.ipsec developers; GNU General Public License v3.0+
-"""The netsh dialect: `netsh ipsec static ...` (SYNTAX.md 1.3) and `netsh ipsec dynamic ...` (2).
+"""The netsh dialect: `netsh ipsec static ...` and `netsh ipsec dynamic ...` ([D] "netsh ipsec", learn.microsoft.com).
 
 One change renders as one or more netsh commands, each `tag=value` (tags spelt out in full, yes/no
 for booleans). The first command of a change carries the change's undo: the rendering of its
@@ -12,7 +12,7 @@ Values: names pass model.parse_name; every value is free of control characters; 
 contain a double quote, because how netsh parses embedded quotes is not documented ([I]; the only
 hint is the `\\'` convention of rootca, [H] add rule remark 1). The rejection names the option.
 
-Domain store: `set store location=domain` holds only inside one netsh process ([I] SYNTAX 1.2), so
+Domain store: `set store location=domain` holds only inside one netsh process ([I] docs/windows-tools.md "Store selection"), so
 with store='domain' every static command becomes a netsh script (`pushd ipsec static`, `set store
 location=domain [domain=NAME]`, the command, `popd`) in a Command whose argv is `netsh -f
 SCRIPT_FILE`: the remote layer writes `script` to a temporary file and runs netsh -f on it. One
@@ -51,7 +51,7 @@ from ..plan import NETSH_MMPOLICY, dynamic_key, with_inverse
 from . import MASK, SCRIPT_FILE, Args, Command, check_host, check_secret, check_text
 
 MM_POLICY = NETSH_MMPOLICY
-# The policy blob keeps the interval in seconds in a DWORD (MS-GPIPSEC factsheet 4.1).
+# The policy blob keeps the interval in seconds in a DWORD (docs/policy-store.md 4.1).
 MAX_POLLING = (2 ** 32 - 1) // 60
 STATIC = ("netsh", "ipsec", "static")
 DYNAMIC = ("netsh", "ipsec", "dynamic")
@@ -122,7 +122,7 @@ def _in_domain(command: Command, domain: str, gpo: str = "") -> Command:
 
     A domain policy is assigned through a Group Policy object ([MS-GPIPSEC] 2.2.1: the GPO holds a
     reference to the policy), so `set policy ... assign=` names it with `gponame` ([D] netsh set
-    policy grammar, SYNTAX.md 1.3)."""
+    policy grammar, "netsh ipsec" on learn.microsoft.com)."""
     head = ["pushd ipsec static", "set store location=domain" + (
         " domain=" + script_token(_value("domain", domain)) if domain else "")]
     argv = tuple(command.argv)
@@ -230,7 +230,7 @@ def _protocol(value: int) -> str:
 
 def _filter_args(filt: Filter) -> List[str]:
     """The identifying parameters of a filter, all written out: `delete filter` and `dynamic delete
-    rule` must repeat them exactly ([E] SYNTAX 1.4), so add and delete share this one rendering."""
+    rule` must repeat them exactly ([E] docs/windows-tools.md "netsh behaviour"), so add and delete share this one rendering."""
     args = ["srcaddr=" + _address("srcaddr", filt.src), "dstaddr=" + _address("dstaddr", filt.dst)]
     args += _mask("srcmask", filt.src) + _mask("dstmask", filt.dst)
     args.append("protocol=" + _protocol(filt.protocol))
@@ -326,7 +326,7 @@ def _filteraction(verb: str, action: FilterAction, old: Optional[FilterAction] =
             raise ValidationError("qmsecmethods", action.offers, "no offers unless action is negotiate")
         for offer in action.offers:
             if bool(offer.lifetime_kb) != bool(offer.lifetime_s):
-                # netsh's grammar is `:k/s` ([H] SYNTAX.md 1.3); a lone `:900s` is not documented ([I])
+                # netsh's grammar is `:k/s` ([H] add filteraction usage); a lone `:900s` is not documented ([I])
                 raise ValidationError("methods", format_qmsecmethods([offer]), "both lifetimes for netsh, "
                                       "kilobytes and seconds, e.g. ESP[3DES,SHA1]:100000k/900s, or none",
                                       "netsh's qmsecmethods take a lifetime as k/s")

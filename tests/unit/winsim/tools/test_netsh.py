@@ -1,4 +1,4 @@
-"""winsim's netsh: `ipsec static` and `ipsec dynamic` semantics, scripts, errors (SYNTAX.md 1, 2)."""
+"""winsim's netsh: `ipsec static` and `ipsec dynamic` semantics, scripts, errors (docs/windows-tools.md)."""
 import pytest
 
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import netdiag, toolout

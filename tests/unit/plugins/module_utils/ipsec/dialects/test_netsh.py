@@ -1,4 +1,4 @@
-"""netsh dialect: every change op renders the argv the grammar (SYNTAX.md 1.3, 2) says."""
+"""netsh dialect: every change op renders the argv the grammar ([D] "netsh ipsec", learn.microsoft.com) says."""
 from dataclasses import replace
 
 import pytest
