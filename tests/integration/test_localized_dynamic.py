@@ -1,10 +1,14 @@
 """A German Windows over WinRM (winsim personality modern_de: netsh prints its dynamic listings with German
 labels). The static store is read from the registry and is right; the dynamic rules, read as text, are
-unknown: ipsec_info reports them as null with a warning, and ipsec_block does not call a block verified
-when it cannot see its dynamic filters. Never a silent empty list."""
+unknown: ipsec_info reports them as null with a warning, ipsec_block does not call a block verified
+when it cannot see its dynamic filters, and the drift check says they are unknown. Never a silent empty
+list."""
+import json
+
 import pytest
 import yaml
 
+from test_drift_check import PLAYBOOK, ansible_playbook
 from test_modules_kb import run_playbook
 from test_worm_block_role import CALLBACKS
 
@@ -58,3 +62,39 @@ def test_info_and_block_on_a_german_host(estate, ansible_env, tmp_path):
     assert both.get("after", {}).get("dynamic") != []
     # the host's own rule is still there, untouched
     assert [e.rule.filter.dst_port for e in sim.dynamic] == [445]
+
+
+ENFORCE = """
+- name: Bring every host to the baseline
+  hosts: all
+  gather_facts: false
+  roles:
+    - role: winsec.ipsec.ipsec_baseline
+      vars:
+        ipsec_baseline_mode: enforce
+"""
+
+
+@pytest.mark.winsim(count=2, personalities=("modern_de", "modern"))
+def test_drift_check_says_a_german_hosts_dynamic_rules_are_unknown(estate, ansible_env, tmp_path):
+    """playbooks/drift_check.yml: both hosts match the baseline; the German host's dynamic rules, which
+    the engine cannot read, are `unknown` with a warning, the English host's are read."""
+    names = {served.personality: served.name for served in estate.hosts}
+    german = estate.host(names["modern_de"]).host
+    for argv in (["netsh", "ipsec", "dynamic", "add", "mmpolicy", "name=AdminBlock"], RULE.split()):
+        assert german.run_tool(argv).rc == 0
+    setup = tmp_path / "setup.yml"
+    setup.write_text(ENFORCE)
+    rc, output = ansible_playbook(ansible_env, tmp_path, "-i", estate.inventory_path, str(setup))
+    assert rc == 0, output[-4000:]
+    rc, output = ansible_playbook(ansible_env, tmp_path, "-i", estate.inventory_path, PLAYBOOK)
+    assert rc == 0, output[-4000:]
+    report = json.loads((tmp_path / "drift-report" / "drift.json").read_text(encoding="utf-8"))
+    hosts = report["hosts"]
+    assert {name: h["status"] for name, h in hosts.items()} == {names["modern_de"]: "in_sync",
+                                                                names["modern"]: "in_sync"}
+    assert hosts[names["modern_de"]]["dynamic"] == "unknown" and warned(hosts[names["modern_de"]])
+    assert hosts[names["modern"]]["dynamic"] == "read" and not warned(hosts[names["modern"]])
+    assert report["counts"]["dynamic_unknown"] == 1
+    page = (tmp_path / "drift-report" / "drift.html").read_text(encoding="utf-8")
+    assert "1 whose dynamic rules could not be read (unknown)" in page
