@@ -4,6 +4,7 @@ Fed with winsim's output (English and the German personality's) and with the rea
 static show` captures (tests/fixtures/captures/), which are not dynamic listings at all.
 """
 import os
+import re
 
 import pytest
 
@@ -117,3 +118,16 @@ def test_no_problem_when_nothing_was_to_be_read(tmp_path):
     assert listings.dynamic_problem(transcript(german, agent="1  STOPPED")) is None
     assert listings.dynamic_problem(remote.Transcript()) is None
     assert listings.dynamic_problem(transcript(SimHost("e", "127.0.0.3", "modern_de", str(tmp_path / "e")))) is None
+
+
+def test_labels_are_read_whatever_their_padding(tmp_path):
+    """Microsoft's published samples collapse netsh's padding (`Label: value`, KB 4471134) or keep a
+    space of it (`Destination Port : 445`): the readers take either, as netsh's padded layout."""
+    host = host_with_rules(tmp_path, "modern", ("AdminBlock", "winsec-ipsec"))
+    for what, read in (("rule", listings.parse_dynamic_rules), ("all", listings.parse_dynamic_rules),
+                       ("mmpolicy all", listings.parse_mmpolicy_names)):
+        padded = show(host, what)
+        collapsed = re.sub(r"^(\S[^:\n]*?) +: ", r"\1: ", padded, flags=re.M)
+        one_space = re.sub(r"^(\S[^:\n]*?) +: ", r"\1 : ", padded, flags=re.M)
+        assert collapsed != padded and read(collapsed) == read(one_space) == read(padded)
+    assert "Destination Port: 445" in re.sub(r"^(\S[^:\n]*?) +: ", r"\1: ", show(host, "rule"), flags=re.M)
