@@ -9,6 +9,7 @@ those and the Containerfile's ANSIBLE_INSTALL_REFS (ansible-core, ansible-runner
 Then ansible-runner from that environment, the engine AWX starts in the image, runs
 winsec.ipsec.ipsec_info against a winsim host, with nothing from this checkout importable.
 """
+import fcntl
 import json
 import os
 import re
@@ -56,13 +57,16 @@ def context(tmp_path_factory):
     """(the build context ansible-builder wrote, the tarball it was given, a clean environment)."""
     tmp = tmp_path_factory.mktemp("ee")
     env = clean_env(tmp)
-    # Where execution-environment.yml expects the tarball (make ee builds it there too).
-    run(["ansible-galaxy", "collection", "build", "--force", "--output-path", os.path.join(REPO, "build", "ee"), REPO],
-        env, tmp)
-    built = os.path.join(REPO, "build", "ee", TARBALL)
-    shutil.copy(built, tmp / TARBALL)  # what was built now, kept apart from a later `make ee`
-    output = run(["ansible-builder", "create", "-f", os.path.join(REPO, "execution-environment.yml"),
-                  "-c", str(tmp / "context"), "--output-filename", "Containerfile"], env, tmp)
+    # Where execution-environment.yml expects the tarball (make ee builds it there too). The lock keeps
+    # pytest-xdist workers that each run this fixture from building it under each other's feet.
+    os.makedirs(os.path.join(REPO, "build", "ee"), exist_ok=True)
+    with open(os.path.join(REPO, "build", "ee.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        run(["ansible-galaxy", "collection", "build", "--force", "--output-path", os.path.join(REPO, "build", "ee"),
+             REPO], env, tmp)
+        shutil.copy(os.path.join(REPO, "build", "ee", TARBALL), tmp / TARBALL)  # what was built now
+        output = run(["ansible-builder", "create", "-f", os.path.join(REPO, "execution-environment.yml"),
+                      "-c", str(tmp / "context"), "--output-filename", "Containerfile"], env, tmp)
     assert "Complete!" in output, output
     return tmp / "context", tmp / TARBALL, env
 
@@ -116,8 +120,14 @@ def test_what_the_context_installs_runs_the_collection_against_winsim(context, e
     assert "winsec.ipsec:%s was installed successfully" % VERSION in output, output
     # Builder stage: the context's own introspect.py merges the collections' and the user's requirements.
     combined = tmp_path / "requirements.txt"
-    run([sys.executable, str(build / "scripts" / "introspect.py"), "introspect", "--user-pip",
-         str(build / "requirements.txt"), "--write-pip", str(combined), str(collections)], env, tmp_path)
+    output = run([sys.executable, str(build / "scripts" / "introspect.py"), "introspect", "--user-pip",
+                  str(build / "requirements.txt"), "--write-pip", str(combined), str(collections)], env, tmp_path)
+    # The installed collection declares its own Python packages (meta/execution-environment.yml), so an
+    # image that installs it from Galaxy, without this definition's list, gets them too.
+    declared = yaml.safe_load(output.split("\n\n", 1)[0])["python"]
+    runtime = pins(os.path.join(REPO, "requirements", "runtime.txt"))
+    from_collection = sorted(line.split("#")[0].strip() for line in declared if "from collection winsec.ipsec" in line)
+    assert from_collection == sorted(v for k, v in runtime.items() if k != "ansible-core"), declared
     # Base and final stages: a fresh Python with ANSIBLE_INSTALL_REFS and the combined requirements
     # (pip's cache makes this fast after the first run).
     venv = tmp_path / "ee-python"
