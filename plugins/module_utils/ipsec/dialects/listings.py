@@ -84,7 +84,13 @@ def dynamic_problem(transcript: remote.Transcript) -> Optional[str]:
     section = remote.dynamic_section(transcript)
     if section is None or remote.tool_missing(section):
         return None
-    if remote.policyagent_state(transcript.sections.get("policyagent")) != "running":
+    agent = transcript.sections.get("policyagent")
+    state = remote.policyagent_state(agent)
+    if agent is not None and not state:
+        # The rules are read only while the service runs; a state line the engine does not read (another
+        # display language, say) leaves them unread, which is not the same as none.
+        return "the PolicyAgent service's state could not be read from its `sc query` output, so its dynamic rules were not read"
+    if state != "running":
         return None
     netsh = section.name == "dynamic-netsh"
     tool = "netsh ipsec dynamic show rule" if netsh else "ipseccmd show filters"

@@ -131,3 +131,11 @@ def test_labels_are_read_whatever_their_padding(tmp_path):
         one_space = re.sub(r"^(\S[^:\n]*?) +: ", r"\1 : ", padded, flags=re.M)
         assert collapsed != padded and read(collapsed) == read(one_space) == read(padded)
     assert "Destination Port: 445" in re.sub(r"^(\S[^:\n]*?) +: ", r"\1: ", show(host, "rule"), flags=re.M)
+
+
+def test_a_service_state_the_engine_cannot_read_leaves_the_rules_unknown(tmp_path):
+    """The engine reads the dynamic rules only when `sc query` says RUNNING; a state line it does not
+    read (here a made-up translated label, [I]) must not pass for a stopped service with no rules."""
+    t = transcript(host_with_rules(tmp_path, "modern"), agent="4  RUNNING")
+    t.sections["policyagent"] = remote.Section("policyagent", "        ZUSTAND            : 4  RUNNING\n", 0)
+    assert "PolicyAgent" in listings.dynamic_problem(t)
