@@ -114,10 +114,13 @@ def test_the_graph_is_canary_then_sliced_estate_then_merge(export):
 
 
 def accepted_vars(playbook):
-    """The variables a playbook reads: its roles' argument specs and the names its own text templates."""
+    """The variables a playbook reads: its roles' argument specs and the names in its own expressions
+    ({{ }} templates and the bare expressions of when, that, failed_when and changed_when)."""
     text = open(os.path.join(REPO, playbook), encoding="utf-8").read()
     code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
-    names = set(re.findall(r"\b([a-z_][a-z0-9_]*)\b", code))
+    expressions = re.findall(r"\{\{(.*?)\}\}", code, re.S)
+    expressions += re.findall(r"^\s*(?:when|that|failed_when|changed_when):(.*)$", code, re.M)
+    names = set(re.findall(r"\b([a-z_][a-z0-9_]*)\b", " ".join(expressions)))
     for role in re.findall(r"name: winsec\.ipsec\.(\w+)", code):
         with open(os.path.join(REPO, "roles", role, "meta", "argument_specs.yml"), encoding="utf-8") as handle:
             names |= set(yaml.safe_load(handle)["argument_specs"]["main"]["options"])
@@ -137,6 +140,8 @@ def test_a_misspelt_variable_is_not_accepted():
     assert "worm_block_ports" in accepted_vars("playbooks/emergency_block.yml")
     assert "worm_block_port" not in accepted_vars("playbooks/emergency_block.yml")
     assert "worm_block_ports" not in accepted_vars("playbooks/merge_results.yml")
+    assert "rollout_record_dir" in accepted_vars("playbooks/merge_results.yml")
+    assert "merge" not in accepted_vars("playbooks/merge_results.yml")  # a word of a task name, not a variable
 
 
 class UnsafeDumper(yaml.SafeDumper):
