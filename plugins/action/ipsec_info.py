@@ -21,10 +21,16 @@ def handle(ctx):
     report = host.state_report(state, guids=True, everything=True)
     warnings = []
     # Dynamic rules the engine could not read are unknown, not absent (a localized listing, say).
-    problem = listings.dynamic_problem(remote.parse_transcript(out))
+    transcript = remote.parse_transcript(out)
+    problem = listings.dynamic_problem(transcript)
     if problem:
-        report.update(dynamic=None, mmpolicies=None)
+        report.update(dynamic=None, mmpolicies=None)        # the rules name main-mode policies too
         warnings.append(listings.unreadable_warning(problem))
+    else:
+        problem = listings.mmpolicy_problem(transcript)
+        if problem:
+            report.update(mmpolicies=None)
+            warnings.append(listings.MMPOLICY_UNREADABLE % problem)
     return {
         "changed": False,
         "warnings": warnings,

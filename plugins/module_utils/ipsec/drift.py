@@ -150,7 +150,7 @@ def dynamic_status(result: Mapping[str, Any]) -> str:
         for name, value in sections.items():
             if isinstance(value, Mapping) and isinstance(value.get("text"), str):
                 transcript.sections[str(name)] = remote.Section(str(name), value["text"], value.get("rc"))
-        if listings.dynamic_problem(transcript):
+        if listings.dynamic_problem(transcript) or listings.mmpolicy_problem(transcript):
             return UNKNOWN
     return READ
 

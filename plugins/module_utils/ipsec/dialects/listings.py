@@ -29,6 +29,8 @@ MMPOLICY_LABELS = ("Policy Name", "Soft SA Expiration Time", "Main Mode Life Tim
 STATISTICS_HEADING = "IPsec Statistics"
 _UNDERLINE = re.compile(r"^-+$")
 UNREADABLE = ("the dynamic rules could not be read, so they are reported as unknown (null), not as none: %s")
+MMPOLICY_UNREADABLE = ("the dynamic main-mode policies could not be read, so they are reported as unknown (null), "
+                       "not as none: %s")
 
 
 def parse_mmpolicy_names(text: str) -> Tuple[str, ...]:
@@ -79,8 +81,8 @@ def parse_dynamic_rules(text: str) -> Tuple[DynamicRule, ...]:
 
 
 def dynamic_problem(transcript: remote.Transcript) -> Optional[str]:
-    """Why a read's dynamic rules or main-mode policies could not be understood, or None when they
-    were (or were not to be read: no dynamic section, the tool missing, the service not running)."""
+    """Why a read's dynamic rules could not be understood, or None when they were (or were not to be
+    read: no dynamic section, the tool missing, the service not running)."""
     section = remote.dynamic_section(transcript)
     if section is None or remote.tool_missing(section):
         return None
@@ -89,18 +91,32 @@ def dynamic_problem(transcript: remote.Transcript) -> Optional[str]:
     if agent is not None and not state:
         # The rules are read only while the service runs; a state line the engine does not read (another
         # display language, say) leaves them unread, which is not the same as none.
-        return "the PolicyAgent service's state could not be read from its `sc query` output, so its dynamic rules were not read"
+        return ("the PolicyAgent service's state could not be read from its `sc query` output, so its "
+                "dynamic rules were not read")
     if state != "running":
         return None
     netsh = section.name == "dynamic-netsh"
     tool = "netsh ipsec dynamic show rule" if netsh else "ipseccmd show filters"
+    if section.rc not in (0, None) or toolout.parse_netsh_error(section.text):
+        return "%s failed (rc=%s)" % (tool, section.rc)
+    return _problem(parse_dynamic_rules if netsh else toolout.parse_ipseccmd_show_filters, section.text)
+
+
+def mmpolicy_problem(transcript: remote.Transcript) -> Optional[str]:
+    """Why a read's main-mode policy listing could not be understood, or None. A listing that failed
+    or answered with an `ERR IPsec[` line is not a problem here: the engine counts it as listing none,
+    since real netsh may answer so when there is no policy ([I])."""
+    listing = remote.mmpolicy_section(transcript)
+    if listing is None or listing.rc not in (0, None) or toolout.parse_netsh_error(listing.text):
+        return None
+    if remote.policyagent_state(transcript.sections.get("policyagent")) != "running":
+        return None
+    return _problem(parse_mmpolicy_names, listing.text)
+
+
+def _problem(parse, text: str) -> Optional[str]:
     try:
-        if section.rc not in (0, None) or toolout.parse_netsh_error(section.text):
-            return "%s failed (rc=%s)" % (tool, section.rc)
-        (parse_dynamic_rules if netsh else toolout.parse_ipseccmd_show_filters)(section.text)
-        listing = remote.mmpolicy_section(transcript) if netsh else None
-        if listing is not None and listing.rc in (0, None):
-            parse_mmpolicy_names(listing.text)
+        parse(text)
     except ToolOutputError as err:
         # The line itself is not repeated: a listing may hold what must not reach a log (a key).
         return ("%s output, line %d, is not in the layout the engine reads (the tool's display language "
@@ -115,4 +131,4 @@ def unreadable_warning(problem: str) -> str:
 
 
 __all__ = ["parse_mmpolicy_names", "parse_dynamic_rules", "without_statistics", "dynamic_problem",
-           "unreadable_warning", "STATISTICS_HEADING", "MMPOLICY_LABELS"]
+           "mmpolicy_problem", "unreadable_warning", "MMPOLICY_UNREADABLE", "STATISTICS_HEADING", "MMPOLICY_LABELS"]

@@ -100,17 +100,22 @@ def transcript(host, agent="4  RUNNING"):
 
 
 def test_dynamic_problem_on_a_german_host(tmp_path):
-    problem = listings.dynamic_problem(transcript(host_with_rules(tmp_path, "modern_de")))
-    assert problem and "line 1" in problem and "display language" in problem
-    assert "Regeln" not in problem                  # the listing's text is not repeated
+    t = transcript(host_with_rules(tmp_path, "modern_de"))
+    for problem in (listings.dynamic_problem(t), listings.mmpolicy_problem(t)):
+        assert problem and "line 1" in problem and "display language" in problem
+        assert "Regeln" not in problem and "Hauptmodus" not in problem     # the listing's text is not repeated
 
 
-def test_dynamic_problem_names_the_main_mode_listing_too(tmp_path):
+def test_the_main_mode_listing_has_its_own_problem(tmp_path):
     t = transcript(host_with_rules(tmp_path, "modern"))
-    assert listings.dynamic_problem(t) is None
+    assert listings.dynamic_problem(t) is None and listings.mmpolicy_problem(t) is None
     german = host_with_rules(tmp_path, "modern_de")
     t.sections[remote.MMPOLICY_SECTION] = remote.Section(remote.MMPOLICY_SECTION, show(german, "mmpolicy all"), 0)
-    assert "mmpolicy" in listings.dynamic_problem(t)
+    assert listings.dynamic_problem(t) is None                  # the rules were read
+    assert "mmpolicy" in listings.mmpolicy_problem(t)
+    # an error answer is what the engine takes for "none" ([I] real netsh with no policy): not unknown
+    t.sections[remote.MMPOLICY_SECTION] = remote.Section(remote.MMPOLICY_SECTION, "ERR IPsec[05063]\n", 0)
+    assert listings.mmpolicy_problem(t) is None
 
 
 def test_no_problem_when_nothing_was_to_be_read(tmp_path):
