@@ -2,13 +2,14 @@
 # Copyright: winsec.ipsec developers; GNU General Public License v3.0+
 """The binary `ipsecData` blobs of the static IPsec policy store, both ways.
 
-Layouts follow [MS-GPIPSEC] 2.2.1.x as summarised (and corrected against real captures) in
-`shared/reference/MS-GPIPSEC-factsheet.md`; section numbers below ("fs 5.5") point there.
+Layouts follow [MS-GPIPSEC] 2.2.1.x as summarised (and corrected against the real captures in
+tests/fixtures/registry/) in docs/policy-store.md; section numbers below ("fs 5.5") are that page's.
 
 Decoders parse by counts and string lengths and never trust Data-Length (fs 3); they accept zero or
 one trailing 0x00. Encoders take `flavor`: 'modern' copies Vista+ netsh output, 'legacy' copies
-Windows 2000/XP/2003 (the two differ only in the filter blob's Data-Length and trailer, and in the
-NFA's optional alternate-auth tail).
+Windows 2000/XP/2003 (the two differ in the filter blob's Data-Length and trailer, the NFA's
+optional alternate-auth tail, the default main-mode methods and the 64/8 words Windows 2000 writes
+in main-mode methods and quick-mode algorithm slots; see encode_isakmp_blob).
 
 Standard library only: this ships to controllers.
 """
@@ -198,6 +199,24 @@ class IsakmpData:
 # 28800 s. [I] netsh's documented default list may be longer; no capture shows it.
 DEFAULT_MM_METHODS = (MmMethod("3DES", "SHA1", 2),)
 DEFAULT_ISAKMP = IsakmpData(methods=DEFAULT_MM_METHODS)
+# What Windows 2000 wrote for a new policy (tests/fixtures/registry/vpnease_win2000_l2tp_template.reg,
+# its ipsecISAKMPPolicy): four methods, the policy's own MM-Lifetime stored as 0 (read as 28800; the
+# methods carry 28800 s).
+# The same four are netsh's documented default for Windows Server 2003 ("Netsh commands for Internet
+# Protocol security", mmsecmethods: 3DES-SHA1-2 3DES-MD5-2 DES-SHA1-1 DES-MD5-1).
+DEFAULT_ISAKMP_LEGACY = IsakmpData(methods=(MmMethod("3DES", "SHA1", 2), MmMethod("3DES", "MD5", 2),
+                                            MmMethod("DES", "SHA1", 1), MmMethod("DES", "MD5", 1)),
+                                   lifetime_s=0)
+# The words Windows 2000 writes after a main-mode method's cipher and hash ids and after a used
+# quick-mode algorithm slot's ids: 64 and 8 (key length and rounds, by their place in [MS-GPIPSEC]
+# 2.2.1.2.1 / 2.2.1.4.1, which call them zero or reserved); Windows 10 writes zeros [C].
+_LEGACY_KEY_BITS, _LEGACY_ROUNDS = 64, 8
+
+
+def default_isakmp(flavor: str) -> IsakmpData:
+    """The main-mode settings a new policy gets from the tools of that flavor's Windows."""
+    _check_flavor(flavor)
+    return DEFAULT_ISAKMP_LEGACY if flavor == "legacy" else DEFAULT_ISAKMP
 
 _MM_METHOD = struct.Struct("<BBHIIIIII8sB7sIIIII")
 
@@ -233,8 +252,10 @@ def decode_isakmp_blob(blob: bytes, what: str = "ipsecISAKMPPolicy") -> IsakmpDa
 
 
 def encode_isakmp_blob(data: IsakmpData = DEFAULT_ISAKMP, flavor: str = "modern") -> bytes:
-    """85 + 64*n bytes (fs 4.2). The instance GUID is written as zeros, as Win10 netsh does."""
+    """85 + 64*n bytes (fs 4.2). The instance GUID is written as zeros, as Win10 netsh does
+    ([I] Windows 2000 wrote a GUID there; readers ignore it)."""
     _check_flavor(flavor)
+    key_bits, rounds = (_LEGACY_KEY_BITS, _LEGACY_ROUNDS) if flavor == "legacy" else (0, 0)
     cipher_ids = {v: k for k, v in MM_CIPHERS.items()}
     hash_ids = {v: k for k, v in MM_HASHES.items()}
     rf_ids = {v: k for k, v in _RANDOM_FUNCTION.items()}
@@ -248,7 +269,7 @@ def encode_isakmp_blob(data: IsakmpData = DEFAULT_ISAKMP, flavor: str = "modern"
         # DH2048: Random-Function 1..4 where the cipher/hash pair has one, and the spec's group
         # 14 id 0x10000001 in the group field [S]; which of the two Windows itself writes is [?].
         group = 0x10000001 if m.group == 3 else m.group
-        parts.append(_MM_METHOD.pack(0, 0, 0, cipher_ids[m.cipher], 0, 0, hash_ids[m.hash], 0, 0,
+        parts.append(_MM_METHOD.pack(0, 0, 0, cipher_ids[m.cipher], key_bits, rounds, hash_ids[m.hash], key_bits, 0,
                                      b"\x00" * 8, rf, b"\x00" * 7, group, m.qm_limit, m.lifetime_kb,
                                      m.lifetime_s, 0))
     return _framed(ISAKMP_BLOB, b"".join(parts))
@@ -312,6 +333,7 @@ def encode_negpol_blob(offers: Sequence[QmOffer] = (), qmpfs: bool = False, soft
     """25 + 80*n bytes (fs 5.4). Block and permit actions have no offers. AH is written before
     ESP when an offer has both ([I] order not seen in a capture; the decoder takes either)."""
     _check_flavor(flavor)
+    words = struct.pack("<II", _LEGACY_KEY_BITS, _LEGACY_ROUNDS) if flavor == "legacy" else b"\x00" * 8
     parts = []
     all_offers = [(o, True) for o in offers] + ([(None, False)] if soft else [])
     for offer, real in all_offers:
@@ -320,13 +342,13 @@ def encode_negpol_blob(offers: Sequence[QmOffer] = (), qmpfs: bool = False, soft
             if offer.ah:
                 if offer.ah not in _AH_IDS:
                     raise IPsecError("qmsecmethods: AH %r is not valid; expected MD5 or SHA1" % offer.ah)
-                slots.append(_SLOT.pack(_AH_IDS[offer.ah], 0, 1, b"\x00" * 8))
+                slots.append(_SLOT.pack(_AH_IDS[offer.ah], 0, 1, words))
             if offer.esp_conf or offer.esp_auth:
                 conf, auth = offer.esp_conf or "None", offer.esp_auth or "None"
                 if conf not in _ESP_CONF_IDS or auth not in _ESP_AUTH_IDS:
                     raise IPsecError("qmsecmethods: ESP[%s,%s] is not valid; expected "
                                      "ESP[DES|3DES|None,MD5|SHA1|None]" % (conf, auth))
-                slots.append(_SLOT.pack(_ESP_CONF_IDS[conf], _ESP_AUTH_IDS[auth], 2, b"\x00" * 8))
+                slots.append(_SLOT.pack(_ESP_CONF_IDS[conf], _ESP_AUTH_IDS[auth], 2, words))
             if not slots:
                 raise IPsecError("qmsecmethods: an offer needs AH or ESP; got %r" % (offer,))
         secs, kb = (offer.lifetime_s, offer.lifetime_kb) if real else (0, 0)
@@ -731,7 +753,7 @@ def encode_filter_blob(filters: Sequence[Filter], flavor: str = "modern",
 
 
 __all__ = [
-    "FLAVORS", "MmMethod", "IsakmpData", "NegPolData", "NfaData", "DEFAULT_MM_METHODS", "DEFAULT_ISAKMP",
+    "FLAVORS", "MmMethod", "IsakmpData", "NegPolData", "NfaData", "DEFAULT_MM_METHODS", "DEFAULT_ISAKMP", "DEFAULT_ISAKMP_LEGACY", "default_isakmp",
     "guid_to_bytes", "bytes_to_guid", "new_guid",
     "decode_policy_blob", "encode_policy_blob", "decode_isakmp_blob", "encode_isakmp_blob",
     "decode_negpol_blob", "encode_negpol_blob", "decode_nfa_blob", "encode_nfa_blob",

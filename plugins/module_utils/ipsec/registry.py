@@ -19,7 +19,8 @@ from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 from .blobs import (DEFAULT_ISAKMP, decode_filter_blob, decode_negpol_blob,  # noqa: F401 (re-exported)
                     decode_nfa_blob, decode_policy_blob, encode_filter_blob, encode_isakmp_blob,
-                    encode_negpol_blob, encode_nfa_blob, encode_policy_blob, decode_isakmp_blob, new_guid)
+                    encode_negpol_blob, encode_nfa_blob, encode_policy_blob, decode_isakmp_blob, default_isakmp,
+                    new_guid)
 from .model import (DomainAssignment, FilterAction, FilterList, HostState, IPsecError, Policy, Rule,
                     name_key)
 
@@ -799,7 +800,7 @@ def encode_store(state: HostState, root: str = LOCAL_ROOT, flavor: str = "modern
     for pol, pol_guid, rule_guids in plans:
         isakmp_guid = "{%s}" % uuid.uuid5(_ISAKMP_NS, pol_guid)
         key = common(ISAKMP, isakmp_guid, "", "")
-        tree.set(key, "ipsecData", RegValue("REG_BINARY", encode_isakmp_blob(DEFAULT_ISAKMP, flavor)))
+        tree.set(key, "ipsecData", RegValue("REG_BINARY", encode_isakmp_blob(default_isakmp(flavor), flavor)))
         finish(key, [ref(POLICY, pol_guid)])
         for rule, rule_guid in zip(pol.rules, rule_guids):
             key = common(NFA, rule_guid, rule.name, rule.description)

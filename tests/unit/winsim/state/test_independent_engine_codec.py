@@ -8,12 +8,10 @@ Found while comparing the two writers with tests/fixtures/registry/vpnease_win20
   DES/MD5/1) with key-length 64 / rounds 8 / hash-length 64 words and MM lifetime 0;
 - zeros where Windows 2000 wrote 64 and 8 after every used quick-mode algorithm slot.
 Windows' readers probably ignore those words ([MS-GPIPSEC] 2.2.1.2.1 and 2.2.1.4.1 call them zero
-or reserved), so this is fidelity, not function; plugins/ belongs to the engine's owners, so the
-tests are strict xfails: they fail loudly (XPASS) once the engine writes what Windows 2000 wrote.
+or reserved), so this is fidelity, not function. The engine's legacy flavor now writes what Windows
+2000 wrote (blobs.DEFAULT_ISAKMP_LEGACY and the 64/8 words).
 """
 import struct
-
-import pytest
 
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import registry
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
@@ -34,8 +32,6 @@ def engine_store(state):
     return objects
 
 
-@pytest.mark.xfail(strict=True, reason="engine writes the Windows 10 ISAKMP object for Windows 2000 "
-                                       "(reported to the engine's owners, issue 14.2)")
 def test_engine_legacy_isakmp_matches_windows_2000():
     ours = engine_store(HostState(policies=(Policy("VPNease L2TP policy"),)))
     [mine], [real] = blobs_of(ours, "ipsecISAKMPPolicy"), blobs_of(capture(WIN2000), "ipsecISAKMPPolicy")
@@ -45,8 +41,6 @@ def test_engine_legacy_isakmp_matches_windows_2000():
     assert mine.mm_lifetime == real.mm_lifetime
 
 
-@pytest.mark.xfail(strict=True, reason="engine writes zeros where Windows 2000 writes 64/8 after each "
-                                       "used algorithm slot (reported to the engine's owners, issue 14.2)")
 def test_engine_legacy_offer_slots_match_windows_2000():
     action = FilterAction("L2TP negotiate", "negotiate", offers=(QmOffer("", "3DES", "MD5", 0, 300),))
     ours = engine_store(HostState(filteractions=(action,)))
