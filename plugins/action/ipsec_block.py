@@ -40,7 +40,8 @@ def handle(ctx):
         return plan
 
     try:
-        result = safety.run(ctx, planner, dialect=p["dialect"] or "", dynamic=block.dynamic)
+        result = safety.run(ctx, planner, dialect=p["dialect"] or "", dynamic=block.dynamic,
+                            sides=(startup.Startup,) if p["reapply_at_startup"] and block.dynamic else ())
     except IPsecError as err:
         unreadable = _unreadable_listing(err) if block.dynamic else None
         if unreadable is None:
@@ -52,11 +53,6 @@ def handle(ctx):
         known.update(changed=False, verified=False, problems=found,
                      summary="NOT blocked, NOT verified: %s" % found[0])
         raise host.HostError(known["summary"], **known) from None
-    if p["reapply_at_startup"] and block.dynamic:
-        try:
-            result = startup.manage(ctx.execute, result, ctx.check_mode, p["dialect"] or "")
-        except IPsecError as err:
-            raise host.HostError(str(err), **result) from None
     result.setdefault("planned", result["after"])
     # A real run judges what it read back; check mode judges its prediction.
     judged = state_from_dict(result["planned"] if ctx.check_mode else result["after"])

@@ -3,9 +3,9 @@
 """winsec.ipsec.ipsec_dynamic_block: volatile block filters (see plugins/modules/ipsec_dynamic_block.py)."""
 from __future__ import annotations
 
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import host, safety, startup
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import safety, startup
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import filters_option, precheck
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import DynamicRule, IPsecError, ValidationError
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import DynamicRule, ValidationError
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.plan import plan_dynamic
 # The dialect renderers (dialects.module imports them lazily), imported here so that the forked workers
 # inherit them: Ansible's collection loader compiles collection source anew on every import.
@@ -30,14 +30,9 @@ def handle(ctx):
         rules = tuple(DynamicRule(f) for f in filters_option("filters", p["filters"], dynamic=True))
         if p["state"] == "present":      # the dialect known before connecting
             precheck(ctx, filters=[r.filter for r in rules])
-    result = safety.run(ctx, lambda actual: plan_dynamic(actual, rules, state=p["state"]),
-                        dialect=p["dialect"] or "", dynamic=True)
-    if not p["reapply_at_startup"]:
-        return result
-    try:
-        return startup.manage(ctx.execute, result, ctx.check_mode, p["dialect"] or "")
-    except IPsecError as err:
-        raise host.HostError(str(err), **result) from None
+    return safety.run(ctx, lambda actual: plan_dynamic(actual, rules, state=p["state"]),
+                      dialect=p["dialect"] or "", dynamic=True,
+                      sides=(startup.Startup,) if p["reapply_at_startup"] else ())
 
 
 class ActionModule(WinsecAction):

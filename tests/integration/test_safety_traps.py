@@ -6,12 +6,16 @@ modern, 2003 and XP members of one winsim domain:
 - NoDefaultExempt per OS (SYNTAX.md 5.2): ipsec_info reports it, ipsec_exemptions sets it (check
   mode, idempotent, reboot_required) and winsim's filtering honours it only after a reboot;
 - reapply_at_startup: the dynamic filters it covers are back after a reboot, others are gone, and
-  clearing with the option removes the startup task.
+  clearing with the option removes the startup task; the startup task's file and scheduled task are
+  written in the same one write command as the filters, and undone with them when a later step fails.
 """
+import os
+
 import pytest
 
 from winsim.firewall import Packet, packet_verdict
 
+from test_concurrency import PLAYBOOKS, write_playbook
 from test_modules_kb import RoundTrips, host_names, run_playbook, task_trips
 from test_modules_states import check_documented
 
@@ -97,13 +101,18 @@ def test_domain_policy_exemptions_and_startup_reapply(estate, ansible_env):
         if personality == "xp":
             assert "0 or 1" in result("NoDefaultExempt 2 is unknown to XP [fails]")["msg"]
 
-        # reapply_at_startup: 1 write (planned from the state fact the task before returned, so no read)
-        # + 1 check of the startup task + 1 write of it
+        # reapply_at_startup: the startup task is part of the task's one transaction: planned from the fact
+        # the check-mode task before it returned (its read included the startup task), the filter, the
+        # file and the task are one write command
         reapplied = result("a dynamic block re-applied at startup [run]")
-        assert reapplied["round_trips"] == 3 and reapplied["startup_task"]["state"] == "present"
+        assert reapplied["round_trips"] == 1 and reapplied["startup_task"]["state"] == "present"
+        [write] = per_host[name]["a dynamic block re-applied at startup [run]"]
+        tools = {e["argv"][0] for e in write if e["changed"]}
+        assert tools == {"schtasks", "ipseccmd" if personality == "xp" else "netsh"}, write
         assert result("a dynamic block re-applied at startup [check]")["startup_task"] == reapplied["startup_task"]
+        # planned from the fact of the write: it says nothing is to be done, one read confirms it
         again = result("a dynamic block re-applied at startup [again]")
-        assert again["round_trips"] == 2 and not again["startup_task"]["changed"]
+        assert again["round_trips"] == 1 and not again["startup_task"]["changed"]
         assert len(sim.dynamic) == 2
 
     # Kerberos (TCP 88) is blocked by the domain policy unless exempt; the new value waits for a reboot
@@ -125,3 +134,36 @@ def test_domain_policy_exemptions_and_startup_reapply(estate, ansible_env):
     for served in estate.hosts:
         served.control({"reboot": True})
     assert all(not sim.dynamic for sim in sims.values())
+
+
+@pytest.mark.winsim(count=2, personalities=("modern", "xp"))
+def test_the_startup_task_is_written_in_the_one_write_command_and_undone_with_it(estate, ansible_env, tmp_path):
+    env = dict(ansible_env, ANSIBLE_CALLBACK_PLUGINS=os.path.join(PLAYBOOKS, "callback_plugins"))
+    block = {"name": "block", "winsec.ipsec.ipsec_dynamic_block": {"filters": ["[*=0:1434:UDP]"],
+                                                                   "reapply_at_startup": True}}
+    path = write_playbook(tmp_path, "reapply", [block])
+    planned = run_playbook(estate, env, path, check=True)["block"]
+    trips = RoundTrips(estate)
+    for served in estate.hosts:
+        # the last step creates the scheduled task; the ones before it are the filter's tool commands
+        # and the file's Set-Content (no tool): fail the task's creation, after the file was written
+        commands = planned[served.host.name]["commands"]
+        assert commands[-2].startswith("write %SystemRoot%\\winsec-reapply-dynamic.cmd"), commands
+        assert commands[-1].startswith("schtasks /create /tn winsec-reapply-dynamic"), commands
+        served.host.configure(fail_step=len(commands) - 1)
+    failed = run_playbook(estate, env, path)["block"]
+    for served in estate.hosts:
+        sim, r = served.host, failed[served.host.name]
+        assert r["failed"] and "step %d of %d failed" % (len(r["commands"]), len(r["commands"])) in r["msg"], r
+        assert "the host is as it was before the task" in r["msg"] and not r["changed"]
+        assert len(trips.calls[sim.name]) == 2          # the read, and the one write command that undid it all
+        assert not sim.dynamic and not sim.scheduler.tasks
+        assert not [p for p in sim.fs if p.lower().endswith("winsec-reapply-dynamic.cmd")]
+    done = run_playbook(estate, env, path)["block"]
+    for served in estate.hosts:
+        sim, r = served.host, done[served.host.name]
+        assert r["changed"] and r["startup_task"]["state"] == "present" and r["round_trips"] == 2, r
+        changing = [call for call in trips.calls[sim.name][2:] if any(e["changed"] for e in call)]
+        assert len(changing) == 1       # filter, file and task: one WinRM command
+        sim.reboot()
+        assert [d.rule.filter.dst_port for d in sim.dynamic] == [1434]

@@ -16,7 +16,7 @@ The caller passes `execute(script) -> (rc, stdout, stderr)` (the action plugin's
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from . import dialects, directory, guard, lockout, netdiag, registry, remote, toolout
@@ -26,6 +26,7 @@ from .plan import canonical as planner_shape
 from .report import SECRET_MASK, state_to_dict
 
 Execute = Callable[[str], Tuple[int, str, str]]
+_DYNAMIC_SECTIONS = ("dynamic-netsh", remote.MMPOLICY_SECTION, "dynamic-ipseccmd")
 Planner = Callable[[HostState], object]
 
 # KB 813878 and SYNTAX.md 6: dynamic policy is discarded when PolicyAgent stops or the host reboots.
@@ -335,18 +336,24 @@ class Prepared:
     predicted: HostState
     secrets: List[str]
     shown: Dict[str, object]
+    sides: List[object] = field(default_factory=list)      # planned side changes (startup.SideChange)
 
 
 def holds_secret(state: HostState, transcript: Optional[remote.Transcript] = None) -> bool:
     """Whether a state holds a pre-shared key (its read sections must not become a fact): a rule of
     the store with one, or a dynamic listing that mentions one (other tools' dynamic rules are not
-    decoded to that depth; [I] whether netsh prints a key there, so any mention counts)."""
+    decoded to that depth; [I] whether netsh prints a key there, so any mention counts), or a startup
+    file whose commands pass one (netsh psk=, ipseccmd -a p:)."""
     if any(isinstance(a, AuthMethod) and a.kind == "psk" and a.value
            for p in state.policies for r in p.rules for a in r.auth):
         return True
     sections = transcript.sections.values() if transcript is not None else ()
-    return any(re.search(r"pre-?shared", s.text, re.IGNORECASE) for s in sections
-               if s.name.startswith(("dynamic-", "mmpolicies-")))
+    for section in sections:
+        if section.name.startswith(("dynamic-", "mmpolicies-")) and re.search(r"pre-?shared", section.text, re.I):
+            return True
+        if section.name == "startup-file" and re.search(r"psk=|\bp:", section.text, re.I):   # startup.py's file
+            return True
+    return False
 
 
 def busy_message() -> str:
@@ -358,17 +365,23 @@ def busy_message() -> str:
 class Flow:
     """One task on one host. Costs, in WinRM commands: a read (1) and, when something changes, one
     write script that checks the state is still the one planned from, writes, undoes on failure
-    and reads back (2). Planned from a state fact that still matches: the write alone (1)."""
+    and reads back (2). Planned from a state fact that still matches: the write alone (1).
+
+    `sides`: changes beside the IPsec policy made in the same transaction (startup.Startup): each
+    names the read sections it needs and plans from the state read and the predicted one."""
 
     def __init__(self, execute: Execute, check_mode: bool, dialect: str = "", store: str = "local",
                  domain: str = "", gpo: str = "", dynamic: bool = False, local_address: str = "",
                  guard_ports: Sequence[int] = MANAGEMENT_PORTS, allow_lockout: bool = False, controller: str = "",
-                 confirm=None, when_domain_policy: str = "warn", host_name: str = ""):
+                 confirm=None, when_domain_policy: str = "warn", host_name: str = "", sides: Sequence = ()):
         self.execute, self.check_mode, self.dialect, self.store = execute, check_mode, dialect, store
         self.domain, self.gpo, self.dynamic, self.local_address = domain, gpo, dynamic, local_address
         self.guard_ports, self.allow_lockout, self.controller = guard_ports, allow_lockout, controller
         self.confirm, self.when_domain_policy, self.host_name = confirm, when_domain_policy, host_name
         self.directory = domain if store == "domain" else None
+        self.sides = tuple(sides)
+        self.side_sections = {n for side in self.sides for n in side.sections}
+        self.startup = bool(self.side_sections & set(remote.STARTUP_SECTIONS))
         self.trips = 0
         self.last: Optional[Snapshot] = None       # the latest state read from the host (for the fact)
         self.notes: List[str] = []
@@ -406,7 +419,8 @@ class Flow:
     # -- 1. read ---------------------------------------------------------------------------------
     def read(self) -> Snapshot:
         """One round trip: the read script, parsed."""
-        rc, out, err, transcript = self.send(remote.read_script(dialect=self.dialect, directory=self.directory))
+        rc, out, err, transcript = self.send(remote.read_script(dialect=self.dialect, directory=self.directory,
+                                                                startup=self.startup))
         if "os" not in transcript.sections or "store" not in transcript.sections:
             raise HostError("the read script did not complete (rc=%s): %s" % (rc, (err or out).strip()[:500]))
         return self.snapshot(transcript)
@@ -417,7 +431,7 @@ class Flow:
         if self.check_mode or self.store != "local":
             return None
         transcript = guard.usable_fact(fact, self.host_name, self.dialect)
-        if transcript is None:
+        if transcript is None or not self.side_sections <= set(transcript.sections) | set(_DYNAMIC_SECTIONS):
             return None
         try:
             return Snapshot(state_from_transcript(transcript, self.dialect, self.dynamic), transcript, False)
@@ -458,8 +472,15 @@ class Flow:
         self._domain_policy(before, result)
         predicted = replace(plan.after, os=os, policyagent=before.policyagent,
                             no_default_exempt=before.no_default_exempt)
+        sides = self._plan_sides(snap, predicted, effective, result)
+        side_steps = [step for side in sides for step in side.steps]
+        secrets += [secret for side in sides for secret in side.secrets]
         if not plan.changes:
-            return Prepared(plan, result, [], predicted, secrets, shown)
+            if side_steps:
+                result["planned"] = state_report(predicted)
+                result["commands"] = [redact(s.display, secrets) for s in side_steps]
+                result["diff"] = _side_diff({"before": "", "after": ""}, sides)
+            return Prepared(plan, result, side_steps, predicted, secrets, shown, sides)
 
         def blocks(state):
             variants = [replace(state, assigned=name) for name in in_effect] or [state]
@@ -472,13 +493,13 @@ class Flow:
             raise HostError(lockout.refusal(cut), **result)
         result["warnings"] += ["the management connection may be cut: %s" % c for c in cut]
         try:
-            steps = render_steps(plan, before, effective, self.store, self.domain, self.gpo)
+            steps = render_steps(plan, before, effective, self.store, self.domain, self.gpo) + side_steps
             if self.confirm is not None:
                 steps = self.confirm.steps(steps, os.generation)
         except IPsecError as err:       # e.g. a value this dialect cannot express
             raise HostError(str(err), **result) from None
         result["commands"] = [redact(s.display, secrets) for s in steps]
-        result["diff"] = _diff(before, predicted, self.local_address, secrets, **shown)
+        result["diff"] = _side_diff(_diff(before, predicted, self.local_address, secrets, **shown), sides)
         if self.dynamic:
             if any(c.op == "add_dynamic" for c in plan.changes):     # removing filters leaves nothing to vanish
                 result["warnings"].append(DYNAMIC_WARNING)
@@ -486,7 +507,21 @@ class Flow:
                 raise HostError("the IPsec Policy Agent service (PolicyAgent) is %s: dynamic filters need it "
                                 "running; start it with `sc start PolicyAgent` (or `net start policyagent`)"
                                 % (before.policyagent or "in an unknown state"), **result)
-        return Prepared(plan, result, steps, predicted, secrets, shown)
+        return Prepared(plan, result, steps, predicted, secrets, shown, sides)
+
+    def _plan_sides(self, snap: Snapshot, predicted: HostState, dialect: str, result: dict) -> list:
+        """Each side change, planned from the sections read and the predicted state; its report
+        goes into the result (in check mode too)."""
+        sides = []
+        for side in self.sides:
+            try:
+                planned = side.plan(snap.transcript, predicted, dialect)
+            except IPsecError as err:
+                raise HostError(str(err), **result) from None
+            result[planned.key] = planned.report
+            result["notes"] += planned.notes
+            sides.append(planned)
+        return sides
 
     def _domain_policy(self, before: HostState, result: dict) -> None:
         """when_domain_policy: a GPO-assigned domain policy overrides the local store (KB 813878)."""
@@ -509,10 +544,12 @@ class Flow:
     def transact(self, prepared: Prepared, snap: Snapshot) -> remote.Transcript:
         """The one write command: lock, precheck against `snap`'s fingerprints, the steps (undone on
         a failure), the read-back. Returns its transcript (stale when the precheck failed)."""
-        names = guard.scope(prepared.plan.changes, self.store, from_fact=not snap.fresh)
+        names = set(guard.scope(prepared.plan.changes, self.store, from_fact=not snap.fresh))
+        names |= {n for side in prepared.sides if side.steps for n in side.sections}
+        names = [n for n in remote.SECTIONS if n in names]
         precheck = guard.precheck_lines(snap.transcript.fingerprint, names, self.dialect, self.directory)
         script = remote.write_script(prepared.steps, dialect=self.dialect, directory=self.directory,
-                                     precheck=precheck,
+                                     precheck=precheck, startup=self.startup,
                                      prelude=(lambda stdin: [self.confirm.preamble(stdin)]) if self.confirm else None)
         rc, out, err, transcript = self.send(script)
         if guard.stale(transcript) is not None:
@@ -529,9 +566,9 @@ class Flow:
         """A step failed: the script undid the steps done before it, newest first, and read back."""
         number, rc, output = transcript.failed
         steps, secrets, result = prepared.steps, prepared.secrets, prepared.result
-        message = ("step %d of %d failed (rc=%s): %s\n%s" % (number, len(steps), rc, redact(steps[number - 1].display,
-                                                                                        secrets),
-                                                            redact(output.strip(), secrets)))
+        failed_step = redact(steps[number - 1].display, secrets)
+        message = "step %d of %d failed (rc=%s): %s\n%s" % (
+            number, len(steps), rc, failed_step, redact(output.strip(), secrets))
         undo_failed = bool(transcript.undo_failed)
         result["changed"] = undo_failed
         try:
@@ -564,6 +601,11 @@ class Flow:
         # What the plan covers: a dynamic task's plan was not made to predict the static store, which
         # another writer may have changed between the read and the write (outside the precheck's scope).
         static = not self.dynamic or any(not c.op.endswith("_dynamic") for c in prepared.plan.changes)
+        for side in prepared.sides:
+            wrong = side.verify(transcript)
+            if wrong is not None:
+                raise HostError("%s; every command reported success: run the task again to plan from the state now"
+                                % wrong, **result)
         if same_store(verified, prepared.predicted, self.dynamic, static):
             return result
         result["changed"] = not same_store(snap.state, verified, self.dynamic, static)
@@ -638,7 +680,8 @@ class Flow:
 def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
         store: str = "local", domain: str = "", dynamic: bool = False, local_address: str = "",
         guard_ports: Sequence[int] = MANAGEMENT_PORTS, allow_lockout: bool = False, controller: str = "",
-        confirm=None, when_domain_policy: str = "warn", gpo: str = "", fact=None, host_name: str = "") -> dict:
+        confirm=None, when_domain_policy: str = "warn", gpo: str = "", fact=None, host_name: str = "",
+        sides: Sequence = ()) -> dict:
     """Read, plan and (unless check mode) write and verify. Returns the task result.
 
     dynamic: the task manages dynamic filters (they must be read strictly, PolicyAgent must run,
@@ -654,6 +697,7 @@ def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
              Policy object whose assignment `assigned` means.
     fact, host_name: the state fact an earlier task left for inventory host `host_name`
              (guard.usable_fact); a plan made from it is written only if the host still matches it.
+    sides:   changes beside the policy that the same write command makes (Flow).
     Every result, failed or not, holds `ansible_facts.winsec_ipsec_state` when the host was read.
     """
     if dialect == "ipsecpol":
@@ -663,7 +707,8 @@ def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
                               "winsec.ipsec.ipsec_policy state=rendered dialect=ipsecpol")
     flow = Flow(execute, check_mode, dialect=dialect, store=store, domain=domain, gpo=gpo, dynamic=dynamic,
                 local_address=local_address, guard_ports=guard_ports, allow_lockout=allow_lockout,
-                controller=controller, confirm=confirm, when_domain_policy=when_domain_policy, host_name=host_name)
+                controller=controller, confirm=confirm, when_domain_policy=when_domain_policy, host_name=host_name,
+                sides=sides)
     try:
         return flow.run(planner, fact)
     except HostError as error:
@@ -704,6 +749,15 @@ def _diff(before, after, local_address, secrets, **domain):
     return {k: redact(v, secrets) for k, v in netdiag_diff(before, after, local_address, **domain).items()}
 
 
+def _side_diff(diff: Dict[str, str], sides) -> Dict[str, str]:
+    """The diff with each side change that has steps (its own text is masked already)."""
+    changing = [side for side in sides if side.steps]
+    if not changing:
+        return diff
+    return {"before": diff.get("before", "") + "".join(side.diff[0] for side in changing),
+            "after": diff.get("after", "") + "".join(side.diff[1] for side in changing)}
+
+
 def _finish(result: dict) -> dict:
     result["warnings"] = list(dict.fromkeys(result["warnings"]))
     if not result["notes"]:
@@ -713,8 +767,8 @@ def _finish(result: dict) -> dict:
 
 def state_from_saved(text: str) -> HostState:
     """Saved output -> HostState: `reg query /s` text, a regedit .reg export, or netdiag text."""
-    if isinstance(text, bytes) or text.lstrip("\ufeff \r\n").lower().startswith(("windows registry editor",
-                                                                                   "regedit4")):
+    exported = ("windows registry editor", "regedit4")
+    if isinstance(text, bytes) or text.lstrip("\ufeff \r\n").lower().startswith(exported):
         return registry.decode_store(registry.parse_reg_file(text))
     if "IP Security test" in text or "IPSec policy" in text.replace("IPsec", "IPSec"):
         return netdiag.parse(text).host_state()

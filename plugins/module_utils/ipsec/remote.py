@@ -209,7 +209,11 @@ def _say(text: str) -> str:
 
 # Every read section, in the order the read script prints them (guard.py scopes a precheck by them).
 SECTIONS = ("os", "store", "policyagent", "exempt", "dynamic-netsh", MMPOLICY_SECTION, "dynamic-ipseccmd",
-            "directory", "directory-gpos")
+            "directory", "directory-gpos", "startup-file", "startup-task")
+# reapply_at_startup's batch file and scheduled task (startup.py), read only for the tasks that manage them.
+STARTUP_FILE = "%SystemRoot%\\winsec-reapply-dynamic.cmd"
+STARTUP_TASK = "winsec-reapply-dynamic"
+STARTUP_SECTIONS = ("startup-file", "startup-task")
 FINGERPRINT = "fingerprint"
 # Fingerprints are SHA-1 of the section's text, computed on the host (the controller only echoes
 # them, so code pages never matter): Microsoft docs "SHA1CryptoServiceProvider Class" (.NET 2.0 on,
@@ -266,7 +270,7 @@ def fingerprint_lines() -> List[str]:
 
 
 def read_lines(dialect: str = "", directory: Optional[str] = None, emit: bool = True,
-               only: Optional[Sequence[str]] = None) -> List[str]:
+               only: Optional[Sequence[str]] = None, startup: bool = False) -> List[str]:
     """The read sections as script lines (shared by the read and the write script).
 
     `dialect` forces which tool lists the dynamic filters (and so proves that tool exists);
@@ -275,9 +279,12 @@ def read_lines(dialect: str = "", directory: Optional[str] = None, emit: bool = 
     host's own domain) adds the domain store's sections; None leaves them out. Every section
     leaves its fingerprint in fingerprint_var(name). `emit` False prints nothing (guard.py's
     precheck); `only` runs just those sections (the OS version always: the others depend on it);
-    with `emit` the fingerprint section follows.
+    with `emit` the fingerprint section follows. `startup` adds the startup task's sections (the
+    file's text, `schtasks /query` of the task; `only` names them itself).
     """
     def wanted(name):
+        if name in STARTUP_SECTIONS and only is None:
+            return startup
         return only is None or name in only
 
     lines = [_SHA] + ["%s = ''" % fingerprint_var(name) for name in SECTIONS]
@@ -312,12 +319,18 @@ def read_lines(dialect: str = "", directory: Optional[str] = None, emit: bool = 
         lines += ["} else {"] + netsh + ["}"]
     if directory is not None and (wanted("directory") or wanted("directory-gpos")):
         lines += directory_lines(directory, emit)
+    # Through cmd /c: `type` of a missing file and `schtasks /query` of a missing task exit 1.
+    if wanted("startup-file"):
+        lines += _section("startup-file", 'cmd /c type "%s"' % STARTUP_FILE, emit)
+    if wanted("startup-task"):
+        lines += _section("startup-task", "cmd /c schtasks /query /tn %s" % STARTUP_TASK, emit)
     return lines + (fingerprint_lines() if emit else [])
 
 
-def read_script(dialect: str = "", directory: Optional[str] = None) -> Script:
+def read_script(dialect: str = "", directory: Optional[str] = None, startup: bool = False) -> Script:
     """The read script, holding the host-side lock; short enough for the command line."""
-    return plain_script(lock_lines() + read_lines(dialect, directory) + unlock_lines() + ["exit 0"])
+    return plain_script(lock_lines() + read_lines(dialect, directory, startup=startup) + unlock_lines()
+                        + ["exit 0"])
 
 
 @dataclass(frozen=True)
@@ -328,6 +341,9 @@ class Step:
     undo: Tuple["Step", ...] = ()
     display: str = ""                   # redacted, for messages
     hidden: Tuple[str, ...] = field(default=(), repr=False)     # argv elements and script lines with a secret
+    # Instead of a tool: write a file (path as PowerShell takes it, e.g. "$env:SystemRoot\\x.cmd"; its
+    # lines, or None to delete it). A failure to write is the step's failure (rc 1), as a tool's.
+    file: Optional[Tuple[str, Optional[Tuple[str, ...]]]] = None
 
 
 def _command_lines(step: Step, var: str = "$out", stdin: Optional[Stdin] = None) -> List[str]:
@@ -339,6 +355,8 @@ def _command_lines(step: Step, var: str = "$out", stdin: Optional[Stdin] = None)
     """
     if step.hidden and stdin is None:
         raise IPsecError("internal: step %r holds a secret but the script reads no stdin" % step.display)
+    if step.file is not None:
+        return _file_lines(step, var, stdin)
     if not step.script:
         program = step.argv[0]
         if not _PROGRAM.match(program):
@@ -358,6 +376,17 @@ def _command_lines(step: Step, var: str = "$out", stdin: Optional[Stdin] = None)
     return [set_content_lines(path, body, [h.strip() for h in step.hidden], stdin),
             '%s = netsh -f "%s" 2>&1' % (var, path), "$rc = $LASTEXITCODE",
             'Remove-Item -LiteralPath "%s"' % path]
+
+
+def _file_lines(step: Step, var: str, stdin: Optional[Stdin]) -> List[str]:
+    """A file step: Set-Content (or Remove-Item) that stops on an error, caught as the step's failure
+    (about_Try_Catch_Finally; -ErrorAction Stop makes the cmdlet's error terminating)."""
+    path, lines = step.file
+    if lines is None:
+        command = 'Remove-Item -LiteralPath "%s" -ErrorAction Stop' % path
+    else:
+        command = set_content_lines(path, lines, step.hidden, stdin) + " -ErrorAction Stop"
+    return ["%s = ''" % var, "$rc = 0", "try {", command, "} catch {", '%s = "$_"' % var, "$rc = 1", "}"]
 
 
 def _step_lines(step: Step, number: int, stdin: Optional[Stdin] = None) -> List[str]:
@@ -409,14 +438,14 @@ def write_lines(steps: Sequence[Step], first: int = 1, precheck: Sequence[str] =
 
 
 def write_script(steps: Sequence[Step], verify: bool = True, dialect: str = "", precheck: Sequence[str] = (),
-                 directory: Optional[str] = None, prelude=None) -> Script:
+                 directory: Optional[str] = None, prelude=None, startup: bool = False) -> Script:
     """The whole batch as one write script (one WinRM command): lock, precheck, the steps with
     their undo, the read-back, unlock. Its secrets are in `.stdin`, never in the text.
     `prelude(stdin) -> lines` adds lines run after a passed precheck (confirm.py)."""
     stdin = Stdin()
     lines = lock_lines() + write_lines(steps, 1, precheck, stdin, prelude(stdin) if prelude else ())
     if verify:
-        lines += read_lines(dialect, directory)
+        lines += read_lines(dialect, directory, startup=startup)
     return make_script(lines + unlock_lines() + ["exit 0"], stdin.values)
 
 
@@ -640,4 +669,5 @@ __all__ = [
     "write_lines", "write_script", "undo_steps", "command_line_length",
     "parse_transcript", "reg_values", "os_info", "policyagent_state", "no_default_exempt",
     "store_text", "tool_missing", "dynamic_section", "mmpolicy_section", "MMPOLICY_SECTION",
+    "STARTUP_FILE", "STARTUP_TASK", "STARTUP_SECTIONS",
 ]

@@ -47,9 +47,14 @@ def controller_of(ctx) -> str:
 
 
 def run(ctx, planner, dialect: str = "", dynamic: bool = False, store: str = "local", domain: str = "",
-        gpo: str = "") -> dict:
+        gpo: str = "", sides=()) -> dict:
+    """host.run with the safety options; `sides`: changes beside the policy in the same write
+    (startup.Startup for reapply_at_startup)."""
     p = ctx.params
     timeout = check_timeout(p.get("confirm_timeout"))
+    if timeout and sides:
+        raise ValidationError("confirm_timeout", timeout, "no confirm_timeout with reapply_at_startup",
+                              "the host's undo batch file cannot put the startup task's own file back")
     choice = p.get("when_domain_policy") or "warn"
     if choice not in DOMAIN_POLICY_CHOICES:
         raise ValidationError("when_domain_policy", choice, ", ".join(DOMAIN_POLICY_CHOICES))
@@ -64,7 +69,8 @@ def run(ctx, planner, dialect: str = "", dynamic: bool = False, store: str = "lo
                           local_address=ctx.local_address, guard_ports=ctx.guard_ports,
                           allow_lockout=p["allow_lockout"], controller=controller_of(ctx), confirm=confirm,
                           when_domain_policy=choice, store=store, domain=domain, gpo=gpo,
-                          fact=getattr(ctx, "state_fact", None), host_name=getattr(ctx, "host_name", ""))
+                          fact=getattr(ctx, "state_fact", None), host_name=getattr(ctx, "host_name", ""),
+                          sides=sides)
     except LostConnection as lost:
         if confirm is None or confirm.written_at is None:
             raise host.HostError(str(lost), changed=False) from None
