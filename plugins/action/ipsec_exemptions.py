@@ -16,7 +16,7 @@ MODULE_DOCS = module_documentation(docs)
 def handle(ctx):
     p = ctx.params
     return exemptions.run(ctx.execute, p["value"], p["state"], ctx.check_mode, dialect=p["dialect"] or "",
-                          host_name=ctx.host_name)
+                          host_name=ctx.host_name, fact=ctx.state_fact)
 
 
 class ActionModule(WinsecAction):

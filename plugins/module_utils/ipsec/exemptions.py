@@ -1,23 +1,28 @@
 # -*- coding: utf-8 -*-
 # Copyright: winsec.ipsec developers; GNU General Public License v3.0+
-"""NoDefaultExempt: read, plan, write with reg.exe, read back (the ipsec_exemptions module).
+"""NoDefaultExempt (the ipsec_exemptions module): a change the task's one transaction makes.
 
-SYNTAX.md 5.2: the value lives under Services\\IPSEC on 2000/XP/2003 and Services\\PolicyAgent from
-Vista on; 2000/XP know 0 and 1 ([D] KB 811832), 2003 and later 0 to 3 ([D] cc756041). Windows reads
-it at start-up ([D] cc756041/KB 810207: 2003 needs a restart) or, from Vista on, when PolicyAgent
-starts ([E] SYNTAX.md 5.2), so a change always reports reboot_required.
+The value lives under Services\\IPSEC on 2000/XP/2003 and Services\\PolicyAgent from Vista on;
+2000/XP know 0 and 1 (KB 811832), 2003 and later 0 to 3 (Microsoft "IPSec default exemptions are
+removed in Windows Server 2003", cc756041). Windows reads it at start-up (KB 810207: 2003 needs a
+restart) or, from Vista on, when PolicyAgent starts ([I] not documented for Vista and later; winsim
+models it so), so a change always reports reboot_required.
 
-Standard library only.
+`Exemption` is a side change of host.Flow: the read (or a state fact) gives the value, the plan is
+one `reg add` or `reg delete` with its undo, the write script's precheck covers the `exempt`
+section and the OS it depends on, a lost race plans again once, and the read-back must show the
+value planned. Standard library only.
 """
 from __future__ import annotations
 
 from typing import Optional
 
-from . import guard, host, remote
+from . import host, plan, remote
 from .model import ValidationError
 from .report import exemptions as meaning
 
 LEGACY = ("2000", "xp")
+SECTIONS = ("os", "exempt")
 
 
 def key_for(generation: str) -> str:
@@ -44,80 +49,83 @@ def _step(argv, undo=None) -> remote.Step:
         '"%s"' % a if " " in a else a for a in argv))
 
 
-def run(execute, value: Optional[int], state: str, check_mode: bool, dialect: str = "", host_name: str = "") -> dict:
+def _shown(generation, value) -> str:
+    return "NoDefaultExempt: %s\n%s\n" % (value, meaning(generation, value))
+
+
+class Exemption:
+    """NoDefaultExempt `value` (state present) or no value (absent), as host.Flow's side change."""
+    sections = SECTIONS
+
+    def __init__(self, value: Optional[int], state: str):
+        self.wanted = value if state == "present" else None
+        self.state = state
+
+    def plan(self, transcript: remote.Transcript, predicted, dialect: str) -> host.SideChange:
+        os, current = predicted.os, predicted.no_default_exempt
+        if self.state == "present":
+            check_value(self.wanted, os.generation)     # found out by reading: the flow says what was read
+        wanted = self.wanted
+        report = {"before": current, "planned": wanted, "generation": os.generation}
+        if current == wanted:
+            return host.SideChange("no_default_exempt", report, [], SECTIONS, ("", ""), lambda after: None)
+        key = key_for(os.generation)
+        step = _step(_set(key, wanted) if wanted is not None else _delete(key),
+                     _delete(key) if current is None else _set(key, current))
+
+        def verify(after: remote.Transcript) -> Optional[str]:
+            now = remote.no_default_exempt(after.sections.get("exempt"))
+            report["after"] = now
+            return None if now == wanted else "NoDefaultExempt reads back as %s after setting %s" % (now, wanted)
+        warning = ("NoDefaultExempt takes effect when Windows restarts%s (Microsoft cc756041, KB 810207)"
+                   % ("" if os.generation in LEGACY + ("2003",) else " or the IPsec Policy Agent starts"))
+        return host.SideChange("no_default_exempt", report, [step], SECTIONS,
+                               (_shown(os.generation, current), _shown(os.generation, wanted)), verify,
+                               warnings=[warning])
+
+
+def _no_policy_change(actual):
+    return plan.Plan((), actual)
+
+
+def run(execute, value: Optional[int], state: str, check_mode: bool, dialect: str = "", host_name: str = "",
+        fact=None) -> dict:
     if state == "absent" and value is not None:
         raise ValidationError("value", value, "no value with state=absent", "absent deletes the value")
     if value is not None and (isinstance(value, bool) or not 0 <= value <= 3):
         raise ValidationError("value", value, "0, 1, 2 or 3")
-    flow = host.Flow(execute, check_mode, dialect=dialect, host_name=host_name)
     try:
-        return _run(flow, value, state, check_mode, dialect)
+        result = host.run(execute, _no_policy_change, check_mode, dialect=dialect, when_domain_policy="ignore",
+                          fact=fact, host_name=host_name, sides=(Exemption(value, state),))
     except host.HostError as error:
-        error.result["round_trips"] = flow.trips
-        fact = flow.fact()
-        if fact is not None:
-            error.result["ansible_facts"] = {guard.FACT: fact}
+        error.result.update(_shape(error.result, check_mode))
+        error.result.pop("no_default_exempt", None)
+        error.result.pop("notes", None)
         raise
-
-
-def _finish(flow, result):
-    result["round_trips"] = flow.trips
-    result["ansible_facts"] = {guard.FACT: flow.fact()}
+    result.update(_shape(result, check_mode))
+    result.pop("no_default_exempt", None)
+    result.pop("notes", None)       # not among the module's documented return values
     return result
 
 
-def _run(flow, value, state, check_mode, dialect):
-    snap = flow.read()
-    before = snap.state
-    os = before.os
-    current = before.no_default_exempt
-    if state == "present":
-        try:
-            check_value(value, os.generation)
-        except ValidationError as err:      # found out by reading: say what was read
-            raise host.HostError(str(err), changed=False, before=current,
-                                 os=host.state_report(before)["os"]) from None
-    wanted = value if state == "present" else None
-    result = {"changed": current != wanted, "before": current, "after": current,
-              "os": host.state_report(before)["os"], "dialect": dialect or os.dialect, "commands": [],
-              "exemptions": meaning(os.generation, current), "reboot_required": False}
-    if current == wanted:
-        return _finish(flow, result)
-    key = key_for(os.generation)
-    undo = _delete(key) if current is None else _set(key, current)
-    step = _step(_set(key, wanted) if wanted is not None else _delete(key), undo)
-    result["commands"] = [step.display]
-    result["planned"] = wanted
-    result["exemptions"] = meaning(os.generation, wanted)
-    result["diff"] = {"before": "NoDefaultExempt: %s\n%s\n" % (current, meaning(os.generation, current)),
-                      "after": "NoDefaultExempt: %s\n%s\n" % (wanted, meaning(os.generation, wanted))}
-    result["warnings"] = ["NoDefaultExempt takes effect when Windows restarts%s (Microsoft cc756041, KB 810207)"
-                          % ("" if os.generation in LEGACY + ("2003",) else " or the IPsec Policy Agent starts")]
-    if check_mode:
-        result["after"] = wanted        # check mode: the prediction
-        result["reboot_required"] = True
-        return _finish(flow, result)
-    result["changed"] = False           # until the host says otherwise
-    # The value and the OS it depends on must still be as read (guard.py), under the host-side lock.
-    precheck = guard.precheck_lines(snap.transcript.fingerprint, guard.scope((), exempt=True), dialect)
-    _rc, _out, _err, transcript = flow.send(remote.write_script([step], dialect=dialect, precheck=precheck))
-    if guard.stale(transcript) is not None:
-        now = remote.no_default_exempt(transcript.sections.get("exempt"))
-        result["after"] = now
-        flow.snapshot(transcript)
-        raise host.HostError("NoDefaultExempt (or the Windows version it depends on) changed after this task read it "
-                             "(now %s), so nothing was written; run the task again" % now, **result)
-    if transcript.failed:
-        raise host.HostError("%s failed (rc=%s): %s" % (step.display, transcript.failed[1],
-                                                        transcript.failed[2].strip()[:300]), **result)
-    verified = remote.no_default_exempt(transcript.sections.get("exempt"))
-    flow.snapshot(transcript)
-    result["after"] = verified
-    result["changed"] = verified != current
-    result["reboot_required"] = result["changed"]
-    if verified != wanted:
-        raise host.HostError("NoDefaultExempt reads back as %s after setting %s" % (verified, wanted), **result)
-    return _finish(flow, result)
+def _shape(result: dict, check_mode: bool) -> dict:
+    """The module's own result keys from the flow's: the value before and after, in words."""
+    report = result.get("no_default_exempt")
+    if report is None:          # failed before the plan
+        return {}
+    generation, before = report["generation"], report["before"]
+    changing = report["planned"] != before
+    if "after" in report:
+        after = report["after"]                 # read back
+    elif check_mode and changing:
+        after = report["planned"]               # check mode: the prediction
+    else:
+        after = before
+    shaped = {"before": before, "after": after, "exemptions": meaning(generation, after),
+              "reboot_required": changing and (check_mode or after != before)}
+    if changing:
+        shaped["planned"] = report["planned"]
+    return shaped
 
 
-__all__ = ["run", "key_for", "check_value"]
+__all__ = ["run", "key_for", "check_value", "Exemption"]

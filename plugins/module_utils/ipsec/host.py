@@ -319,6 +319,22 @@ def render_steps(plan, before: HostState, dialect: str, store: str = "local",
 # --------------------------------------------------------------------------------------------
 
 @dataclass
+class SideChange:
+    """A change beside the IPsec policy that the task's one write command makes with it (Flow, `sides`):
+    `steps` run after the policy's, `sections` join the precheck, `verify(transcript)` names what the
+    read-back shows other than planned (None: as planned); `report` goes into the result as `key`."""
+    key: str
+    report: dict
+    steps: List[remote.Step]
+    sections: Tuple[str, ...]
+    diff: Tuple[str, str]
+    verify: Callable[[remote.Transcript], Optional[str]]
+    notes: List[str] = field(default_factory=list)
+    secrets: List[str] = field(default_factory=list)
+    warnings: List[str] = field(default_factory=list)
+
+
+@dataclass
 class Snapshot:
     """A state to plan from: decoded, the transcript that printed it, and whether this task read it
     from the host (`fresh`) or took it from the state fact of an earlier task."""
@@ -520,6 +536,7 @@ class Flow:
                 raise HostError(str(err), **result) from None
             result[planned.key] = planned.report
             result["notes"] += planned.notes
+            result["warnings"] += planned.warnings
             sides.append(planned)
         return sides
 
@@ -780,6 +797,6 @@ def state_from_saved(text: str) -> HostState:
 
 
 __all__ = ["HostError", "DYNAMIC_WARNING", "decode_registry", "state_from_transcript", "read", "read_state", "Flow",
-           "Snapshot", "holds_secret",
+           "Snapshot", "SideChange", "holds_secret",
            "canonical", "managed_view", "same_store", "secrets_of", "redact", "state_report", "netdiag_diff",
            "render_steps", "render_commands", "MANAGEMENT_PORTS", "connection_blocks", "shown", "run", "state_from_saved"]

@@ -27,10 +27,10 @@ Standard library only.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 from . import dialects, remote
+from .host import SideChange
 from .model import DynamicRule, HostState, IPsecError, name_key
 from .plan import NETSH_MMPOLICY, filter_text, plan_dynamic
 from .quoting import cmd_safe, join_command_line
@@ -42,21 +42,6 @@ HEADER = ["@echo off", "rem winsec.ipsec: re-add the dynamic IPsec filters at st
 # What the plan depends on: the file, the task, and the dynamic filters the file's commands come from.
 _KEY = re.compile(r"psk=|\bp:", re.IGNORECASE)
 SECTIONS = remote.STARTUP_SECTIONS + ("dynamic-netsh", remote.MMPOLICY_SECTION, "dynamic-ipseccmd")
-
-
-@dataclass
-class SideChange:
-    """A change beside the IPsec policy that the task's one write command makes with it (host.Flow):
-    `steps` run after the policy's, `sections` join the precheck, `verify(transcript)` names what the
-    read-back shows other than planned (None: as planned); `report` goes into the result as `key`."""
-    key: str
-    report: dict
-    steps: List[remote.Step]
-    sections: Tuple[str, ...]
-    diff: Tuple[str, str]
-    verify: Callable[[remote.Transcript], Optional[str]]
-    notes: List[str] = field(default_factory=list)
-    secrets: List[str] = field(default_factory=list)
 
 
 def is_own(rule: DynamicRule, dialect: str) -> bool:
@@ -176,4 +161,4 @@ class Startup:
         return plan(transcript, predicted, dialect)
 
 
-__all__ = ["TASK", "FILE", "SECTIONS", "SideChange", "Startup", "is_own", "batch_lines", "on_host", "plan"]
+__all__ = ["TASK", "FILE", "SECTIONS", "Startup", "is_own", "batch_lines", "on_host", "plan"]
