@@ -3,7 +3,7 @@ modern, 2003 and XP members of one winsim domain:
 
 - a domain (GPO) policy, assigned in the domain store and brought to members by
   `gpupdate /target:computer`, overrides the local store: when_domain_policy fail | warn | ignore;
-- NoDefaultExempt per OS (SYNTAX.md 5.2): ipsec_info reports it, ipsec_exemptions sets it (check
+- NoDefaultExempt per OS (KB 811832, KB 810207; docs/windows-tools.md "Default exemptions"): ipsec_info reports it, ipsec_exemptions sets it (check
   mode, idempotent, reboot_required) and winsim's filtering honours it only after a reboot;
 - reapply_at_startup: the dynamic filters it covers are back after a reboot, others are gone, and
   clearing with the option removes the startup task; the startup task's file and scheduled task are
@@ -32,7 +32,8 @@ ipsec static set policy name="Corp Baseline" assign=yes
 
 
 def assign_domain_policy(sim):
-    """An administrator's netsh script against the domain store (SYNTAX.md 1.2), run on one member."""
+    """An administrator's netsh script against the domain store (netsh -f: `set store` lasts one netsh process),
+    run on one member."""
     path = r"C:\Windows\TEMP\corp.txt"
     sim.fs[path] = DOMAIN_SCRIPT
     result = sim.run_tool(["netsh", "-f", path])
@@ -82,7 +83,7 @@ def test_domain_policy_exemptions_and_startup_reapply(estate, ansible_env):
         silent = result("a local change made silently under the domain policy [run]")
         assert not any("Corp Baseline" in w for w in silent.get("warnings", ())), silent["warnings"]
 
-        # default exemptions per OS (SYNTAX.md 5.2), then NoDefaultExempt set
+        # default exemptions per OS (docs/windows-tools.md "Default exemptions"), then NoDefaultExempt set
         info = result("exemptions before [info]")
         assert info["state"]["no_default_exempt"] is None
         assert info["exemptions"].startswith("Broadcast, multicast, RSVP, Kerberos" if personality == "xp"

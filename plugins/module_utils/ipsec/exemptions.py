@@ -3,10 +3,9 @@
 """NoDefaultExempt (the ipsec_exemptions module): a change the task's one transaction makes.
 
 The value lives under Services\\IPSEC on 2000/XP/2003 and Services\\PolicyAgent from Vista on;
-2000/XP know 0 and 1 (KB 811832), 2003 and later 0 to 3 (Microsoft "IPSec default exemptions are
-removed in Windows Server 2003", cc756041). Windows reads it at start-up (KB 810207: 2003 needs a
-restart) or, from Vista on, when PolicyAgent starts ([I] not documented for Vista and later; winsim
-models it so), so a change always reports reboot_required.
+2000/XP know 0 and 1 (KB 811832), 2003 and later 0 to 3 (Microsoft cc756041, KB 810207). Windows
+reads it at start-up (KB 810207: 2003 needs a restart) or, from Vista on, when PolicyAgent starts
+(docs/windows-tools.md, "Default exemptions"), so a change always reports reboot_required.
 
 `Exemption` is a side change of host.Flow: the read (or a state fact) gives the value, the plan is
 one `reg add` or `reg delete` with its undo, the write script's precheck covers the `exempt`

@@ -29,7 +29,8 @@ Execute = Callable[[str], Tuple[int, str, str]]
 _DYNAMIC_SECTIONS = ("dynamic-netsh", remote.MMPOLICY_SECTION, "dynamic-ipseccmd")
 Planner = Callable[[HostState], object]
 
-# KB 813878 and SYNTAX.md 6: dynamic policy is discarded when PolicyAgent stops or the host reboots.
+# KB 813878: dynamic policy is discarded when PolicyAgent stops or the host reboots (docs/windows-tools.md,
+# "Dynamic policy lifetime").
 DYNAMIC_WARNING = ("dynamic filters are volatile: they vanish when the IPsec Policy Agent service "
                    "(PolicyAgent) restarts or the host reboots")
 
@@ -204,7 +205,7 @@ def managed_view(state: HostState) -> HostState:
 
     `netsh ipsec static add policy` (and ipseccmd -p) always store a default response rule with
     its own negotiation policy, active or not ([D] netsh add policy `activatedefaultrule`;
-    factsheet 6.3); the planner does not model it, so results and verification leave it out.
+    docs/policy-store.md 5.2); the planner does not model it, so results and verification leave it out.
     ipsec_info reports it.
     """
     default_actions = {name_key(r.filteraction) for p in state.policies for r in p.rules
@@ -265,8 +266,8 @@ def netdiag_diff(before: HostState, after: HostState, local_address: str = "", *
 
 
 # --------------------------------------------------------------------------------------------
-# The connection's own traffic (DESIGN "Safety rules": a block that would cut the connection
-# Ansible is using is refused unless the user allows it)
+# The connection's own traffic: a block that would cut the connection Ansible is using is refused
+# unless the user allows it (allow_lockout)
 # --------------------------------------------------------------------------------------------
 
 # The rules live in lockout.py (controller address, mirrored filters, subnets).
@@ -741,7 +742,8 @@ def run(execute: Execute, planner: Planner, check_mode: bool, dialect: str = "",
 
 def _check_directory(transcript, gpo, plan, result):
     """Domain-store plans: the GPO named must exist, and no policy a GPO assigns may be deleted
-    (members would keep running it from their cache: SYNTAX.md 6)."""
+    (members would keep running their cached copy: docs/windows-tools.md, "Group Policy refresh and
+    the cache")."""
     view = directory_view(transcript, gpo)
     if gpo and not view.has_gpo(gpo):
         raise HostError("gpo %r: the domain has no Group Policy object of that name; it has: %s"
@@ -754,7 +756,7 @@ def _check_directory(transcript, gpo, plan, result):
                    if not (gpo and name_key(g) == name_key(gpo) and name_key(change.obj.name) in unassigned)]
         if holders:
             raise HostError("policy %r is assigned through the GPO(s) %s; deleting it would leave members "
-                            "running their cached copy (SYNTAX.md 6): unassign it first (assigned: false with "
+                            "running their cached copy: unassign it first (assigned: false with "
                             "gpo: %s)" % (change.obj.name, ", ".join(holders), holders[0]), **result)
     result["notes"].append("domain store: members apply a new assignment at their next Group Policy refresh "
                            "(gpupdate /target:computer), and changes inside an assigned policy at its polling "

@@ -49,7 +49,8 @@ from .quoting import powershell_literal, powershell_native_args, powershell_nati
 MARK = "#winsec#"
 IPSEC_KEY = r"HKLM\SOFTWARE\Policies\Microsoft\Windows\IPSec"
 OS_KEY = r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion"
-# NoDefaultExempt moved with the service: SYNTAX.md 5.2 (IPSEC on 2000/XP/2003, PolicyAgent on Vista+).
+# NoDefaultExempt moved with the service: IPSEC on 2000/XP/2003 (KB 811832, KB 810207), PolicyAgent on
+# Vista+ (docs/windows-tools.md, "Default exemptions").
 EXEMPT_KEY_LEGACY = r"HKLM\SYSTEM\CurrentControlSet\Services\IPSEC"
 EXEMPT_KEY_MODERN = r"HKLM\SYSTEM\CurrentControlSet\Services\PolicyAgent"
 
@@ -275,7 +276,7 @@ def read_lines(dialect: str = "", directory: Optional[str] = None, emit: bool = 
 
     `dialect` forces which tool lists the dynamic filters (and so proves that tool exists);
     without it the script picks by the OS version it just read: XP has ipseccmd, 2003 and later
-    have `netsh ipsec dynamic` (SYNTAX.md 2 and 3). `directory` (a domain name, or '' for the
+    have `netsh ipsec dynamic` (docs/windows-tools.md, "Tools per Windows version"). `directory` (a domain name, or '' for the
     host's own domain) adds the domain store's sections; None leaves them out. Every section
     leaves its fingerprint in fingerprint_var(name). `emit` False prints nothing (guard.py's
     precheck); `only` runs just those sections (the OS version always: the others depend on it);
@@ -350,7 +351,7 @@ def _command_lines(step: Step, var: str = "$out", stdin: Optional[Stdin] = None)
     """Script lines that run one step and leave its output in `var` and its exit code in $rc.
 
     A step with a `script` (the netsh domain store: `set store` holds only within one netsh
-    session, SYNTAX.md 1.2) is written to a temporary file, run with `netsh -f`, then removed.
+    session: docs/windows-tools.md, "Store selection") is written to a temporary file, run with `netsh -f`, then removed.
     Hidden argv elements and script lines come from `stdin`.
     """
     if step.hidden and stdin is None:
