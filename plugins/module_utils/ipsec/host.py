@@ -353,7 +353,7 @@ class Prepared:
     predicted: HostState
     secrets: List[str]
     shown: Dict[str, object]
-    sides: List[object] = field(default_factory=list)      # planned side changes (startup.SideChange)
+    sides: List[SideChange] = field(default_factory=list)      # the side changes as planned
 
 
 def holds_secret(state: HostState, transcript: Optional[remote.Transcript] = None) -> bool:
@@ -384,8 +384,9 @@ class Flow:
     write script that checks the state is still the one planned from, writes, undoes on failure
     and reads back (2). Planned from a state fact that still matches: the write alone (1).
 
-    `sides`: changes beside the IPsec policy made in the same transaction (startup.Startup): each
-    names the read sections it needs and plans from the state read and the predicted one."""
+    `sides`: changes beside the IPsec policy made in the same transaction (startup.Startup,
+    exemptions.Exemption): each names the read sections it needs and plans a SideChange from the
+    state read and the predicted one."""
 
     def __init__(self, execute: Execute, check_mode: bool, dialect: str = "", store: str = "local",
                  domain: str = "", gpo: str = "", dynamic: bool = False, local_address: str = "",
