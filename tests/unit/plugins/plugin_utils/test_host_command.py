@@ -122,7 +122,7 @@ def test_a_lost_receive_never_ends_the_write_command_half_way():
     with pytest.raises(Exception, match="connection reset"):
         action._low_level_execute_command(str(script), in_data="".join(x + "\r\n" for x in script.stdin))
     assert protocol.log == ["terminate while running"] and protocol.state == "ended half way"
-    # through _execute: no terminate while it runs; it waits on the same shell until the command ended
+    # through run_script: no terminate while it runs; it waits on the same shell until the command ended
     protocol = FakeProtocol()
     action, conn = winrm_action(protocol)
     with pytest.raises(AnsibleConnectionFailure, match="has since run to its end on the host. It was not interrupted") as err:
