@@ -105,7 +105,8 @@ class ForkSampler(threading.Thread):
             return
         self.samples += 1
         self.main_rss.append(main)
-        rss = [r for r in (rss_kb(pid) for pid in workers) if r is not None]
+        # a worker that has exited but is not reaped yet (a zombie) shows 0: not a worker's memory
+        rss = [r for r in (rss_kb(pid) for pid in workers) if r]
         self.worker_rss += rss
         self.workers_peak = max(self.workers_peak, len(rss))
         main_rollup = rollup_kb(self.root)

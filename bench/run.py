@@ -181,6 +181,8 @@ def main(argv=None) -> int:
 def write(results: dict, out: str) -> int:
     """Targets and findings from the measurements; the Markdown and JSON files; exit status."""
     results["targets"] = targets.collect(results)
+    if results.get("sizing"):
+        sizing.derived(results["sizing"])
     results["findings"] = targets.rollout_findings(results)
     if results.get("engine"):
         results["engine"]["findings"] = targets.engine_findings(results["engine"])

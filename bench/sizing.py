@@ -29,6 +29,12 @@ from .rollout import EMERGENCY, PLAYBOOKS, RAW
 READ = os.path.join(PLAYBOOKS, "ipsec_info.yml")
 KINDS = ("cold", "warm")
 LIMITS = ("CPU", "main process", "forks x WinRM latency")
+# A run whose largest share of a ceiling stays under this reached none: on this shared machine the
+# other sessions' processes took the CPU it did not get.
+SATURATED = 0.8
+# The second table: nodes this many times the measured size, to show where the main process and the
+# forks start to limit (an extrapolation: the CPU per host measured here is assumed to hold).
+BIG_NODE = 4
 
 
 # ---------------------------------------------------------------- arithmetic (unit-tested)
@@ -82,7 +88,8 @@ def nodes_needed(hosts: int, hosts_per_s: float, fixed_s: float, budget_s: float
 
 
 def run_limit(run: dict, cores: int, fork_s: float) -> dict:
-    """What limited a measured run on this machine: the largest share of a ceiling it used.
+    """What limited a measured run on this machine: the largest share of a ceiling it used, if that
+    share reaches SATURATED; under it, no ceiling was reached (other processes had the CPU).
     winsim: its CPU over the wall time, of one core (it serves every host from one Python process);
     main process: likewise; machine CPU: controller and winsim together, of every core; forks:
     the hosts per second reached over what the forks allow at this latency."""
@@ -92,7 +99,12 @@ def run_limit(run: dict, cores: int, fork_s: float) -> dict:
               "machine CPU (controller + winsim)": (run["cpu_controller_s"] + run["cpu_winsim_s"]) / wall / cores,
               "forks x WinRM latency": (run["hosts"] / wall) / (run["forks"] / fork_s) if fork_s > 0 else 0.0}
     name = max(shares, key=lambda k: shares[k])
-    return {"limit": name, "share": round(shares[name], 2), "shares": {k: round(v, 2) for k, v in shares.items()}}
+    if shares[name] < SATURATED:
+        name_out = "no ceiling reached: the CPU went to other processes"
+    else:
+        name_out = name
+    return {"limit": name_out, "share": round(shares[name], 2), "largest": name,
+            "shares": {k: round(v, 2) for k, v in shares.items()}}
 
 
 def node_memory_mb(memory: dict, forks: int) -> float | None:
@@ -114,17 +126,24 @@ def derive(runs: list[dict], fixed: dict, latency_ms: int, kind: str, forks: int
     n = run["hosts"]
     cpu = marginal(run["cpu_controller_s"], one["cpu_controller_s"], n)
     main = marginal(run["cpu_main_s"], one["cpu_main_s"], n)
+    # On a few hosts the load's noise can exceed what the hosts add: no marginal cost to speak of.
+    # The run's average per host then (its fixed part included: an upper bound), and said so.
+    averaged = cpu <= 0 or main <= 0
+    if averaged:
+        cpu, main = run["cpu_controller_s"] / n, run["cpu_main_s"] / n
     worker = max(cpu - main, 0.0)
     fork_s = fork_seconds(run["requests_per_host"], latency_ms / 1000, worker)
     return {"cpu_s": cpu, "main_s": main, "worker_s": worker, "fork_s": fork_s, "fixed_s": one["wall_s"],
+            "averaged": averaged,
             "requests_per_host": run["requests_per_host"], "winsim_s": marginal(run["cpu_winsim_s"],
                                                                                  one["cpu_winsim_s"], n)}
 
 
-def table(sizing: dict, estates=(1000, 10000, 50000), budget_s: float = 300.0) -> list[dict]:
-    """The nodes table: one row per latency and estate size, a cell per kind and forks."""
+def table(sizing: dict, estates=(1000, 10000, 50000), budget_s: float = 300.0, cores: float | None = None) -> list[dict]:
+    """The nodes table: one row per latency and estate size, a cell per kind and forks; nodes of
+    `cores` cores (default the sizing's node_cores)."""
     rows = []
-    cores = sizing["node_cores"]
+    cores = cores or sizing["node_cores"]
     for latency in sizing["latencies_ms"]:
         for hosts in estates:
             cells = {}
@@ -184,10 +203,18 @@ def measure(workdir: str, hosts: int, base_addresses: list[str], latencies=(20, 
             for n in forks:
                 for kind in KINDS:
                     out["runs"].append(_one(estate, path, kind, "%s-forks%d" % (kind, n), n, latency, timeout))
+    out["cpus"] = os.cpu_count() or 1
+    return derived(out)
+
+
+def derived(out: dict) -> dict:
+    """What follows from the runs: each run's limit on this machine and the nodes tables (the
+    measured node size and BIG_NODE times it). Computed anew when a run is rendered again."""
     for run in out["runs"]:
         d = derive(out["runs"], out["fixed"], run["latency_ms"], run["kind"], run["forks"])
-        run["limited_by"] = run_limit(run, os.cpu_count() or 1, d["fork_s"])
+        run["limited_by"] = run_limit(run, out.get("cpus", out["node_cores"]), d["fork_s"])
     out["table"] = table(out)
+    out["table_big"] = table(out, cores=BIG_NODE * out["node_cores"])
     return out
 
 
@@ -227,19 +254,23 @@ def render(sizing: dict, capacity: dict | None, table_fn) -> list[str]:
                      _mb(mem.get("worker_rss_median_mb")), _mb(mem.get("worker_pss_median_mb")),
                      _mb(mem.get("worker_uss_median_mb")), _mb(mem.get("main_rss_peak_mb")),
                      _mb(mem.get("tree_pss_peak_mb")), run["load_before"],
-                     "%s (%.2f)" % (lim["limit"], lim["share"]) if lim else "(1 host: fixed part)",
+                     "%.2f" % (run["cpu_controller_s"] / run["wall_s"]) if run["wall_s"] else "",
+                     "%s (%s %.2f)" % (lim["limit"], lim.get("largest", ""), lim["share"]) if lim
+                     else "(1 host: fixed part)",
                      "ok" if run["rc"] == 0 and run["hosts_failed"] == 0 else "**rc %s, %d failed**"
                      % (run["rc"], run["hosts_failed"])])
     out += ["### Measured on this machine", ""]
     out += table_fn(["latency ms", "forks", "run", "hosts", "wall s", "hosts/min", "controller CPU s",
                      "of it main process s", "winsim CPU s", "HTTP requests/host", "workers at once (peak)",
                      "worker RSS MB (median)", "worker PSS MB", "worker USS MB", "main RSS MB",
-                     "tree PSS MB (peak)", "load", "limited by (share)", "hosts"], rows)
+                     "tree PSS MB (peak)", "load", "controller cores used", "limited by (largest share)",
+                     "hosts"], rows)
     out += ["`limited by`: the largest share of a ceiling the run used: winsim's CPU over the wall time (of one "
             "core: it serves every host from one Python process), the controller's main process likewise, "
             "controller and winsim CPU together over the wall time (of %d cores), and the hosts per second "
-            "reached over forks / t_fork (below). On a shared machine no share reaches 1: the rest went to "
-            "other processes (the load column)." % (os.cpu_count() or 1), ""]
+            "reached over forks / t_fork (below). A ceiling counts as reached from a share of %.1f on; under "
+            "it the run got what the machine's other processes left (the load column), and `controller cores "
+            "used` (controller CPU / wall) says how much that was." % (sizing.get("cpus", cores), SATURATED), ""]
     per = []
     for latency in sizing["latencies_ms"]:
         for kind in KINDS:
@@ -248,14 +279,16 @@ def render(sizing: dict, capacity: dict | None, table_fn) -> list[str]:
                 rate = node_rate(d["cpu_s"], d["main_s"], d["fork_s"], forks, cores)
                 c = rate["ceilings"]
                 memory = node_memory_mb(_run(sizing["runs"], latency, kind, forks).get("memory") or {}, forks)
-                per.append([latency, kind, forks, "%.0f" % (1000 * d["cpu_s"]), "%.0f" % (1000 * d["main_s"]),
+                per.append([latency, kind, forks, "%.0f%s" % (1000 * d["cpu_s"], " (average)" if d["averaged"]
+                                                              else ""), "%.0f" % (1000 * d["main_s"]),
                             "%.0f" % (1000 * d["winsim_s"]), d["requests_per_host"], "%.2f" % d["fork_s"],
                             "%.1f" % d["fixed_s"], "%.0f" % (60 * c["CPU"]), "%.0f" % (60 * c["main process"]),
                             "%.0f" % (60 * c["forks x WinRM latency"]), "**%s**" % rate["limit"],
                             "%.0f" % (60 * rate["hosts_per_s"]), "" if memory is None else "%.0f" % memory])
     out += ["### Per host, and one node's rate", "",
             "Per host: the marginal cost, (run on %d hosts - run on 1 host) / %d, so the fixed part of a run "
-            "is not spread over the hosts. Node: %d cores (the machine measured here; `--node-cores` for "
+            "is not spread over the hosts (where that is not above 0, as the load's noise can make it on a few "
+            "hosts, the run's average per host, marked). Node: %d cores (the machine measured here; `--node-cores` for "
             "another), its controller alone on it (winsim's CPU is not the node's)." % (n, max(n - 1, 1), cores),
             ""]
     out += table_fn(["latency ms", "run", "forks", "controller CPU ms/host", "main process ms/host",
@@ -263,13 +296,20 @@ def render(sizing: dict, capacity: dict | None, table_fn) -> list[str]:
                      "main process ceiling hosts/min", "forks x latency ceiling hosts/min", "limit",
                      "node hosts/min", "node memory MB at these forks"], per)
     header = ["latency ms", "hosts"] + ["%s, forks %d" % (kind, f) for kind in KINDS for f in sizing["forks"]]
-    rows = [[r["latency_ms"], "{:,}".format(r["hosts"])] + [_cell(r["cells"]["%s-%d" % (kind, f)])
-                                                           for kind in KINDS for f in sizing["forks"]]
-            for r in sizing["table"]]
+
+    def nodes_rows(rows_in):
+        return [[r["latency_ms"], "{:,}".format(r["hosts"])] + [_cell(r["cells"]["%s-%d" % (kind, f)])
+                                                               for kind in KINDS for f in sizing["forks"]]
+                for r in rows_in]
     out += ["### Execution nodes to block an estate within 5 minutes", "",
-            "Each node runs one slice (AWX job slicing), %d cores, the forks of the column; a cell is the "
-            "nodes needed and what limits each node." % cores, ""]
-    out += table_fn(header, rows)
+            "Each node runs one slice (AWX job slicing), %d cores (the size measured here), the forks of the "
+            "column; a cell is the nodes needed and what limits each node." % cores, ""]
+    out += table_fn(header, nodes_rows(sizing["table"]))
+    if sizing.get("table_big"):
+        out += ["The same with nodes of %d cores: an extrapolation that assumes the CPU per host measured "
+                "here holds, to show where the main process (one core whatever the node) or forks x "
+                "latency take over from CPU:" % (BIG_NODE * cores), ""]
+        out += table_fn(header, nodes_rows(sizing["table_big"]))
     out += ["Formula, every term measured above:", "",
             "- c = controller CPU s per host (marginal), c_main = the main process's share of it, "
             "r = WinRM HTTP requests per host (winsim counted them), L = latency, F = forks, C = node cores.",
@@ -285,11 +325,16 @@ def render(sizing: dict, capacity: dict | None, table_fn) -> list[str]:
     if capacity:
         c = capacity
         ceiling = 1000 / c["winsim_cpu_ms_per_request"] if c.get("winsim_cpu_ms_per_request") else None
-        out += ["", "winsim's own capacity (section 4, a separate `python -m winsim serve` process): %s requests/s "
-                "reached, %s ms CPU per request%s. The runs above needed %s."
-                % (c["requests_per_s"], c["winsim_cpu_ms_per_request"],
-                   ", about %.0f requests per CPU-second" % ceiling if ceiling else "",
-                   ", ".join("%s %s ms forks %d: %.0f requests/s" % (
-                       r["kind"], r["latency_ms"], r["forks"], r["requests_per_host"] * r["hosts"] / r["wall_s"])
-                       for r in sizing["runs"]))]
+        out += ["", "winsim's own capacity (section 4, a separate `python -m winsim serve` process, trivial `echo` "
+                "commands): %s requests/s reached, %s ms CPU per request%s." % (
+                    c["requests_per_s"], c["winsim_cpu_ms_per_request"],
+                    ", about %.0f requests per CPU-second" % ceiling if ceiling else "")]
+    out += ["", "winsim in the runs above (the block's requests run its emulated netsh and registry, dearer than "
+            "`echo`): " + "; ".join(
+                "%s %d ms forks %d: %.0f requests/s, %.1f ms CPU per request, its one core would serve %.0f "
+                "hosts/min (the run: %.0f)" % (
+                    r["kind"], r["latency_ms"], r["forks"], r["requests_per_host"] * r["hosts"] / r["wall_s"],
+                    1000 * r["cpu_winsim_s"] / (r["requests_per_host"] * r["hosts"]),
+                    60 * r["hosts"] / r["cpu_winsim_s"], r["hosts_per_min"])
+                for r in sizing["runs"] if r["cpu_winsim_s"] > 0 and r["requests_per_host"]) + "."]
     return out + [""]

@@ -125,3 +125,34 @@ def test_run_limit_names_the_largest_share():
 def test_node_memory_is_main_plus_one_private_share_per_fork():
     assert sizing.node_memory_mb({"main_rss_peak_mb": 70.0, "worker_uss_median_mb": 16.0}, 200) == 3270.0
     assert sizing.node_memory_mb({"main_rss_peak_mb": 70.0, "worker_uss_median_mb": None}, 200) is None
+
+
+def test_run_limit_under_the_saturation_share_names_no_ceiling():
+    # 10 s of wall: winsim 3 s (0.3 of its core), main 2 s, both sides 8 s of 2 cores (0.4): nothing full
+    run = _run("cold", 20, 50, 100, cpu=5.0, main=2.0, winsim=3.0, wall=10.0)
+    limit = sizing.run_limit(run, cores=2, fork_s=0.3)
+    assert limit["limit"] == "no ceiling reached: the CPU went to other processes"
+    assert limit["largest"] == "machine CPU (controller + winsim)" and limit["share"] == 0.4
+
+
+def test_table_for_a_bigger_node_reaches_the_main_process_ceiling():
+    # 16 cores: CPU 16 / 0.2 = 80 hosts/s, but the main process's 1 / 0.02 = 50 is lower
+    rows = {(r["latency_ms"], r["hosts"]): r["cells"] for r in sizing.table(_sizing(), cores=16)}
+    assert rows[(20, 50000)]["cold-200"]["limit"] == "main process"
+    assert rows[(20, 50000)]["cold-200"]["nodes"] == 4                   # 50,000 / (50 x 280) = 3.6
+    assert rows[(20, 50000)]["cold-200"]["hosts_per_min"] == 3000
+    # at 1,000 ms, 50 forks still wait on the hosts: 4.91 hosts/s
+    assert rows[(1000, 10000)]["cold-50"]["limit"] == "forks x WinRM latency"
+
+
+def test_derive_falls_back_to_the_average_when_the_marginal_cost_is_noise():
+    data = _sizing(latencies=(20,))
+    # 3 hosts cost less than 1 did (load noise): (1.8 - 2.0) / 2 < 0; the average is 1.8 / 3 = 0.6
+    run = sizing._run(data["runs"], 20, "cold", 50)
+    run.update(hosts=3, cpu_controller_s=1.8, cpu_main_s=0.9)
+    data["fixed"]["20-cold"].update(cpu_controller_s=2.0, cpu_main_s=1.0)
+    d = sizing.derive(data["runs"], data["fixed"], 20, "cold", 50)
+    assert d["averaged"] is True
+    assert d["cpu_s"] == pytest.approx(0.6) and d["main_s"] == pytest.approx(0.3)
+    assert d["fork_s"] == pytest.approx(10 * 0.02 + 0.3)
+    assert sizing.derive(data["runs"], data["fixed"], 20, "warm", 50)["averaged"] is False
