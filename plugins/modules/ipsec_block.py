@@ -213,7 +213,7 @@ os:
   type: dict
 round_trips:
   description: WinRM commands this task sent to the host (1 to read, 1 more when something changed; 1 in all for a
-    change planned from a current state fact; more with O(confirm_timeout) or O(reapply_at_startup)).
+    change planned from a current state fact; more with O(confirm_timeout)).
   returned: when the host was read
   type: int
   sample: 2

@@ -69,7 +69,9 @@ options:
         as the module's own.
       - With V(true) and O(state=absent) or O(state=cleared), the file follows the filters left; when none of its
         own is left the task and the file are deleted. With V(false) an existing startup task is left as it is.
-      - Costs one more round trip to check the task and file, and one more to write them when they differ.
+      - The startup file and task are read with the filters and written in the same write command, which undoes
+        them with the rest if a later step fails; so no round trip is added. Cannot be combined with
+        O(confirm_timeout), whose undo cannot put the startup file back.
       - A restart of the PolicyAgent service alone still drops the filters until the next boot.
     type: bool
     default: false
