@@ -218,6 +218,7 @@ def default_isakmp(flavor: str) -> IsakmpData:
     _check_flavor(flavor)
     return DEFAULT_ISAKMP_LEGACY if flavor == "legacy" else DEFAULT_ISAKMP
 
+
 _MM_METHOD = struct.Struct("<BBHIIIIII8sB7sIIIII")
 
 

@@ -17,7 +17,7 @@ import time
 import uuid
 from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
-from .blobs import (DEFAULT_ISAKMP, decode_filter_blob, decode_negpol_blob,  # noqa: F401 (re-exported)
+from .blobs import (decode_filter_blob, decode_negpol_blob,  # noqa: F401 (re-exported)
                     decode_nfa_blob, decode_policy_blob, encode_filter_blob, encode_isakmp_blob,
                     encode_negpol_blob, encode_nfa_blob, encode_policy_blob, decode_isakmp_blob, default_isakmp,
                     new_guid)
