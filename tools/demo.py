@@ -31,7 +31,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from winsim.estate import Estate  # noqa: E402  (`make demo` puts the collection on PYTHONPATH)
-from winsim.firewall import Packet, packet_verdict  # noqa: E402
+from winsim.state.firewall import Packet, packet_verdict  # noqa: E402
 
 DEMO_DIR = os.path.join(ROOT, "build", "demo")
 PERSONALITIES = ("modern", "2008r2", "modern", "2003", "xp")

@@ -17,8 +17,8 @@ import secrets
 
 import yaml
 
-from . import auth
-from .server import Listener, ServedHost, tls_context
+from .transport import auth
+from .transport.server import Listener, ServedHost, tls_context
 
 DEFAULT_USER = "Administrator"
 ESTATE_FILE = "estate.json"

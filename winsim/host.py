@@ -18,10 +18,10 @@ from dataclasses import fields, is_dataclass, replace
 from typing import Callable, Dict, List, Optional
 
 from . import personalities
-from .domain import DomainStore
-from .hive import Hive
+from .state.domain import DomainStore
+from .state.hive import Hive
 from .result import Result
-from .scheduler import Scheduler
+from .state.scheduler import Scheduler
 from .state.model import DomainAssignment, HostState, OsInfo
 from .state.registry import CACHE_ROOT, GPT_ROOT, LOCAL_ROOT, RegValue
 from .state.spd import DynamicEntry, MmPolicy  # noqa: F401  (SimHost.dynamic holds them; tests import them from here)
@@ -344,7 +344,7 @@ class SimHost:
     # -- running things ------------------------------------------------------------------------
     def run(self, command: str, arguments: List[str], stdin: bytes = b"") -> Result:
         """What WinRM's Command action runs: the shell (winsim/shell.py) takes the command line."""
-        from .shell import execute
+        from .shell.machine import execute
         command_line = " ".join([command] + list(arguments))
         return execute(self, command_line, stdin)
 

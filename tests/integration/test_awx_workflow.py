@@ -21,7 +21,7 @@ from awxkit.api.pages.api import EXPORTABLE_RESOURCES
 from awxkit.api.pages.page import get_registered_page
 from awxkit.api.resources import resources
 
-from winsim.firewall import Packet, packet_verdict
+from winsim.state.firewall import Packet, packet_verdict
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXPORT = os.path.join(REPO, "awx", "emergency-block-workflow.json")

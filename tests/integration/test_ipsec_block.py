@@ -7,7 +7,7 @@ failing write is undone whole, and reapply_at_startup brings the dynamic block b
 import pytest
 import yaml
 
-from winsim.firewall import Packet, packet_verdict
+from winsim.state.firewall import Packet, packet_verdict
 
 from test_modules_kb import RoundTrips, run_playbook, task_trips
 from test_safety_traps import assign_domain_policy

@@ -12,7 +12,7 @@ whose transport drops a connection its host's IPsec policy blocks (winsim/firewa
 """
 import pytest
 
-from winsim import firewall
+from winsim.state import firewall
 
 from test_modules_kb import RoundTrips, host_names, run_playbook, task_trips
 from test_modules_states import check_documented

@@ -13,7 +13,7 @@ import os
 
 import pytest
 
-from winsim.firewall import Packet, packet_verdict
+from winsim.state.firewall import Packet, packet_verdict
 
 from test_concurrency import PLAYBOOKS, write_playbook
 from test_modules_kb import RoundTrips, host_names, run_playbook, task_trips

@@ -13,7 +13,7 @@ import pytest
 from test_drift_check import CHROMIUM, chromium
 from test_modules_kb import RoundTrips
 from test_safety_traps import assign_domain_policy
-from winsim.firewall import Packet, packet_verdict
+from winsim.state.firewall import Packet, packet_verdict
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CALLBACKS = os.path.join(REPO, "tests", "integration", "playbooks", "callback_plugins")

@@ -386,7 +386,7 @@ def test_reboot_through_the_control_api_ends_open_shells(estate):
 
 
 def test_a_reboot_ends_running_commands_and_forgets_every_mutex(estate):
-    from winsim import mutexes
+    from winsim.shell import mutexes
     served = estate.hosts[0]
     held = mutexes.namespace_for(served.host).session().open(True, "Global\\winsec.ipsec")
     assert mutexes.namespace_for(served.host).held() == {"Global\\winsec.ipsec": True}
@@ -539,7 +539,7 @@ def _in_thread(fn):
 
 @pytest.mark.parametrize("personality", ["modern", "xp"])
 def test_two_winrm_commands_run_concurrently_and_the_mutex_serialises_them(estate_factory, personality):
-    from winsim import mutexes
+    from winsim.shell import mutexes
     estate = estate_factory(1, [personality])
     served = estate.hosts[0]
     # The test holds a gate mutex on the host: the first command waits for it while holding the lock.
@@ -679,7 +679,7 @@ def test_signal_terminate_ends_a_running_command_mid_way_and_abandons_its_mutex(
     """[MS-WSMV] 2.2.5.6: terminate "Terminates the shell or command". Ansible's winrm connection sends
     it (cleanup_command) in a `finally` after every command, also when a Receive was cut while the
     command still runs: the command then ends at its next step, half done, and its mutex is abandoned."""
-    from winsim import mutexes
+    from winsim.shell import mutexes
     estate = estate_factory(1, [personality])
     served = estate.hosts[0]
     gate = mutexes.namespace_for(served.host).session().open(True, "Global\\gate")
@@ -709,7 +709,7 @@ def test_signal_terminate_ends_a_running_command_mid_way_and_abandons_its_mutex(
 def test_output_reaches_the_client_while_the_command_runs(estate_factory, personality):
     """[MS-WSMV] 3.1.4.14: Receive collects output from a running command; the Receive that
     reports Done comes only at its end."""
-    from winsim import mutexes
+    from winsim.shell import mutexes
     estate = estate_factory(1, [personality])
     served = estate.hosts[0]
     gate = mutexes.namespace_for(served.host).session().open(True, "Global\\gate")

@@ -11,7 +11,7 @@ import uuid
 from dataclasses import replace
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from ..domain import DEFAULT_DOMAIN_POLICY
+from ..state.domain import DEFAULT_DOMAIN_POLICY
 from ..state.model import (
     KERBEROS, Filter, FilterAction, FilterList, HostState, Policy, QmOffer, Rule, name_key)
 from ..state.blobs import read_isakmp

@@ -10,7 +10,7 @@ import re
 from typing import Dict, List
 
 from ..result import Result
-from ..scheduler import Task
+from ..state.scheduler import Task
 from .faults import ToolFault, guarded
 
 _VALUED = {"/tn", "/tr", "/sc", "/st", "/sd", "/ru", "/rp", "/rl", "/mo", "/delay"}

@@ -4,7 +4,7 @@ import base64
 import pytest
 
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.registry import RegTree, RegValue, decode_store
-from winsim.domain import DEFAULT_DOMAIN_POLICY_GUID
+from winsim.state.domain import DEFAULT_DOMAIN_POLICY_GUID
 from winsim.host import SimHost
 
 NC = "DC=winsim,DC=test"

@@ -10,7 +10,7 @@ import struct
 import pytest
 
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import directory, ldif, registry
-from winsim.domain import DirectoryEntry
+from winsim.state.domain import DirectoryEntry
 from winsim.host import SimHost
 from winsim.tools import ldifde
 

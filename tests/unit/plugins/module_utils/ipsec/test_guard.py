@@ -7,7 +7,7 @@ from ansible.plugins.shell.powershell import ShellModule
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import guard, remote
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import Change, DynamicRule, Policy
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.filterspec import parse_filterspec
-from winsim import shell
+from winsim.shell import machine as shell
 from winsim.host import SimHost
 
 POLICY = Change("add_policy", Policy("P"))

@@ -272,7 +272,7 @@ class RecordingHost:
 
 def run_on_winsim(script, powershell="5.1"):
     """`script` as Ansible's winrm connection sends it: encoded command line, stdin through Send."""
-    from winsim import shell
+    from winsim.shell import machine as shell
     host = RecordingHost(powershell)
     command = ShellModule()._encode_script(str(script), strict_mode=False, preserve_rc=False)
     stdin = "".join(line + "\r\n" for line in script.stdin).encode("ascii")
@@ -303,7 +303,7 @@ def test_a_hidden_argument_reaches_the_tool_exactly_but_is_not_in_the_script(key
         host.calls.append((argv, None))
         return Result("", "ERR IPsec[05072]\r\n", 1) if argv[1] == "fail" else Result("ok\r\n", "", 0)
     host.run_tool = failing
-    from winsim import shell
+    from winsim.shell import machine as shell
     shell.execute(host, ShellModule()._encode_script(str(script), strict_mode=False, preserve_rc=False),
                   "".join(v + "\r\n" for v in script.stdin).encode())
     # the step, the failing one, then the undo with the old key
@@ -372,7 +372,7 @@ def test_commit_confirmed_batch_gets_the_old_key_from_stdin():
 
 def test_a_script_whose_stdin_does_not_arrive_runs_nothing():
     script = remote.write_script([psk_step("k1", "k0")])
-    from winsim import shell
+    from winsim.shell import machine as shell
     host = RecordingHost()
     result = shell.execute(host, ShellModule()._encode_script(str(script), strict_mode=False, preserve_rc=False))
     assert host.calls == [] and result.rc == 1 and remote.stdin_lost(result.stdout)

@@ -8,7 +8,7 @@ import pytest
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import confirm, host, lockout, remote, safety, startup
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.filterspec import parse_filterspec
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import DynamicRule, ValidationError
-from winsim import firewall
+from winsim.state import firewall
 from winsim.host import DynamicEntry, SimHost
 
 CONTROLLER = "192.168.10.5"

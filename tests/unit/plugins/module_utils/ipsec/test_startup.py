@@ -7,7 +7,7 @@ from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import guard, h
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.filterspec import parse_filterspec
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import DynamicRule, HostState, ValidationError
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.plan import NETSH_MMPOLICY, plan_dynamic
-from winsim import shell
+from winsim.shell import machine as shell
 from winsim.host import SimHost
 
 

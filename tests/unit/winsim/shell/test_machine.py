@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 from ansible.plugins.shell.powershell import ShellModule, _parse_clixml
 
-from winsim import shell
+from winsim.shell import machine as shell
 from winsim.result import Result
 
 QUOTING = os.path.join(os.path.dirname(__file__), "..", "..", "..", "plugins", "module_utils", "ipsec",
@@ -558,7 +558,7 @@ def test_winsim_and_tree_sitter_powershell_agree_on_syntax():
     import tree_sitter_powershell
     from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import remote
     from tests.unit.hostile_corpus import HOSTILE_NAMES
-    from winsim.powershell import ParseError, Parser
+    from winsim.shell.powershell import ParseError, Parser
 
     grammar = TreeSitter(Language(tree_sitter_powershell.language()))
 
@@ -645,7 +645,7 @@ def test_the_bootstrap_runs_the_body_from_stdin_under_the_lock(powershell):
     assert result.stdout == "line 1\nlïne 2\r\nstore=%s\r\nline 1\r\nlïne 2\r\n" % fingerprint(
         "line 1\nlïne 2")
     assert [argv for argv, _ in host.calls] == [["tool", "Ünïcode"], ["tool", "k e$y`"]]
-    from winsim import mutexes
+    from winsim.shell import mutexes
     assert mutexes.namespace_for(host).held() == {}     # released, and no handle left open
 
 
@@ -853,7 +853,7 @@ def test_a_command_that_ends_holding_the_mutex_abandons_it_to_the_next_waiter(po
 
 
 def test_an_abandoned_mutex_nobody_holds_a_handle_to_is_gone():
-    from winsim import mutexes
+    from winsim.shell import mutexes
     host = FakeHost()
     result, _ = ps(lock_script(1000, "tool inside\nexit 2", release=False), host, raw=True)
     assert result.rc == 2 and mutexes.namespace_for(host).held() == {}
@@ -862,7 +862,7 @@ def test_an_abandoned_mutex_nobody_holds_a_handle_to_is_gone():
 
 
 def test_mutex_names_namespaces_and_recursion():
-    from winsim import mutexes
+    from winsim.shell import mutexes
     ns = mutexes.Namespace()
     a, b = ns.session(), ns.session()
     ga = a.open(False, "Global\\x")
@@ -884,7 +884,7 @@ def test_mutex_names_namespaces_and_recursion():
 
 @pytest.mark.parametrize("powershell", ["5.1", "2.0"])
 def test_a_terminated_command_stops_at_the_next_step_runs_no_finally_and_abandons_its_mutex(powershell):
-    from winsim import process
+    from winsim.shell import process
     host = BlockingHost(powershell)
     kill = threading.Event()
     box = {}
@@ -910,7 +910,7 @@ def test_a_terminated_command_stops_at_the_next_step_runs_no_finally_and_abandon
 
 
 def test_a_terminated_command_stops_waiting_for_a_mutex():
-    from winsim import process
+    from winsim.shell import process
     host = BlockingHost("5.1")
     holder, _ = in_thread(host, lock_script(1000, "block"))
     assert host.entered.wait(10)

@@ -109,8 +109,8 @@ class Scheduler:
             self._busy = False
 
     def _continue(self, key: str, instance: Instance) -> None:
-        from .cmdexe import run_line
-        from .shell import Machine
+        from ..shell.cmdexe import run_line
+        from ..shell.machine import Machine
         machine = Machine(self.host)
         while instance.lines:
             line = instance.lines.pop(0)
@@ -132,8 +132,8 @@ class Scheduler:
         batch = _BATCH.match(action)
         if not batch:
             return [action]
-        from .cmdexe import expand_percent
-        from .shell import Machine
+        from ..shell.cmdexe import expand_percent
+        from ..shell.machine import Machine
         machine = Machine(self.host)
         text = machine.read_file(expand_percent(machine, batch.group(1)))
         if text is None:

@@ -1,7 +1,6 @@
 """PowerShell's values and error records as winsim's interpreter keeps them."""
 from typing import Any, Dict, List, Optional, Tuple
 
-from . import dotnet
 from .dotnet import DotNetException, DotNetObject
 
 # ---------------------------------------------------------------------------------------------

@@ -10,8 +10,8 @@ import os
 import tempfile
 import threading
 
-from .state.registry import RegTree
-from .state.store import read_store, write_store
+from .registry import RegTree
+from .store import read_store, write_store
 
 
 def write_json_atomically(path: str, doc) -> None:

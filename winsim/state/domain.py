@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Tuple, Union
 
 from .hive import write_json_atomically
-from .state.model import HostState, Policy, name_key
-from .state.registry import RegTree
-from .state.store import CLASSES, read_store, write_store
+from .model import HostState, Policy, name_key
+from .registry import RegTree
+from .store import CLASSES, read_store, write_store
 
 STORE_ROOT = r"HKEY_LOCAL_MACHINE\WinsimDomainStore"     # private: not a real Windows key
 DEFAULT_DOMAIN = "winsim.test"

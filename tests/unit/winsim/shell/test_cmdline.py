@@ -1,7 +1,7 @@
 """winsim.cmdline: CommandLineToArgvW and Windows PowerShell 5.1's legacy command-line building."""
 import pytest
 
-from winsim.cmdline import (Argument, Parameter, Verbatim, command_line_to_argv,
+from winsim.shell.cmdline import (Argument, Parameter, Verbatim, command_line_to_argv,
                             legacy_argument_text, legacy_command_line)
 
 # The table of Microsoft Learn "Parsing C++ command-line arguments" (program name prepended), and
@@ -73,7 +73,9 @@ def test_empty_arguments_are_dropped():
 
 
 def test_stop_parsing_is_verbatim_with_environment_expansion():
-    expand = lambda text: text.replace("%TEMP%", r"C:\Windows\TEMP")
+    def expand(text):
+        return text.replace("%TEMP%", r"C:\Windows\TEMP")
+
     line = legacy_command_line([Argument("--%"), Verbatim('name="a b" %TEMP%')], expand)
     assert command_line_to_argv('"t" ' + line)[1:] == ["name=a b", r"C:\Windows\TEMP"]
     # A *value* of --% switches the binder to verbatim for what follows ([I], see cmdline.py).

@@ -28,8 +28,8 @@ import threading
 import weakref
 from typing import List, NamedTuple, Optional, Tuple
 
-from .state.model import Address, Filter
-from .state.registry import CACHE_ROOT, LOCAL_ROOT
+from .model import Address, Filter
+from .registry import CACHE_ROOT, LOCAL_ROOT
 
 TCP, UDP, RSVP = 6, 17, 46
 IKE_PORT, KERBEROS_PORT = 500, 88

@@ -20,7 +20,7 @@ from xml.sax.saxutils import escape
 
 from . import cmdexe, mutexes, process
 from .powershell import NOT_RECOGNIZED, Interpreter
-from .result import Result
+from ..result import Result
 
 _FALLBACK_FS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
@@ -105,7 +105,7 @@ class Machine:
     def ver_text(self) -> str:
         personality = getattr(self.host, "personality", None)
         try:
-            from .personalities import version_string
+            from ..personalities import version_string
             return "Microsoft Windows [Version %s]" % version_string(personality)
         except (AttributeError, TypeError):
             return "Microsoft Windows"

@@ -14,8 +14,9 @@ import threading
 import time
 import uuid
 
-from . import process, wsman
-from .result import Result
+from ..result import Result
+from ..shell import process
+from . import wsman
 
 log = logging.getLogger("winsim.winrs")
 

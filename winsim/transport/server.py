@@ -22,7 +22,9 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler
 
-from . import auth, firewall, mutexes, wsman
+from ..shell import mutexes
+from ..state import firewall
+from . import auth, wsman
 from .winrs import DropConnection, ShellService
 
 log = logging.getLogger("winsim.server")

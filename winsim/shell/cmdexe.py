@@ -12,7 +12,7 @@ from typing import List, Optional, Tuple
 
 from . import process
 from .cmdline import command_line_to_argv
-from .result import Result
+from ..result import Result
 
 NOT_RECOGNIZED = ("'%s' is not recognized as an internal or external command,\r\n"
                   "operable program or batch file.\r\n")
