@@ -35,6 +35,7 @@ SATURATED = 0.8
 # The second table: nodes this many times the measured size, to show where the main process and the
 # forks start to limit (an extrapolation: the CPU per host measured here is assumed to hold).
 BIG_NODE = 4
+FAILED = "no figure: a run failed"
 
 
 # ---------------------------------------------------------------- arithmetic (unit-tested)
@@ -119,10 +120,18 @@ def _run(runs: list[dict], latency_ms: int, kind: str, forks: int) -> dict:
     return next(r for r in runs if r["latency_ms"] == latency_ms and r["kind"] == kind and r["forks"] == forks)
 
 
-def derive(runs: list[dict], fixed: dict, latency_ms: int, kind: str, forks: int) -> dict:
-    """Per-host figures of one (latency, kind, forks) from its run and the 1-host run of that latency and kind."""
+def measured(run: dict) -> bool:
+    """A run whose figures count: it finished on every host and wrote its main process's CPU."""
+    return run["rc"] == 0 and run["hosts_failed"] == 0 and run.get("cpu_main_s") is not None
+
+
+def derive(runs: list[dict], fixed: dict, latency_ms: int, kind: str, forks: int) -> dict | None:
+    """Per-host figures of one (latency, kind, forks) from its run and the 1-host run of that latency
+    and kind; None when either failed (a failed run's time and CPU say nothing about a block)."""
     run = _run(runs, latency_ms, kind, forks)
     one = fixed["%d-%s" % (latency_ms, kind)]
+    if not (measured(run) and measured(one)):
+        return None
     n = run["hosts"]
     cpu = marginal(run["cpu_controller_s"], one["cpu_controller_s"], n)
     main = marginal(run["cpu_main_s"], one["cpu_main_s"], n)
@@ -150,6 +159,10 @@ def table(sizing: dict, estates=(1000, 10000, 50000), budget_s: float = 300.0, c
             for kind in KINDS:
                 for forks in sizing["forks"]:
                     d = derive(sizing["runs"], sizing["fixed"], latency, kind, forks)
+                    if d is None:
+                        cells["%s-%d" % (kind, forks)] = {"nodes": None, "limit": FAILED, "hosts_per_min": None,
+                                                          "fixed_s": None}
+                        continue
                     rate = node_rate(d["cpu_s"], d["main_s"], d["fork_s"], forks, cores)
                     cells["%s-%d" % (kind, forks)] = {
                         "nodes": nodes_needed(hosts, rate["hosts_per_s"], d["fixed_s"], budget_s),
@@ -168,7 +181,11 @@ def _one(estate, workdir, kind, label, forks, latency, timeout, limit=None):
     if kind == "warm":
         read = run_playbook(estate, READ, workdir, label + "-read", forks=forks, limit=limit, timeout=timeout)
         if read["rc"] != 0 or read["hosts_failed"]:
-            raise RuntimeError("the read before the warm run failed (rc %s): see %s" % (read["rc"], read["log"]))
+            print("  %3d ms  forks %3d  %s: the read before it FAILED (rc %s), see %s" % (
+                latency, forks, kind, read["rc"], read["log"]), flush=True)
+            return dict(read, kind=kind, latency_ms=latency, hosts=1 if limit else estate.count,
+                        rc="the read before it failed: rc %s" % read["rc"], hosts_failed=read["hosts_failed"] or 1,
+                        cpu_main_s=None, memory=None, hosts_per_min=None, forks=forks)
     run = run_playbook(estate, EMERGENCY, workdir, label, forks=forks, limit=limit, timeout=timeout, sizing=True,
                        extra_vars={"rollout_record_dir": os.path.join(workdir, "record-" + label)})
     hosts = 1 if limit else estate.count
@@ -212,7 +229,7 @@ def derived(out: dict) -> dict:
     measured node size and BIG_NODE times it). Computed anew when a run is rendered again."""
     for run in out["runs"]:
         d = derive(out["runs"], out["fixed"], run["latency_ms"], run["kind"], run["forks"])
-        run["limited_by"] = run_limit(run, out.get("cpus", out["node_cores"]), d["fork_s"])
+        run["limited_by"] = run_limit(run, out.get("cpus", out["node_cores"]), d["fork_s"]) if d else None
     out["table"] = table(out)
     out["table_big"] = table(out, cores=BIG_NODE * out["node_cores"])
     return out
@@ -221,6 +238,8 @@ def derived(out: dict) -> dict:
 # ---------------------------------------------------------------- report
 
 def _cell(cell: dict) -> str:
+    if cell["limit"] == FAILED:
+        return FAILED
     if cell["nodes"] is None:
         return "none: the fixed %.0f s exceed the budget" % cell["fixed_s"]
     return "%d (%s)" % (cell["nodes"], cell["limit"])
@@ -276,6 +295,9 @@ def render(sizing: dict, capacity: dict | None, table_fn) -> list[str]:
         for kind in KINDS:
             for forks in sizing["forks"]:
                 d = derive(sizing["runs"], sizing["fixed"], latency, kind, forks)
+                if d is None:
+                    per.append([latency, kind, forks, FAILED] + [""] * 11)
+                    continue
                 rate = node_rate(d["cpu_s"], d["main_s"], d["fork_s"], forks, cores)
                 c = rate["ceilings"]
                 memory = node_memory_mb(_run(sizing["runs"], latency, kind, forks).get("memory") or {}, forks)
@@ -336,5 +358,5 @@ def render(sizing: dict, capacity: dict | None, table_fn) -> list[str]:
                     r["kind"], r["latency_ms"], r["forks"], r["requests_per_host"] * r["hosts"] / r["wall_s"],
                     1000 * r["cpu_winsim_s"] / (r["requests_per_host"] * r["hosts"]),
                     60 * r["hosts"] / r["cpu_winsim_s"], r["hosts_per_min"])
-                for r in sizing["runs"] if r["cpu_winsim_s"] > 0 and r["requests_per_host"]) + "."]
+                for r in sizing["runs"] if measured(r) and r["cpu_winsim_s"] > 0 and r["requests_per_host"]) + "."]
     return out + [""]

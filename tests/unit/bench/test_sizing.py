@@ -69,7 +69,8 @@ def test_nodes_needed():
 
 def _run(kind, latency, forks, hosts, cpu, main, winsim=5.0, requests=10.0, wall=30.0):
     return {"kind": kind, "latency_ms": latency, "forks": forks, "hosts": hosts, "cpu_controller_s": cpu,
-            "cpu_main_s": main, "cpu_winsim_s": winsim, "requests_per_host": requests, "wall_s": wall}
+            "cpu_main_s": main, "cpu_winsim_s": winsim, "requests_per_host": requests, "wall_s": wall,
+            "rc": 0, "hosts_failed": 0, "hosts_per_min": 60 * hosts / wall, "load_before": 1.0}
 
 
 def _sizing(latencies=(20, 1000)):
@@ -156,3 +157,20 @@ def test_derive_falls_back_to_the_average_when_the_marginal_cost_is_noise():
     assert d["cpu_s"] == pytest.approx(0.6) and d["main_s"] == pytest.approx(0.3)
     assert d["fork_s"] == pytest.approx(10 * 0.02 + 0.3)
     assert sizing.derive(data["runs"], data["fixed"], 20, "warm", 50)["averaged"] is False
+
+
+def test_a_failed_run_gives_no_figure_and_the_others_still_do():
+    data = _sizing(latencies=(20,))
+    sizing._run(data["runs"], 20, "cold", 200).update(rc=2, hosts_failed=3)
+    data["fixed"]["20-warm"]["cpu_main_s"] = None          # the launcher never wrote its CPU split
+    assert sizing.derive(data["runs"], data["fixed"], 20, "cold", 200) is None
+    assert sizing.derive(data["runs"], data["fixed"], 20, "warm", 50) is None
+    rows = sizing.table(data)
+    assert all(r["cells"]["cold-200"]["limit"] == sizing.FAILED and r["cells"]["cold-200"]["nodes"] is None
+               for r in rows)
+    assert all(r["cells"]["warm-50"]["limit"] == sizing.FAILED for r in rows)
+    assert [r["cells"]["cold-50"]["nodes"] for r in rows] == [1, 4, 18]     # as hand-worked above
+    derived = sizing.derived(dict(data, cpus=2))
+    assert sizing._run(derived["runs"], 20, "cold", 200)["limited_by"] is None
+    text = "\n".join(sizing.render(derived, None, lambda header, rows: [repr(r) for r in rows]))
+    assert sizing.FAILED in text
