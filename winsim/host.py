@@ -18,19 +18,21 @@ from dataclasses import fields, is_dataclass, replace
 from typing import Callable, Dict, List, Optional
 
 from . import personalities
+from .result import Result
+from .shell import cmdexe
+from .shell.machine import Machine, execute
 from .state.domain import DomainStore
 from .state.hive import Hive
-from .result import Result
-from .state.scheduler import Scheduler
 from .state.model import DomainAssignment, HostState, OsInfo
 from .state.registry import CACHE_ROOT, GPT_ROOT, LOCAL_ROOT, RegValue
+from .state.scheduler import Scheduler
 from .state.spd import DynamicEntry, MmPolicy  # noqa: F401  (SimHost.dynamic holds them; tests import them from here)
 from .tools import resolve
 
 VERSION_KEY = r"HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows NT\CurrentVersion"
 AGENT_KEY = r"HKEY_LOCAL_MACHINE\SYSTEM\CurrentControlSet\Services\PolicyAgent"
 GP_REFRESH_SECONDS = 90 * 60        # computer policy background refresh, [D] ms813077 (no random offset here)
-TRANSPORT_SETTINGS = ("latency_ms", "drop_command", "drop_request", "drop_reply")    # the transport's (winsim/server.py); ignored here
+TRANSPORT_SETTINGS = ("latency_ms", "drop_command", "drop_request", "drop_reply")    # the transport's (winsim/transport/server.py); ignored here
 
 NOT_RECOGNIZED = ("The term '%s' is not recognized as the name of a cmdlet, function, script file, or "
                   "operable program. Check the spelling of the name, or if a path was included, verify "
@@ -99,7 +101,7 @@ class SimHost:
         self.agent_running = True
         self.dynamic: List[DynamicEntry] = []
         self.mmpolicies: Dict[str, MmPolicy] = {}
-        self.scheduler = Scheduler(self, os.path.join(state_dir, "tasks.json"))
+        self.scheduler = Scheduler(self, os.path.join(state_dir, "tasks.json"), self._console)
         self.exempt_in_effect: Optional[int] = None
         if not self.hive.existed:
             self._install()
@@ -343,10 +345,15 @@ class SimHost:
 
     # -- running things ------------------------------------------------------------------------
     def run(self, command: str, arguments: List[str], stdin: bytes = b"") -> Result:
-        """What WinRM's Command action runs: the shell (winsim/shell.py) takes the command line."""
-        from .shell.machine import execute
+        """What WinRM's Command action runs: the shell (winsim/shell/machine.py) takes the command line."""
         command_line = " ".join([command] + list(arguments))
         return execute(self, command_line, stdin)
+
+    def _console(self):
+        """A cmd.exe for the Task Scheduler's batch lines: (run a line, read a file by its %VAR% path)."""
+        machine = Machine(self)
+        return (lambda line: cmdexe.run_line(machine, line),
+                lambda path: machine.read_file(cmdexe.expand_percent(machine, path)))
 
     def resolve_tool(self, program: str):
         return resolve(self.profile, program)

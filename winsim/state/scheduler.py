@@ -2,10 +2,10 @@
 
 Registered tasks are kept in STATE/tasks.json (Windows keeps them on disk: they survive a reboot);
 running instances live in memory and die with a reboot. A task's action is one command line run as
-cmd.exe runs it (winsim/cmdexe.py); `cmd /c FILE.cmd` (or a bare .cmd/.bat path) runs the batch
-file line by line from the host's files, so that a batch can wait: `ping -n N 127.0.0.1`, the
-usual Windows way to sleep, suspends the instance for N-1 seconds of the host's clock
-(`SimHost.advance_time` or real time), then the next lines run.
+cmd.exe runs it (winsim/shell/cmdexe.py, through the console the host gives); `cmd /c FILE.cmd`
+(or a bare .cmd/.bat path) runs the batch file line by line from the host's files, so that a batch
+can wait: `ping -n N 127.0.0.1`, the usual Windows way to sleep, suspends the instance for N-1
+seconds of the host's clock (`SimHost.advance_time` or real time), then the next lines run.
 
 Emulated triggers ([D] learn.microsoft.com/windows-server/administration/windows-commands/schtasks-create):
 ONSTART (runs at every boot) and ONCE with /ST HH:MM[:SS] (runs when the host's clock, UTC in
@@ -20,7 +20,7 @@ import json
 import os
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 _PING = re.compile(r"^\s*ping(?:\.exe)?\s+.*-n\s+(\d+)", re.IGNORECASE)
 _BATCH = re.compile(r'^\s*(?:cmd(?:\.exe)?\s+/c\s+)?"?([^"]+\.(?:cmd|bat))"?\s*$', re.IGNORECASE)
@@ -43,9 +43,15 @@ class Instance:
     wake: float = 0.0
 
 
+Console = Callable[[], Tuple[Callable[[str], object], Callable[[str], Optional[str]]]]
+
+
 class Scheduler:
-    def __init__(self, host, path: str):
+    def __init__(self, host, path: str, console: Console):
+        """`console()` opens a cmd.exe on the host: (run one line -> Result, read a file named with
+        %VARS% -> text or None). The host provides it, so the state layer imports no shell."""
         self.host = host
+        self.console = console
         self.path = path
         self.tasks: Dict[str, Task] = {}
         self.running: Dict[str, Instance] = {}
@@ -109,9 +115,7 @@ class Scheduler:
             self._busy = False
 
     def _continue(self, key: str, instance: Instance) -> None:
-        from ..shell.cmdexe import run_line
-        from ..shell.machine import Machine
-        machine = Machine(self.host)
+        run_line, _read = self.console()
         while instance.lines:
             line = instance.lines.pop(0)
             stripped = line.strip()
@@ -124,7 +128,7 @@ class Scheduler:
                 if instance.wake > self.host.now():
                     return
                 continue
-            result = run_line(machine, stripped)
+            result = run_line(stripped)
             self.history.append({"task": instance.task, "line": stripped, "rc": result.rc})
         self.running.pop(key, None)
 
@@ -132,10 +136,8 @@ class Scheduler:
         batch = _BATCH.match(action)
         if not batch:
             return [action]
-        from ..shell.cmdexe import expand_percent
-        from ..shell.machine import Machine
-        machine = Machine(self.host)
-        text = machine.read_file(expand_percent(machine, batch.group(1)))
+        _run, read_file = self.console()
+        text = read_file(batch.group(1))
         if text is None:
             self.history.append({"task": action, "line": action, "rc": 1,
                                  "error": "The system cannot find the file specified."})
