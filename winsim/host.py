@@ -11,10 +11,9 @@ State and where it lives:
 import datetime
 import json
 import os
-import sys
 import threading
 import time
-from dataclasses import fields, is_dataclass, replace
+from dataclasses import replace
 from typing import Callable, Dict, List, Optional
 
 from . import personalities
@@ -285,13 +284,9 @@ class SimHost:
                        policyagent="running" if self.agent_running else "stopped",
                        no_default_exempt=self.no_default_exempt(), os=self.os_info())
 
-    def state(self):
-        """`running_state()` for callers outside winsim (tests). winsim never imports the collection;
-        but when the calling process has the collection's model loaded, the objects are handed over
-        as that model's classes (same names, same fields), because some tests feed a host's state
-        straight into the collection's planner, which checks classes. To go once those tests read
-        hosts through the collection's own readers (winsim/README.md, "State")."""
-        return as_loaded_model(self.running_state())
+    def state(self) -> HostState:
+        """`running_state()`, winsim's own objects: the engine reads a host through its own readers."""
+        return self.running_state()
 
     def cached_domain_state(self) -> HostState:
         """The cached copy of the GPO-assigned policy (Policy\\Cache)."""
@@ -374,23 +369,6 @@ class SimHost:
                 return result
             finally:
                 self._audit(argv, self._generation != before, result.rc)
-
-
-ENGINE_MODEL = "ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model"
-
-
-def as_loaded_model(obj):
-    """`obj` with every winsim model object replaced by the class of the same name in the
-    collection's model, if that module is already loaded (never imported here); else `obj`."""
-    engine = sys.modules.get(ENGINE_MODEL)
-    if engine is None:
-        return obj
-    if isinstance(obj, tuple):
-        return tuple(as_loaded_model(item) for item in obj)
-    if is_dataclass(obj) and type(obj).__module__ == HostState.__module__:
-        return getattr(engine, type(obj).__name__)(**{f.name: as_loaded_model(getattr(obj, f.name))
-                                                     for f in fields(obj)})
-    return obj
 
 
 def _flag(key: str, value) -> bool:

@@ -1,17 +1,24 @@
 """The rendered commands, run on winsim's tools: the host ends in the planned state, and running the
 undo of the commands done so far (after an injected failure) brings it back to where it was.
 
+The engine reads the host back as it reads a Windows host: `reg query /s` of the IPsec key, the
+dialect's dynamic listing and ldifde's export of the domain, run through winsim's command shell and
+decoded by the engine's own readers. So the engine checks the bytes and text winsim produces; it
+never receives winsim's objects.
+
 winsim implements the tools from the same sources and the same [I] assumptions (its modules say
 which), so this proves the dialects and winsim agree, not that real Windows does.
 """
 import pytest
 
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import dialects, plan
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import dialects, directory, plan, remote, toolout
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import host as engine_host
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.dialects import SCRIPT_FILE
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
     ANY, KERBEROS, ME, Address, AuthMethod, DynamicRule, Filter, HostState, QmOffer, name_key)
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.toolout import parse_netsh_error
 from winsim.host import SimHost
+from winsim.shell.machine import execute
 
 IN = Filter(ANY, ME, 17, 0, 1434, mirrored=False)
 OUT = Filter(ME, ANY, 17, 0, 1434, mirrored=False)
@@ -54,8 +61,46 @@ def exact(state: HostState) -> tuple:
                                     dynamic=state.dynamic))
 
 
+def shell(host, command_line):
+    """One command line through the host's WinRM shell (cmd.exe first, as over winrs)."""
+    result = execute(host, command_line)
+    return result.rc, result.stdout, result.stderr
+
+
+# The dynamic listing each tool prints, and the engine's reader of it (remote.read_lines's sections).
+DYNAMIC = {"modern": ("netsh ipsec dynamic show rule", toolout.parse_netsh_dynamic_show),
+           "xp": ("ipseccmd show filters", toolout.parse_ipseccmd_show_filters)}
+
+
+def read(host) -> HostState:
+    """The local store and the dynamic rules, as the engine reads them from this host's output."""
+    rc, out, err = shell(host, 'reg query "%s" /s' % remote.IPSEC_KEY)
+    assert rc == 0 or "unable to find the specified registry key" in err, err
+    state = engine_host.decode_registry(out if rc == 0 else "")
+    listing = DYNAMIC.get(host.personality.name)
+    if listing is None:
+        return state                    # Windows 2000: ipsecpol has no dynamic listing
+    rc, out, err = shell(host, listing[0])
+    assert rc == 0, err
+    return plan.replace(state, dynamic=listing[1](out))
+
+
+def read_domain(tmp_path) -> HostState:
+    """The domain store from ldifde's two exports, as the engine's directory reader decodes them. XP
+    has no ldifde: a Windows Server 2003 member of the same domain (ldifde built in) exports it."""
+    host = SimHost("reader", "127.0.0.3", "2003", str(tmp_path / "reader"), domain_store=str(tmp_path / "dc"))
+    texts = []
+    for what in ("objects", "gpos"):
+        path = "C:\\Windows\\TEMP\\winsec-%s.ldf" % what
+        rc, _out, err = shell(host, " ".join(["ldifde", "-f", path] + ['"%s"' % a if " " in a or "," in a else a
+                                                                    for a in directory.export_args("", what)]))
+        assert rc == 0, err
+        texts.append(host.fs.pop(path))
+    return directory.decode(texts[0], texts[1]).state
+
+
 def local(host):
-    return managed(host.state())
+    return managed(read(host))
 
 
 def managed(state: HostState) -> HostState:
@@ -99,7 +144,7 @@ def scenarios(state):
 def test_plans_run_on_winsim_reach_the_planned_state(tmp_path, dialect):
     host = make_host(tmp_path, dialect)
     compare = exact if dialect == "netsh" else shape
-    for step, planner in enumerate(scenarios(host.state())):
+    for step, planner in enumerate(scenarios(local(host))):
         before = local(host)
         planned = planner(before)
         assert planned.changes, "scenario step %d plans nothing" % step
@@ -196,17 +241,17 @@ def test_domain_store_on_winsim(tmp_path, dialect):
     host = make_host(tmp_path, dialect, domain=True)
     compare = exact if dialect == "netsh" else shape
     policy, objects = slammer()
-    empty = managed(host.domain_store().load())
+    empty = managed(read_domain(tmp_path))
     planned = plan.plan_policy(empty, policy, rules_objects=objects)
     commands = dialects.render(planned.changes, dialect, before=empty, after=planned.after, store="domain")
     assert all(c.script for c in commands) if dialect == "netsh" else all("DS" in c.argv for c in commands)
     for command in commands:
         assert run(host, command), command.redacted_display
-    assert compare(managed(host.domain_store().load())) == compare(planned.after)
+    assert compare(managed(read_domain(tmp_path))) == compare(planned.after)
     assert exact(local(host)) == exact(HostState())          # the local store is untouched
     for undo in dialects.render_undo(commands):
         assert run(host, undo), undo.redacted_display
-    assert compare(managed(host.domain_store().load())) == compare(empty)
+    assert compare(managed(read_domain(tmp_path))) == compare(empty)
 
 
 def test_ipsecpol_kb_commands_on_winsim(tmp_path):
