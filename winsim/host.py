@@ -2,11 +2,11 @@
 
 State and where it lives:
 - the registry (HKLM subset: version values, services, the IPsec stores) on disk under
-  `state_dir` (hive.py), so it survives a winsim restart and a reboot;
+  `state_dir` (state/hive.py), so it survives a winsim restart and a reboot;
 - dynamic rules and main-mode policies in memory, as in the PolicyAgent's SPD: gone when the
-  service stops or the host reboots (KB 813878; SYNTAX.md 2 and 6);
+  service stops or the host reboots (KB 813878; netsh ipsec dynamic, cc739550);
 - `fs`, a small virtual file system for scripts (`netsh -f`), in memory;
-- the domain's shared store (domain.py) when the host is a domain member.
+- the domain's shared store (state/domain.py) when the host is a domain member.
 """
 import datetime
 import json
@@ -128,19 +128,21 @@ class SimHost:
             tree.set(VERSION_KEY, "CurrentMajorVersionNumber", RegValue("REG_DWORD", p.major))
             tree.set(VERSION_KEY, "CurrentMinorVersionNumber", RegValue("REG_DWORD", 0))
         tree.set(AGENT_KEY, "DisplayName", RegValue("REG_SZ", p.service_display))
-        tree.set(AGENT_KEY, "Start", RegValue("REG_DWORD", 3 if p.blob_flavor == "modern" else 2))  # SYNTAX.md 6
+        # PolicyAgent starts at boot on 2000/XP/2003 (2), on demand from Vista on (3) [E]
+        tree.set(AGENT_KEY, "Start", RegValue("REG_DWORD", 3 if p.blob_flavor == "modern" else 2))
         tree.add_key("HKEY_LOCAL_MACHINE\\" + p.exempt_key)
         self.hive.save_store(LOCAL_ROOT, HostState(), p.blob_flavor, int(self.now()))
 
     def _boot(self) -> None:
         """What a start of the machine does: an empty SPD, PolicyAgent running, computer Group
-        Policy applied (SYNTAX.md 6)."""
+        Policy applied (KB 813878 "IPSec filtering rules and Group Policy")."""
         self.dynamic = []
         self.mmpolicies = {}
         self.agent_running = True
         self._last_ipsec_poll = self.now()
         # NoDefaultExempt is read when the system starts ([D] cc756041, KB 810207: a restart is
-        # needed on 2003) or, from Vista on, when PolicyAgent starts (SYNTAX.md 5.2).
+        # needed on 2003) or, from Vista on, when PolicyAgent starts [E] (docs/windows-tools.md,
+        # "Default exemptions").
         self.exempt_in_effect = self.no_default_exempt()
         self.refresh_group_policy(force=False)
         self.scheduler.boot()
@@ -173,7 +175,8 @@ class SimHost:
     def refresh_group_policy(self, force: bool) -> None:
         """The IPsec client-side extension: write the GPO-assigned policy's pointers
         (GPTIPSECPolicy) and its cached objects (Policy\\Cache), or remove them when the domain no
-        longer assigns one (factsheet 2.4; KB 813878 "IPSec filtering rules and Group Policy").
+        longer assigns one ([3P] OpenVAS GSHB_WMI_IPSec_Policy.nasl, docs/policy-store.md 2.4;
+        KB 813878 "IPSec filtering rules and Group Policy").
         Without force an unchanged assignment is left alone: changes inside an already assigned
         policy arrive at the policy's own polling interval (KB 813878)."""
         self._last_gp = self.now()
@@ -202,12 +205,12 @@ class SimHost:
 
     def _ipsec_poll(self) -> None:
         """PolicyAgent's own poll of the directory: refreshes the cached copy of the assigned
-        policy; assignment changes wait for Group Policy (SYNTAX.md 6 [D])."""
+        policy; assignment changes wait for Group Policy (KB 813878)."""
         self._last_ipsec_poll = self.now()
         assignment = self.domain_assignment()
         subset = self.domain.assigned_subset() if self.domain else None
         if assignment is None or subset is None:
-            return          # a deleted GPO policy stays in effect from the cache (SYNTAX.md 6)
+            return          # a deleted GPO policy stays in effect from the cache [E]
         if self.domain.policy_path(subset.policies[0]).casefold() == assignment.path.casefold():
             self._write_cache(subset)
 

@@ -48,7 +48,7 @@ class Machine:
         }
         self.errorlevel = 0
         # Set by cmd.exe for the one program whose output goes straight to the client; the first
-        # powershell.exe started takes it (winsim/process.py).
+        # powershell.exe started takes it (winsim/shell/process.py).
         self.console = None
         fs = getattr(host, "fs", None)
         if fs is None:
@@ -114,7 +114,7 @@ class Machine:
     def run_process(self, name: str, argv: List[str], args_text: str,
                     stdin: str) -> Optional[Result]:
         """Start `name`; None when no such program exists (each shell words that itself)."""
-        process.check()     # a terminated command starts nothing more (winsim/process.py)
+        process.check()     # a terminated command starts nothing more (winsim/shell/process.py)
         program = re.split(r"[\\/]", name)[-1].lower()
         if program.endswith(".exe"):
             program = program[:-4]

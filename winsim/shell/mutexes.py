@@ -153,7 +153,7 @@ class Handle:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return False
-                # A terminated command stops waiting (winsim/process.py); it is woken by the
+                # A terminated command stops waiting (winsim/shell/process.py); it is woken by the
                 # namespace's notify or, at the latest, a quarter of a second later.
                 process.check()
                 cond.wait(0.25 if left is None else min(left, 0.25))

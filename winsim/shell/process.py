@@ -5,7 +5,7 @@ command", as does deleting the shell ([MS-WSMV] 4.7.5 shows CTRL+C ending a comm
 Windows ends the processes; winsim's commands are Python threads, so each shell checks `check()`
 before every statement and before starting every program, and a mutex wait checks it too: a
 terminated command stops at tool-call granularity, runs no `finally` block and releases nothing
-(what it owns is abandoned, winsim/mutexes.py).
+(what it owns is abandoned, winsim/shell/mutexes.py).
 """
 import contextlib
 import threading

@@ -5,7 +5,7 @@ policy from a GPO ([MS-GPIPSEC] 2.2.1, 2.2.2). winsim keeps the same objects, wr
 [MS-GPIPSEC] writer (state/store.py), in a registry tree under a private root in `<directory>/ipsec-store.json`; the store's
 `ActivePolicy` plays the GPO link (one GPO, linked to the whole domain). Writers are
 `netsh ipsec static set store location=domain` and `ipseccmd -w DS`; members pick the assignment up
-on `gpupdate /target:computer` or at the Group Policy refresh interval (KB 813878, SYNTAX.md 6).
+on `gpupdate /target:computer` or at the Group Policy refresh interval (KB 813878).
 
 Several hosts (threads, or processes) share the directory: every access takes an exclusive lock on
 `<directory>/.lock` and re-reads the file.
@@ -34,7 +34,7 @@ DEFAULT_DOMAIN_POLICY = "Default Domain Policy"
 DEFAULT_DOMAIN_POLICY_GUID = "{31B2F340-016D-11D2-945F-00C04FB984F9}"
 
 # Attributes whose stored registry value is a key path but an LDAP DN in the directory ([MS-GPIPSEC]
-# 2.2.1; factsheet 2.2 table).
+# 2.2.1 "Object Attribute Details").
 REFERENCE_ATTRIBUTES = ("ipsecOwnersReference", "ipsecISAKMPReference", "ipsecNFAReference",
                         "ipsecFilterReference", "ipsecNegotiationPolicyReference")
 _TEXT_ATTRIBUTES = ("ipsecName", "description", "ipsecID")
@@ -55,7 +55,8 @@ class DirectoryEntry:
 
 
 def generalized_time(unix_seconds: int) -> str:
-    """whenChanged as AD writes it: GeneralizedTime, UTC, `YYYYMMDDHHMMSS.0Z` (factsheet 2.2)."""
+    """whenChanged as AD writes it: GeneralizedTime, UTC, `YYYYMMDDHHMMSS.0Z` ([MS-GPIPSEC] 2.2.1;
+    docs/policy-store.md 2.2)."""
     moment = datetime.datetime.fromtimestamp(unix_seconds, datetime.timezone.utc)
     return moment.strftime("%Y%m%d%H%M%S") + ".0Z"
 
@@ -114,7 +115,8 @@ class DomainStore:
         return DEFAULT_DOMAIN_POLICY_GUID if name.strip().casefold() == DEFAULT_DOMAIN_POLICY.casefold() else None
 
     def policy_path(self, policy: Policy) -> str:
-        """DSIPSECPolicyPath as the GP extension writes it (factsheet 2.4 [3P])."""
+        """DSIPSECPolicyPath as the GP extension writes it ([3P] OpenVAS GSHB_WMI_IPSec_Policy.nasl,
+        docs/policy-store.md 2.4)."""
         return "LDAP://CN=ipsecPolicy%s,CN=IP Security,CN=System,%s" % (policy.guid, self.naming_context())
 
     @contextmanager
@@ -162,8 +164,8 @@ class DomainStore:
         """Every object below the domain NC that winsim models, parents before children: the
         System, IP Security and Policies containers, the IPsec objects ([MS-GPIPSEC] 2.2.1), the
         Default Domain Policy GPO and, while a policy is assigned, the GPO's IPSEC object whose
-        ipsecOwnersReference names the policy ([MS-GPIPSEC] 2.2.1/2.2.2, factsheet 2.2).
-        Attribute sets are the IPsec ones (factsheet 2.1/2.2) plus cn; real AD has more [I]."""
+        ipsecOwnersReference names the policy ([MS-GPIPSEC] 2.2.1/2.2.2).
+        Attribute sets are the IPsec ones ([MS-GPIPSEC] 2.2.1.1 to 2.2.1.5) plus cn; real AD has more [I]."""
         with self._locked():
             tree = self._tree()
         nc = self.naming_context()
@@ -175,7 +177,7 @@ class DomainStore:
 
         def dn_of(reference: str) -> str:
             # Registry references are key paths; the directory's are DNs. Both end in the object's
-            # `ipsecX{guid}` name (factsheet 2.1, 2.4).
+            # `ipsecX{guid}` name (docs/policy-store.md 2.1, 2.4).
             leaf = reference.strip().rstrip("\\").rsplit("\\", 1)[-1]
             return "CN=%s,%s" % (leaves.get(leaf.casefold(), leaf), ipsec_container)
 

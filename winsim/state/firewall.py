@@ -2,14 +2,14 @@
 
 KB 813878 warns that IPsec filters "can cause network programs to lose data and to stop
 responding"; a block on the port WinRM listens on cuts the administrator off the host. The
-transport (winsim/server.py) asks `blocked_reason` before it serves a request and before it sends
+transport (winsim/transport/server.py) asks `blocked_reason` before it serves a request and before it sends
 a reply; when the host's effective policy blocks that TCP traffic it drops the connection without a
 reply, as a filtered host would.
 
 The effective policy is what the IPsec driver enforces ([D] KB 813878 "IPSec filtering rules and
-Group Policy"; factsheet 2.4): the GPO-assigned domain policy (from its cached copy) when there is
+Group Policy"; docs/policy-store.md 2.4): the GPO-assigned domain policy (from its cached copy) when there is
 one, else the assigned local policy; plus the dynamic filters; nothing while PolicyAgent is
-stopped. Traffic the default exemptions cover is never filtered (SYNTAX.md 5.2), with the
+stopped. Traffic the default exemptions cover is never filtered (KB 254728, KB 810207, cc756041), with the
 NoDefaultExempt value the host read at its last boot or service start (`SimHost.exempt_in_effect`).
 
 Simplifications, each [I] not verified on real Windows:
@@ -152,8 +152,9 @@ def weight(f: Filter) -> Tuple[int, int, int]:
 
 
 def exempt(p: Packet, generation: str, value: Optional[int]) -> bool:
-    """Default exemptions (SYNTAX.md 5.2): IKE always; Kerberos and RSVP at 0 (and 2 on
-    2003+); broadcast and multicast at 0 and 1 (2000/XP know only 0 and 1, both exempting them)."""
+    """Default exemptions (KB 254728, KB 811832; on 2003 KB 810207 and cc756041): IKE always;
+    Kerberos and RSVP at 0 (and 2 on 2003+); broadcast and multicast at 0 and 1 (2000/XP know only
+    0 and 1, both exempting them)."""
     legacy = generation in ("2000", "xp")
     setting = (0 if legacy else 3) if value is None else value
     setting = min(setting, 3)

@@ -265,7 +265,7 @@ class WinRMHandler(BaseHTTPRequestHandler):
 
     def _filtered(self) -> bool:
         """Drop the connection, without a reply, when the host's IPsec policy blocks it (KB 813878
-        warns that filters can make programs "stop responding"; winsim/firewall.py)."""
+        warns that filters can make programs "stop responding"; winsim/state/firewall.py)."""
         served: ServedHost = self.server.served
         why = firewall.blocked_reason(served.host, self.client_address[0], self.client_address[1],
                                       self.server.port)

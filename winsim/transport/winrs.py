@@ -59,7 +59,7 @@ class Command:
         self.pending: list[tuple[str, bytes]] = []  # output produced and not yet received
         self.drop_on_done = False  # fault injection: cut the connection instead of reporting Done
         # Set by Signal (terminate, ctrl_c, ctrl_break) and by deleting the shell: the process ends
-        # at its next statement or program start ([MS-WSMV] 2.2.5.6; winsim/process.py).
+        # at its next statement or program start ([MS-WSMV] 2.2.5.6; winsim/shell/process.py).
         self.kill = threading.Event()
 
 

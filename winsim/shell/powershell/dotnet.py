@@ -2,7 +2,7 @@
 
 System.Convert (FromBase64String, ToBase64String), System.Text.Encoding (UTF8, Unicode: GetString,
 GetBytes), System.BitConverter (ToString), System.Security.Cryptography.SHA1CryptoServiceProvider
-(ComputeHash), System.Threading.Mutex (WaitOne, ReleaseMutex, Close, Dispose; winsim/mutexes.py)
+(ComputeHash), System.Threading.Mutex (WaitOne, ReleaseMutex, Close, Dispose; winsim/shell/mutexes.py)
 and System.Threading.AbandonedMutexException (for `catch [...]`). A type outside this list is
 "Unable to find type" (PowerShell's own error), a member or overload outside it is a loud winsim
 error: never a guess.
@@ -300,7 +300,7 @@ SHA1_CSP = DotNetType(Sha1.type_name, constructors={0: Sha1})
 # -- System.Threading.Mutex -----------------------------------------------------------------------
 
 class Mutex(DotNetObject):
-    """A Mutex object: one handle of the process on a kernel mutex (winsim/mutexes.py)."""
+    """A Mutex object: one handle of the process on a kernel mutex (winsim/shell/mutexes.py)."""
 
     type_name = "System.Threading.Mutex"
 

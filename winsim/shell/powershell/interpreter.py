@@ -75,7 +75,7 @@ class Interpreter:
                  path_exists: Callable[[str], bool] = lambda path: False,
                  input_lines: Sequence[str] = (), mutexes=None):
         self.src = source
-        # The process's named-mutex session (winsim/mutexes.py); System.Threading.Mutex needs it.
+        # The process's named-mutex session (winsim/shell/mutexes.py); System.Threading.Mutex needs it.
         self.mutexes = mutexes
         self.try_depth = 0                  # inside a try body, errors go to its catch
         self.emit: Callable[[Any], None] = self.render      # where statement output goes
@@ -122,7 +122,7 @@ class Interpreter:
 
     def run_block(self, statements: Sequence[Node]):
         for st in statements:
-            process.check()     # a terminated command stops here (winsim/process.py)
+            process.check()     # a terminated command stops here (winsim/shell/process.py)
             try:
                 self.run_statement(st)
             except PSError as e:

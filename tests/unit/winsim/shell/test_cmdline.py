@@ -1,4 +1,4 @@
-"""winsim.cmdline: CommandLineToArgvW and Windows PowerShell 5.1's legacy command-line building."""
+"""winsim.shell.cmdline: CommandLineToArgvW and Windows PowerShell 5.1's legacy command-line building."""
 import pytest
 
 from winsim.shell.cmdline import (Argument, Parameter, Verbatim, command_line_to_argv,

@@ -1,4 +1,4 @@
-"""winsim.shell: what a Windows host does with a WinRM command line (cmd.exe, PowerShell 5.1/2.0).
+"""winsim.shell.machine: what a Windows host does with a WinRM command line (cmd.exe, PowerShell 5.1/2.0).
 
 Every native command reaches a recording fake host, so each test sees the exact argv a tool would
 get after PowerShell's legacy command-line building and the tool's CommandLineToArgvW split.
@@ -767,7 +767,7 @@ def test_dotnet_outside_the_subset_fails_loudly(script):
     assert "outside the" in errors(result) and "subset" in errors(result)
 
 
-# -- named mutexes: two commands on one host (winsim/mutexes.py; Microsoft docs "Mutex Class",
+# -- named mutexes: two commands on one host (winsim/shell/mutexes.py; Microsoft docs "Mutex Class",
 # "AbandonedMutexException Class", "Mutex Objects") ------------------------------------------------
 
 import threading  # noqa: E402
@@ -880,7 +880,7 @@ def test_mutex_names_namespaces_and_recursion():
         ga.release()
 
 
-# -- a terminated command ([MS-WSMV] 2.2.5.6 "Terminates the shell or command"; winsim/process.py) --
+# -- a terminated command ([MS-WSMV] 2.2.5.6 "Terminates the shell or command"; winsim/shell/process.py) --
 
 @pytest.mark.parametrize("powershell", ["5.1", "2.0"])
 def test_a_terminated_command_stops_at_the_next_step_runs_no_finally_and_abandons_its_mutex(powershell):
