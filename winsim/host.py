@@ -25,7 +25,7 @@ from .state.hive import Hive
 from .state.model import DomainAssignment, HostState, OsInfo
 from .state.registry import CACHE_ROOT, GPT_ROOT, LOCAL_ROOT, RegValue
 from .state.scheduler import Scheduler
-from .state.spd import DynamicEntry, MmPolicy  # noqa: F401  (SimHost.dynamic holds them; tests import them from here)
+from .state.spd import DynamicEntry, MmPolicy
 from .tools import resolve
 
 VERSION_KEY = r"HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\Windows NT\CurrentVersion"
