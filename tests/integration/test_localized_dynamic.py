@@ -98,3 +98,26 @@ def test_drift_check_says_a_german_hosts_dynamic_rules_are_unknown(estate, ansib
     assert report["counts"]["dynamic_unknown"] == 1
     page = (tmp_path / "drift-report" / "drift.html").read_text(encoding="utf-8")
     assert "1 whose dynamic rules could not be read (unknown)" in page
+
+
+@pytest.mark.winsim(count=1, personalities=("modern_de",))
+def test_policy_and_rule_results_say_unknown_not_none(estate, ansible_env, tmp_path):
+    """ipsec_policy and ipsec_rule report the host's state before and after; on a German host they used
+    to show its dynamic rules as an empty list without a word (the engine's tolerant read)."""
+    sim = estate.hosts[0].host
+    for argv in (["netsh", "ipsec", "dynamic", "add", "mmpolicy", "name=AdminBlock"], RULE.split()):
+        assert sim.run_tool(argv).rc == 0
+    rule = {"name": "Block SQL", "filters": ["*+0:1434:UDP"], "filteraction": "Block"}
+    tasks = [
+        {"name": "policy", "winsec.ipsec.ipsec_policy": {"name": "Corp", "rules": [rule]}},
+        {"name": "rule", "winsec.ipsec.ipsec_rule": {"policy": "Corp", "name": "Block telnet",
+                                                     "filters": ["*+0:23:TCP"], "filteraction": "Block"}},
+    ]
+    results = run_playbook(estate, dict(ansible_env, ANSIBLE_CALLBACK_PLUGINS=CALLBACKS), playbook(tmp_path, tasks))
+    for name in ("policy", "rule"):
+        result = only(results[name])
+        assert not result["failed"] and result["changed"], (name, result.get("msg"))
+        for state in ("before", "after"):
+            assert result[state]["dynamic"] is None and result[state]["mmpolicies"] is None, (name, state)
+        assert warned(result), name
+    assert [e.rule.filter.dst_port for e in sim.dynamic] == [445]          # the host's own rule, untouched

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from . import dialects, directory, guard, lockout, netdiag, registry, remote, toolout
+from .dialects import listings
 from .model import (AuthMethod, Change, DynamicRule, Filter, HostState, IPsecError, Rule, ValidationError,
                     name_key)
 from .plan import canonical as planner_shape
@@ -690,6 +691,8 @@ class Flow:
     def finish(self, result: dict) -> dict:
         result["round_trips"] = self.trips
         result["notes"] = self.notes + result["notes"]
+        if self.last is not None:
+            _unknown_dynamic(result, self.last.transcript)
         fact = self.fact()
         if fact is not None:
             result["ansible_facts"] = {guard.FACT: fact}
@@ -776,6 +779,24 @@ def _side_diff(diff: Dict[str, str], sides) -> Dict[str, str]:
         return diff
     return {"before": diff.get("before", "") + "".join(side.diff[0] for side in changing),
             "after": diff.get("after", "") + "".join(side.diff[1] for side in changing)}
+
+
+def _unknown_dynamic(result: dict, transcript: remote.Transcript) -> None:
+    """Dynamic rules (or main-mode policies) whose listing the engine could not read (another display
+    language, say) are unknown: null in the result's states and a warning, never an empty list.
+    A task that changes dynamic filters fails on such a listing before this (_parse_dynamic, strict)."""
+    problem = listings.dynamic_problem(transcript)
+    if problem:
+        keys, warning = ("dynamic", "mmpolicies"), listings.unreadable_warning(problem)
+    else:
+        problem = listings.mmpolicy_problem(transcript)
+        if not problem:
+            return
+        keys, warning = ("mmpolicies",), listings.MMPOLICY_UNREADABLE % problem
+    for name in ("before", "planned", "after"):
+        if isinstance(result.get(name), dict):
+            result[name].update((key, None) for key in keys)
+    result["warnings"].append(warning)
 
 
 def _finish(result: dict) -> dict:
