@@ -6,7 +6,7 @@
 - `parse_reg_query` / `render_reg_query`: the text of `reg query <key> [/s] [/v name]`.
 - `parse_reg_file`: a regedit export (.reg, REGEDIT4 or version 5.00).
 - `decode_store` / `encode_store`: the [MS-GPIPSEC] object store under ...\\IPSec\\Policy\\Local
-  (factsheet sections 2 and 6), with the blobs handled in `blobs.py`.
+  (docs/policy-store.md sections 2 and 6), with the blobs handled in `blobs.py`.
 
 Standard library only: this ships to controllers.
 """
@@ -532,7 +532,7 @@ POLICY, ISAKMP, NFA, NEGPOL, FILTER = ("ipsecPolicy", "ipsecISAKMPPolicy", "ipse
                                        "ipsecNegotiationPolicy", "ipsecFilter")
 CLASSES = (POLICY, ISAKMP, NFA, NEGPOL, FILTER)
 
-# ipsecNegotiationPolicyAction / Type GUIDs (factsheet 5.4)
+# ipsecNegotiationPolicyAction / Type GUIDs (docs/policy-store.md 5.4)
 ACTION_BLOCK = "{3f91a819-7647-11d1-864d-d46a00000000}"
 ACTION_PERMIT = "{8a171dd2-77e3-11d1-8659-a04f00000000}"
 ACTION_NEGOTIATE = "{8a171dd3-77e3-11d1-8659-a04f00000000}"
@@ -568,7 +568,7 @@ def _text(tree: RegTree, key: str, name: str) -> str:
 
 
 def _refs(tree: RegTree, key: str, name: str) -> Tuple[str, ...]:
-    """A reference value as a list; REG_SZ accepted where REG_MULTI_SZ is expected (factsheet 2.1)."""
+    """A reference value as a list; REG_SZ accepted where REG_MULTI_SZ is expected (docs/policy-store.md 2.1)."""
     value = tree.get(key, name)
     if value is None:
         return ()
@@ -599,7 +599,7 @@ def _blob(tree: RegTree, key: str) -> bytes:
 
 
 def decode_store(tree: RegTree, root: str = LOCAL_ROOT) -> HostState:
-    """The policy store under `root` -> HostState (factsheet 6). Objects without an ipsecName are
+    """The policy store under `root` -> HostState (docs/policy-store.md 6). Objects without an ipsecName are
     named by their GUID ('{...}', lower case), which is stable; rules without one keep ''.
     Objects come in the tree's key order (after `parse_reg_query`: the order reg.exe lists
     them, i.e. by key name), rules in their policy's ipsecNFAReference order."""
@@ -641,7 +641,7 @@ def decode_store(tree: RegTree, root: str = LOCAL_ROOT) -> HostState:
         neg = decode_negpol_blob(_blob(tree, key), key)
         name = display_name(key, NEGPOL)
         fa_names[leaf] = name
-        negotiate = action == "negotiate"       # block/permit blobs carry no offers (factsheet 5.4)
+        negotiate = action == "negotiate"       # block/permit blobs carry no offers (docs/policy-store.md 5.4)
         filteractions.append(FilterAction(name, action, _text(tree, key, "description"), inpass,
                                           negotiate and neg.soft, negotiate and neg.qmpfs,
                                           neg.offers if negotiate else (),
@@ -660,7 +660,7 @@ def decode_store(tree: RegTree, root: str = LOCAL_ROOT) -> HostState:
         policies.append(Policy(name, _text(tree, key, "description"),
                                decode_policy_blob(_blob(tree, key), key), tuple(rules), _guid_of(tree, key)))
 
-    # ActivePolicy names a policy key; absent, empty or dangling means none (factsheet 2.3 [?]).
+    # ActivePolicy names a policy key; absent, empty or dangling means none (docs/policy-store.md 2.3 [?]).
     active = _text(tree, root, "ActivePolicy")
     assigned = policy_names.get(_last(active), "") if active.strip() else ""
     domain = None
@@ -818,7 +818,7 @@ def encode_store(state: HostState, root: str = LOCAL_ROOT, flavor: str = "modern
         tree.set(key, "ipsecNFAReference", RegValue("REG_MULTI_SZ", tuple(ref(NFA, g) for g in rule_guids)))
 
     if state.domain is not None:
-        # Written by the Group Policy extension on real hosts (factsheet 2.4); kept here so that a
+        # Written by the Group Policy extension on real hosts (docs/policy-store.md 2.4); kept here so that a
         # stand-in host can carry a domain assignment and decode_store(encode_store(s)) == s.
         tree.set(GPT_ROOT, "DSIPSECPolicyPath", RegValue("REG_SZ", state.domain.path))
         tree.set(GPT_ROOT, "DSIPSECPolicyName", RegValue("REG_SZ", state.domain.name))
