@@ -29,11 +29,11 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 
 from .dialects import check_for_dialect
 from .model import (
-    ANY, ME, MAX_NAME_LENGTH, DynamicRule, Filter, HostState, Policy, Rule, ValidationError, name_key,
+    ANY, ME, MAX_NAME_LENGTH, DynamicRule, Filter, HostState, Policy, Rule, ValidationError, filter_text, name_key,
     parse_choice, parse_name, parse_port, parse_protocol, protocol_name,
 )
 from .plan import (
-    Plan, apply, filter_text, foreign_mmpolicy, plan_dynamic, plan_policy, plan_rule, rule_objects, with_inverse,
+    Plan, apply, foreign_mmpolicy, plan_dynamic, plan_policy, plan_rule, rule_objects, with_inverse,
 )
 
 EMERGENCY_PREFIX = "winsec-emergency "

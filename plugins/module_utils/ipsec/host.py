@@ -23,7 +23,7 @@ from . import dialects, directory, guard, lockout, netdiag, registry, remote, to
 from .dialects import listings
 from .model import (AuthMethod, Change, DynamicRule, Filter, HostState, IPsecError, Rule, ValidationError,
                     name_key)
-from .plan import canonical as planner_shape
+from .plan import state_key
 from .report import SECRET_MASK, state_to_dict
 
 Execute = Callable[[str], Tuple[int, str, str]]
@@ -223,7 +223,7 @@ def managed_view(state: HostState) -> HostState:
 def same_store(a: HostState, b: HostState, dynamic: bool, static: bool = True) -> bool:
     """Whether two states agree on everything a task can change (the planner's own comparison):
     the static store unless not `static`, the dynamic filters when `dynamic`."""
-    a_shape, b_shape = planner_shape(managed_view(a)), planner_shape(managed_view(b))
+    a_shape, b_shape = state_key(managed_view(a)), state_key(managed_view(b))
     if static and a_shape[:4] != b_shape[:4]:
         return False
     return not dynamic or a_shape[5] == b_shape[5]

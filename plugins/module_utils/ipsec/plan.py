@@ -344,10 +344,6 @@ def state_key(state: HostState) -> tuple:
             state.policyagent, state.no_default_exempt, state.os)
 
 
-# The old name, until host.py imports state_key (host.canonical orders a HostState; this one is a key).
-canonical = state_key
-
-
 def converged(a: HostState, b: HostState) -> bool:
     """True when the two states are the same store (what verification after a write checks)."""
     return state_key(a) == state_key(b)

@@ -31,8 +31,8 @@ from typing import List, Optional, Sequence, Tuple
 
 from . import dialects, remote
 from .host import SideChange
-from .model import DynamicRule, HostState, IPsecError, name_key
-from .plan import NETSH_MMPOLICY, filter_text, plan_dynamic
+from .model import DynamicRule, HostState, IPsecError, filter_text, name_key
+from .plan import NETSH_MMPOLICY, plan_dynamic
 from .quoting import cmd_safe, join_command_line
 
 TASK = remote.STARTUP_TASK
