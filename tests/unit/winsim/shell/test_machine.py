@@ -800,6 +800,23 @@ class BlockingHost(FakeHost):
         return [" ".join(argv) for argv, _ in self.calls]
 
 
+def wait_until(condition, seconds=10.0):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def _handles(host, name):
+    from winsim.shell import mutexes
+    ns = mutexes.namespace_for(host)
+    with ns.cond:
+        kernel = ns.objects.get(("Global", name))
+        return kernel.handles if kernel else 0
+
+
 def in_thread(host, script):
     box = {}
     thread = threading.Thread(target=lambda: box.update(result=ps(script, host, raw=True)[0]))
@@ -900,6 +917,10 @@ def test_a_terminated_command_stops_at_the_next_step_runs_no_finally_and_abandon
     assert host.entered.wait(10)
     waiter, waiter_box = in_thread(host, "$m = New-Object Threading.Mutex($false, 'Global\\winsec.ipsec')\n"
                                          "$m.WaitOne(120000)\ntool waiter")
+    # The waiter must hold its handle before the kill: an abandoned mutex nobody holds a handle to is
+    # gone, and a mutex made afterwards under that name is a new one (without this wait the test failed
+    # now and then on a loaded machine).
+    assert wait_until(lambda: _handles(host, "winsec.ipsec") == 2)
     kill.set()
     host.go.set()
     thread.join(10)
