@@ -50,9 +50,7 @@ def test_rollout_variants_ran_on_every_host_and_were_counted(results):
     # the ratios the issue asks for, each with its target and verdict
     ratios = {r["ratio"]: r for r in data["rollout"]["ratios"]["2"]}
     assert {"warm/a_waves", "cold/a_waves", "noop/a_waves", "c/warm"} <= set(ratios)
-    floor = (estate["a_waves"]["wall_s"] + estate["a_waves_again"]["wall_s"]) / 2
-    assert ratios["warm/a_waves"]["wall_ratio"] == round(estate["warm"]["wall_s"] / floor, 2)
-    assert ratios["c/warm"]["target"] == ">= 4"
+    assert all(r["wall_ratio"] > 0 and r["met"] == (r["miss_factor"] is None) for r in ratios.values())
 
 
 def test_profile_engine_and_capacity_sections(results):
@@ -117,3 +115,26 @@ def test_from_json_renders_the_same_file_again(results, tmp_path):
                            "--out", str(tmp_path / "again")], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert (tmp_path / "again" / "latest.md").read_text(encoding="utf-8") == md
+
+
+def run(wall, cpu):
+    return {"wall_s": wall, "cpu_controller_s": cpu}
+
+
+def test_ratios_divide_by_the_mean_of_the_floor_runs_and_judge_by_issue_11s_targets():
+    """Worked by hand: the floor in waves ran 2 s and 4 s (mean 3 s; CPU 1 s and 3 s, mean 2 s).
+    Issue 11's targets: warm <= 1.5, cold <= 2.2, nothing to do <= 1.2 times the floor, the KB by hand
+    >= 4 times the warm rollout."""
+    from bench import rollout
+    results = {"a_waves": run(2.0, 1.0), "a_waves_again": run(4.0, 3.0), "warm": run(4.5, 3.0),
+               "cold": run(7.5, 4.0), "noop": run(3.0, 2.0), "c": run(9.0, 5.0)}
+    rows = {r["ratio"]: r for r in rollout.ratios(results)}
+    assert set(rows) == {"warm/a_waves", "cold/a_waves", "noop/a_waves", "c/warm"}    # the rest lack a run
+    shown = {k: (r["wall_ratio"], r["controller_cpu_ratio"], r["target"], r["met"], r["miss_factor"])
+             for k, r in rows.items()}
+    assert shown == {
+        "warm/a_waves": (1.5, 1.5, "<= 1.5", True, None),        # 4.5 / 3, exactly on target
+        "cold/a_waves": (2.5, 2.0, "<= 2.2", False, 1.14),       # 7.5 / 3; off by 2.5 / 2.2
+        "noop/a_waves": (1.0, 1.0, "<= 1.2", True, None),
+        "c/warm": (2.0, 1.67, ">= 4", False, 2.0),               # 9 / 4.5; a minimum missed by 4 / 2
+    }
