@@ -34,6 +34,19 @@ def tracked_files():
         return found
 
 
+def tracked_texts():
+    """(name, text) of every tracked text file but this one."""
+    me = os.path.relpath(os.path.abspath(__file__), ROOT)
+    for name in tracked_files():
+        if name == me or not os.path.isfile(os.path.join(ROOT, name)):
+            continue
+        try:
+            with open(os.path.join(ROOT, name), encoding="utf-8") as handle:
+                yield name, handle.read()
+        except (UnicodeDecodeError, OSError):
+            continue
+
+
 def citations(text):
     for number, line in enumerate(text.splitlines(), 1):
         words = [m.group(0) for m in OUTSIDE.finditer(line)]
@@ -42,16 +55,8 @@ def citations(text):
 
 
 def test_no_file_cites_a_document_outside_the_repository():
-    me = os.path.relpath(os.path.abspath(__file__), ROOT)
     found = []
-    for name in tracked_files():
-        if name == me or not os.path.isfile(os.path.join(ROOT, name)):
-            continue
-        try:
-            with open(os.path.join(ROOT, name), encoding="utf-8") as handle:
-                text = handle.read()
-        except (UnicodeDecodeError, OSError):
-            continue
+    for name, text in tracked_texts():
         found += ["%s:%d: %s" % (name, number, line[:140]) for number, line in citations(text)]
     assert not found, "cite a public source or docs/ instead:\n" + "\n".join(found)
 
@@ -80,16 +85,8 @@ def headings(page):
 def test_every_docs_page_and_section_cited_exists():
     """A citation of docs/ must lead somewhere: the page exists, and a quoted title or a section
     number names one of its headings."""
-    me = os.path.relpath(os.path.abspath(__file__), ROOT)
     missing = []
-    for name in tracked_files():
-        if name == me or not os.path.isfile(os.path.join(ROOT, name)):
-            continue
-        try:
-            with open(os.path.join(ROOT, name), encoding="utf-8") as handle:
-                text = handle.read()
-        except (UnicodeDecodeError, OSError):
-            continue
+    for name, text in tracked_texts():
         for number, line in enumerate(text.splitlines(), 1):
             for page, section in DOC_CITATION.findall(line):
                 if not os.path.isfile(os.path.join(ROOT, "docs", page)):
