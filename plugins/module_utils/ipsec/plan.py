@@ -765,23 +765,6 @@ def _ordered_refs(policies, attr) -> Tuple[str, ...]:
     return tuple(dict.fromkeys(name_key(getattr(r, attr)) for p in policies for r in p.rules))
 
 
-def plan_assignment(actual: HostState, policy: str, assign: bool) -> Plan:
-    """Assign (unassigning whichever policy was assigned) or unassign one existing policy."""
-    if actual.policy(policy) is None:
-        raise ValidationError("policy", policy, "the name of an existing policy",
-                              "the host has no such policy")
-    b = _Builder(actual)
-    if assign:
-        b.assign(policy)
-        if actual.domain is not None:
-            b.notes.append("the local assignment is recorded but has no effect while domain policy %r applies"
-                           % actual.domain.name)
-    else:
-        b.unassign(policy)
-    b.domain_warning()
-    return b.plan()
-
-
 # ---------------------------------------------------------------------------------------------
 # Dynamic rules
 
@@ -878,6 +861,6 @@ def _note_foreign_deletions(b: "_Builder", actual: HostState) -> None:
 
 __all__ = [
     "Plan", "apply", "undo", "with_inverse", "state_key", "converged", "dynamic_key",
-    "rule_objects", "policy_objects", "plan_rule", "plan_policy", "plan_assignment", "plan_dynamic",
+    "rule_objects", "policy_objects", "plan_rule", "plan_policy", "plan_dynamic",
     "RULE_STATES", "POLICY_STATES", "DYNAMIC_STATES", "NETSH_MMPOLICY", "foreign_mmpolicy",
 ]

@@ -23,6 +23,12 @@ def ops(plan):
     return [(c.op, P._label(c.obj), c.parent) for c in plan.changes]
 
 
+def assignment(state, name, assign):
+    """What ipsec_policy plans for a task giving only a policy's name and `assigned` (its settings
+    are taken from the host, as plugins/action/ipsec_policy.py does)."""
+    return P.plan_policy(state, replace(state.policy(name), rules=()), assign=assign)
+
+
 def assert_undo_restores(before, plan):
     assert P.converged(P.apply(plan.after, P.undo(plan.changes)), before)
 
@@ -78,11 +84,11 @@ def test_kb_procedure_as_a_sequence_of_plans():
     assert P.plan_rule(s3, SLAMMER, *tcp80, create_policy=False).changes == ()
 
     # 4. ipseccmd -w REG -p "Block UDP 1434 Filter" -y
-    step4 = P.plan_assignment(s3, SLAMMER, False)
+    step4 = assignment(s3, SLAMMER, False)
     assert ops(step4) == [("unassign", SLAMMER, "")]
     s4 = step4.after
     assert s4.assigned == "" and s4.policy(SLAMMER) == s3.policy(SLAMMER)
-    assert P.plan_assignment(s4, SLAMMER, False).changes == ()
+    assert assignment(s4, SLAMMER, False).changes == ()
 
     # 5. ipseccmd -w REG -p "Block UDP 1434 Filter" -r ... -r ... -o  (and its now unused list/action)
     step5 = P.plan_policy(s4, Policy(SLAMMER), state="deleted")
@@ -393,7 +399,7 @@ def test_replaced_deletes_the_policys_other_rules_but_not_shared_lists():
 
 
 def test_overridden_deletes_other_policies_after_unassigning():
-    host = P.plan_assignment(two_policy_host(), "B", True).after
+    host = assignment(two_policy_host(), "B", True).after
     policy, objects = desired_a(("a1", [IN_80]))
     step = P.plan_policy(host, policy, rules_objects=objects, state="overridden", assign=True)
     # A is assigned (displacing B) before anything is deleted: the host always has a policy.

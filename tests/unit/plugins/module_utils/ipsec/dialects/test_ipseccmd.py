@@ -180,7 +180,7 @@ def test_polling_interval_travels_with_a_rule_command():
 def test_assigning_an_existing_policy_displaces_the_assigned_one():
     before = HostState(policies=STATE.policies + (Policy("Q", rules=(Rule("T", "R", "Block"),)),),
                        filterlists=STATE.filterlists, filteractions=STATE.filteractions, assigned="Q")
-    p = plan.plan_assignment(before, "P", True)
+    p = plan.plan_policy(before, plan.replace(before.policy("P"), rules=()), assign=True)   # ipsec_policy: name, assigned
     command, = render(p, "ipseccmd", before)
     assert command.argv == BASE + ("-x",)
     assert [u.argv for u in command.undo] == [("ipseccmd", "-w", "REG", "-p", "Q", "-x")]

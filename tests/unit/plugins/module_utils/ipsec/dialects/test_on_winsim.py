@@ -135,7 +135,7 @@ def scenarios(state):
                                                      rules=()), rules_objects=(), assign=None)
     yield lambda s: plan.plan_dynamic(s, [DynamicRule(IN), DynamicRule(TCP80, "permit", "permit", "lan")])
     yield lambda s: plan.plan_dynamic(s, [DynamicRule(IN)], state="absent")
-    yield lambda s: plan.plan_assignment(s, "Block UDP 1434 Filter", False)
+    yield lambda s: plan.plan_policy(s, plan.replace(s.policy("Block UDP 1434 Filter"), rules=()), assign=False)
     yield lambda s: plan.plan_policy(s, policy, rules_objects=objects, state="deleted")
     yield lambda s: plan.plan_dynamic(s, state="cleared")
 
