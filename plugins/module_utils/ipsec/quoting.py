@@ -400,36 +400,6 @@ def _ps_value_for(option, arg):
                           "5.1 legacy argument passing cannot deliver")
 
 
-def split_powershell_literals(text: str) -> list:
-    """The values of a run of space-separated PowerShell single-quoted literals (the inverse of
-    powershell_native_args' quoting; winsim and the tests use it)."""
-    values = []
-    i, n = 0, len(text)
-    while i < n:
-        if text[i] == " ":
-            i += 1
-            continue
-        if text[i] not in _PS_SINGLE_QUOTES:
-            raise ValueError("expected a single-quoted literal at offset %d of %r" % (i, text))
-        i += 1
-        out = []
-        while True:
-            if i >= n:
-                raise ValueError("unterminated single-quoted literal in %r" % text)
-            c = text[i]
-            if c in _PS_SINGLE_QUOTES:
-                if i + 1 < n and text[i + 1] in _PS_SINGLE_QUOTES:
-                    out.append(c)
-                    i += 2
-                    continue
-                i += 1
-                break
-            out.append(c)
-            i += 1
-        values.append("".join(out))
-    return values
-
-
 # --------------------------------------------------------------------------------------------
 # cmd.exe
 # --------------------------------------------------------------------------------------------
@@ -471,5 +441,5 @@ def cmd_safe(option: str, value: str, encoding: str = "") -> str:
 __all__ = [
     "MAX_COMMAND_LINE", "VARIANTS", "split_command_line", "join_command_line",
     "emulate_ps51_native_command_line", "powershell_literal", "powershell_native_args", "powershell_native_values",
-    "split_powershell_literals", "cmd_safe",
+    "cmd_safe",
 ]

@@ -6,8 +6,9 @@ from hypothesis import given, settings, strategies as st
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import ValidationError
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.quoting import (
     VARIANTS, cmd_safe, emulate_ps51_native_command_line, join_command_line, powershell_literal,
-    powershell_native_args, split_command_line, split_powershell_literals,
+    powershell_native_args, split_command_line,
 )
+from tests.unit.plugins.module_utils.ipsec.winsim_side import powershell_argument_values
 from tests.unit.hostile_corpus import HOSTILE_NAMES, PS51_UNDELIVERABLE, UNREPRESENTABLE
 
 # The table of learn.microsoft.com "Parsing C++ command-line arguments" (arguments after argv[0]).
@@ -102,7 +103,7 @@ def test_emulation_matches_the_reports_of_issue_1995():
 
 def _ps_round_trip(argv):
     text = powershell_native_args(argv)
-    values = split_powershell_literals(text)
+    values = powershell_argument_values(text)
     line = emulate_ps51_native_command_line(values)
     return text, [split_command_line(line, False, variant) for variant in VARIANTS]
 
@@ -155,9 +156,9 @@ def test_powershell_literals_are_single_verbatim_strings():
 def test_powershell_literal_doubles_every_single_quote_kind():
     value = "a'b\u2018c\u2019d"
     assert powershell_literal(value) == "'a''b\u2018\u2018c\u2019\u2019d'"
-    assert split_powershell_literals(powershell_literal(value) + " 'x'") == [value, "x"]
+    assert powershell_argument_values(powershell_literal(value) + " 'x'") == [value, "x"]
     with pytest.raises(ValueError):
-        split_powershell_literals("'open")
+        powershell_argument_values("'open")
 
 
 TRICKY = st.text(alphabet='ab "\\\t\'&%^|<>\u3000\u00a0é日🔥$`', max_size=14)

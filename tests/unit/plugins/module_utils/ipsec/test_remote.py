@@ -9,7 +9,7 @@ import tree_sitter_powershell
 
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import args, confirm, remote
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import IPsecError, ValidationError
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.quoting import split_powershell_literals
+from tests.unit.plugins.module_utils.ipsec.winsim_side import powershell_argument_values
 
 PARSER = tree_sitter.Parser(tree_sitter.Language(tree_sitter_powershell.language()))
 
@@ -127,7 +127,7 @@ def test_write_script_runs_steps_in_order_with_undo_newest_first():
     assert_powershell(script.body)
     lines = script.body.splitlines()
     runs = [ln for ln in lines if ln.startswith("$out = netsh")]
-    assert [split_powershell_literals(r[len("$out = netsh "):-len(" 2>&1")]) for r in runs] == [
+    assert [powershell_argument_values(r[len("$out = netsh "):-len(" 2>&1")]) for r in runs] == [
         ["ipsec", "static", "add", "policy", "name=A B"],
         ["ipsec", "static", "add", "filterlist", "name=it's"],
         ["ipsec", "static", "set", "policy", "name=A B", "assign=yes"]]
@@ -153,7 +153,7 @@ def test_domain_script_goes_through_a_temp_file():
     lines = script.body.splitlines()
     start = next(i for i, ln in enumerate(lines) if ln.startswith("Set-Content -LiteralPath \"$env:TEMP\\winsec-"))
     head, values = lines[start].split(" -Value ")
-    assert split_powershell_literals(values.replace("', '", "' '")) == [
+    assert powershell_argument_values(values.replace("', '", "' '")) == [
         "pushd ipsec static", "set store location=domain", "add policy name=X", "popd"]
     path = head.split('"')[1]
     assert lines[start + 1] == '$out = netsh -f "%s" 2>&1' % path

@@ -7,8 +7,8 @@ from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.dialects import
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
     ANY, DIALECTS, ME, AuthMethod, Filter, HostState, ValidationError)
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.quoting import (
-    VARIANTS, cmd_safe, emulate_ps51_native_command_line, powershell_native_args, split_command_line,
-    split_powershell_literals)
+    VARIANTS, cmd_safe, emulate_ps51_native_command_line, powershell_native_args, split_command_line)
+from tests.unit.plugins.module_utils.ipsec.winsim_side import powershell_argument_values
 
 from tests.unit.hostile_corpus import HOSTILE_NAMES, PS51_UNDELIVERABLE, UNREPRESENTABLE
 
@@ -94,7 +94,7 @@ def test_psk_never_displayed(dialect):
 
 
 def _delivered_by_powershell(argv):
-    values = split_powershell_literals(powershell_native_args(argv))
+    values = powershell_argument_values(powershell_native_args(argv))
     line = emulate_ps51_native_command_line(values)
     return all(split_command_line(line, first_is_program=False, variant=v) == list(argv) for v in VARIANTS)
 
