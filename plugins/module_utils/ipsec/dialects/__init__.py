@@ -114,12 +114,6 @@ def render(changes: Sequence[Change], dialect: str, *, before: HostState, after:
     return module.render(list(changes), before=before, after=after, store=store, domain=domain)
 
 
-def undo_commands(command: Command, dialect: str = "", **_state) -> Tuple[Command, ...]:
-    """The commands that revert `command` (its `undo`; the state arguments are accepted for callers
-    that pass the render context, and are not needed: render computed the undo already)."""
-    return command.undo
-
-
 def render_undo(commands: Sequence[Command]) -> List[Command]:
     """What reverts `commands` (all of them done): their undos, newest command first."""
     undone = []
@@ -240,5 +234,5 @@ class Args:
                        shown_argv=tuple(self.shown) if self.secret else ())
 
 
-__all__ = ["Command", "SCRIPT_FILE", "MASK", "render", "render_undo", "undo_commands", "Args",
+__all__ = ["Command", "SCRIPT_FILE", "MASK", "render", "render_undo", "Args",
            "check_text", "check_host", "check_secret", "check_for_dialect", "WINDOWS"]

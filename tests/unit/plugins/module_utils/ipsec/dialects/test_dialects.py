@@ -68,9 +68,8 @@ def test_render_arguments(kwargs, option):
     assert err.value.option == option
 
 
-def test_undo_helpers():
+def test_render_undo_runs_the_newest_command_s_undo_first():
     commands = render(slammer_plan(), "ipseccmd")
-    assert dialects.undo_commands(commands[0], "ipseccmd", before=HostState()) == commands[0].undo
     assert dialects.render_undo(commands) == list(commands[1].undo) + list(commands[0].undo)
 
 
