@@ -1,7 +1,8 @@
 """How the engine scales with the size of a host's IPsec store.
 
-For N filters: a store is built with encode_store (untimed setup) and rendered as `reg query /s`
-prints it (what the read script brings back), then each stage a task runs on the controller is
+For N filters: a store is written by winsim's registry writer (untimed setup; winsim shares no code
+with the engine, so the engine reads bytes another writer wrote) and rendered as winsim's `reg query
+/s` prints it (what the read script brings back), then each stage a task runs on the controller is
 timed on its own: parse_reg_query (text -> registry tree), decode_store (tree -> HostState),
 plan_rule (one more rule on top of that store: the Slammer block), plan_policy (the whole block
 list again, which must plan nothing: every filter is compared, as in a re-run or a drift check).
@@ -16,8 +17,11 @@ import tracemalloc
 
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import plan as plan_mod
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import registry
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
-    ANY, ME, Address, Filter, FilterAction, FilterList, HostState)
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import ANY, ME, Address, Filter
+from winsim.state import model as sim
+from winsim.state import store as sim_store
+from winsim.state.registry import LOCAL_ROOT as SIM_LOCAL_ROOT, RegTree as SimTree
+from winsim.tools import reg as sim_reg
 
 IPSEC_KEY = r"HKEY_LOCAL_MACHINE\SOFTWARE\Policies\Microsoft\Windows\IPSec"
 FILTERS_PER_LIST = 500          # a big block list split the way an admin splits it: rules of 500
@@ -37,17 +41,28 @@ def blocklist(filters: int):
     return triples
 
 
-def blocklist_state(filters: int) -> HostState:
-    """One assigned policy holding the block list."""
-    policy, objects = plan_mod.policy_objects("Blocklist", blocklist(filters))
-    lists = tuple(o for o in objects if isinstance(o, FilterList))
-    actions = tuple({o.name: o for o in objects if isinstance(o, FilterAction)}.values())  # one shared "Block"
-    return HostState(policies=(policy,), filterlists=lists, filteractions=actions, assigned="Blocklist")
+def host_store(filters: int):
+    """The block list as a host holds it once ipsec_policy has written it: one assigned policy with
+    rules of FILTERS_PER_LIST filters, named as plan.rule_objects names them, all using one "Block"
+    action; in winsim's own model, written to a registry tree by winsim's writer."""
+    first = int(ipaddress.IPv4Address("10.0.0.1"))
+    lists, rules = [], []
+    for start in range(0, filters, FILTERS_PER_LIST):
+        name = "Blocklist %05d" % (start // FILTERS_PER_LIST + 1)
+        count = min(FILTERS_PER_LIST, filters - start)
+        lists.append(sim.FilterList(name, tuple(
+            sim.Filter(sim.Address("ip", str(ipaddress.IPv4Address(first + start + i)), "255.255.255.255"), sim.ME,
+                       17, 0, 1434, False) for i in range(count))))
+        rules.append(sim.Rule(name, filterlist=name, filteraction="Block"))
+    state = sim.HostState(policies=(sim.Policy("Blocklist", rules=tuple(rules)),), filterlists=tuple(lists),
+                          filteractions=(sim.FilterAction("Block", "block"),), assigned="Blocklist")
+    tree = SimTree()
+    sim_store.write_store(state, SIM_LOCAL_ROOT, "modern", 0, tree)
+    return tree
 
 
 def rendered_store(filters: int) -> str:
-    tree = registry.encode_store(blocklist_state(filters))
-    return registry.render_reg_query(tree, IPSEC_KEY, recursive=True)
+    return sim_reg.render_query(host_store(filters), IPSEC_KEY, recursive=True)
 
 
 def _stages(text: str, filters: int) -> list:
@@ -99,7 +114,7 @@ def _check(done: dict, filters: int) -> None:
     """The stages did the real work: every filter decoded, the new rule planned, the same list not."""
     decoded = sum(len(fl.filters) for fl in done["decode_store"].filterlists)
     if decoded != filters:
-        raise AssertionError("decode_store returned %d filters, %d were encoded" % (decoded, filters))
+        raise AssertionError("decode_store returned %d filters, %d were written" % (decoded, filters))
     if not done["plan_rule"].changes:
         raise AssertionError("plan_rule planned nothing on a store without the Slammer rule")
     if done["plan_policy"].changes:

@@ -103,8 +103,8 @@ def render(results: dict) -> str:
     engine = results.get("engine")
     if engine:
         out += ["## 3. Engine: decode and plan", "",
-                "A store of N filters (one assigned policy, rules of %d filters) encoded with `encode_store`, "
-                "rendered as `reg query /s` prints it; then, timed on their own (CPU ms, best of %d; wall "
+                "A store of N filters (one assigned policy, rules of %d filters) written by winsim's registry "
+                "writer, rendered as winsim's `reg query /s` prints it; then, timed on their own (CPU ms, best of %d; wall "
                 "in the last column), `parse_reg_query`, `decode_store`, `plan_rule` (add the Slammer rule) "
                 "and `plan_policy` (the same block list again: no change, every filter compared). Peak "
                 "memory per stage by tracemalloc." % (engine["filters_per_list"], engine["repeat"]), ""]
