@@ -2,7 +2,7 @@
 # Copyright: winsec.ipsec developers; GNU General Public License v3.0+
 """Registry text <-> RegTree <-> HostState for the static IPsec policy store.
 
-- `RegTree`: an ordered, case-insensitive registry snapshot (keys -> values), JSON-persistable.
+- `RegTree`: an ordered, case-insensitive registry snapshot (keys -> values).
 - `parse_reg_query` / `render_reg_query`: the text of `reg query <key> [/s] [/v name]`.
 - `parse_reg_file`: a regedit export (.reg, REGEDIT4 or version 5.00).
 - `decode_store` / `encode_store`: the [MS-GPIPSEC] object store under ...\\IPSec\\Policy\\Local
@@ -27,7 +27,6 @@ from .model import (DomainAssignment, FilterAction, FilterList, HostState, IPsec
 LOCAL_ROOT = r"HKEY_LOCAL_MACHINE\SOFTWARE\Policies\Microsoft\Windows\IPSec\Policy\Local"
 GPT_ROOT = r"HKEY_LOCAL_MACHINE\SOFTWARE\Policies\Microsoft\Windows\IPSec\GPTIPSECPolicy"
 CACHE_ROOT = r"HKEY_LOCAL_MACHINE\SOFTWARE\Policies\Microsoft\Windows\IPSec\Policy\Cache"
-PERSISTENT_ROOT = r"HKEY_LOCAL_MACHINE\SOFTWARE\Policies\Microsoft\Windows\IPSec\Policy\Persistent"  # XP/2003 [?]
 
 REG_TYPES = ("REG_SZ", "REG_EXPAND_SZ", "REG_MULTI_SZ", "REG_DWORD", "REG_QWORD", "REG_BINARY", "REG_NONE")
 _HIVES = {"HKLM": "HKEY_LOCAL_MACHINE", "HKCU": "HKEY_CURRENT_USER", "HKCR": "HKEY_CLASSES_ROOT",
@@ -121,21 +120,6 @@ class RegTree:
             yield self._keys[current][0]
             stack.extend(reversed(list(self._children[current])))
 
-    def delete_key(self, key: str, recursive: bool = True) -> bool:
-        folded = normalize_key(key).casefold()
-        if folded not in self._keys:
-            return False
-        if self._children[folded] and not recursive:
-            raise RegistryError("registry key %s has subkeys; delete them first or use recursive=True"
-                                % self._keys[folded][0])
-        for sub in list(self._children[folded]):
-            self.delete_key(self._keys[sub][0], True)
-        parent = self._keys[folded][0].rpartition("\\")[0].casefold()
-        self._children.get(parent, {}).pop(folded, None)
-        del self._keys[folded]
-        del self._children[folded]
-        return True
-
     # -- values
     def values(self, key: str) -> Dict[str, RegValue]:
         """The values of `key` in order (a copy; names as first spelled). Empty if no such key."""
@@ -156,44 +140,6 @@ class RegTree:
         folded = name.casefold()
         shown = values[folded][0] if folded in values else name
         values[folded] = (shown, value)
-
-    def delete_value(self, key: str, name: str) -> bool:
-        entry = self._keys.get(normalize_key(key).casefold())
-        return entry is not None and entry[1].pop(name.casefold(), None) is not None
-
-    def replace_subtree(self, root: str, other: "RegTree") -> None:
-        """Make everything at and below `root` equal to what `other` holds there."""
-        self.delete_key(root)
-        for key in other.walk(root):
-            self.add_key(key)
-            for name, value in other.values(key).items():
-                self.set(key, name, value)
-
-    # -- persistence
-    def to_json(self) -> dict:
-        def dump(value: RegValue):
-            data = value.data
-            if isinstance(data, bytes):
-                data = data.hex()
-            elif isinstance(data, tuple):
-                data = list(data)
-            return [value.type, data]
-        return {"format": "winsec.regtree/1",
-                "keys": [{"key": key, "values": [[name] + dump(v) for name, v in vals.values()]}
-                         for key, vals in self._keys.values()]}
-
-    @classmethod
-    def from_json(cls, doc: dict) -> "RegTree":
-        if not isinstance(doc, dict) or doc.get("format") != "winsec.regtree/1":
-            raise RegistryError("not a RegTree JSON document (expected format winsec.regtree/1)")
-        tree = cls()
-        for entry in doc["keys"]:
-            tree.add_key(entry["key"])
-            for name, kind, data in entry["values"]:
-                if kind in ("REG_BINARY", "REG_NONE"):
-                    data = bytes.fromhex(data)
-                tree.set(entry["key"], name, RegValue(kind, data))
-        return tree
 
     def _comparable(self) -> dict:
         # Key order means nothing in the registry (it enumerates subkeys sorted); value order does.
@@ -474,56 +420,6 @@ def parse_reg_file(data, deletions: Optional[list] = None) -> RegTree:
             continue
         tree.set(current, name, value)
     return tree
-
-
-def _reg_hex(prefix: str, raw: bytes) -> str:
-    """regedit's hex layout: comma-separated bytes, wrapped before column 80 with ',\\' and a
-    two-space indent (as in the public exports our fixtures come from)."""
-    parts = ["%02x" % b for b in raw]
-    lines, line = [], prefix
-    for index, part in enumerate(parts):
-        piece = part + ("," if index < len(parts) - 1 else "")
-        if len(line) + len(piece) > 77 and line.strip():
-            lines.append(line + "\\")
-            line = "  "
-        line += piece
-    lines.append(line)
-    return "\r\n".join(lines)
-
-
-def _reg_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"')
-
-
-def render_reg_file(tree: RegTree, key: str) -> str:
-    """`key` and its subtree as a 'Windows Registry Editor Version 5.00' export (CRLF; encode it
-    as UTF-16LE with a BOM, as regedit does, to write a file). Strings holding line breaks are
-    written as hex(1) so that every value stays one logical line [I]."""
-    if key not in tree:
-        raise RegistryError("ERROR: The system was unable to find the specified registry key or value.")
-    out = ["Windows Registry Editor Version 5.00", ""]
-    for current in tree.walk(key):
-        out.append("[%s]" % current)
-        for name, (kind, data) in tree.values(current).items():
-            shown = "@" if name == "" else '"%s"' % _reg_escape(name)
-            if kind == "REG_SZ" and not any(c in data for c in "\r\n\x00"):
-                out.append('%s="%s"' % (shown, _reg_escape(data)))
-            elif kind == "REG_DWORD":
-                out.append("%s=dword:%08x" % (shown, data))
-            else:
-                code = {"REG_BINARY": "", "REG_NONE": "(0)", "REG_SZ": "(1)", "REG_EXPAND_SZ": "(2)",
-                        "REG_MULTI_SZ": "(7)", "REG_QWORD": "(b)"}[kind]
-                if kind in ("REG_SZ", "REG_EXPAND_SZ"):
-                    raw = (data + "\x00").encode("utf-16-le")
-                elif kind == "REG_MULTI_SZ":
-                    raw = "".join(item + "\x00" for item in data).encode("utf-16-le") + b"\x00\x00"
-                elif kind == "REG_QWORD":
-                    raw = data.to_bytes(8, "little")
-                else:
-                    raw = data
-                out.append(_reg_hex("%s=hex%s:" % (shown, code), raw))
-        out.append("")
-    return "\r\n".join(out) + "\r\n"
 
 
 # ------------------------------------------------------------------------------- the IPsec store
@@ -831,9 +727,9 @@ def encode_store(state: HostState, root: str = LOCAL_ROOT, flavor: str = "modern
 
 
 __all__ = [
-    "LOCAL_ROOT", "GPT_ROOT", "CACHE_ROOT", "PERSISTENT_ROOT", "REG_TYPES", "RegistryError", "RegValue", "RegTree",
+    "LOCAL_ROOT", "GPT_ROOT", "CACHE_ROOT", "REG_TYPES", "RegistryError", "RegValue", "RegTree",
     "normalize_key",
-    "parse_reg_query", "render_reg_query", "RENDER_STYLES", "parse_reg_file", "render_reg_file",
+    "parse_reg_query", "render_reg_query", "RENDER_STYLES", "parse_reg_file",
     "decode_store", "encode_store",
     "decode_filter_blob", "encode_filter_blob", "decode_policy_blob", "encode_policy_blob",
     "decode_nfa_blob", "encode_nfa_blob", "decode_negpol_blob", "encode_negpol_blob",
