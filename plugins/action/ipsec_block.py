@@ -9,9 +9,7 @@ from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import host, sa
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import filters_option
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.block import (
     DYNAMIC_UNKNOWN, block_from_options, dynamic_count, plan_block, problems, summary)
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import IPsecError
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.report import state_from_dict
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.toolout import ToolOutputError
 # The dialect renderers (dialects.module imports them lazily), imported here so that the forked workers
 # inherit them: Ansible's collection loader compiles collection source anew on every import.
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.dialects import ipseccmd, ipsecpol, netsh  # noqa: F401
@@ -42,14 +40,11 @@ def handle(ctx):
     try:
         result = safety.run(ctx, planner, dialect=p["dialect"] or "", dynamic=block.dynamic,
                             sides=(startup.Startup,) if p["reapply_at_startup"] and block.dynamic else ())
-    except IPsecError as err:
-        unreadable = _unreadable_listing(err) if block.dynamic else None
-        if unreadable is None:
-            raise
+    except host.UnreadableListing as err:
         # The host's dynamic rules could not be read, so no plan was made and nothing was written: the
         # block is not in place and cannot be verified (a German host, say). Say so, never "none found".
-        known = dict(getattr(err, "result", None) or {})
-        found = ["%s: %s" % (DYNAMIC_UNKNOWN, unreadable)]
+        known = dict(err.result)
+        found = ["%s: %s" % (DYNAMIC_UNKNOWN, err.problem)]
         known.update(changed=False, verified=False, problems=found,
                      summary="NOT blocked, NOT verified: %s" % found[0])
         raise host.HostError(known["summary"], **known) from None
@@ -64,22 +59,6 @@ def handle(ctx):
     if found:
         raise host.HostError(result["summary"], **result)
     return result
-
-
-def _unreadable_listing(err: BaseException):
-    """Why the dynamic listing could not be read, when that is what `err` (or its cause) reports; the
-    listing's own lines are left out (they may hold what must not be logged)."""
-    seen = err
-    while seen is not None:
-        if isinstance(seen, ToolOutputError) and seen.tool.startswith(("netsh ipsec dynamic", "ipseccmd")):
-            return "%s output, line %d, is not in the layout the engine reads" % (seen.tool, seen.lineno)
-        seen = seen.__cause__ or seen.__context__
-    text = str(err)
-    if text.startswith(("netsh ipsec dynamic show failed", "ipseccmd show failed")):
-        return text.split(":", 1)[0]
-    if text.startswith(("netsh ipsec dynamic show", "ipseccmd show filters")) and "display language" in text:
-        return text.split(" (", 1)[0] + " is not in the layout the engine reads"
-    return None
 
 
 class ActionModule(WinsecAction):

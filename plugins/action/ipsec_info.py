@@ -3,8 +3,8 @@
 """winsec.ipsec.ipsec_info: everything read, in one round trip (see plugins/modules/ipsec_info.py)."""
 from __future__ import annotations
 
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import host, netdiag, remote
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.dialects import listings
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import host, netdiag
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import unknown_as_empty
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.report import exemptions
 from ansible_collections.winsec.ipsec.plugins.plugin_utils.action import WinsecAction
 from ansible_collections.winsec.ipsec.plugins.plugin_utils.docs import module_documentation
@@ -16,26 +16,15 @@ MODULE_DOCS = module_documentation(docs)
 
 
 def handle(ctx):
-    state, out, fact = host.read_state(ctx.execute, ctx.params["dialect"] or "", host_name=ctx.host_name)
+    state, _out, fact = host.read_state(ctx.execute, ctx.params["dialect"] or "", host_name=ctx.host_name)
     os = state.os
     report = host.state_report(state, guids=True, everything=True)
-    warnings = []
-    # Dynamic rules the engine could not read are unknown, not absent (a localized listing, say).
-    transcript = remote.parse_transcript(out)
-    problem = listings.dynamic_problem(transcript)
-    if problem:
-        report.update(dynamic=None, mmpolicies=None)        # the rules name main-mode policies too
-        warnings.append(listings.unreadable_warning(problem))
-    else:
-        problem = listings.mmpolicy_problem(transcript)
-        if problem:
-            report.update(mmpolicies=None)
-            warnings.append(listings.MMPOLICY_UNREADABLE % problem)
     return {
         "changed": False,
-        "warnings": warnings,
+        # dynamic rules or main-mode policies that could not be read: null in `state`, and why
+        "warnings": list(state.unread),
         "state": report,
-        "netdiag": netdiag.render(host.canonical(state), debug=True,
+        "netdiag": netdiag.render(host.canonical(unknown_as_empty(state)), debug=True,
                                   **({"local_address": ctx.local_address} if ctx.local_address else {})),
         "exemptions": exemptions(os.generation, state.no_default_exempt),
         "dialect": os.dialect,

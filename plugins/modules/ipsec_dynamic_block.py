@@ -26,6 +26,9 @@ description:
     PolicyAgent quirk) is used by the next rules this module adds, not added again; a task that changes dynamic
     rules and leaves none of its own deletes it. A note says which. Should such a batch be undone, C(winsec-ipsec)
     comes back as this module makes it, with netsh's default settings.
+  - The task plans from the dynamic rules and main-mode policies the host lists. When a listing is not in the layout
+    the engine reads (only netsh's English one is known; another display language, say), they are unknown, and
+    the task fails saying so, before it changes anything.
 options:
   filters:
     description:

@@ -121,3 +121,26 @@ def test_policy_and_rule_results_say_unknown_not_none(estate, ansible_env, tmp_p
             assert result[state]["dynamic"] is None and result[state]["mmpolicies"] is None, (name, state)
         assert warned(result), name
     assert [e.rule.filter.dst_port for e in sim.dynamic] == [445]          # the host's own rule, untouched
+
+
+@pytest.mark.winsim(count=1, personalities=("modern_de",))
+def test_gathered_and_dynamic_block_on_a_german_host(estate, ansible_env, tmp_path):
+    """ipsec_policy state=gathered showed a German host's dynamic rules as an empty list without a word,
+    and ipsec_dynamic_block failed with the listing reader's own error, which quoted the listing's line."""
+    sim = estate.hosts[0].host
+    for argv in (["netsh", "ipsec", "dynamic", "add", "mmpolicy", "name=AdminBlock"], RULE.split()):
+        assert sim.run_tool(argv).rc == 0
+    tasks = [
+        {"name": "gathered", "winsec.ipsec.ipsec_policy": {"state": "gathered"}},
+        {"name": "dynamic", "winsec.ipsec.ipsec_dynamic_block": {"filters": ["*+0:1434:UDP"]}, "ignore_errors": True},
+    ]
+    results = run_playbook(estate, dict(ansible_env, ANSIBLE_CALLBACK_PLUGINS=CALLBACKS), playbook(tmp_path, tasks))
+    gathered = only(results["gathered"])
+    assert not gathered["failed"]
+    assert gathered["gathered"]["dynamic"] is None and gathered["gathered"]["mmpolicies"] is None
+    assert warned(gathered)
+    dynamic = only(results["dynamic"])
+    assert dynamic["failed"] and not dynamic["changed"]
+    assert "dynamic rules could not be read" in dynamic["msg"] and "planned and wrote nothing" in dynamic["msg"]
+    assert "Regel" not in dynamic["msg"]                # the listing's German text is not repeated
+    assert [e.rule.filter.dst_port for e in sim.dynamic] == [445]          # the host's own rule, untouched

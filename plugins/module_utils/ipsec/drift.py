@@ -22,10 +22,11 @@ import xml.etree.ElementTree as ET
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from . import remote
-from .dialects import listings
+from .host import read_dynamic
 from .netdiag import summary as netdiag_summary
 from .plan import converged
 from .block import EMERGENCY_PREFIX, is_emergency_name
+from .model import unknown_as_empty
 from .report import SECRET_MASK, state_from_dict
 
 REPORT_FORMAT = 2
@@ -140,7 +141,7 @@ def dynamic_status(result: Mapping[str, Any]) -> str:
     """`unknown` when the host's dynamic rules could not be read (reported as null, warned about by the
     module, or a listing in the state fact the engine does not read); `read` otherwise."""
     before = result.get("before")
-    if isinstance(before, Mapping) and "dynamic" in before and before["dynamic"] is None:
+    if isinstance(before, Mapping) and any(key in before and before[key] is None for key in ("dynamic", "mmpolicies")):
         return UNKNOWN
     if any(DYNAMIC_UNREAD in str(w) for w in result.get("warnings") or ()):
         return UNKNOWN
@@ -150,7 +151,7 @@ def dynamic_status(result: Mapping[str, Any]) -> str:
         for name, value in sections.items():
             if isinstance(value, Mapping) and isinstance(value.get("text"), str):
                 transcript.sections[str(name)] = remote.Section(str(name), value["text"], value.get("rc"))
-        if listings.dynamic_problem(transcript) or listings.mmpolicy_problem(transcript):
+        if read_dynamic(transcript)[2]:
             return UNKNOWN
     return READ
 
@@ -215,7 +216,8 @@ def without_emergency(state: Mapping[str, Any]) -> Dict[str, Any]:
 
 def _same_state(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     try:
-        return converged(state_from_dict(a), state_from_dict(b))
+        # the comparison covers what was read: dynamic rules unknown on both sides do not differ
+        return converged(*(unknown_as_empty(state_from_dict(s)) for s in (a, b)))
     except (ValueError, TypeError, KeyError):
         return False
 

@@ -22,7 +22,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 from . import dialects, directory, guard, lockout, netdiag, registry, remote, toolout
 from .dialects import listings
 from .model import (AuthMethod, Change, DynamicRule, Filter, HostState, IPsecError, Rule, ValidationError,
-                    name_key)
+                    name_key, unknown_as_empty)
 from .plan import state_key
 from .report import SECRET_MASK, state_to_dict
 
@@ -42,6 +42,16 @@ class HostError(IPsecError):
     def __init__(self, msg: str, **result):
         super().__init__(msg)
         self.result = result
+
+
+class UnreadableListing(HostError):
+    """A task that changes dynamic filters plans from the host's dynamic rules, and their listing could
+    not be read: it plans and writes nothing. `problem` says why (never the listing's own lines)."""
+
+    def __init__(self, problem: str, warning: str, **result):
+        super().__init__("%s; this task changes dynamic filters and plans from the ones the host has, so it "
+                         "planned and wrote nothing" % warning, **result)
+        self.problem = problem
 
 
 # --------------------------------------------------------------------------------------------
@@ -82,16 +92,19 @@ def state_from_transcript(transcript: remote.Transcript, dialect: str = "",
     """The read sections of a transcript -> HostState with os, policyagent, dynamic and exemptions.
 
     `dialect` overrides the detected one. The dynamic-filter section also proves the dialect's
-    tool exists: when it is missing, a task that changes dynamic filters (`need_dynamic`) fails;
-    others leave `dynamic` empty. With store='domain' the policies are the domain store's (its
-    `assigned` is the policy GPO `gpo` assigns) and `domain` is still this member's GPO pointer.
+    tool exists: when it is missing, the read fails. Dynamic rules or main-mode policies whose listing
+    could not be read are None, and `unread` says why (read_dynamic); a task that changes dynamic
+    filters (`need_dynamic`) fails then instead (UnreadableListing). With store='domain' the policies
+    are the domain store's (its `assigned` is the policy GPO `gpo` assigns) and `domain` is still this
+    member's GPO pointer.
     """
     local = _local_state(transcript, dialect, need_dynamic)
     if store != "domain":
         return local
     view = directory_view(transcript, gpo)
     return replace(view.state, domain=local.domain, os=local.os, policyagent=local.policyagent,
-                   dynamic=local.dynamic, mmpolicies=local.mmpolicies, no_default_exempt=local.no_default_exempt)
+                   dynamic=local.dynamic, mmpolicies=local.mmpolicies, unread=local.unread,
+                   no_default_exempt=local.no_default_exempt)
 
 
 def _local_state(transcript: remote.Transcript, dialect: str, need_dynamic: bool) -> HostState:
@@ -100,54 +113,82 @@ def _local_state(transcript: remote.Transcript, dialect: str, need_dynamic: bool
     if dialect:
         os = replace(os, dialect=dialect)
     state = decode_registry(remote.store_text(sections.get("store")))
-    agent = remote.policyagent_state(sections.get("policyagent"))
-    dynamic: Tuple[DynamicRule, ...] = ()
-    mmpolicies: Tuple[str, ...] = ()
     section = remote.dynamic_section(transcript)
-    if section is not None:
+    if remote.tool_missing(section):
         tool = "ipseccmd" if section.name == "dynamic-ipseccmd" else "netsh ipsec dynamic"
-        if remote.tool_missing(section):
-            raise HostError(
-                "%s is not available on this host (%s, dialect %s): %s" % (
-                    tool, os.caption or os.generation, os.dialect,
-                    "install the Windows XP SP2 / Server 2003 Support Tools (ipseccmd.exe) or set the "
-                    "`dialect` option to a tool this host has" if tool == "ipseccmd" else
-                    "this Windows has no `netsh ipsec` context; set the `dialect` option to ipseccmd"),
-                os=_os_dict(os))
-        if agent == "running":
-            dynamic = _parse_dynamic(section, tool, need_dynamic)
-            mmpolicies = _mmpolicies(remote.mmpolicy_section(transcript), dynamic)
-    return replace(state, os=os, policyagent=agent, dynamic=dynamic, mmpolicies=mmpolicies,
-                   no_default_exempt=remote.no_default_exempt(sections.get("exempt")))
+        raise HostError(
+            "%s is not available on this host (%s, dialect %s): %s" % (
+                tool, os.caption or os.generation, os.dialect,
+                "install the Windows XP SP2 / Server 2003 Support Tools (ipseccmd.exe) or set the "
+                "`dialect` option to a tool this host has" if tool == "ipseccmd" else
+                "this Windows has no `netsh ipsec` context; set the `dialect` option to ipseccmd"),
+            os=_os_dict(os))
+    dynamic, mmpolicies, problem = read_dynamic(transcript)
+    unread = ()
+    if problem:
+        unread = ((listings.UNREADABLE if dynamic is None else listings.MMPOLICY_UNREADABLE) % problem,)
+        if need_dynamic:
+            raise UnreadableListing(problem, unread[0])
+    return replace(state, os=os, policyagent=remote.policyagent_state(sections.get("policyagent")), dynamic=dynamic,
+                   mmpolicies=mmpolicies, unread=unread, no_default_exempt=remote.no_default_exempt(sections.get("exempt")))
 
 
-def _parse_dynamic(section: remote.Section, tool: str, strict: bool) -> Tuple[DynamicRule, ...]:
-    parse = (toolout.parse_ipseccmd_show_filters if tool == "ipseccmd"
-             else toolout.parse_netsh_dynamic_show)
+def read_dynamic(transcript: remote.Transcript) -> Tuple[Optional[Tuple[DynamicRule, ...]],
+                                                         Optional[Tuple[str, ...]], str]:
+    """The dynamic rules and main-mode policies a read printed, each None when unknown, and why ('' when
+    both were read): a listing the strict readers of dialects/listings do not understand (another display
+    language, say) is unknown, never none. The rules name main-mode policies: unknown rules make both so.
+
+    Not read, so none: no dynamic section, or PolicyAgent not running (it holds dynamic rules only
+    while it runs, KB 813878). A PolicyAgent state line the engine does not read leaves them unknown.
+    """
+    section = remote.dynamic_section(transcript)
+    agent_section = transcript.sections.get("policyagent")
+    agent = remote.policyagent_state(agent_section)
+    if section is None or remote.tool_missing(section):
+        return (), (), ""
+    if agent_section is not None and not agent:
+        return None, None, listings.AGENT_UNREAD
+    if agent != "running":
+        return (), (), ""
+    rules, problem = _parse_dynamic(section)
+    if rules is None:
+        return None, None, problem
+    names, problem = _mmpolicies(remote.mmpolicy_section(transcript), rules)
+    return rules, names, problem
+
+
+def _parse_dynamic(section: remote.Section) -> Tuple[Optional[Tuple[DynamicRule, ...]], str]:
+    """The rules of the dynamic section, or None and why they could not be read."""
+    netsh = section.name == "dynamic-netsh"
+    tool = "netsh ipsec dynamic show rule" if netsh else "ipseccmd show filters"
+    error = toolout.parse_netsh_error(section.text)
+    if section.rc not in (0, None) or error:
+        # the tool's own error line, not the rest of its output (a listing may hold a key)
+        said = ("ERR IPsec[%05d] %s" % error if error else
+                next((line.strip() for line in section.text.splitlines() if line.strip()), ""))
+        return None, "%s failed (rc=%s)%s" % (tool, section.rc, ": " + said[:200] if said else "")
     try:
-        if section.rc not in (0, None) or toolout.parse_netsh_error(section.text):
-            raise IPsecError("%s show failed (rc=%s): %s" % (tool, section.rc, section.text.strip()[:300]))
-        return parse(section.text)
-    except IPsecError:
-        if strict:
-            raise
-        return ()
+        return (listings.parse_dynamic_rules if netsh else toolout.parse_ipseccmd_show_filters)(section.text), ""
+    except IPsecError as err:
+        return None, listings.problem(err)
 
 
-def _mmpolicies(section: Optional[remote.Section], rules: Sequence[DynamicRule]) -> Tuple[str, ...]:
-    """The main-mode policies listed, and those the rules name, sorted. A listing that failed or
-    reported an error counts as listing none and never fails the task: real netsh may answer an
-    error when there is no policy ([I]), and the rules' own still show."""
+def _mmpolicies(section: Optional[remote.Section], rules: Sequence[DynamicRule]
+                ) -> Tuple[Optional[Tuple[str, ...]], str]:
+    """The main-mode policies listed and those the rules name, sorted; or None and why the listing
+    could not be read. A listing that failed or answered with an `ERR IPsec[` line counts as listing
+    none: real netsh may answer so when there is no policy ([I]), and the rules' own still show."""
     listed: Tuple[str, ...] = ()
-    if section is not None and section.rc in (0, None):
+    if section is not None and section.rc in (0, None) and not toolout.parse_netsh_error(section.text):
         try:
-            listed = toolout.parse_netsh_mmpolicy_names(section.text)
-        except IPsecError:
-            listed = ()
+            listed = listings.parse_mmpolicy_names(section.text)
+        except IPsecError as err:
+            return None, listings.problem(err)
     names: Dict[str, str] = {}
     for name in listed + tuple(d.mmpolicy for d in rules if d.mmpolicy):
         names.setdefault(name_key(name), name)
-    return tuple(sorted(names.values(), key=name_key))
+    return tuple(sorted(names.values(), key=name_key)), ""
 
 
 def read(execute: Execute, dialect: str = "", need_dynamic: bool = False, store: str = "local",
@@ -197,7 +238,7 @@ def canonical(state: HostState) -> HostState:
                   for fl in by_name(state.filterlists))
     return replace(state, policies=policies, filterlists=lists,
                    filteractions=by_name(state.filteractions),
-                   dynamic=tuple(sorted(state.dynamic, key=repr)))
+                   dynamic=None if state.dynamic is None else tuple(sorted(state.dynamic, key=repr)))
 
 
 def managed_view(state: HostState) -> HostState:
@@ -222,8 +263,9 @@ def managed_view(state: HostState) -> HostState:
 
 def same_store(a: HostState, b: HostState, dynamic: bool, static: bool = True) -> bool:
     """Whether two states agree on everything a task can change (the planner's own comparison):
-    the static store unless not `static`, the dynamic filters when `dynamic`."""
-    a_shape, b_shape = state_key(managed_view(a)), state_key(managed_view(b))
+    the static store unless not `static`, the dynamic filters when `dynamic` (a task that changes them
+    never has them unknown: UnreadableListing)."""
+    a_shape, b_shape = (state_key(managed_view(unknown_as_empty(s))) for s in (a, b))
     if static and a_shape[:4] != b_shape[:4]:
         return False
     return not dynamic or a_shape[5] == b_shape[5]
@@ -261,9 +303,16 @@ def state_report(state: HostState, guids: bool = False, everything: bool = False
 
 def netdiag_diff(before: HostState, after: HostState, local_address: str = "", **domain) -> Dict[str, str]:
     """Ansible's diff: both states as `netdiag /test:ipsec /debug` would show them. For the domain
-    store, `domain` holds netdiag.diff's directory, assigned_before and assigned_after."""
+    store, `domain` holds netdiag.diff's directory, assigned_before and assigned_after. netdiag shows
+    what was read: unknown dynamic rules are left out (the result's states hold their null)."""
     kw = {"local_address": local_address} if local_address else {}
-    return netdiag.diff(canonical(managed_view(before)), canonical(managed_view(after)), **kw, **domain)
+    return netdiag.diff(netdiag_view(before), netdiag_view(after), **kw, **domain)
+
+
+def netdiag_view(state: HostState) -> HostState:
+    """The state netdiag's rendering is given: Windows' own default response objects left out, unknown
+    dynamic rules as none (netdiag.py knows no unknown)."""
+    return canonical(managed_view(unknown_as_empty(state)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -302,7 +351,10 @@ def hidden(command) -> Tuple[str, ...]:
 
 def render_commands(plan, before: HostState, dialect: str, store: str = "local", domain: str = "",
                     gpo: str = ""):
-    return dialects.render(list(plan.changes), dialect, before=before, after=plan.after,
+    # Unknown dynamic rules reach no renderer: a plan that changes them is never made from them
+    # (UnreadableListing), and a static plan's commands do not depend on them.
+    return dialects.render(list(plan.changes), dialect, before=unknown_as_empty(before),
+                           after=unknown_as_empty(plan.after),
                            store=store, domain=domain, gpo=gpo)
 
 
@@ -476,7 +528,8 @@ class Flow:
             "dialect": effective,
             "os": _os_dict(os),
             "before": state_report(before),
-            "warnings": list(plan.warnings),
+            # dynamic rules or main-mode policies that could not be read: null in the states, and why
+            "warnings": list(plan.warnings) + list(before.unread),
             "notes": list(getattr(plan, "notes", ()) or ()),
         }
         in_effect: Sequence[str] = ()
@@ -594,6 +647,7 @@ class Flow:
         try:
             now = self.snapshot(transcript).state
             result["after"] = state_report(now)
+            result["warnings"] = result["warnings"] + [w for w in now.unread if w not in result["warnings"]]
             static = not self.dynamic or any(not c.op.endswith("_dynamic") for c in prepared.plan.changes)
             result["changed"] = not same_store(snap.state, now, self.dynamic, static)
         except IPsecError:
@@ -614,6 +668,7 @@ class Flow:
         result = prepared.result
         verified = self.snapshot(transcript).state
         result["after"] = state_report(verified)
+        result["warnings"] += [w for w in verified.unread if w not in result["warnings"]]
         result["changed"] = True
         if self.store == "domain":
             result["domain_assignments"] = dict(sorted(directory_view(transcript, self.gpo).assignments.items()))
@@ -630,7 +685,7 @@ class Flow:
             return result
         result["changed"] = not same_store(snap.state, verified, self.dynamic, static)
         result["diff"] = _diff(snap.state, verified, self.local_address, prepared.secrets, **prepared.shown)
-        differences = (netdiag.summary(canonical(managed_view(prepared.predicted)), canonical(managed_view(verified)))
+        differences = (netdiag.summary(netdiag_view(prepared.predicted), netdiag_view(verified))
                        or ["(settings not shown by netdiag)"])
         raise HostError(
             "the host's state read back after the change differs from the planned one (%s). Every command reported "
@@ -691,8 +746,6 @@ class Flow:
     def finish(self, result: dict) -> dict:
         result["round_trips"] = self.trips
         result["notes"] = self.notes + result["notes"]
-        if self.last is not None:
-            _unknown_dynamic(result, self.last.transcript)
         fact = self.fact()
         if fact is not None:
             result["ansible_facts"] = {guard.FACT: fact}
@@ -781,24 +834,6 @@ def _side_diff(diff: Dict[str, str], sides) -> Dict[str, str]:
             "after": diff.get("after", "") + "".join(side.diff[1] for side in changing)}
 
 
-def _unknown_dynamic(result: dict, transcript: remote.Transcript) -> None:
-    """Dynamic rules (or main-mode policies) whose listing the engine could not read (another display
-    language, say) are unknown: null in the result's states and a warning, never an empty list.
-    A task that changes dynamic filters fails on such a listing before this (_parse_dynamic, strict)."""
-    problem = listings.dynamic_problem(transcript)
-    if problem:
-        keys, warning = ("dynamic", "mmpolicies"), listings.unreadable_warning(problem)
-    else:
-        problem = listings.mmpolicy_problem(transcript)
-        if not problem:
-            return
-        keys, warning = ("mmpolicies",), listings.MMPOLICY_UNREADABLE % problem
-    for name in ("before", "planned", "after"):
-        if isinstance(result.get(name), dict):
-            result[name].update((key, None) for key in keys)
-    result["warnings"].append(warning)
-
-
 def _finish(result: dict) -> dict:
     result["warnings"] = list(dict.fromkeys(result["warnings"]))
     if not result["notes"]:
@@ -820,7 +855,8 @@ def state_from_saved(text: str) -> HostState:
                     % remote.IPSEC_KEY)
 
 
-__all__ = ["HostError", "DYNAMIC_WARNING", "decode_registry", "state_from_transcript", "read", "read_state", "Flow",
+__all__ = ["HostError", "UnreadableListing", "DYNAMIC_WARNING", "decode_registry", "state_from_transcript",
+           "read_dynamic", "netdiag_view", "read", "read_state", "Flow",
            "Snapshot", "SideChange", "holds_secret",
            "canonical", "managed_view", "same_store", "secrets_of", "redact", "state_report", "netdiag_diff",
            "render_steps", "render_commands", "MANAGEMENT_PORTS", "connection_blocks", "shown", "run", "state_from_saved"]

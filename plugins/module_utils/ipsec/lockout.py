@@ -160,7 +160,9 @@ def connection_blocks(state: HostState, ports: Sequence[int], controller: str = 
                     found.append("rule %r of the assigned policy %r (filter list %r, filter %s) %s TCP "
                                  "port %d%s" % (rule.name, assigned.name, flist.name, _spec(f), _what(action.action),
                                                 port, who))
-    for d in state.dynamic:
+    # Unknown dynamic rules (None: a listing the engine could not read) are the same before and after a
+    # static change, which is all this guard compares.
+    for d in state.dynamic or ():
         stops = [a for a in (d.inbound, d.outbound) if a in ("block", "negotiate")]
         if not stops:
             continue

@@ -226,15 +226,19 @@ class HostState:
     filteractions: Tuple[FilterAction, ...] = ()
     assigned: str = ""                          # name of the locally assigned policy, '' if none
     domain: Optional[DomainAssignment] = None   # GPO policy that overrides the local one
-    dynamic: Tuple[DynamicRule, ...] = ()
+    # None: unknown, the tool's listing could not be read (another display language, say), never "none".
+    dynamic: Optional[Tuple[DynamicRule, ...]] = ()
     policyagent: str = ""                       # 'running' | 'stopped' | '' when unknown
     no_default_exempt: Optional[int] = None     # NoDefaultExempt value, None when absent
     os: Optional[OsInfo] = None
     # Names of the dynamic main-mode policies the PolicyAgent holds (netsh hosts; sorted; those the
-    # rules name are always included, even when the listing could not be read). A rule-less one of
-    # winsec's own must not be added again. Not part of equality: who holds it says nothing a
-    # comparison of stores needs, and the planner predicts it for dynamic plans only.
-    mmpolicies: Tuple[str, ...] = field(default=(), compare=False)
+    # rules name included). A rule-less one of winsec's own must not be added again. None: unknown
+    # (its listing, or the rules', could not be read). Not part of equality: who holds it says nothing
+    # a comparison of stores needs, and the planner predicts it for dynamic plans only.
+    mmpolicies: Optional[Tuple[str, ...]] = field(default=(), compare=False)
+    # Why a part above is None, one sentence each (the task's warnings). Not state: neither compared
+    # nor reported (report.to_dict leaves it out).
+    unread: Tuple[str, ...] = field(default=(), compare=False, metadata={"reported": False})
 
     def policy(self, name: str) -> Optional[Policy]:
         return _find(self.policies, name)
@@ -255,6 +259,15 @@ class HostState:
                 elif filteraction and name_key(rule.filteraction) == name_key(filteraction):
                     found.append((pol.name, rule.name))
         return tuple(found)
+
+
+def unknown_as_empty(state: HostState) -> HostState:
+    """`state` with its unknown dynamic rules and main-mode policies (None) as none, for the code that
+    compares or renders only what was read (netdiag's view, the planner's comparison key, the
+    dialects' renderers of a static plan); results and reports keep the null."""
+    if state.dynamic is not None and state.mmpolicies is not None:
+        return state
+    return replace(state, dynamic=state.dynamic or (), mmpolicies=state.mmpolicies or ())
 
 
 def _find(items, name):
@@ -713,7 +726,7 @@ __all__ = [
     "PROTOCOL_NUMBERS", "PORT_PROTOCOLS", "SERVER_TYPES", "ACTIONS", "CONNTYPES", "STORES", "DIALECTS",
     "IPsecError", "ValidationError", "name_key", "Address", "ANY", "ME", "Filter", "FilterList",
     "QmOffer", "FilterAction", "AuthMethod", "KERBEROS", "Rule", "Policy", "DynamicRule",
-    "DomainAssignment", "OsInfo", "HostState", "Change", "CHANGE_OPS", "replace",
+    "DomainAssignment", "OsInfo", "HostState", "unknown_as_empty", "Change", "CHANGE_OPS", "replace",
     "MAX_NAME_LENGTH", "MAX_DESCRIPTION_LENGTH", "PROTOCOL_NAMES", "FILTER_KEYS", "FILTER_DEFAULTS",
     "DEFAULT_MASK_V4", "DEFAULT_PREFIX_V6", "ipv4_inside",
     "parse_name", "parse_description", "parse_address", "parse_mask", "parse_protocol", "protocol_name", "filter_text",

@@ -6,17 +6,17 @@ Static state is read from the registry, which is the same in every display langu
 rules and main-mode policies exist only in the PolicyAgent and are read as tool text, whose labels
 Windows translates ([D] "netsh ipsec" on learn.microsoft.com prints no sample; the engine knows one
 English layout, [I], tests/fixtures/toolout/). Text these readers do not recognise is *unknown*,
-never "none": `dynamic_problem` says why, and the callers report the dynamic rules as null with a
-warning instead of an empty list.
+never "none": host.read_dynamic reads a host's listings with them once, and the state it returns holds
+null dynamic rules with a warning (`problem` says why) instead of an empty list.
 
 Standard library only.
 """
 from __future__ import annotations
 
 import re
-from typing import Optional, Tuple
+from typing import Tuple
 
-from .. import remote, toolout
+from .. import toolout
 from ..model import DynamicRule, IPsecError
 from ..toolout import ToolOutputError
 
@@ -31,6 +31,10 @@ _UNDERLINE = re.compile(r"^-+$")
 UNREADABLE = ("the dynamic rules could not be read, so they are reported as unknown (null), not as none: %s")
 MMPOLICY_UNREADABLE = ("the dynamic main-mode policies could not be read, so they are reported as unknown (null), "
                        "not as none: %s")
+# The rules are read only while the service runs; a state line the engine does not read (another
+# display language, say) leaves them unread, which is not the same as none.
+AGENT_UNREAD = ("the PolicyAgent service's state could not be read from its `sc query` output, so its dynamic "
+                "rules were not read")
 
 
 def parse_mmpolicy_names(text: str) -> Tuple[str, ...]:
@@ -80,55 +84,14 @@ def parse_dynamic_rules(text: str) -> Tuple[DynamicRule, ...]:
     return toolout.parse_netsh_dynamic_show(without_statistics(text))
 
 
-def dynamic_problem(transcript: remote.Transcript) -> Optional[str]:
-    """Why a read's dynamic rules could not be understood, or None when they were (or were not to be
-    read: no dynamic section, the tool missing, the service not running)."""
-    section = remote.dynamic_section(transcript)
-    if section is None or remote.tool_missing(section):
-        return None
-    agent = transcript.sections.get("policyagent")
-    state = remote.policyagent_state(agent)
-    if agent is not None and not state:
-        # The rules are read only while the service runs; a state line the engine does not read (another
-        # display language, say) leaves them unread, which is not the same as none.
-        return ("the PolicyAgent service's state could not be read from its `sc query` output, so its "
-                "dynamic rules were not read")
-    if state != "running":
-        return None
-    netsh = section.name == "dynamic-netsh"
-    tool = "netsh ipsec dynamic show rule" if netsh else "ipseccmd show filters"
-    if section.rc not in (0, None) or toolout.parse_netsh_error(section.text):
-        return "%s failed (rc=%s)" % (tool, section.rc)
-    return _problem(parse_dynamic_rules if netsh else toolout.parse_ipseccmd_show_filters, section.text)
-
-
-def mmpolicy_problem(transcript: remote.Transcript) -> Optional[str]:
-    """Why a read's main-mode policy listing could not be understood, or None. A listing that failed
-    or answered with an `ERR IPsec[` line is not a problem here: the engine counts it as listing none,
-    since real netsh may answer so when there is no policy ([I])."""
-    listing = remote.mmpolicy_section(transcript)
-    if listing is None or listing.rc not in (0, None) or toolout.parse_netsh_error(listing.text):
-        return None
-    if remote.policyagent_state(transcript.sections.get("policyagent")) != "running":
-        return None
-    return _problem(parse_mmpolicy_names, listing.text)
-
-
-def _problem(parse, text: str) -> Optional[str]:
-    try:
-        parse(text)
-    except ToolOutputError as err:
-        # The line itself is not repeated: a listing may hold what must not reach a log (a key).
+def problem(err: IPsecError) -> str:
+    """Why a listing could not be read, from its reader's error. A ToolOutputError's line is not
+    repeated: a listing may hold what must not reach a log (a key)."""
+    if isinstance(err, ToolOutputError):
         return ("%s output, line %d, is not in the layout the engine reads (the tool's display language "
                 "may not be English)" % (err.tool, err.lineno))
-    except IPsecError as err:
-        return str(err)
-    return None
+    return str(err)
 
 
-def unreadable_warning(problem: str) -> str:
-    return UNREADABLE % problem
-
-
-__all__ = ["parse_mmpolicy_names", "parse_dynamic_rules", "without_statistics", "dynamic_problem",
-           "mmpolicy_problem", "unreadable_warning", "MMPOLICY_UNREADABLE", "STATISTICS_HEADING", "MMPOLICY_LABELS"]
+__all__ = ["parse_mmpolicy_names", "parse_dynamic_rules", "without_statistics", "problem", "UNREADABLE",
+           "MMPOLICY_UNREADABLE", "AGENT_UNREAD", "STATISTICS_HEADING", "MMPOLICY_LABELS"]

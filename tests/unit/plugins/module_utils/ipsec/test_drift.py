@@ -525,6 +525,7 @@ def test_unreadable_dynamic_rules_are_unknown_with_a_warning():
 
 @pytest.mark.parametrize("result", [
     {"before": {"dynamic": None}},
+    {"before": {"dynamic": [], "mmpolicies": None}},        # only the main-mode policy listing was unreadable
     {"warnings": ["the dynamic rules could not be read, so they are reported as unknown (null), not as none: x"]},
 ])
 def test_null_dynamic_or_the_modules_warning_mean_unknown(result):
@@ -537,3 +538,13 @@ def test_read_dynamic_rules_add_nothing(records):
     english["winsec_ipsec_state"]["sections"]["dynamic-netsh"]["text"] = ""
     english["winsec_ipsec_state"]["sections"][remote.MMPOLICY_SECTION]["text"] = ""
     assert drift.dynamic_status({"ansible_facts": english}) == drift.READ
+
+
+def test_an_emergency_block_on_a_host_whose_dynamic_rules_are_unknown_is_still_not_drift():
+    """The module reports a German host's dynamic rules as null in `before` and `after`; the comparison
+    without the block's objects covered them and failed on the null, so the host showed as drifting."""
+    result = check_result(with_emergency_rules(store(BASELINE_RULES)))
+    for name in ("before", "after"):
+        result[name] = dict(result[name], dynamic=None, mmpolicies=None)
+    r = drift.host_record(result, "de1", SLAMMER)
+    assert (r["status"], r["emergency_block"], r["dynamic"]) == ("in_sync", True, drift.UNKNOWN)

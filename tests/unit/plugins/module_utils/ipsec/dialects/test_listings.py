@@ -8,7 +8,6 @@ import re
 
 import pytest
 
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import remote
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.dialects import listings
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.toolout import ToolOutputError
 from winsim.host import SimHost
@@ -91,40 +90,6 @@ def test_dynamic_rules_refuse_real_static_listings(name):
         listings.parse_dynamic_rules(capture(name))
 
 
-def transcript(host, agent="4  RUNNING"):
-    t = remote.Transcript()
-    for name, text in (("policyagent", "SERVICE_NAME: PolicyAgent\n        STATE              : %s\n" % agent),
-                       ("dynamic-netsh", show(host, "rule")), (remote.MMPOLICY_SECTION, show(host, "mmpolicy all"))):
-        t.sections[name] = remote.Section(name, text, 0)
-    return t
-
-
-def test_dynamic_problem_on_a_german_host(tmp_path):
-    t = transcript(host_with_rules(tmp_path, "modern_de"))
-    for problem in (listings.dynamic_problem(t), listings.mmpolicy_problem(t)):
-        assert problem and "line 1" in problem and "display language" in problem
-        assert "Regeln" not in problem and "Hauptmodus" not in problem     # the listing's text is not repeated
-
-
-def test_the_main_mode_listing_has_its_own_problem(tmp_path):
-    t = transcript(host_with_rules(tmp_path, "modern"))
-    assert listings.dynamic_problem(t) is None and listings.mmpolicy_problem(t) is None
-    german = host_with_rules(tmp_path, "modern_de")
-    t.sections[remote.MMPOLICY_SECTION] = remote.Section(remote.MMPOLICY_SECTION, show(german, "mmpolicy all"), 0)
-    assert listings.dynamic_problem(t) is None                  # the rules were read
-    assert "mmpolicy" in listings.mmpolicy_problem(t)
-    # an error answer is what the engine takes for "none" ([I] real netsh with no policy): not unknown
-    t.sections[remote.MMPOLICY_SECTION] = remote.Section(remote.MMPOLICY_SECTION, "ERR IPsec[05063]\n", 0)
-    assert listings.mmpolicy_problem(t) is None
-
-
-def test_no_problem_when_nothing_was_to_be_read(tmp_path):
-    german = host_with_rules(tmp_path, "modern_de")
-    assert listings.dynamic_problem(transcript(german, agent="1  STOPPED")) is None
-    assert listings.dynamic_problem(remote.Transcript()) is None
-    assert listings.dynamic_problem(transcript(SimHost("e", "127.0.0.3", "modern_de", str(tmp_path / "e")))) is None
-
-
 def test_labels_are_read_whatever_their_padding(tmp_path):
     """Microsoft's published samples collapse netsh's padding (`Label: value`, KB 4471134) or keep a
     space of it (`Destination Port : 445`): the readers take either, as netsh's padded layout."""
@@ -136,11 +101,3 @@ def test_labels_are_read_whatever_their_padding(tmp_path):
         one_space = re.sub(r"^(\S[^:\n]*?) +: ", r"\1 : ", padded, flags=re.M)
         assert collapsed != padded and read(collapsed) == read(one_space) == read(padded)
     assert "Destination Port: 445" in re.sub(r"^(\S[^:\n]*?) +: ", r"\1: ", show(host, "rule"), flags=re.M)
-
-
-def test_a_service_state_the_engine_cannot_read_leaves_the_rules_unknown(tmp_path):
-    """The engine reads the dynamic rules only when `sc query` says RUNNING; a state line it does not
-    read (here a made-up translated label, [I]) must not pass for a stopped service with no rules."""
-    t = transcript(host_with_rules(tmp_path, "modern"), agent="4  RUNNING")
-    t.sections["policyagent"] = remote.Section("policyagent", "        ZUSTAND            : 4  RUNNING\n", 0)
-    assert "PolicyAgent" in listings.dynamic_problem(t)
