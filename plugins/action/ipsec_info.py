@@ -16,13 +16,13 @@ MODULE_DOCS = module_documentation(docs)
 
 
 def handle(ctx):
-    state, _out, fact = host.read_state(ctx.execute, ctx.params["dialect"] or "", host_name=ctx.host_name)
+    state, _out, fact, unread = host.read_state(ctx.execute, ctx.params["dialect"] or "", host_name=ctx.host_name)
     os = state.os
     report = host.state_report(state, guids=True, everything=True)
     return {
         "changed": False,
         # dynamic rules or main-mode policies that could not be read: null in `state`, and why
-        "warnings": list(state.unread),
+        "warnings": list(unread),
         "state": report,
         "netdiag": netdiag.render(host.canonical(unknown_as_empty(state)), debug=True,
                                   **({"local_address": ctx.local_address} if ctx.local_address else {})),

@@ -106,10 +106,10 @@ def handle(ctx):
     if state == "rendered":
         return rendered(p, specs)
     if state == "gathered":
-        before, out, fact = host.read_state(ctx.execute, p["dialect"] or "", host_name=ctx.host_name, **where)
+        before, out, fact, unread = host.read_state(ctx.execute, p["dialect"] or "", host_name=ctx.host_name, **where)
         # dynamic rules or main-mode policies that could not be read: null in `gathered`, and why
         result = {"changed": False, "gathered": only(before, p["name"]), "round_trips": 1,
-                  "warnings": list(before.unread), "ansible_facts": {"winsec_ipsec_state": fact}}
+                  "warnings": list(unread), "ansible_facts": {"winsec_ipsec_state": fact}}
         if where["store"] == "domain":
             view = host.directory_view(remote.parse_transcript(out), where["gpo"])
             result["domain_assignments"] = dict(sorted(view.assignments.items()))

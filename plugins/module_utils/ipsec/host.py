@@ -93,21 +93,28 @@ def state_from_transcript(transcript: remote.Transcript, dialect: str = "",
 
     `dialect` overrides the detected one. The dynamic-filter section also proves the dialect's
     tool exists: when it is missing, the read fails. Dynamic rules or main-mode policies whose listing
-    could not be read are None, and `unread` says why (read_dynamic); a task that changes dynamic
-    filters (`need_dynamic`) fails then instead (UnreadableListing). With store='domain' the policies
-    are the domain store's (its `assigned` is the policy GPO `gpo` assigns) and `domain` is still this
-    member's GPO pointer.
+    could not be read are None (read_dynamic; state_and_unread also says why); a task that changes
+    dynamic filters (`need_dynamic`) fails then instead (UnreadableListing). With store='domain' the
+    policies are the domain store's (its `assigned` is the policy GPO `gpo` assigns) and `domain` is
+    still this member's GPO pointer.
     """
-    local = _local_state(transcript, dialect, need_dynamic)
+    return state_and_unread(transcript, dialect, need_dynamic, store, gpo)[0]
+
+
+def state_and_unread(transcript: remote.Transcript, dialect: str = "", need_dynamic: bool = False,
+                     store: str = "local", gpo: str = "") -> Tuple[HostState, Tuple[str, ...]]:
+    """state_from_transcript, and why its None parts could not be read: the task's warnings."""
+    local, unread = _local_state(transcript, dialect, need_dynamic)
     if store != "domain":
-        return local
+        return local, unread
     view = directory_view(transcript, gpo)
     return replace(view.state, domain=local.domain, os=local.os, policyagent=local.policyagent,
-                   dynamic=local.dynamic, mmpolicies=local.mmpolicies, unread=local.unread,
-                   no_default_exempt=local.no_default_exempt)
+                   dynamic=local.dynamic, mmpolicies=local.mmpolicies,
+                   no_default_exempt=local.no_default_exempt), unread
 
 
-def _local_state(transcript: remote.Transcript, dialect: str, need_dynamic: bool) -> HostState:
+def _local_state(transcript: remote.Transcript, dialect: str, need_dynamic: bool
+                 ) -> Tuple[HostState, Tuple[str, ...]]:
     sections = transcript.sections
     os = remote.os_info(sections.get("os"))
     if dialect:
@@ -124,13 +131,13 @@ def _local_state(transcript: remote.Transcript, dialect: str, need_dynamic: bool
                 "this Windows has no `netsh ipsec` context; set the `dialect` option to ipseccmd"),
             os=_os_dict(os))
     dynamic, mmpolicies, problem = read_dynamic(transcript)
-    unread = ()
+    unread: Tuple[str, ...] = ()
     if problem:
         unread = ((listings.UNREADABLE if dynamic is None else listings.MMPOLICY_UNREADABLE) % problem,)
         if need_dynamic:
             raise UnreadableListing(problem, unread[0])
     return replace(state, os=os, policyagent=remote.policyagent_state(sections.get("policyagent")), dynamic=dynamic,
-                   mmpolicies=mmpolicies, unread=unread, no_default_exempt=remote.no_default_exempt(sections.get("exempt")))
+                   mmpolicies=mmpolicies, no_default_exempt=remote.no_default_exempt(sections.get("exempt"))), unread
 
 
 def read_dynamic(transcript: remote.Transcript) -> Tuple[Optional[Tuple[DynamicRule, ...]],
@@ -195,13 +202,14 @@ def read(execute: Execute, dialect: str = "", need_dynamic: bool = False, store:
          domain: str = "", gpo: str = "") -> Tuple[HostState, str]:
     """One round trip: the read script, parsed. Returns the state and the raw transcript.
     With store='domain' the state is the domain store's (state_from_transcript)."""
-    state, out, _fact = read_state(execute, dialect, need_dynamic, store, domain, gpo)
+    state, out, _fact, _unread = read_state(execute, dialect, need_dynamic, store, domain, gpo)
     return state, out
 
 
 def read_state(execute: Execute, dialect: str = "", need_dynamic: bool = False, store: str = "local",
-               domain: str = "", gpo: str = "", host_name: str = "") -> Tuple[HostState, str, dict]:
-    """`read`, and the state fact of what was read (guard.state_fact) for inventory host `host_name`."""
+               domain: str = "", gpo: str = "", host_name: str = "") -> Tuple[HostState, str, dict, Tuple[str, ...]]:
+    """`read`, the state fact of what was read (guard.state_fact) for inventory host `host_name`, and why
+    the state's None parts could not be read (the task's warnings)."""
     flow = Flow(execute, True, dialect=dialect, store=store, domain=domain, gpo=gpo, dynamic=need_dynamic,
                 host_name=host_name)
     outputs = []
@@ -216,7 +224,7 @@ def read_state(execute: Execute, dialect: str = "", need_dynamic: bool = False, 
     except HostError as error:
         error.result.setdefault("round_trips", 1)
         raise
-    return snap.state, outputs[-1], flow.fact()
+    return snap.state, outputs[-1], flow.fact(), snap.unread
 
 
 # --------------------------------------------------------------------------------------------
@@ -395,6 +403,7 @@ class Snapshot:
     state: HostState
     transcript: remote.Transcript
     fresh: bool
+    unread: Tuple[str, ...] = ()        # why the state's None parts could not be read (warnings)
 
 
 @dataclass
@@ -468,12 +477,12 @@ class Flow:
 
     def snapshot(self, transcript: remote.Transcript, fresh: bool = True) -> Snapshot:
         try:
-            state = state_from_transcript(transcript, self.dialect, self.dynamic, self.store, self.gpo)
+            state, unread = state_and_unread(transcript, self.dialect, self.dynamic, self.store, self.gpo)
         except HostError:
             raise
         except IPsecError as error:
             raise HostError(str(error)) from None
-        snap = Snapshot(state, transcript, fresh)
+        snap = Snapshot(state, transcript, fresh, unread)
         if fresh:
             self.last = snap
         return snap
@@ -505,7 +514,8 @@ class Flow:
         if transcript is None or not self.side_sections <= set(transcript.sections) | set(_DYNAMIC_SECTIONS):
             return None
         try:
-            return Snapshot(state_from_transcript(transcript, self.dialect, self.dynamic), transcript, False)
+            state, unread = state_and_unread(transcript, self.dialect, self.dynamic)
+            return Snapshot(state, transcript, False, unread)
         except IPsecError:
             return None
 
@@ -529,7 +539,7 @@ class Flow:
             "os": _os_dict(os),
             "before": state_report(before),
             # dynamic rules or main-mode policies that could not be read: null in the states, and why
-            "warnings": list(plan.warnings) + list(before.unread),
+            "warnings": list(plan.warnings) + list(snap.unread),
             "notes": list(getattr(plan, "notes", ()) or ()),
         }
         in_effect: Sequence[str] = ()
@@ -645,9 +655,10 @@ class Flow:
         undo_failed = bool(transcript.undo_failed)
         result["changed"] = undo_failed
         try:
-            now = self.snapshot(transcript).state
+            read_back = self.snapshot(transcript)
+            now = read_back.state
             result["after"] = state_report(now)
-            result["warnings"] = result["warnings"] + [w for w in now.unread if w not in result["warnings"]]
+            result["warnings"] = result["warnings"] + [w for w in read_back.unread if w not in result["warnings"]]
             static = not self.dynamic or any(not c.op.endswith("_dynamic") for c in prepared.plan.changes)
             result["changed"] = not same_store(snap.state, now, self.dynamic, static)
         except IPsecError:
@@ -666,9 +677,10 @@ class Flow:
     def verify(self, prepared: Prepared, snap: Snapshot, transcript: remote.Transcript) -> dict:
         """The read-back must be the planned state; `after` is what was read back."""
         result = prepared.result
-        verified = self.snapshot(transcript).state
+        read_back = self.snapshot(transcript)
+        verified = read_back.state
         result["after"] = state_report(verified)
-        result["warnings"] += [w for w in verified.unread if w not in result["warnings"]]
+        result["warnings"] += [w for w in read_back.unread if w not in result["warnings"]]
         result["changed"] = True
         if self.store == "domain":
             result["domain_assignments"] = dict(sorted(directory_view(transcript, self.gpo).assignments.items()))
@@ -856,7 +868,7 @@ def state_from_saved(text: str) -> HostState:
 
 
 __all__ = ["HostError", "UnreadableListing", "DYNAMIC_WARNING", "decode_registry", "state_from_transcript",
-           "read_dynamic", "netdiag_view", "read", "read_state", "Flow",
+           "state_and_unread", "read_dynamic", "netdiag_view", "read", "read_state", "Flow",
            "Snapshot", "SideChange", "holds_secret",
            "canonical", "managed_view", "same_store", "secrets_of", "redact", "state_report", "netdiag_diff",
            "render_steps", "render_commands", "MANAGEMENT_PORTS", "connection_blocks", "shown", "run", "state_from_saved"]

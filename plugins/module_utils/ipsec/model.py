@@ -236,9 +236,6 @@ class HostState:
     # (its listing, or the rules', could not be read). Not part of equality: who holds it says nothing
     # a comparison of stores needs, and the planner predicts it for dynamic plans only.
     mmpolicies: Optional[Tuple[str, ...]] = field(default=(), compare=False)
-    # Why a part above is None, one sentence each (the task's warnings). Not state: neither compared
-    # nor reported (report.to_dict leaves it out).
-    unread: Tuple[str, ...] = field(default=(), compare=False, metadata={"reported": False})
 
     def policy(self, name: str) -> Optional[Policy]:
         return _find(self.policies, name)

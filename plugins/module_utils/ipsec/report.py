@@ -27,7 +27,7 @@ def to_dict(obj: Any, guids: bool = False) -> Any:
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         out = {}
         for f in dataclasses.fields(obj):
-            if (f.name == "guid" and not guids) or f.metadata.get("reported") is False:
+            if f.name == "guid" and not guids:
                 continue
             out[f.name] = to_dict(getattr(obj, f.name), guids)
         return out

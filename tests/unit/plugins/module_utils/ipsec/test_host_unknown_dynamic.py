@@ -1,6 +1,6 @@
 """Dynamic rules whose listing the engine cannot read are unknown (None), never none: host.read_dynamic
-reads a host's listings once with the strict readers (dialects/listings.py), the state carries None and
-says why in `unread`, and everything downstream (results, netdiag, comparisons, the lockout guard) takes
+reads a host's listings once with the strict readers (dialects/listings.py), the state carries None
+(state_and_unread also says why, for the task's warnings), and everything downstream (results, netdiag, comparisons, the lockout guard) takes
 that None. Fed with winsim's English and German (modern_de) netsh output."""
 import pytest
 
@@ -46,19 +46,19 @@ def transcript(machine, agent="4  RUNNING", mmpolicies_from=None):
 def test_a_german_hosts_dynamic_rules_are_unknown_and_the_state_says_why(tmp_path):
     """The read used to leave them (), which results showed as "none" until Flow.finish parsed the
     listing a second time; the state itself now carries the unknown."""
-    state = host.state_from_transcript(transcript(sim(tmp_path, "modern_de")))
+    state, unread = host.state_and_unread(transcript(sim(tmp_path, "modern_de")))
     assert state.dynamic is None and state.mmpolicies is None
-    (warning,) = state.unread
+    (warning,) = unread
     assert warning.startswith("the dynamic rules could not be read") and "line 1" in warning
     assert "display language" in warning and "Regeln" not in warning      # the listing's text is not repeated
     report = host.state_report(state)
-    assert report["dynamic"] is None and report["mmpolicies"] is None and "unread" not in report
+    assert report["dynamic"] is None and report["mmpolicies"] is None
 
 
 def test_an_english_host_is_read(tmp_path):
-    state = host.state_from_transcript(transcript(sim(tmp_path, "modern")))
+    state, unread = host.state_and_unread(transcript(sim(tmp_path, "modern")))
     assert [d.filter.dst_port for d in state.dynamic] == [445]
-    assert state.mmpolicies == ("AdminBlock",) and state.unread == ()
+    assert state.mmpolicies == ("AdminBlock",) and unread == ()
 
 
 def test_the_main_mode_listing_has_its_own_problem(tmp_path):
@@ -67,8 +67,7 @@ def test_the_main_mode_listing_has_its_own_problem(tmp_path):
     rules, names, problem = host.read_dynamic(t)
     assert [d.filter.dst_port for d in rules] == [445]                    # the rules were read
     assert names is None and "mmpolicy" in problem and "line 1" in problem
-    state = host.state_from_transcript(t)
-    assert state.unread == (listings.MMPOLICY_UNREADABLE % problem,)
+    assert host.state_and_unread(t)[1] == (listings.MMPOLICY_UNREADABLE % problem,)
     # an error answer is what the engine takes for "none" ([I] real netsh with no policy): not unknown
     t.sections[remote.MMPOLICY_SECTION] = remote.Section(remote.MMPOLICY_SECTION, "ERR IPsec[05063]\n", 0)
     assert host.read_dynamic(t) == (rules, ("AdminBlock",), "")
@@ -100,7 +99,7 @@ def test_a_task_that_changes_dynamic_filters_refuses_an_unknown_listing(tmp_path
     english = sim(tmp_path, "modern")
     with pytest.raises(host.UnreadableListing, match="main-mode policies could not be read"):
         host.state_from_transcript(transcript(english, mmpolicies_from=sim(tmp_path, "modern_de")), need_dynamic=True)
-    assert host.state_from_transcript(transcript(english), need_dynamic=True).unread == ()
+    assert host.state_and_unread(transcript(english), need_dynamic=True)[1] == ()
 
 
 def test_a_static_plan_on_unknown_dynamic_rules_keeps_them_unknown(tmp_path):
