@@ -13,7 +13,8 @@ import pytest
 from test_drift_check import CHROMIUM, chromium
 from test_modules_kb import RoundTrips
 from test_safety_traps import assign_domain_policy
-from winsim.state.firewall import Packet, packet_verdict
+from winsim.state.firewall import Packet, _collect, effective_entries, packet_verdict
+from winsim.state.registry import LOCAL_ROOT
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CALLBACKS = os.path.join(REPO, "tests", "integration", "playbooks", "callback_plugins")
@@ -80,6 +81,22 @@ def rerun_changes_nothing_then_unblock(estate, env):
     return again, undo
 
 
+def filtering(sims, port, protocol):
+    """What each host enforces, for a failed `blocks` assertion."""
+    lines = []
+    for sim in sims:
+        packet = Packet("10.0.0.5", sim.address, protocol, 50000, port)
+        store = sim.hive.load_store(LOCAL_ROOT)
+        lines.append("%s %s %s: verdict %r; agent %s; domain %r; generation %s; assigned %r; policies %r; exempt %r; "
+                     "entries %r; fresh %r" % (
+                         sim.name, sim.personality.name, sim.address, packet_verdict(sim, packet), sim.agent_running,
+                         sim.domain_assignment(), sim._generation, store.assigned,
+                         [(p.name, [(r.name, r.filterlist, r.filteraction, r.active) for r in p.rules])
+                          for p in store.policies], getattr(sim, "exempt_in_effect", None),
+                         effective_entries(sim), _collect(sim)))
+    return "\n".join(lines)
+
+
 def blocks(sim, port, protocol):
     """Whether the host's filtering drops traffic from elsewhere to its `port`."""
     return packet_verdict(sim, Packet("10.0.0.5", sim.address, protocol, 50000, port)) is not None
@@ -134,7 +151,7 @@ def test_a_baseline_stays_in_force_the_undo_restores_it_and_the_record_renders(e
     member.host.refresh_group_policy(force=True)         # gpupdate: the domain policy reaches the member
     assert member.host.domain_assignment() is not None
     before = {s.name: s.host.state() for s in estate.hosts}
-    assert all(blocks(s.host, 23, 6) for s in kept)
+    assert all(blocks(s.host, 23, 6) for s in kept), filtering([s.host for s in kept], 23, 6)
 
     out = play(estate, ansible_env, "emergency_block.yml", "-e", '{"emergency_waves": ["100%"]}')
     assert out.returncode == 0, out.stdout[-4000:]
