@@ -4,6 +4,7 @@ import dataclasses
 
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.registry import RegTree, RegValue
 from winsim.shell.powershell.parser import ArgValue, Command, Lit, Parser, Pipeline
+from winsim.state import blobs as sim_blobs
 from winsim.state import model as sim_model
 from winsim.state import registry as sim_registry
 from winsim.state import store as sim_store
@@ -81,3 +82,31 @@ def winsim_copy(tree: RegTree):
         for name, value in tree.values(key).items():
             copy.set(key, name, sim_registry.RegValue(value.type, value.data))
     return copy
+
+
+# -- single ipsecData blobs, as winsim's writer makes them ----------------------------------------
+
+def filter_blob(filters, flavor: str = "modern") -> bytes:
+    """The ipsecData of a filter list holding `filters` (engine Filters), by winsim's writer: the
+    legacy records, and the v2 section after them when a range or IPv6 address needs it (modern only)."""
+    return sim_store.filter_blob(sim_model.FilterList("L", as_winsim(tuple(filters))), flavor)
+
+
+def negpol_blob(action, flavor: str = "modern") -> bytes:
+    """The ipsecData of an engine FilterAction, by winsim's writer."""
+    return sim_blobs.write_negpol(sim_store.negpol_blob(as_winsim(action), flavor), flavor)
+
+
+def nfa_blob(rule, flavor: str = "modern") -> bytes:
+    """The ipsecData of an engine Rule (its auth, conntype, tunnel, active), by winsim's writer."""
+    return sim_store.nfa_blob(as_winsim(rule), flavor)
+
+
+def policy_blob(polling_seconds: int, flavor: str = "modern") -> bytes:
+    """The ipsecData of a policy whose blob says `polling_seconds`, by winsim's writer."""
+    return sim_blobs.write_policy(sim_blobs.PolicyBlob(polling_seconds), flavor)
+
+
+def isakmp_blob(blob, flavor: str = "modern") -> bytes:
+    """winsim's main-mode blob (a winsim.state.blobs.IsakmpBlob, fields as stored) written by winsim."""
+    return sim_blobs.write_isakmp(blob, flavor)
