@@ -6,6 +6,7 @@ import pytest
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import directory, ldif, plan, registry
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.filterspec import parse_filterspec
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import HostState
+from tests.unit.plugins.module_utils.ipsec import winsim_side as W
 
 NC = "DC=corp,DC=example"
 DDP = "{31B2F340-016D-11D2-945F-00C04FB984F9}"
@@ -30,9 +31,10 @@ def fold(line, width=76):
 
 
 def as_ldif(state, assigned_by=None):
-    """An export as ldifde writes it: the registry encoding's objects as directory entries, with
+    """An export as ldifde writes it: the objects winsim's registry writer makes of `state` (the same
+    objects and ipsecData blobs as the directory's, [MS-GPIPSEC] 2.2.1) as directory entries, with
     references as DNs; optionally a GPO's IPSEC object referencing the assigned policy."""
-    tree = registry.encode_store(state, registry.LOCAL_ROOT, "legacy", now=1700000000)
+    tree = W.store_tree(state, registry.LOCAL_ROOT, "legacy", now=1700000000)
     lines = ["version: 1", ""]
     dn_of = {}
     for key in tree.subkeys(registry.LOCAL_ROOT):
@@ -42,9 +44,9 @@ def as_ldif(state, assigned_by=None):
         leaf = key.rsplit("\\", 1)[-1]
         values = tree.values(key)
         lines += ["dn: " + dn_of[leaf.casefold()], "changetype: add", "objectClass: top",
-                  "objectClass: ipsecBase", "objectClass: " + values["className"].data]
+                  "objectClass: ipsecBase", "objectClass: " + tree.get(key, "className").data]
         for name, value in values.items():
-            if name == "className":
+            if name.casefold() == "classname":
                 continue
             if value.type == "REG_BINARY":
                 lines += fold("%s:: %s" % (name, base64.b64encode(value.data).decode()))
