@@ -35,12 +35,19 @@ def powershell_argument_values(text: str) -> list:
 def as_winsim(value):
     """An engine model object (HostState, Policy, Filter, ...) as winsim's object of the same class
     name and fields; tuples element by element. The two models are written independently and agree
-    on names and fields (winsim/state/model.py says so), so this copies, it does not translate."""
+    on names and fields (winsim/state/model.py says so), so this copies, it does not translate. A
+    field winsim does not have is left out only when it takes no part in equality (the engine's
+    HostState.unread); any other is an error."""
     if isinstance(value, tuple):
         return tuple(as_winsim(v) for v in value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         cls = getattr(sim_model, type(value).__name__)
-        return cls(**{f.name: as_winsim(getattr(value, f.name)) for f in dataclasses.fields(value)})
+        known = {f.name for f in dataclasses.fields(cls)}
+        missing = [f.name for f in dataclasses.fields(value) if f.name not in known and f.compare]
+        if missing:
+            raise TypeError("winsim's %s has no %s" % (cls.__name__, ", ".join(missing)))
+        return cls(**{f.name: as_winsim(getattr(value, f.name)) for f in dataclasses.fields(value)
+                      if f.name in known})
     return value
 
 
