@@ -21,7 +21,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from . import dialects, directory, guard, lockout, netdiag, registry, remote, toolout
 from .dialects import listings
-from .model import (AuthMethod, Change, DynamicRule, Filter, HostState, IPsecError, Rule, ValidationError,
+from .model import (AuthMethod, Change, DynamicRule, HostState, IPsecError, Rule, ValidationError,
                     name_key, unknown_as_empty)
 from .plan import state_key
 from .report import SECRET_MASK, state_to_dict
@@ -331,11 +331,6 @@ def netdiag_view(state: HostState) -> HostState:
 # The rules live in lockout.py (controller address, mirrored filters, subnets).
 MANAGEMENT_PORTS = lockout.MANAGEMENT_PORTS
 connection_blocks = lockout.connection_blocks
-
-
-def _cuts(f: Filter, port: int) -> bool:
-    """Whether filter `f` matches TCP traffic from anywhere to this host's `port` or its replies."""
-    return lockout.filter_cuts(f, port)
 
 
 # --------------------------------------------------------------------------------------------

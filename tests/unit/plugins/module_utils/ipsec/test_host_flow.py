@@ -327,15 +327,6 @@ def test_a_block_of_the_management_connection_is_refused_unless_allowed():
     assert harmless["changed"] and not any("connection" in w for w in harmless["warnings"])
 
 
-@pytest.mark.parametrize("spec,port,cut", [
-    ("*=0:5985:TCP", 5985, True), ("*=0::TCP", 5986, True), ("*=0:5985:UDP", 5985, False),
-    ("*=0:80:TCP", 5985, False), ("0=*::TCP", 22, True), ("10.0.0.1=0:5985:TCP", 5985, False),
-    ("0=*:5985:TCP", 5985, False), ("0+*:5985:TCP", 5985, False), ("*+0:5985:TCP", 5985, True), ("*=0", 22, True),
-])
-def test_which_filters_cut_a_port(spec, port, cut):
-    assert host._cuts(parse_filterspec(spec).filter, port) is cut
-
-
 def test_ipsecpol_is_refused_for_a_connected_host_before_any_trip():
     calls = []
     with pytest.raises(ValidationError, match="dialect.*state=rendered"):

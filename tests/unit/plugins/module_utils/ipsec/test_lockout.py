@@ -10,6 +10,7 @@ import pytest
 
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import lockout
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.args import filters_option
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.filterspec import parse_filterspec
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
     Address, DynamicRule, Filter, FilterAction, FilterList, HostState, Policy, Rule, ValidationError)
 
@@ -173,3 +174,13 @@ def test_dynamic_rules_that_negotiate_or_block_either_way(inbound, outbound):
     assert lockout.connection_blocks(state, (PORT,), CONTROLLER, HOST)
     assert not lockout.connection_blocks(HostState(dynamic=(DynamicRule(f, "permit", "permit"),)), (PORT,),
                                          CONTROLLER, HOST)
+
+
+@pytest.mark.parametrize("spec,port,cut", [
+    ("*=0:5985:TCP", 5985, True), ("*=0::TCP", 5986, True), ("*=0:5985:UDP", 5985, False),
+    ("*=0:80:TCP", 5985, False), ("0=*::TCP", 22, True), ("10.0.0.1=0:5985:TCP", 5985, False),
+    ("0=*:5985:TCP", 5985, False), ("0+*:5985:TCP", 5985, False), ("*+0:5985:TCP", 5985, True), ("*=0", 22, True),
+])
+def test_which_filters_cut_a_port_when_the_controller_is_unknown(spec, port, cut):
+    """Only traffic from any address counts then (and its replies to any address)."""
+    assert lockout.filter_cuts(parse_filterspec(spec).filter, port) is cut
