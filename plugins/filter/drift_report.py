@@ -12,29 +12,21 @@ from __future__ import annotations
 import datetime
 
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import drift
-
-
-def _plain(value):
-    """Ansible's lazy/tagged containers -> plain dicts and lists (the builder only reads them)."""
-    if hasattr(value, "items"):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.report import plain
 
 
 def drift_record(result, host, baseline="", definition=None):
     """One host's check-mode ipsec_policy result -> its drift record. The filter runs right after the
     check (role ipsec_baseline), so now is when the controller received the result."""
-    return drift.host_record(_plain(result) if result is not None else None, str(host), str(baseline or ""),
-                             definition=_plain(definition) if definition is not None else None,
+    return drift.host_record(plain(result) if result is not None else None, str(host), str(baseline or ""),
+                             definition=plain(definition) if definition is not None else None,
                              received_at=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
 def drift_enforce_steps(gathered, definition):
     """The store read by ipsec_policy state=gathered and the declared baseline -> how to enforce it
     leaving an emergency block alone (drift.enforce_steps)."""
-    return drift.enforce_steps(_plain(gathered or {}), drift.baseline_definition(_plain(definition)))
+    return drift.enforce_steps(plain(gathered or {}), drift.baseline_definition(plain(definition)))
 
 
 class FilterModule:

@@ -22,20 +22,14 @@ import zlib
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.report import plain
+
 PREFIX = "winsec.ipsec/zlib+base64:"
-
-
-def _plain(value):
-    if hasattr(value, "items"):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
 
 
 def to_slice_artifact(value):
     """A result (dicts, lists, strings, numbers) -> the string a run publishes."""
-    text = json.dumps(_plain(value), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    text = json.dumps(plain(value), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return PREFIX + base64.b64encode(zlib.compress(text.encode("utf-8"), 9)).decode("ascii")
 
 

@@ -27,7 +27,7 @@ from .netdiag import summary as netdiag_summary
 from .plan import converged
 from .block import EMERGENCY_PREFIX, is_emergency_name
 from .model import unknown_as_empty
-from .report import SECRET_MASK, state_from_dict
+from .report import SECRET_MASK, plain, state_from_dict
 
 REPORT_FORMAT = 2
 STATUSES = ("drift", "error", "in_sync")          # also the order problems are shown in
@@ -228,7 +228,7 @@ def _same_state(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
 
 def baseline_definition(definition: Mapping[str, Any]) -> Dict[str, Any]:
     """The baseline's declared content as plain data, pre-shared keys masked (it goes into reports)."""
-    out = _plain(definition)
+    out = plain(definition)
     rules = []
     for rule in out.get("rules") or ():
         rule = dict(rule) if isinstance(rule, Mapping) else {"value": rule}
@@ -239,14 +239,6 @@ def baseline_definition(definition: Mapping[str, Any]) -> Dict[str, Any]:
     if "rules" in out:
         out["rules"] = rules
     return out
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
 
 
 def definition_digest(definition: Mapping[str, Any]) -> str:

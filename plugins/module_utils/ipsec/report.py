@@ -36,6 +36,17 @@ def to_dict(obj: Any, guids: bool = False) -> Any:
     return obj
 
 
+def plain(value: Any) -> Any:
+    """Mappings and sequences as plain dicts and lists, all the way down: what a filter plugin is given
+    (ansible-core 2.19's lazy containers, which render their templates as they are read, or anything
+    with `items`) becomes data of its own that JSON and the report builders take. Other values stay."""
+    if hasattr(value, "items"):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
 def state_to_dict(state: Optional[HostState], guids: bool = False) -> Optional[Dict[str, Any]]:
     """A HostState as plain data; each policy also says whether it is the assigned one."""
     if state is None:
@@ -110,4 +121,4 @@ def exemptions(generation: str, value: Optional[int]) -> str:
         meaning = _EXEMPT_MEANING[min(value, 3)]            # > 3 acts as 3 ([E] ipsecsvc.dll)
     return "%s (NoDefaultExempt=%d)" % (meaning, value)
 
-__all__ = ["SECRET_MASK", "to_dict", "state_to_dict", "from_dict", "state_from_dict", "exemptions"]
+__all__ = ["SECRET_MASK", "plain", "to_dict", "state_to_dict", "from_dict", "state_from_dict", "exemptions"]

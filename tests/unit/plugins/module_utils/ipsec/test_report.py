@@ -1,0 +1,47 @@
+"""report.plain: what Ansible hands a filter plugin, as plain data (the drift and slice-artifact filters)."""
+import json
+
+from ansible.parsing.dataloader import DataLoader
+from ansible.template import Templar, trust_as_template
+
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.report import plain
+
+
+def types(value):
+    """The exact type of every container in `value`, in order."""
+    if isinstance(value, dict):
+        return [type(value)] + [t for v in value.values() for t in types(v)]
+    if isinstance(value, list):
+        return [type(value)] + [t for v in value for t in types(v)]
+    return []
+
+
+def test_ansible_lazy_containers_become_plain_with_their_templates_rendered():
+    """ansible-core 2.19 passes a filter lazy containers (dict and list subclasses) whose items are
+    rendered only when read; plain() reads them all, inside the call, as a filter does."""
+    seen = {}
+
+    def a_filter(value):
+        seen["given"] = [type(value).__name__, type(value["rules"]).__name__]
+        seen["plain"] = plain(value)
+        return ""
+
+    variables = {"port": 1434, "name": "Slammer",
+                 "block": {"rules": [{"name": trust_as_template("{{ name }}"), "port": trust_as_template("{{ port }}")}],
+                           "ports": (1434, 445), "dialect": None}}
+    templar = Templar(loader=DataLoader(), variables=variables)
+    templar.evaluate_expression(trust_as_template("f(block)"), local_variables={"f": a_filter})
+    assert seen["given"] == ["_AnsibleLazyTemplateDict", "_AnsibleLazyTemplateList"]
+    out = seen["plain"]
+    assert out == {"rules": [{"name": "Slammer", "port": 1434}], "ports": [1434, 445], "dialect": None}
+    assert set(types(out)) == {dict, list}
+    assert json.loads(json.dumps(out)) == out
+
+
+def test_anything_with_items_is_a_mapping_and_keys_become_text():
+    class Mapped:
+        def items(self):
+            return [(1, ("a", {"b": 2})), ("c", "text")]
+
+    assert plain(Mapped()) == {"1": ["a", {"b": 2}], "c": "text"}
+    assert plain("items") == "items" and plain(None) is None
