@@ -32,14 +32,25 @@ _LANGUAGE_HINT = ("the tool's display language may not be English; only English 
                   "understood")
 
 
+# A line that mentions a key is never shown: [I] whether netsh lists an authentication method's
+# pre-shared key among the dynamic rules or policies.
+_MAY_HOLD_KEY = re.compile(r"pre-?shared|\bkey\b|\bpsk\b|secret", re.IGNORECASE)
+
+
 class ToolOutputError(IPsecError):
-    """Tool output that does not match the layout this parser knows."""
+    """Tool output that does not match the layout this parser knows: the message names the line by
+    its number, says what was expected there (`problem`, which does not repeat the line) and shows
+    the line once ('' for none), unless it mentions a key."""
 
     def __init__(self, tool: str, lineno: int, line: str, problem: str):
         self.tool = tool
         self.lineno = lineno
-        self.line = line
-        super().__init__("%s output, line %d (%r): %s; %s" % (tool, lineno, line, problem, _LANGUAGE_HINT))
+        shown = ""
+        if _MAY_HOLD_KEY.search(line):
+            shown = " (the line is not shown: it mentions a key)"
+        elif line.strip():
+            shown = ", in %r" % line.strip()
+        super().__init__("%s output, line %d: %s%s; %s" % (tool, lineno, problem, shown, _LANGUAGE_HINT))
 
 
 def parse_netsh_error(text: str) -> Optional[Tuple[int, str]]:
@@ -93,17 +104,18 @@ def _read_blocks(text: str, layout: _Layout) -> List[Tuple[str, int, Dict[str, T
         label, colon, value = line.partition(":")
         label = label.strip()
         if not colon or (not value.strip() and (section is None or label not in layout.sections[section])):
-            raise ToolOutputError(layout.tool, lineno, line, "unknown heading or line (known headings: %s)"
+            raise ToolOutputError(layout.tool, lineno, line, "neither a known heading nor a `Label : value` line (known headings: %s)"
                                   % ", ".join(layout.sections))
         if section is None:
             raise ToolOutputError(layout.tool, lineno, line, "a field before any section heading")
         if label not in layout.sections[section]:
-            raise ToolOutputError(layout.tool, lineno, line, "unknown label %r in section %r" % (label, section))
+            raise ToolOutputError(layout.tool, lineno, line, "a label the %r section does not have (known: %s)"
+                                  % (section, ", ".join(layout.sections[section])))
         if current is None:
             current = {}
             blocks.append((section, lineno, current))
         if label in current:
-            raise ToolOutputError(layout.tool, lineno, line, "label %r repeated within one block" % label)
+            raise ToolOutputError(layout.tool, lineno, line, "a label repeated within one block")
         current[label] = (lineno, value.strip())
     for section, lineno, fields in blocks:
         missing = [label for label in layout.required.get(section, ()) if label not in fields]
@@ -158,14 +170,14 @@ class _Field:
             mask = ""
         try:
             address = parse_address(label, value)
-        except ValidationError as err:
-            self.fail(label, "expected an IPv4 or IPv6 address or a range a-b (%s)" % err)
+        except ValidationError:
+            self.fail(label, "expected an IPv4 or IPv6 address or a range a-b")
         if address.kind not in ("ip", "range"):
             self.fail(label, "expected an IPv4 or IPv6 address or a range a-b")
         try:
             return Address(address.kind, address.value, parse_mask(mask_label, mask, address), address.end)
-        except ValidationError as err:
-            self.fail(mask_label, "expected the address's mask, or NONE for a range (%s)" % err)
+        except ValidationError:
+            self.fail(mask_label, "expected the address's mask (dotted, or a prefix length), or NONE for a range")
 
 
 # Special values of the one real netsh capture ([V] tests/fixtures/captures/netsh_static_show_all_filterlist_win10.txt); ipseccmd's are assumed the same [I].
@@ -227,32 +239,6 @@ def _policy_name(fields: Dict[str, Tuple[int, str]], label: str) -> str:
     return "" if value == "NONE" else value
 
 
-# --- netsh ipsec dynamic show mmpolicy all ([I] layout) -------------------------------------------------
-
-# A policy's name line: "Policy Name : X" in the assumed layout (the fixture's Main Mode Policies
-# section, which winsim prints); other wordings of the label ending in "Name" are taken too. [I] no
-# real capture is public, and real netsh may print an error or a sentence when there is no policy.
-_MMPOLICY_NAME = re.compile(r"^\s*(?:[A-Za-z ]*\s)?Name\s*:\s*(\S.*?)\s*$", re.IGNORECASE)
-
-
-def parse_netsh_mmpolicy_names(text: str) -> Tuple[str, ...]:
-    """The main-mode policy names in `netsh ipsec dynamic show mmpolicy all` output ([I] layout).
-
-    Tolerant, unlike the rule parsers: only name lines are read, every other line (settings, headings,
-    a "no policies" sentence in any language) is skipped, and empty output means none. An `ERR IPsec[`
-    line raises ToolOutputError, so that a failed listing is never mistaken for an empty one.
-    """
-    names = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if _NETSH_ERROR.search(line):
-            raise ToolOutputError("netsh ipsec dynamic show mmpolicy", lineno, line.rstrip(),
-                                  "the tool reported an error instead of a listing")
-        match = _MMPOLICY_NAME.match(line)
-        if match:
-            names.append(match.group(1))
-    return tuple(names)
-
-
 # --- ipseccmd show filters ([I] layout, see the fixture) -----------------------------------------------
 
 _IPSECCMD_LABELS = (
@@ -289,5 +275,5 @@ def parse_ipseccmd_show_filters(text: str) -> Tuple[DynamicRule, ...]:
     return tuple(rules)
 
 
-__all__ = ["ToolOutputError", "parse_netsh_error", "parse_netsh_dynamic_show", "parse_netsh_mmpolicy_names",
+__all__ = ["ToolOutputError", "parse_netsh_error", "parse_netsh_dynamic_show",
            "parse_ipseccmd_show_filters"]

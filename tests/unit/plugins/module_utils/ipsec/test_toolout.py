@@ -91,26 +91,41 @@ def _netsh_text(replace_from, replace_to):
     return text.replace(replace_from, replace_to, 1)
 
 
-@pytest.mark.parametrize("old, new, words", [
-    ("Inbound Action         :", "Eingehende Aktion      :", "unknown label 'Eingehende Aktion'"),
-    ("Rules\n-----", "Regeln\n------", "unknown heading"),
-    ("Protocol               : UDP", "Protocol               : UDPX", "expected a number"),
-    ("Mirrored               : NO", "Mirrored               : NEIN", "unknown value"),
-    ("Destination Port       : 1434", "Destination Port       : 70000", "expected a number 0-65535"),
+@pytest.mark.parametrize("old, new, words, shown", [
+    ("Inbound Action         :", "Eingehende Aktion      :",
+     "a label the 'Rules' section does not have (known: Rule Type, ", "Eingehende Aktion"),
+    ("Rules\n-----", "Regeln\n------", "neither a known heading nor a `Label : value` line", "Regeln"),
+    ("Protocol               : UDP", "Protocol               : UDPX", "expected a number", "UDPX"),
+    ("Mirrored               : NO", "Mirrored               : NEIN", "unknown value", "NEIN"),
+    ("Destination Port       : 1434", "Destination Port       : 70000", "expected a number 0-65535", "70000"),
     ("Source Address         : <Any IP Address>", "Source Address         : <Alle IP-Adressen>",
-     "unknown special address"),
-    ("Source Address         : 10.1.0.0", "Source Address         : 10.1.0.300", "IPv4 or IPv6"),
-    ("Source Mask            : 255.255.0.0", "Source Mask            : wide", "mask"),
+     "unknown special address", "<Alle IP-Adressen>"),
+    ("Source Address         : 10.1.0.0", "Source Address         : 10.1.0.300", "IPv4 or IPv6", "10.1.0.300"),
+    ("Source Mask            : 255.255.0.0", "Source Mask            : wide", "mask", "wide"),
     ("Rule Type              : Transport\nConnection Type        : LAN",
-     "Rule Type              : Tunnel\nConnection Type        : LAN", "unknown value"),
-    ("Connection Type        : LAN\n", "", "lacks Connection Type"),
-    ("Mirrored               : NO\n", "Mirrored               : NO\nMirrored               : NO\n", "repeated"),
+     "Rule Type              : Tunnel\nConnection Type        : LAN", "unknown value", "Tunnel"),
+    ("Connection Type        : LAN\n", "", "lacks Connection Type", None),
+    ("Mirrored               : NO\n", "Mirrored               : NO\nMirrored               : NO\n", "repeated", "Mirrored"),
 ])
-def test_netsh_dynamic_strict(old, new, words):
+def test_netsh_dynamic_strict(old, new, words, shown):
+    """The message says what was expected and shows the offending line once (it repeated the label or
+    the value in its problem: an address three times)."""
     with pytest.raises(ToolOutputError) as err:
         toolout.parse_netsh_dynamic_show(_netsh_text(old, new))
-    assert words in str(err.value)
-    assert "display language may not be English" in str(err.value)
+    message = str(err.value)
+    assert words in message and "display language may not be English" in message
+    if shown is None:
+        assert ", in '" not in message                # the line is missing: nothing to show
+    else:
+        assert message.count(shown) == 1, message
+
+
+@pytest.mark.parametrize("line", ["Preshared Key          : s3cret", "Authentication: PSK s3cret"])
+def test_a_line_that_mentions_a_key_is_never_shown(line):
+    with pytest.raises(ToolOutputError) as err:
+        toolout.parse_netsh_dynamic_show(_netsh_text("Mirrored               : NO", line))
+    assert "s3cret" not in str(err.value) and "not shown: it mentions a key" in str(err.value)
+    assert err.value.lineno > 0 and not hasattr(err.value, "line")
 
 
 def test_netsh_dynamic_error_listing_is_refused():
@@ -121,36 +136,6 @@ def test_netsh_dynamic_error_listing_is_refused():
 def test_netsh_dynamic_field_before_heading():
     with pytest.raises(ToolOutputError, match="before any section heading"):
         toolout.parse_netsh_dynamic_show("Mirrored               : NO\n")
-
-
-# --- netsh ipsec dynamic show mmpolicy all (tolerant) ----------------------------------------------------
-
-def test_mmpolicy_names_from_the_fixture_layout_that_winsim_prints():
-    text = fixture("netsh_dynamic_show_rule.txt")
-    mm_only = text[:text.index("Rules\n-----")]
-    assert toolout.parse_netsh_mmpolicy_names(mm_only) == ("winsec-ipsec",)
-    # the rules' "Main Mode Policy" lines name policies in use, not the policies listed
-    rules_only = text[text.index("Rules\n-----"):]
-    assert toolout.parse_netsh_mmpolicy_names(rules_only) == ()
-
-
-@pytest.mark.parametrize("text, names", [
-    ("", ()),
-    ("\r\n", ()),
-    ("Main Mode Policies\r\n------------------\r\n\r\nPolicy Name            : AdminBlock\r\n"
-     "Soft SA Expiration Time: 0\r\n\r\nPolicy Name            : winsec-ipsec\r\n",
-     ("AdminBlock", "winsec-ipsec")),
-    # other wordings of the label, and lines that are not understood, are taken or skipped
-    ("Main Mode Policy Name : Block SMB now \nIKE Main Mode Life Time: 480\nsomething else\n", ("Block SMB now",)),
-    ("There are no main mode policies.\r\n", ()),
-])
-def test_mmpolicy_names_are_read_tolerantly(text, names):
-    assert toolout.parse_netsh_mmpolicy_names(text) == names
-
-
-def test_mmpolicy_listing_that_is_an_error_is_not_an_empty_one():
-    with pytest.raises(ToolOutputError, match="reported an error"):
-        toolout.parse_netsh_mmpolicy_names("ERR IPsec[05092] : Main mode policy does not exist\r\n")
 
 
 # --- ipseccmd show filters -----------------------------------------------------------------------------
@@ -167,10 +152,10 @@ def test_ipseccmd_fixture():
 
 
 @pytest.mark.parametrize("old, new, words", [
-    ("Src Port         : 0", "Quellport        : 0", "unknown label 'Quellport'"),
+    ("Src Port         : 0", "Quellport        : 0", "a label the 'Quick Mode Filters' section does not have"),
     ("Protocol         : 17", "Protocol         : UDP", "expected a number 0-255"),
     ("Inbound Action   : Pass", "Inbound Action   : Durchlassen", "unknown value"),
-    ("Quick Mode Filters:", "Schnellmodusfilter:", "unknown heading"),
+    ("Quick Mode Filters:", "Schnellmodusfilter:", "neither a known heading"),
 ])
 def test_ipseccmd_strict(old, new, words):
     text = fixture("ipseccmd_show_filters.txt")

@@ -10,6 +10,7 @@ import pytest
 
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.dialects import listings
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.toolout import ToolOutputError
+from tests.unit.plugins.module_utils.ipsec.test_toolout import fixture
 from winsim.host import SimHost
 
 CAPTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "..", "fixtures", "captures")
@@ -42,6 +43,16 @@ def test_mmpolicy_names_of_the_known_layout(tmp_path):
     host = host_with_rules(tmp_path, "modern", ("AdminBlock", "winsec-ipsec"))
     assert listings.parse_mmpolicy_names(show(host, "mmpolicy all")) == ("AdminBlock", "winsec-ipsec")
     assert listings.parse_mmpolicy_names("") == ()
+
+
+def test_mmpolicy_names_of_the_fixture_layout_and_an_error_answer():
+    """The toolout fixture's Main Mode Policies section (the layout winsim prints); an `ERR IPsec[`
+    answer is an error, never an empty listing (toolout's tolerant reader, which this one replaced,
+    said the same)."""
+    text = fixture("netsh_dynamic_show_rule.txt")
+    assert listings.parse_mmpolicy_names(text[:text.index("Rules\n-----")]) == ("winsec-ipsec",)
+    with pytest.raises(ToolOutputError, match="reported an error"):
+        listings.parse_mmpolicy_names("ERR IPsec[05092] : Main mode policy does not exist\r\n")
 
 
 @pytest.mark.parametrize("name", STATIC_CAPTURES)
