@@ -9,7 +9,7 @@ from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import confirm,
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.filterspec import parse_filterspec
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import DynamicRule, ValidationError
 from winsim.state import firewall
-from winsim.host import DynamicEntry, SimHost
+from winsim.host import SimHost
 
 CONTROLLER = "192.168.10.5"
 
@@ -85,14 +85,16 @@ def sim(tmp_path):
     return SimHost("win001", "10.0.0.9", "2003", str(tmp_path / "h"))
 
 
-def block(sim, spec):
-    sim.dynamic.append(DynamicEntry(DynamicRule(parse_filterspec(spec).filter)))
-    sim.mark_changed()
+def block(sim, rule):
+    """A dynamic block rule added as an administrator would, with netsh on the host (`rule`: its
+    filter's netsh arguments)."""
+    for words in ("add mmpolicy name=Admin", "add rule %s mmpolicy=Admin actioninbound=block actionoutbound=block" % rule):
+        assert sim.run_tool(["netsh", "ipsec", "dynamic"] + words.split()).rc == 0
 
 
 def test_winsim_drops_blocked_management_traffic_and_caches_per_state(sim):
     assert firewall.blocked_reason(sim, "10.0.0.1", 50000, 5985) is None
-    block(sim, "10.0.0.0/255.255.255.0+0:5985:TCP")
+    block(sim, "srcaddr=10.0.0.0 srcmask=255.255.255.0 dstaddr=me protocol=tcp dstport=5985 mirrored=yes")
     assert "dynamic filter" in firewall.blocked_reason(sim, "10.0.0.1", 50000, 5985)
     assert firewall.blocked_reason(sim, "10.0.1.1", 50000, 5985) is None
     assert firewall.blocked_reason(sim, "10.0.0.1", 50000, 5986) is None
@@ -118,7 +120,7 @@ def test_schtasks_once_onstart_run_end_delete(sim):
     assert "Invalid Start Time" in sim.run_tool(create[:7] + ["00:00"] + create[8:]).stderr    # 2003 wants seconds
     assert "ONCE and ONSTART only" in sim.run_tool(["schtasks", "/create", "/tn", "d", "/sc", "daily",
                                                      "/tr", "x"]).stderr
-    block(sim, "*=0:5985:TCP")
+    block(sim, "srcaddr=any dstaddr=me protocol=tcp dstport=5985 mirrored=no")
     assert sim.run_tool(["schtasks", "/run", "/tn", "t"]).rc == 0
     sim.advance_time(9)
     assert sim.dynamic
