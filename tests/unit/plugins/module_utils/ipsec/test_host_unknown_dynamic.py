@@ -9,6 +9,7 @@ from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.dialects import
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import HostState, Policy, unknown_as_empty
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.plan import plan_policy
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.report import state_to_dict
+from tests.unit.plugins.module_utils.ipsec.test_host_flow import FakeHost, correct_write, slammer_planner
 from winsim.host import SimHost
 
 RULE = "add rule srcaddr=any dstaddr=me protocol=tcp dstport=445 mmpolicy=AdminBlock actioninbound=block actionoutbound=block"
@@ -130,3 +131,22 @@ def test_a_listing_that_failed_is_unknown_and_says_the_tools_error_line(tmp_path
     rules, names, problem = host.read_dynamic(t)
     assert rules is None and names is None
     assert problem == "netsh ipsec dynamic show rule failed (rc=%s)%s" % (rc, ": " + said if said else "")
+
+
+def test_a_static_task_on_unknown_dynamic_rules_says_so_once_also_when_planned_from_a_fact(tmp_path):
+    """host.run on a host whose `netsh ipsec dynamic show rule` is German: the states hold null and the
+    warning says why, from the read (check mode) and from an earlier task's state fact (one command)."""
+    fake = FakeHost()
+    fake.dynamic_text = show(sim(tmp_path, "modern_de"), "rule")
+    planner = slammer_planner()
+    check = host.run(fake.execute, planner, check_mode=True, host_name="win01")
+    fake.write = correct_write(planner)
+    fake.scripts.clear()
+    written = host.run(fake.execute, planner, check_mode=False, fact=check["ansible_facts"]["winsec_ipsec_state"],
+                       host_name="win01")
+    assert len(fake.scripts) == 1 and written["changed"]                  # planned from the fact
+    for result in (check, written):
+        assert [result[k]["dynamic"] for k in ("before", "planned", "after")] == [None] * 3
+        assert [w for w in result["warnings"] if w.startswith("the dynamic rules could not be read")] == [
+            listings.UNREADABLE % "netsh ipsec dynamic show output, line 1, is not in the layout the engine "
+            "reads (the tool's display language may not be English)"]
