@@ -268,7 +268,9 @@ notes:
   type: list
   elements: str
 gathered:
-  description: With O(state=gathered), the store read from the host (the O(name) policy only, when given).
+  description: With O(state=gathered), the store read from the host (the O(name) policy only, when given), in the
+    layout of RV(winsec.ipsec.ipsec_info#module:state); dynamic rules or main-mode policies the engine could not
+    read are null there, with a warning.
   returned: state is gathered
   type: dict
 rendered:
