@@ -3,7 +3,7 @@ engine), so that a test decodes what another writer wrote instead of round-tripp
 import dataclasses
 
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.registry import RegTree, RegValue
-from winsim.shell.powershell.parser import ArgValue, Command, Lit, Parser, Pipeline
+from winsim.shell.powershell.parser import ArgValue, Command, Lit, ParseError, Parser, Pipeline
 from winsim.state import blobs as sim_blobs
 from winsim.state import model as sim_model
 from winsim.state import registry as sim_registry
@@ -16,8 +16,8 @@ def powershell_argument_values(text: str) -> list:
     command (`netsh <text>`); a ValueError for anything but plain literals."""
     try:
         statements = Parser("netsh " + text).parse_script()
-    except Exception as err:            # winsim's ParseError carries PowerShell's own message
-        raise ValueError("%s: %r" % (err, text)) from None
+    except ParseError as err:           # PowerShell's own message, e.g. a missing terminator
+        raise ValueError("%s: %r" % (err.message, text)) from None
     [pipeline] = statements
     assert isinstance(pipeline, Pipeline)
     [command] = pipeline.elements
@@ -36,8 +36,8 @@ def as_winsim(value):
     """An engine model object (HostState, Policy, Filter, ...) as winsim's object of the same class
     name and fields; tuples element by element. The two models are written independently and agree
     on names and fields (winsim/state/model.py says so), so this copies, it does not translate. A
-    field winsim does not have is left out only when it takes no part in equality (the engine's
-    HostState.unread); any other is an error."""
+    field winsim does not have is left out only when it takes no part in equality (bookkeeping such
+    as a reason list); any other is an error."""
     if isinstance(value, tuple):
         return tuple(as_winsim(v) for v in value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
