@@ -3,24 +3,20 @@
 """Registry text <-> RegTree <-> HostState for the static IPsec policy store.
 
 - `RegTree`: an ordered, case-insensitive registry snapshot (keys -> values).
-- `parse_reg_query` / `render_reg_query`: the text of `reg query <key> [/s] [/v name]`.
+- `parse_reg_query`: the text of `reg query <key> [/s] [/v name]`.
 - `parse_reg_file`: a regedit export (.reg, REGEDIT4 or version 5.00).
-- `decode_store` / `encode_store`: the [MS-GPIPSEC] object store under ...\\IPSec\\Policy\\Local
-  (docs/policy-store.md sections 2 and 6), with the blobs handled in `blobs.py`.
+- `decode_store`: the [MS-GPIPSEC] object store under ...\\IPSec\\Policy\\Local (docs/policy-store.md
+  sections 2 and 6), with the blobs decoded in `blobs.py`. The engine writes the store only through
+  Windows' own tools (netsh, ipseccmd, ipsecpol), never as registry values.
 
 Standard library only: this ships to controllers.
 """
 from __future__ import annotations
 
 import re
-import time
-import uuid
-from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
-from .blobs import (decode_filter_blob, decode_negpol_blob,  # noqa: F401 (re-exported)
-                    decode_nfa_blob, decode_policy_blob, encode_filter_blob, encode_isakmp_blob,
-                    encode_negpol_blob, encode_nfa_blob, encode_policy_blob, decode_isakmp_blob, default_isakmp,
-                    new_guid)
+from .blobs import decode_filter_blob, decode_negpol_blob, decode_nfa_blob, decode_policy_blob
 from .model import (DomainAssignment, FilterAction, FilterList, HostState, IPsecError, Policy, Rule,
                     name_key)
 
@@ -77,7 +73,7 @@ class RegTree:
 
     Keys keep their first spelling; setting a value or adding a key creates its ancestors, as the
     registry would. The default value has the name ''. `subkeys` lists children in insertion
-    order; `render_reg_query` sorts them as reg.exe enumerates them.
+    order (after `parse_reg_query`: as reg.exe listed them).
     """
 
     def __init__(self):
@@ -108,17 +104,6 @@ class RegTree:
 
     def subkeys(self, key: str) -> List[str]:
         return list(self._children.get(normalize_key(key).casefold(), {}).values())
-
-    def walk(self, key: str) -> Iterable[str]:
-        """`key` and everything below it, depth first, parents before children."""
-        folded = normalize_key(key).casefold()
-        if folded not in self._keys:
-            return
-        stack = [folded]
-        while stack:
-            current = stack.pop()
-            yield self._keys[current][0]
-            stack.extend(reversed(list(self._children[current])))
 
     # -- values
     def values(self, key: str) -> Dict[str, RegValue]:
@@ -217,82 +202,6 @@ def parse_reg_query(text: str) -> RegTree:
             continue
         raise RegistryError("reg query output: unexpected line %r" % line)
     return tree
-
-
-def _data_to_text(value: RegValue, style: str) -> str:
-    kind, data = value
-    if kind in ("REG_SZ", "REG_EXPAND_SZ"):
-        return data
-    if kind == "REG_MULTI_SZ":
-        return "\\0".join(data) + ("\\0\\0" if style == "xp" else "")     # XP's trailing \0\0 [I]
-    if kind in ("REG_DWORD", "REG_QWORD"):
-        return "0x%x" % data
-    return data.hex().upper()
-
-
-def _value_line(name: str, value: RegValue, style: str) -> str:
-    # Vista+ layout: four spaces, name, four spaces, type, four spaces, data; DWORDs as 0x%x,
-    # binary as upper-case hex, multi-strings joined by a literal \0. Microsoft's `reg query`
-    # page shows no sample output; this matches public Windows 10/11 transcripts (e.g. a
-    # `reg query HKLM\...\Lsa` listing and `reg query ... /v` samples in other projects' tests).
-    # XP/2003 (reg.exe 3.0) separates with tabs and names the default value <NO NAME>, as in
-    # Microsoft's PowerShell doc "Working with registry entries" (its sample shows reg.exe 3.0).
-    if style == "xp":
-        return "    %s\t%s\t%s" % (name or "<NO NAME>", value.type, _data_to_text(value, style))
-    return "    %s    %s    %s" % (name or "(Default)", value.type, _data_to_text(value, style))
-
-
-RENDER_STYLES = ("modern", "xp")
-
-
-def render_reg_query(tree: RegTree, key: str, recursive: bool = True, value: Optional[str] = None,
-                     style: str = "modern") -> str:
-    """What `reg query <key> [/s] [/v value]` prints (CRLF line ends).
-
-    Layout: each key block is a blank line, the key, then its values; without /s the direct
-    subkeys follow as bare key lines after a blank line (as in public transcripts). With /s a
-    final blank line ends the output ([I] not verified on real Windows). Subkeys come in
-    case-insensitive alphabetical order (the order the registry enumerates them in).
-    style='xp' is reg.exe 3.0 of XP/2003: a `! REG.EXE VERSION 3.0` banner and tab separators
-    ([I] beyond the single-value sample Microsoft shows). A missing key or value raises
-    RegistryError with reg.exe's message."""
-    if style not in RENDER_STYLES:
-        raise RegistryError("style: %r is not valid; expected modern or xp" % (style,))
-    missing = "ERROR: The system was unable to find the specified registry key or value."
-    if key not in tree:
-        raise RegistryError(missing)
-    key = normalize_key(key)
-    lines: List[str] = ["", "! REG.EXE VERSION 3.0"] if style == "xp" else []
-    if value is not None:
-        found = tree.get(key, value)
-        if found is None:
-            raise RegistryError(missing)
-        shown = next(n for n in tree.values(key) if n.casefold() == value.casefold())
-        lines += ["", _shown_key(tree, key), _value_line(shown, found, style), ""]
-        return "\r\n".join(lines) + "\r\n"
-
-    def block(current: str) -> None:
-        lines.append("")
-        lines.append(current)
-        for name, val in tree.values(current).items():
-            lines.append(_value_line(name, val, style))
-        children = sorted(tree.subkeys(current), key=str.casefold)
-        if recursive:
-            for child in children:
-                block(child)
-        else:
-            lines.append("")
-            lines.extend(children)
-
-    block(_shown_key(tree, key))
-    if recursive:
-        lines.append("")
-    return "\r\n".join(lines) + "\r\n"
-
-
-def _shown_key(tree: RegTree, key: str) -> str:
-    folded = key.casefold()
-    return next((k for k in tree.walk(key) if k.casefold() == folded), key)
 
 
 # ------------------------------------------------------------------------------- .reg exports
@@ -433,15 +342,8 @@ ACTION_BLOCK = "{3f91a819-7647-11d1-864d-d46a00000000}"
 ACTION_PERMIT = "{8a171dd2-77e3-11d1-8659-a04f00000000}"
 ACTION_NEGOTIATE = "{8a171dd3-77e3-11d1-8659-a04f00000000}"
 ACTION_INPASS = "{3f91a81a-7647-11d1-864d-d46a00000000}"
-TYPE_STANDARD = "{62f49e10-6c37-11d1-864c-14a300000000}"
-TYPE_DEFAULT_RESPONSE = "{62f49e13-6c37-11d1-864c-14a300000000}"
 _ACTIONS = {ACTION_BLOCK: ("block", False), ACTION_PERMIT: ("permit", False),
             ACTION_NEGOTIATE: ("negotiate", False), ACTION_INPASS: ("negotiate", True)}
-
-# ISAKMP GUIDs are not in the model; derive them from the policy GUID so that re-encoding the
-# same state gives the same keys (Windows itself picks random ones).
-_ISAKMP_NS = uuid.UUID("5d0c36c1-31c4-4d4c-9d4f-6e3b3f1b2a10")
-
 
 _CLASS_NAMES = {c.casefold(): c for c in CLASSES}
 
@@ -587,153 +489,8 @@ def _decode_rule(tree: RegTree, key: str, fl_names: Dict[str, str], fa_names: Di
                 nfa.active, nfa.conntype, nfa.auth, nfa.tunnel, not filter_refs, _guid_of(tree, key))
 
 
-def _relative(root: str) -> str:
-    """HKLM-relative reference prefix, with the IPSEC segment in capitals as Windows writes it."""
-    parts = root.split("\\")[1:]
-    return "\\".join("IPSEC" if p.casefold() == "ipsec" else p for p in parts)
-
-
-def encode_store(state: HostState, root: str = LOCAL_ROOT, flavor: str = "modern", now: Optional[int] = None,
-                 guid_factory: Optional[Callable[[], str]] = None) -> RegTree:
-    """The whole store under `root` for `state`: policies (each with one ISAKMP object carrying
-    Windows' default main-mode methods), rules (NFAs), filter actions (negotiation policies),
-    filter lists, owners back-references and ActivePolicy; plus the GPTIPSECPolicy pointer
-    values when `state.domain` is set. Objects keep their `guid` when set, else get
-    `guid_factory()` (default: a fresh uuid4). `now` is the whenChanged stamp (Unix seconds)."""
-    root = normalize_key(root)
-    make = guid_factory or new_guid
-    stamp = int(time.time()) if now is None else int(now)
-    rel = _relative(root)
-    tree = RegTree()
-    tree.add_key(root)
-
-    seen_guids = set()
-
-    def guid(obj) -> str:
-        value = (obj.guid or make()).strip().lower()
-        if not value.startswith("{"):
-            value = "{%s}" % value
-        if value in seen_guids:
-            raise IPsecError("%s %r: guid %s is used by another object" % (type(obj).__name__, obj.name, value))
-        seen_guids.add(value)
-        return value
-
-    for kind, items in (("policy", state.policies), ("filterlist", state.filterlists),
-                        ("filteraction", state.filteractions)):
-        names = [name_key(item.name) for item in items]
-        if len(set(names)) != len(names) or "" in names:
-            raise IPsecError("%ss: names must be unique and non-empty; got %r" % (kind, [i.name for i in items]))
-
-    fl_guids = {name_key(fl.name): guid(fl) for fl in state.filterlists}
-    fa_guids = {name_key(fa.name): guid(fa) for fa in state.filteractions}
-    owners: Dict[str, List[str]] = {}
-    default_response_actions = set()
-    plans = []
-    for pol in state.policies:
-        pol_guid = guid(pol)
-        rule_guids = []
-        for rule in pol.rules:
-            rule_guid = guid(rule)
-            rule_guids.append(rule_guid)
-            where = "policy %r rule %r" % (pol.name, rule.name)
-            fa_guid = fa_guids.get(name_key(rule.filteraction))
-            if fa_guid is None:
-                raise IPsecError("%s: filteraction %r does not exist" % (where, rule.filteraction))
-            owners.setdefault(fa_guid, []).append(rule_guid)
-            if rule.default_response:
-                default_response_actions.add(fa_guid)
-            elif name_key(rule.filterlist) not in fl_guids:
-                raise IPsecError("%s: filterlist %r does not exist" % (where, rule.filterlist))
-            else:
-                owners.setdefault(fl_guids[name_key(rule.filterlist)], []).append(rule_guid)
-        plans.append((pol, pol_guid, rule_guids))
-
-    def ref(cls: str, g: str) -> str:
-        return "%s\\%s%s" % (rel, cls, g)
-
-    def common(cls: str, g: str, name: str, description: str) -> str:
-        key = "%s\\%s%s" % (root, cls, g)
-        tree.set(key, "className", RegValue("REG_SZ", cls))
-        tree.set(key, "name", RegValue("REG_SZ", cls + g))
-        if name and name.casefold() != g:          # GUID-named objects had no ipsecName
-            tree.set(key, "ipsecName", RegValue("REG_SZ", name))
-        if description:
-            tree.set(key, "description", RegValue("REG_SZ", description))
-        tree.set(key, "ipsecID", RegValue("REG_SZ", g))
-        tree.set(key, "ipsecDataType", RegValue("REG_DWORD", 0x100))
-        return key
-
-    def finish(key: str, owner_refs: List[str]) -> None:
-        tree.set(key, "whenChanged", RegValue("REG_DWORD", stamp))
-        if owner_refs:      # an unused list or action has no owners value ([I] never captured)
-            tree.set(key, "ipsecOwnersReference", RegValue("REG_MULTI_SZ", tuple(owner_refs)))
-
-    for fl in state.filterlists:
-        g = fl_guids[name_key(fl.name)]
-        key = common(FILTER, g, fl.name, fl.description)
-        tree.set(key, "ipsecData", RegValue("REG_BINARY", encode_filter_blob(fl.filters, flavor, make)))
-        finish(key, [ref(NFA, o) for o in owners.get(g, [])])
-
-    for fa in state.filteractions:
-        g = fa_guids[name_key(fa.name)]
-        key = common(NEGPOL, g, fa.name, fa.description)
-        action = {"block": ACTION_BLOCK, "permit": ACTION_PERMIT}.get(fa.action)
-        if action is None:
-            if fa.action != "negotiate":
-                raise IPsecError("filteraction %r: action %r is not valid; expected permit, block or negotiate"
-                                 % (fa.name, fa.action))
-            action = ACTION_INPASS if fa.inpass else ACTION_NEGOTIATE
-        tree.set(key, "ipsecNegotiationPolicyAction", RegValue("REG_SZ", action))
-        kind = TYPE_DEFAULT_RESPONSE if g in default_response_actions else TYPE_STANDARD
-        tree.set(key, "ipsecNegotiationPolicyType", RegValue("REG_SZ", kind))
-        if fa.action == "negotiate":
-            blob = encode_negpol_blob(fa.offers, fa.qmpfs, fa.soft, flavor)
-        else:
-            blob = encode_negpol_blob((), flavor=flavor)        # the 25-byte block/permit blob [C]
-        tree.set(key, "ipsecData", RegValue("REG_BINARY", blob))
-        finish(key, [ref(NFA, o) for o in owners.get(g, [])])
-
-    for pol, pol_guid, rule_guids in plans:
-        isakmp_guid = "{%s}" % uuid.uuid5(_ISAKMP_NS, pol_guid)
-        key = common(ISAKMP, isakmp_guid, "", "")
-        tree.set(key, "ipsecData", RegValue("REG_BINARY", encode_isakmp_blob(default_isakmp(flavor), flavor)))
-        finish(key, [ref(POLICY, pol_guid)])
-        for rule, rule_guid in zip(pol.rules, rule_guids):
-            key = common(NFA, rule_guid, rule.name, rule.description)
-            tree.set(key, "ipsecData", RegValue("REG_BINARY", encode_nfa_blob(rule, flavor)))
-            tree.set(key, "ipsecNegotiationPolicyReference",
-                     RegValue("REG_SZ", ref(NEGPOL, fa_guids[name_key(rule.filteraction)])))
-            if not rule.default_response:
-                tree.set(key, "ipsecFilterReference",
-                         RegValue("REG_MULTI_SZ", (ref(FILTER, fl_guids[name_key(rule.filterlist)]),)))
-            finish(key, [ref(POLICY, pol_guid)])
-        key = common(POLICY, pol_guid, pol.name, pol.description)
-        tree.set(key, "ipsecData", RegValue("REG_BINARY", encode_policy_blob(pol.polling_interval, flavor)))
-        tree.set(key, "ipsecISAKMPReference", RegValue("REG_SZ", ref(ISAKMP, isakmp_guid)))
-        finish(key, [])
-        tree.set(key, "ipsecNFAReference", RegValue("REG_MULTI_SZ", tuple(ref(NFA, g) for g in rule_guids)))
-
-    if state.domain is not None:
-        # Written by the Group Policy extension on real hosts (docs/policy-store.md 2.4); kept here so that a
-        # stand-in host can carry a domain assignment and decode_store(encode_store(s)) == s.
-        tree.set(GPT_ROOT, "DSIPSECPolicyPath", RegValue("REG_SZ", state.domain.path))
-        tree.set(GPT_ROOT, "DSIPSECPolicyName", RegValue("REG_SZ", state.domain.name))
-    if state.assigned:
-        target = next(((p, g) for p, g, _ in plans if name_key(p.name) == name_key(state.assigned)), None)
-        if target is None:
-            raise IPsecError("assigned: policy %r does not exist" % state.assigned)
-        tree.set(root, "ActivePolicy", RegValue("REG_SZ", ref(POLICY, target[1])))
-    return tree
-
-
 __all__ = [
     "LOCAL_ROOT", "GPT_ROOT", "CACHE_ROOT", "REG_TYPES", "RegistryError", "RegValue", "RegTree",
-    "normalize_key",
-    "parse_reg_query", "render_reg_query", "RENDER_STYLES", "parse_reg_file",
-    "decode_store", "encode_store",
-    "decode_filter_blob", "encode_filter_blob", "decode_policy_blob", "encode_policy_blob",
-    "decode_nfa_blob", "encode_nfa_blob", "decode_negpol_blob", "encode_negpol_blob",
-    "decode_isakmp_blob", "encode_isakmp_blob", "DEFAULT_VALUE_LABELS",
-    "ACTION_BLOCK", "ACTION_PERMIT", "ACTION_NEGOTIATE", "ACTION_INPASS", "TYPE_STANDARD",
-    "TYPE_DEFAULT_RESPONSE",
+    "normalize_key", "parse_reg_query", "parse_reg_file", "decode_store", "DEFAULT_VALUE_LABELS",
+    "CLASSES", "ACTION_BLOCK", "ACTION_PERMIT", "ACTION_NEGOTIATE", "ACTION_INPASS",
 ]

@@ -14,7 +14,6 @@ from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import blobs
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
     ANY, ME, Address, AuthMethod, Filter, FilterAction, IPsecError, QmOffer, Rule)
 from tests.unit.plugins.module_utils.ipsec import winsim_side as W
-from winsim.state import blobs as sim_blobs
 
 # fs 7 worked example. SYNTHETIC (built to the layout, not captured): any -> me, TCP dst 445,
 # mirrored, Vista+ framing (Data-Length 70, no trailer). "me" as 0.0.0.0/255.255.255.255 is [?].
@@ -26,29 +25,12 @@ WORKED_EXAMPLE = bytes.fromhex(
 WORKED_GUID = "{11111111-2222-3333-4444-555555555555}"
 
 
-def guids():
-    counter = iter(range(1, 1 << 30))
-    return lambda: "{%08x-0000-4000-8000-000000000000}" % next(counter)
-
-
 # ----------------------------------------------------------------------------- filter lists
 
 def test_worked_example_decodes():
     (flt,) = blobs.decode_filter_blob(WORKED_EXAMPLE)
     assert (flt.src, flt.dst, flt.protocol, flt.src_port, flt.dst_port, flt.mirrored) == (ANY, ME, 6, 0, 445, True)
     assert flt.guid == WORKED_GUID
-
-
-def test_worked_example_encodes_byte_for_byte():
-    flt = Filter(ANY, ME, 6, 0, 445, True, guid=WORKED_GUID)
-    assert blobs.encode_filter_blob([flt], "modern") == WORKED_EXAMPLE
-
-
-def test_legacy_framing_counts_everything_and_ends_with_zero():
-    flt = Filter(ANY, ME, 6, 0, 445, True, guid=WORKED_GUID)
-    raw = blobs.encode_filter_blob([flt, flt], "legacy")
-    assert len(raw) == 24 + 2 * 70 + 1 and raw[-1] == 0
-    assert struct.unpack_from("<I", raw, 16)[0] == len(raw) - 21
 
 
 def test_legacy_framed_filter_list_decodes():
@@ -82,16 +64,10 @@ def test_filter_fields_decode():
         assert [f.guid for f in decoded] == [f.guid for f in filters]
 
 
-def test_ports_are_little_endian_and_mirrored_is_one_record():
-    raw = blobs.encode_filter_blob([Filter(ANY, ME, 17, 1434, 0, True)], "modern")
-    assert len(raw) == 94 and raw[24 + 62:24 + 66] == b"\x9a\x05\x00\x00"      # 1434 = 0x059a
-    assert raw[24 + 34:24 + 38] == b"\x01\x00\x00\x00"
-
-
 def test_v2_section_carries_ranges_ipv6_and_server_types():
     # fs 5.6 is spec only: no capture confirms this layout; winsim's writer and our reader agree on it.
     filters = (
-        Filter(Address("range", "10.0.0.5", end="10.0.0.20"), ME, 6, 0, 80, True, guid=guids()()),
+        Filter(Address("range", "10.0.0.5", end="10.0.0.20"), ME, 6, 0, 80, True, guid="{00000008-0000-4000-8000-000000000000}"),
         Filter(Address("ip", "2001:db8::", "32"), ME, 0, 0, 0, True, guid="{00000009-0000-4000-8000-000000000000}"),
         Filter(Address("server", "DNS"), ME, 17, 53, 0, True, guid="{0000000a-0000-4000-8000-000000000000}"),
         Filter(ME, Address("server", "GATEWAY"), 0, 0, 0, True, guid="{0000000b-0000-4000-8000-000000000000}"),
@@ -105,15 +81,6 @@ def test_v2_section_carries_ranges_ipv6_and_server_types():
     assert blobs.decode_filter_blob(raw) == filters
 
 
-def test_legacy_record_of_a_range_is_its_covering_subnet_and_server_byte_is_set():
-    raw = blobs.encode_filter_blob([Filter(Address("range", "10.0.0.5", end="10.0.0.20"), ME),
-                                    Filter(ME, Address("server", "WINS"))], "modern")
-    legacy_only = raw[:raw.index(blobs.FILTER_V2_SECTION)]
-    first, second = blobs.decode_filter_blob(legacy_only)
-    assert first.src == Address("ip", "10.0.0.0", "255.255.255.224")
-    assert second.dst == Address("server", "WINS") and legacy_only[24 + 70 + 67] == 0x82
-
-
 def test_server_types_are_read_from_the_legacy_records_special_byte():
     # a destination server type is 0x80 + its code (fs 5.5); the v2 section cut off, the legacy
     # records alone must still say which server
@@ -121,17 +88,6 @@ def test_server_types_are_read_from_the_legacy_records_special_byte():
                          Filter(Address("server", "DHCP"), ME)], "legacy")
     assert [(f.src, f.dst) for f in blobs.decode_filter_blob(raw)] == [
         (ANY, ME), (ME, Address("server", "WINS")), (Address("server", "DHCP"), ME)]
-
-
-def test_bad_filter_values_are_named():
-    with pytest.raises(IPsecError, match="filter 1 dst_port"):
-        blobs.encode_filter_blob([Filter(ANY, ME, 6, 0, 70000)])
-    with pytest.raises(IPsecError, match="filter 1 src"):
-        blobs.encode_filter_blob([Filter(Address("ip", "10.0.0.300"), ME)])
-    with pytest.raises(IPsecError, match="flavor"):
-        blobs.encode_filter_blob([], "vista")
-    with pytest.raises(IPsecError, match="filter 1 dst: server type 'NTP'"):
-        blobs.encode_filter_blob([Filter(ME, Address("server", "NTP"))])
 
 
 _octet = st.integers(0, 255)
@@ -157,12 +113,6 @@ def test_decodes_any_filter_list_winsim_writes_property(filters, flavor):
 
 # --------------------------------------------------------------------------------- policies
 
-def test_policy_blob():
-    raw = blobs.encode_policy_blob(180)
-    assert raw == bytes.fromhex("632120224c4fd111863b00a0248d3021" "04000000" "302a0000" "00")
-    assert blobs.decode_policy_blob(blobs.encode_policy_blob(5)) == 5
-
-
 @pytest.mark.parametrize("flavor", ["modern", "legacy"])
 def test_policy_blob_decodes_minutes(flavor):
     assert blobs.decode_policy_blob(W.policy_blob(10800, flavor)) == 180
@@ -170,42 +120,7 @@ def test_policy_blob_decodes_minutes(flavor):
     assert blobs.decode_policy_blob(W.policy_blob(0, flavor)) == 180        # 0 means 10800 s (fs 4.1)
 
 
-def test_isakmp_blob_layout_including_dh2048():
-    data = blobs.IsakmpData((blobs.MmMethod("3DES", "SHA1", 3), blobs.MmMethod("DES", "MD5", 1, 3600, 1000, 5)),
-                            mmpfs=True, options=2, qm_limit=4, lifetime_s=600)
-    raw = blobs.encode_isakmp_blob(data)
-    assert len(raw) == 85 + 64 * 2 and raw[80 + 4 + 36] == 4          # RF 4 = 3DES/SHA1/DH2048
-
-
-def test_isakmp_blob_decodes_including_dh2048():
-    # winsim writes the fields as given: cipher 3 = 3DES, hash 2 = SHA1 (as the captures store them);
-    # DH2048 either as a Random-Function 1..4 (which then names cipher and hash) or as the spec's group
-    # 14 id 0x10000001 in the group field (fs 4.2 [S])
-    raw = W.isakmp_blob(sim_blobs.IsakmpBlob(master_pfs=1, options=2, qm_limit=4, mm_lifetime=600, methods=(
-        sim_blobs.MmMethod(0, 0, 0, random_function=4),
-        sim_blobs.MmMethod(1, 1, 1, qm_limit=5, lifetime_kb=1000, lifetime_s=3600),
-        sim_blobs.MmMethod(1, 0, 0x10000001))))
-    assert blobs.decode_isakmp_blob(raw) == blobs.IsakmpData(
-        (blobs.MmMethod("3DES", "SHA1", 3), blobs.MmMethod("DES", "MD5", 1, 3600, 1000, 5),
-         blobs.MmMethod("DES", "None", 3)), mmpfs=True, options=2, qm_limit=4, lifetime_s=600)
-    # MM-Lifetime 0, as Windows 2000 stored it, means 28800 s
-    assert blobs.decode_isakmp_blob(W.isakmp_blob(sim_blobs.IsakmpBlob(mm_lifetime=0))).lifetime_s == 28800
-
-
 # ----------------------------------------------------------------------- filter actions (NegPol)
-
-def test_block_action_blob_is_the_captured_25_bytes():
-    assert blobs.encode_negpol_blob(()) == bytes.fromhex("b920dc80c82ed111a89e00a0248d3021" "04000000" "00000000" "00")
-
-
-def test_negpol_round_trip():
-    offers = (QmOffer("SHA1", "3DES", "MD5", 50000, 900), QmOffer("", "DES", "None"), QmOffer("MD5"),
-              QmOffer("", "None", "SHA1"))
-    raw = blobs.encode_negpol_blob(offers, qmpfs=True, soft=True)
-    assert len(raw) == 25 + 80 * 5                                     # soft: one empty offer [?]
-    # AH+ESP is one offer with two algorithm slots (fs 5.4).
-    assert struct.unpack_from("<I", raw, 24 + 16)[0] == 2
-
 
 @pytest.mark.parametrize("flavor", ["modern", "legacy"])
 def test_negpol_offers_pfs_and_soft_decode(flavor):
@@ -223,13 +138,6 @@ def test_the_captured_25_byte_block_blob_decodes_without_offers():
     assert blobs.decode_negpol_blob(raw) == blobs.NegPolData((), False, False)
 
 
-def test_negpol_rejects_empty_and_unknown_offers():
-    with pytest.raises(IPsecError, match="needs AH or ESP"):
-        blobs.encode_negpol_blob((QmOffer(),))
-    with pytest.raises(IPsecError, match="AH 'SHA256'"):
-        blobs.encode_negpol_blob((QmOffer("SHA256"),))
-
-
 def test_negpol_unknown_offer_type_is_an_error():
     raw = bytearray(W.negpol_blob(FilterAction("S", "negotiate", offers=(QmOffer("MD5"),))))
     raw[24 + 20 + 8] = 7                                               # offer 1, slot 1: type 7
@@ -238,13 +146,6 @@ def test_negpol_unknown_offer_type_is_an_error():
 
 
 # ------------------------------------------------------------------------------- rules (NFA)
-
-def test_nfa_kerberos_modern_and_legacy_sizes():
-    rule = Rule("r", "fl", "fa")
-    modern, legacy = blobs.encode_nfa_blob(rule, "modern"), blobs.encode_nfa_blob(rule, "legacy")
-    assert (len(modern), len(legacy)) == (115, 63)                      # fs 5.3
-    assert struct.unpack_from("<I", modern, 16)[0] == 42 == struct.unpack_from("<I", legacy, 16)[0]
-
 
 def test_nfa_kerberos_with_and_without_the_vista_tail():
     for flavor in ("modern", "legacy"):                 # with the alternate-auth tail (fs 5.3), without
@@ -277,18 +178,11 @@ def test_nfa_unknown_values_are_errors():
         blobs.decode_nfa_blob(bytes(raw))
 
 
-def test_nfa_encoder_refuses_an_unknown_conntype():
-    with pytest.raises(IPsecError, match="conntype"):
-        blobs.encode_nfa_blob(Rule("r", conntype="wifi"))
-
-
 # ------------------------------------------------------------------------------- robustness
 
 SAMPLES = {       # each decoder with a valid blob of its type: the worked example, winsim's others
     "ipsecFilter": (blobs.decode_filter_blob, WORKED_EXAMPLE),
     "ipsecPolicy": (blobs.decode_policy_blob, W.policy_blob(10800)),
-    "ipsecISAKMPPolicy": (blobs.decode_isakmp_blob, W.isakmp_blob(sim_blobs.IsakmpBlob(
-        methods=(sim_blobs.MmMethod(3, 2, 2),)))),
     "ipsecNegotiationPolicy": (blobs.decode_negpol_blob,
                                W.negpol_blob(FilterAction("S", "negotiate", offers=(QmOffer("", "3DES", "SHA1"),)))),
     "ipsecNFA": (blobs.decode_nfa_blob, W.nfa_blob(Rule("r", auth=(AuthMethod("psk", "k"),)))),
@@ -344,7 +238,3 @@ def test_decode_speed_figure(capsys):
         print("\n[figure] decode_filter_blob: 10000 filters, %d bytes, %.1f ms" % (len(raw), elapsed * 1000))
 
 
-def test_dh2048_without_a_random_function_uses_the_group14_id():
-    data = blobs.IsakmpData((blobs.MmMethod("DES", "None", 3),))
-    raw = blobs.encode_isakmp_blob(data)
-    assert raw[84 + 36] == 0 and struct.unpack_from("<I", raw, 84 + 44)[0] == 0x10000001

@@ -112,8 +112,3 @@ def nfa_blob(rule, flavor: str = "modern") -> bytes:
 def policy_blob(polling_seconds: int, flavor: str = "modern") -> bytes:
     """The ipsecData of a policy whose blob says `polling_seconds`, by winsim's writer."""
     return sim_blobs.write_policy(sim_blobs.PolicyBlob(polling_seconds), flavor)
-
-
-def isakmp_blob(blob, flavor: str = "modern") -> bytes:
-    """winsim's main-mode blob (a winsim.state.blobs.IsakmpBlob, fields as stored) written by winsim."""
-    return sim_blobs.write_isakmp(blob, flavor)
