@@ -22,7 +22,6 @@ from .model import (DomainAssignment, FilterAction, FilterList, HostState, IPsec
 
 LOCAL_ROOT = r"HKEY_LOCAL_MACHINE\SOFTWARE\Policies\Microsoft\Windows\IPSec\Policy\Local"
 GPT_ROOT = r"HKEY_LOCAL_MACHINE\SOFTWARE\Policies\Microsoft\Windows\IPSec\GPTIPSECPolicy"
-CACHE_ROOT = r"HKEY_LOCAL_MACHINE\SOFTWARE\Policies\Microsoft\Windows\IPSec\Policy\Cache"
 
 REG_TYPES = ("REG_SZ", "REG_EXPAND_SZ", "REG_MULTI_SZ", "REG_DWORD", "REG_QWORD", "REG_BINARY", "REG_NONE")
 _HIVES = {"HKLM": "HKEY_LOCAL_MACHINE", "HKCU": "HKEY_CURRENT_USER", "HKCR": "HKEY_CLASSES_ROOT",
@@ -490,7 +489,7 @@ def _decode_rule(tree: RegTree, key: str, fl_names: Dict[str, str], fa_names: Di
 
 
 __all__ = [
-    "LOCAL_ROOT", "GPT_ROOT", "CACHE_ROOT", "REG_TYPES", "RegistryError", "RegValue", "RegTree",
+    "LOCAL_ROOT", "GPT_ROOT", "REG_TYPES", "RegistryError", "RegValue", "RegTree",
     "normalize_key", "parse_reg_query", "parse_reg_file", "decode_store", "DEFAULT_VALUE_LABELS",
     "CLASSES", "ACTION_BLOCK", "ACTION_PERMIT", "ACTION_NEGOTIATE", "ACTION_INPASS",
 ]

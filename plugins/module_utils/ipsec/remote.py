@@ -54,13 +54,6 @@ OS_KEY = r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion"
 EXEMPT_KEY_LEGACY = r"HKLM\SYSTEM\CurrentControlSet\Services\IPSEC"
 EXEMPT_KEY_MODERN = r"HKLM\SYSTEM\CurrentControlSet\Services\PolicyAgent"
 
-# CreateProcess takes at most 32767 characters including the terminating NUL (Microsoft docs,
-# CreateProcessW lpCommandLine); WinRM starts the shell command through it.
-MAX_COMMAND_LINE = 32766
-# What Ansible's PowerShell shell plugin puts before the base64 script (`_common_args`).
-POWERSHELL_PREFIX = ("PowerShell -NoProfile -NonInteractive -ExecutionPolicy Unrestricted "
-                     "-EncodedCommand ")
-
 # The read section listing the dynamic main-mode policies of a netsh host.
 MMPOLICY_SECTION = "mmpolicies-netsh"
 # `CurrentVersion` of each Windows generation (Microsoft "Operating System Version" table).
@@ -450,12 +443,6 @@ def write_script(steps: Sequence[Step], verify: bool = True, dialect: str = "", 
     return make_script(lines + unlock_lines() + ["exit 0"], stdin.values)
 
 
-def command_line_length(script: str) -> int:
-    """Length of the command line Ansible's PowerShell shell makes of `script` (stripped, encoded)."""
-    stripped = "\n".join(ln.strip() for ln in script.splitlines() if ln.strip())
-    return len(POWERSHELL_PREFIX) + len(base64.b64encode(stripped.encode("utf-16-le")))
-
-
 def undo_steps(steps: Sequence[Step]) -> List[Step]:
     """The undo commands of fully completed steps, newest first (confirm.py's undo batch)."""
     found: List[Step] = []
@@ -663,11 +650,11 @@ def dynamic_section(transcript: Transcript) -> Optional[Section]:
 
 
 __all__ = [
-    "MARK", "MAX_COMMAND_LINE", "MAX_BODY", "Step", "Script", "Stdin", "STDIN_HEADER", "STDIN_END", "STDIN_LOST",
+    "MARK", "MAX_BODY", "Step", "Script", "Stdin", "STDIN_HEADER", "STDIN_END", "STDIN_LOST",
     "make_script", "plain_script", "bootstrap", "stdin_lost", "busy", "lock_lines", "unlock_lines", "LOCK_NAME",
     "SECTIONS", "FINGERPRINT", "fingerprint_var", "parse_fingerprints",
     "set_content_lines", "Section", "Transcript", "read_lines", "read_script",
-    "write_lines", "write_script", "undo_steps", "command_line_length",
+    "write_lines", "write_script", "undo_steps",
     "parse_transcript", "reg_values", "os_info", "policyagent_state", "no_default_exempt",
     "store_text", "tool_missing", "dynamic_section", "mmpolicy_section", "MMPOLICY_SECTION",
     "STARTUP_FILE", "STARTUP_TASK", "STARTUP_SECTIONS",
