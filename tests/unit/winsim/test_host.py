@@ -5,8 +5,9 @@ import pytest
 
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import netdiag
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.registry import (
-    CACHE_ROOT, GPT_ROOT, LOCAL_ROOT, decode_store, parse_reg_query)
+    GPT_ROOT, LOCAL_ROOT, decode_store, parse_reg_query)
 from winsim.host import GP_REFRESH_SECONDS, SimHost
+from winsim.state.registry import CACHE_ROOT
 
 
 def ok(result):

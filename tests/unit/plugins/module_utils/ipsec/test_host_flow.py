@@ -8,11 +8,13 @@ import re
 from dataclasses import replace
 
 import pytest
+from ansible.plugins.shell.powershell import ShellModule
 
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import host, plan, registry, remote
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.filterspec import parse_filterspec
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
     AuthMethod, DomainAssignment, DynamicRule, HostState, ValidationError)
+from tests.unit.plugins.module_utils.ipsec import winsim_side
 
 OS_TEXT = {
     "modern": ("Windows Server 2022 Standard", "6.3", "20348"),
@@ -60,12 +62,12 @@ class FakeHost:
                    "    ProductName    REG_SZ    %s\n    CurrentVersion    REG_SZ    %s\n"
                    "    CurrentBuildNumber    REG_SZ    %s\n" % (product, version, build))
         store = self.rendered.get(self.state)
-        if store is None:       # rendered once per state: the encoder makes up GUIDs
-            tree = registry.encode_store(self.state)
+        if store is None:       # written by winsim's registry writer, printed by winsim's reg query
+            tree = winsim_side.winsim_tree(self.state)
             if self.state.domain:
                 tree.set(registry.GPT_ROOT, "DSIPSECPolicyName", registry.RegValue("REG_SZ", self.state.domain.name))
                 tree.set(registry.GPT_ROOT, "DSIPSECPolicyPath", registry.RegValue("REG_SZ", self.state.domain.path))
-            store = registry.render_reg_query(tree, r"HKLM\SOFTWARE\Policies\Microsoft\Windows\IPSec")
+            store = winsim_side.reg_query(tree)
             self.rendered[self.state] = store
         dyn = "dynamic-ipseccmd" if self.generation == "xp" else "dynamic-netsh"
         dynamic = self.dynamic_text if self.dynamic_rc == 0 else (
@@ -283,7 +285,7 @@ def test_a_batch_of_any_size_is_one_write_command_with_its_body_on_stdin():
     result = host.run(fake.execute, planner, check_mode=False)
     read, write = fake.scripts
     assert result["round_trips"] == 2 and result["changed"] and len(result["commands"]) > 160
-    assert remote.command_line_length(write) < 1000 and write.stdin[-1] == remote.STDIN_END
+    assert len(ShellModule()._encode_script(write, strict_mode=False, preserve_rc=False)) < 1000 and write.stdin[-1] == remote.STDIN_END
     assert write.body.count("#winsec# done") == len(result["commands"])
     assert "notes" not in result or not any("scripts" in n for n in result["notes"])
 
