@@ -194,7 +194,7 @@ class DynamicContext:
     def show_mmpolicy(self, args):
         """`show mmpolicy all|name=X`: the fixture's Main Mode Policies section ([I] layout; nothing at all when
         there is none, where real netsh may print a sentence or an error). The engine's read trip runs
-        `show mmpolicy all` and reads only the name lines (toolout.parse_netsh_mmpolicy_names)."""
+        `show mmpolicy all` and reads only the name lines."""
         tokens = [t for t in args if t.lower() != "all"]
         values = parse_tags(tokens, SHOW_MMPOLICY)
         chosen = list(self.host.mmpolicies.values())

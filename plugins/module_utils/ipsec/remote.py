@@ -444,7 +444,8 @@ def write_script(steps: Sequence[Step], verify: bool = True, dialect: str = "", 
 
 
 def undo_steps(steps: Sequence[Step]) -> List[Step]:
-    """The undo commands of fully completed steps, newest first (confirm.py's undo batch)."""
+    """The undo commands of fully completed steps, newest first (confirm.py's undo batch; the
+    same order as write_lines). Anything with an `undo` tuple will do: a dialect's Commands too."""
     found: List[Step] = []
     for step in reversed(list(steps)):
         found.extend(step.undo)

@@ -13,13 +13,13 @@ know each touched rule's complete content.
 Undo: every Command carries `undo`, the commands that revert it (run in the order given): for
 netsh the rendering of the change's inverse (`Change.inverse`), for ipseccmd/ipsecpol the touched
 rules as `before` had them. A failed batch runs the `undo` of the commands already done, newest
-first (`render_undo`); that returns the host to `before` because each object is touched by one
+first (`remote.undo_steps`, in the one write script); that returns the host to `before` because each object is touched by one
 command only.
 
 Secrets: a pre-shared key must reach the tool in argv, but nothing that is displayed or logged
 may carry it. `display` and `repr()` show `shown_argv`, the argv with secrets masked;
-`redacted_display` is the same, plus the masked script of a netsh domain-store command;
-`command_line` is the real line and is meant only for execution.
+`redacted_display` is the same, plus the masked script of a netsh domain-store command.
+The real argv reaches the host only through the write script (remote.py), its secrets on stdin.
 
 Standard library only.
 """
@@ -54,11 +54,6 @@ class Command:
     undo: Tuple["Command", ...] = field(default=(), repr=False)
     shown_argv: Tuple[str, ...] = field(default=(), repr=False)
     shown_script: str = field(default="", repr=False)
-
-    @property
-    def command_line(self) -> str:
-        """The real command line, secrets included: for execution only, never for display."""
-        return join_command_line(self.argv)
 
     @property
     def display(self) -> str:
@@ -112,14 +107,6 @@ def render(changes: Sequence[Change], dialect: str, *, before: HostState, after:
     if dialect == "netsh":
         return module.render(list(changes), before=before, after=after, store=store, domain=domain, gpo=gpo)
     return module.render(list(changes), before=before, after=after, store=store, domain=domain)
-
-
-def render_undo(commands: Sequence[Command]) -> List[Command]:
-    """What reverts `commands` (all of them done): their undos, newest command first."""
-    undone = []
-    for command in reversed(commands):
-        undone.extend(command.undo)
-    return undone
 
 
 def check_text(option: str, value: str) -> str:
@@ -234,5 +221,5 @@ class Args:
                        shown_argv=tuple(self.shown) if self.secret else ())
 
 
-__all__ = ["Command", "SCRIPT_FILE", "MASK", "render", "render_undo", "Args",
+__all__ = ["Command", "SCRIPT_FILE", "MASK", "render", "Args",
            "check_text", "check_host", "check_secret", "check_for_dialect", "WINDOWS"]

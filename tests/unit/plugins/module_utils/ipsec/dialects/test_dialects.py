@@ -2,7 +2,7 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import dialects, plan
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import dialects, plan, remote
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.dialects import MASK, Args, Command
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
     ANY, DIALECTS, ME, AuthMethod, Filter, HostState, ValidationError)
@@ -68,9 +68,9 @@ def test_render_arguments(kwargs, option):
     assert err.value.option == option
 
 
-def test_render_undo_runs_the_newest_command_s_undo_first():
+def test_a_batch_is_undone_newest_command_first():
     commands = render(slammer_plan(), "ipseccmd")
-    assert dialects.render_undo(commands) == list(commands[1].undo) + list(commands[0].undo)
+    assert remote.undo_steps(commands) == list(commands[1].undo) + list(commands[0].undo)
 
 
 def test_command_masks_only_the_secret_argument():

@@ -188,7 +188,7 @@ def test_undo_after_a_failure_at_each_step_restores_the_host(tmp_path, dialect):
             done.append(command)
         assert len(done) == fail_at - 1
         host.configure(fail_step=0)
-        for undo in dialects.render_undo(done):
+        for undo in remote.undo_steps(done):
             assert run(host, undo), undo.display
         assert compare(local(host)) == compare(before), "failure at step %d" % fail_at
 
@@ -231,7 +231,7 @@ def test_psk_and_kerberos_rule_with_two_offers_on_winsim(tmp_path, dialect):
         assert any(c.argv.count("-a") == 1 and c.argv[c.argv.index("-a") + 1:][:2] == ("P:k3y-one", "K")
                    for c in done[0])
     for commands, previous in zip(done[::-1], history[-2::-1]):
-        for undo in dialects.render_undo(commands):
+        for undo in remote.undo_steps(commands):
             assert run(host, undo), undo.redacted_display
         assert compare(local(host)) == compare(previous)
 
@@ -249,7 +249,7 @@ def test_domain_store_on_winsim(tmp_path, dialect):
         assert run(host, command), command.redacted_display
     assert compare(managed(read_domain(tmp_path))) == compare(planned.after)
     assert exact(local(host)) == exact(HostState())          # the local store is untouched
-    for undo in dialects.render_undo(commands):
+    for undo in remote.undo_steps(commands):
         assert run(host, undo), undo.redacted_display
     assert compare(managed(read_domain(tmp_path))) == compare(empty)
 
