@@ -151,10 +151,24 @@ def weight(f: Filter) -> Tuple[int, int, int]:
             int(f.src_port != 0) + int(f.dst_port != 0))
 
 
-def exempt(p: Packet, generation: str, value: Optional[int]) -> bool:
+def broadcast(dst: str, me: str) -> bool:
+    """Whether `dst` is a broadcast or multicast address as seen by the host whose address is `me`:
+    multicast, the limited broadcast 255.255.255.255, or the directed broadcast of the host's own
+    network. winsim models no subnet mask: its hosts live on loopback addresses, whose network is
+    127.0.0.0/8, so that network's broadcast is the only directed one; the host's own address is
+    never a broadcast (a host at 127.1.0.255 is an ordinary unicast address in 127/8)."""
+    ip, own = _ip(dst), _ip(me)
+    if ip is None or ip == own:
+        return False
+    if ip.is_multicast or str(ip) == "255.255.255.255":
+        return True
+    return own is not None and own.is_loopback and ip == ipaddress.ip_network("127.0.0.0/8").broadcast_address
+
+
+def exempt(p: Packet, generation: str, value: Optional[int], me: str) -> bool:
     """Default exemptions (KB 254728, KB 811832; on 2003 KB 810207 and cc756041): IKE always;
     Kerberos and RSVP at 0 (and 2 on 2003+); broadcast and multicast at 0 and 1 (2000/XP know only
-    0 and 1, both exempting them)."""
+    0 and 1, both exempting them). `me` is the host's own address."""
     legacy = generation in ("2000", "xp")
     setting = (0 if legacy else 3) if value is None else value
     setting = min(setting, 3)
@@ -163,14 +177,12 @@ def exempt(p: Packet, generation: str, value: Optional[int]) -> bool:
     kerberos_rsvp = setting == 0 or (not legacy and setting == 2)
     if kerberos_rsvp and (p.protocol == RSVP or (p.protocol in (TCP, UDP) and KERBEROS_PORT in (p.src_port, p.dst_port))):
         return True
-    ip = _ip(p.dst)
-    cast = ip is not None and (ip.is_multicast or str(ip).endswith(".255"))
-    return cast and (legacy or setting in (0, 1))
+    return broadcast(p.dst, me) and (legacy or setting in (0, 1))
 
 
 def packet_verdict(host, p: Packet) -> Optional[str]:
     """None when the packet passes; else what blocks it."""
-    if exempt(p, host.personality.name, getattr(host, "exempt_in_effect", None)):
+    if exempt(p, host.personality.name, getattr(host, "exempt_in_effect", None), host.address):
         return None
     matching = [e for e in effective_entries(host) if filter_matches(e.filter, p, host.address)]
     if not matching:
