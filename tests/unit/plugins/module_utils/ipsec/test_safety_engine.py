@@ -106,10 +106,11 @@ def test_winsim_drops_blocked_management_traffic_and_caches_per_state(sim):
 def test_default_exemptions_per_value():
     kerberos = firewall.Packet("10.0.0.1", "10.0.0.9", 6, 50000, 88)
     ike = firewall.Packet("10.0.0.1", "10.0.0.9", 17, 500, 500)
-    assert firewall.exempt(kerberos, "xp", None) and not firewall.exempt(kerberos, "xp", 1)
-    assert not firewall.exempt(kerberos, "2003", None) and firewall.exempt(kerberos, "2003", 0)
-    assert firewall.exempt(kerberos, "modern", 2) and not firewall.exempt(kerberos, "modern", 3)
-    assert all(firewall.exempt(ike, g, 3) for g in ("xp", "2003", "modern"))
+    me = "10.0.0.9"         # the host both packets go to
+    assert firewall.exempt(kerberos, "xp", None, me) and not firewall.exempt(kerberos, "xp", 1, me)
+    assert not firewall.exempt(kerberos, "2003", None, me) and firewall.exempt(kerberos, "2003", 0, me)
+    assert firewall.exempt(kerberos, "modern", 2, me) and not firewall.exempt(kerberos, "modern", 3, me)
+    assert all(firewall.exempt(ike, g, 3, me) for g in ("xp", "2003", "modern"))
 
 
 def test_schtasks_once_onstart_run_end_delete(sim):
