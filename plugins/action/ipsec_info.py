@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import host, netdiag
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import unknown_as_empty
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.report import exemptions
 from ansible_collections.winsec.ipsec.plugins.plugin_utils.action import WinsecAction
 from ansible_collections.winsec.ipsec.plugins.plugin_utils.docs import module_documentation
@@ -24,7 +23,7 @@ def handle(ctx):
         # dynamic rules or main-mode policies that could not be read: null in `state`, and why
         "warnings": list(unread),
         "state": report,
-        "netdiag": netdiag.render(host.canonical(unknown_as_empty(state)), debug=True,
+        "netdiag": netdiag.render(host.canonical(state), debug=True,
                                   **({"local_address": ctx.local_address} if ctx.local_address else {})),
         "exemptions": exemptions(os.generation, state.no_default_exempt),
         "dialect": os.dialect,

@@ -52,6 +52,7 @@ def test_info_and_block_on_a_german_host(estate, ansible_env, tmp_path):
     assert info["state"]["dynamic"] is None and info["state"]["mmpolicies"] is None
     assert warned(info)
     assert [p["name"] for p in info["state"]["policies"]] == ["Corp"]      # the registry reads right
+    assert "The dynamic filters are unknown" in info["netdiag"]                # not shown as none
 
     static = only(results["static block"])          # needs no dynamic rule: applied and verified
     assert not static["failed"] and static["verified"] is True

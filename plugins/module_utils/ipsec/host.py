@@ -311,16 +311,15 @@ def state_report(state: HostState, guids: bool = False, everything: bool = False
 
 def netdiag_diff(before: HostState, after: HostState, local_address: str = "", **domain) -> Dict[str, str]:
     """Ansible's diff: both states as `netdiag /test:ipsec /debug` would show them. For the domain
-    store, `domain` holds netdiag.diff's directory, assigned_before and assigned_after. netdiag shows
-    what was read: unknown dynamic rules are left out (the result's states hold their null)."""
+    store, `domain` holds netdiag.diff's directory, assigned_before and assigned_after. Unknown dynamic
+    rules (None) show as unknown, not as none."""
     kw = {"local_address": local_address} if local_address else {}
     return netdiag.diff(netdiag_view(before), netdiag_view(after), **kw, **domain)
 
 
 def netdiag_view(state: HostState) -> HostState:
-    """The state netdiag's rendering is given: Windows' own default response objects left out, unknown
-    dynamic rules as none (netdiag.py knows no unknown)."""
-    return canonical(managed_view(unknown_as_empty(state)))
+    """The state netdiag's rendering is given: Windows' own default response objects left out."""
+    return canonical(managed_view(state))
 
 
 # --------------------------------------------------------------------------------------------

@@ -260,8 +260,8 @@ class HostState:
 
 def unknown_as_empty(state: HostState) -> HostState:
     """`state` with its unknown dynamic rules and main-mode policies (None) as none, for the code that
-    compares or renders only what was read (netdiag's view, the planner's comparison key, the
-    dialects' renderers of a static plan); results and reports keep the null."""
+    compares only what was read (the planner's comparison key, the dialects' renderers of a static
+    plan, drift's convergence check); results, reports and netdiag's view keep the unknown."""
     if state.dynamic is not None and state.mmpolicies is not None:
         return state
     return replace(state, dynamic=state.dynamic or (), mmpolicies=state.mmpolicies or ())

@@ -41,6 +41,11 @@ from .model import (
 LOCAL_STORE_PATH = "SOFTWARE\\Policies\\Microsoft\\Windows\\IPSec\\Policy\\Local\\ipsecPolicy"  # [V] KB 813878
 TEST_LINE = "IP Security test . . . . . . . . . : "                                               # [V]
 NO_POLICY = "IPSec policy service is active, but no policy is assigned."                          # [V]
+# The collection's own lines, not netdiag's: a host whose dynamic rules could not be read (a listing in
+# a display language the engine does not read) has unknown dynamic filters, which is not none.
+DYNAMIC_UNKNOWN = ("[winsec] The dynamic filters are unknown: the host's listing of them could not be "
+                   "read, so the count above leaves them out.")
+SUMMARY_DYNAMIC_UNKNOWN = "? dynamic rules: unknown (the host's listing of them could not be read)"
 NOT_RUNNING = "IPSec policy service is not active."                                               # [I]
 DIRECTIONS = ("Inbound", "Outbound")
 ACTION_FLAGS = {"block": "Block", "permit": "Permit", "negotiate": "Negotiate"}   # Block [V]; others [I]
@@ -185,7 +190,7 @@ def entries(state: HostState, local_address: str = "192.168.1.1") -> Tuple[Netdi
         return ()
     policy = state.policy(state.assigned) if state.assigned else None
     out = list(_policy_entries(state, policy, local_address))
-    for index, d in enumerate(state.dynamic):
+    for index, d in enumerate(state.dynamic or ()):        # None: unknown, render() says so
         filter_id = _guid(d.filter.guid, "dynamic", index)
         policy_id = _guid("", "dynamic policy", d.inbound, d.outbound)
         action = {"Inbound": d.inbound, "Outbound": d.outbound}
@@ -246,10 +251,12 @@ def render(state: HostState, *, local_address: str = "192.168.1.1", debug: bool 
         if path:
             lines.append("    IP Security Policy Path: " + path)
         listed = entries(state, local_address)
-        if (state.domain is None or directory is not None) and (path or listed):
+        if (state.domain is None or directory is not None) and (path or listed or state.dynamic is None):
             lines += ["", "    There are %d filters" % len(listed)]
             for e in listed:
                 lines += _filter_lines(e)
+            if state.dynamic is None and directory is None:
+                lines += ["", "    " + DYNAMIC_UNKNOWN]
     return "\n".join(lines) + "\n"
 
 
@@ -527,6 +534,9 @@ def summary(before: HostState, after: HostState) -> List[str]:
     if name_key(before.assigned) != name_key(after.assigned):
         lines.append("assigned policy: %s -> %s" % (repr(before.assigned) if before.assigned else "none",
                                                    repr(after.assigned) if after.assigned else "none"))
+    if before.dynamic is None or after.dynamic is None:
+        lines.append(SUMMARY_DYNAMIC_UNKNOWN)
+        return lines
     old_dyn = {(d.filter.key(), d.conntype): d for d in before.dynamic}
     new_dyn = {(d.filter.key(), d.conntype): d for d in after.dynamic}
     for key, d in new_dyn.items():

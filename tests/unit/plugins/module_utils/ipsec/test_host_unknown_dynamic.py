@@ -4,7 +4,7 @@ reads a host's listings once with the strict readers (dialects/listings.py), the
 that None. Fed with winsim's English and German (modern_de) netsh output."""
 import pytest
 
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import host, remote
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import host, netdiag, remote
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.dialects import listings
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import HostState, Policy, unknown_as_empty
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.plan import plan_policy
@@ -112,9 +112,14 @@ def test_a_static_plan_on_unknown_dynamic_rules_keeps_them_unknown(tmp_path):
     assert [c.argv[:4] for c in host.render_commands(plan, before, "netsh")] == [("netsh", "ipsec", "static", "add")]
     assert not host.same_store(before, plan.after, dynamic=False)
     assert host.same_store(before, before, dynamic=False)
-    # netdiag shows what was read: no dynamic rule, as on a host without any
+    # netdiag shows the static part it read and says the dynamic filters are unknown (not none, as on a
+    # host without any)
     empty = HostState(os=before.os, policyagent="running")
-    assert host.netdiag_diff(before, plan.after) == host.netdiag_diff(empty, plan_policy(empty, Policy("Corp")).after)
+    shown, none = host.netdiag_diff(before, plan.after), host.netdiag_diff(empty, plan_policy(empty, Policy("Corp")).after)
+    head = "    IPSec policy service is active, but no policy is assigned.\n"
+    unknown = "\n    There are 0 filters\n\n    " + netdiag.DYNAMIC_UNKNOWN + "\n"
+    for side in ("before", "after"):
+        assert head in none[side] and shown[side] == none[side].replace(head, head + unknown, 1)
     assert host.connection_blocks(plan.after, ports=(5985,)) == []
     assert unknown_as_empty(before).dynamic == () and unknown_as_empty(before).mmpolicies == ()
     assert state_to_dict(HostState(dynamic=None))["dynamic"] is None

@@ -157,6 +157,21 @@ def test_dynamic_filters_are_listed_and_read_back_as_dynamic_without_a_policy():
     assert N.parse(text).host_state().dynamic == (rule,)
 
 
+def test_unknown_dynamic_filters_are_said_to_be_unknown_not_shown_as_none():
+    # A host whose dynamic listing could not be read (dynamic=None): the view lists the static filters
+    # it knows and says the dynamic ones are unknown; before, callers turned None into () and the view
+    # read as "no dynamic filters". The diff summary says so too, instead of failing on None.
+    known = slammer_state()
+    unknown = replace(known, dynamic=None)
+    text = N.render(unknown)
+    assert "There are 2 filters" in text and N.DYNAMIC_UNKNOWN in text
+    assert N.DYNAMIC_UNKNOWN not in N.render(known)
+    alone = N.render(HostState(dynamic=None))
+    assert "no policy is assigned" in alone and "There are 0 filters" in alone and N.DYNAMIC_UNKNOWN in alone
+    assert N.summary(known, unknown) == [N.SUMMARY_DYNAMIC_UNKNOWN]
+    assert N.summary(unknown, unknown) == [N.SUMMARY_DYNAMIC_UNKNOWN]
+
+
 @pytest.mark.parametrize("text, message", [
     ("IP Security test . . . : Passed\n    Local IPSec Policy Active: 'P'\n    Weight : 5\n", "end of the IP"),
     ("Nothing here\n", "no 'IP Security test'"),

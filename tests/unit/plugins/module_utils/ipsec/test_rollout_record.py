@@ -103,6 +103,19 @@ def test_nothing_to_do_has_no_write_time_and_check_mode_compares_with_the_predic
     assert entry["written_at"] is None and len(entry["changes"]) == 4
 
 
+def test_a_host_whose_dynamic_rules_could_not_be_read_still_lists_its_static_changes():
+    # A host whose dynamic listing is in a language the engine does not read: its states carry null
+    # dynamic rules. The static changes are listed and the dynamic part says unknown; before the fix
+    # the whole comparison failed into "(the states could not be compared: ...)".
+    unknown = dict(blocked(), before=dict(BEFORE, dynamic=None), after=dict(AFTER, dynamic=None))
+    changes = rr.build(["h"], {"h": unknown})["hosts"]["h"]["changes"]
+    assert changes == [
+        "+ rule 'winsec-emergency Block Inbound UDP 1434' in policy 'Corp <b>baseline</b>'",
+        "+ filter list 'winsec-emergency In' (any -> me:1434 UDP)",
+        "+ filter action 'winsec-emergency Block'",
+        "? dynamic rules: unknown (the host's listing of them could not be read)"]
+
+
 def test_unblock_own_policy_and_domain_wording():
     own = blocked(before=AFTER, after=BEFORE, summary="", placement={"static": "own_policy", "dynamic": 0,
                                                                     "policy": "winsec-emergency Slammer"})
