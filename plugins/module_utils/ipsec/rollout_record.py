@@ -7,7 +7,7 @@ rollout never reached. Output: one record (JSON, for a ticket) and one self-cont
 the person handling the incident) that say per host: the result, when the host was read and
 written, what the run added or removed, what stays in force (the host's own assigned policy, the
 block's own policy, a domain policy) and why a host failed. The same code decides which hosts
-failed for the wave stop (filter worm_block_failures) and for the summary, so they cannot disagree.
+failed (host_failure) for the wave stop (filter worm_block_failures) and for the summary, so they cannot disagree.
 
 Everything shown comes from hosts or from the user (policy and host names, messages), so the HTML
 escapes every string. Standard library only.
@@ -21,7 +21,7 @@ import html
 import json
 import re
 import typing
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from .model import HostState
 from .netdiag import summary as netdiag_summary
@@ -62,11 +62,6 @@ def host_failure(result: Any) -> Optional[str]:
     if not result.get("verified"):
         return "not verified: the result does not say the host enforces the block (no `verified`)"
     return None
-
-
-def failures(results: Iterable[Any]) -> List[Any]:
-    """The results (in order) that count as failed hosts; for the wave stop's percentage."""
-    return [r for r in results if host_failure(r) is not None]
 
 
 def _fact(result: Mapping[str, Any]) -> Mapping[str, Any]:
