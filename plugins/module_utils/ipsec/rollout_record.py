@@ -14,17 +14,16 @@ escapes every string. Standard library only.
 """
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import functools
 import html
 import json
 import re
-import typing
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from .model import HostState
 from .netdiag import summary as netdiag_summary
+from .report import state_from_dict
 
 RECORD_FORMAT = 1
 STATUSES = ("failed", "not_reached", "done")        # also the order the page lists hosts in
@@ -68,39 +67,6 @@ def _fact(result: Mapping[str, Any]) -> Mapping[str, Any]:
     facts = result.get("ansible_facts") or {}
     state = facts.get("winsec_ipsec_state") if isinstance(facts, Mapping) else None
     return state if isinstance(state, Mapping) else {}
-
-
-@functools.lru_cache(maxsize=None)
-def _fields(cls) -> Dict[str, Any]:
-    """A model dataclass's field types, resolved once: typing.get_type_hints costs about half a
-    millisecond a call, and a host's state has thousands of objects (report.state_from_dict resolves
-    them per object: about 40 ms per host, 8 s for a record of 200 hosts)."""
-    return typing.get_type_hints(cls)
-
-
-def _convert(hint, value):
-    """Plain data back into the model type `hint` (as report.from_dict, with the types resolved once)."""
-    if value is None:
-        return None
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin is typing.Union:                      # Optional[X]
-        return _convert([a for a in args if a is not type(None)][0], value)
-    if origin is tuple:
-        return tuple(_convert(args[0], item) for item in value)
-    if dataclasses.is_dataclass(hint):
-        hints = _fields(hint)
-        unknown = set(value) - set(hints)
-        if unknown:
-            raise ValueError("%s: unknown keys %s" % (hint.__name__, ", ".join(sorted(unknown))))
-        return hint(**{name: _convert(hints[name], item) for name, item in value.items()})
-    return value
-
-
-def state_from_dict(data: Mapping[str, Any]) -> HostState:
-    """A reported state (report.state_to_dict) back into a HostState; the per-policy `assigned` flag is derived."""
-    data = dict(data)
-    data["policies"] = [{k: v for k, v in p.items() if k != "assigned"} for p in data.get("policies", ())]
-    return _convert(HostState, data)
 
 
 @functools.lru_cache(maxsize=256)

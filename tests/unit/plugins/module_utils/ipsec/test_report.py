@@ -1,10 +1,15 @@
 """report.plain: what Ansible hands a filter plugin, as plain data (the drift and slice-artifact filters)."""
 import json
 
+import pytest
+
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
 
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.report import plain
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
+    ANY, ME, DomainAssignment, DynamicRule, Filter, FilterAction, FilterList, HostState, Policy, Rule,
+)
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.report import plain, state_from_dict, state_to_dict
 
 
 def types(value):
@@ -45,3 +50,19 @@ def test_anything_with_items_is_a_mapping_and_keys_become_text():
 
     assert plain(Mapped()) == {"1": ["a", {"b": 2}], "c": "text"}
     assert plain("items") == "items" and plain(None) is None
+
+
+def test_a_reported_state_converts_back_and_unknown_keys_are_refused():
+    """What the rollout record and the drift report do with each host's reported state."""
+    slammer = Filter(ANY, ME, 17, 0, 1434, mirrored=False)
+    state = HostState(policies=(Policy("P", rules=(Rule("R", "L", "A"),)),), filterlists=(FilterList("L", (slammer,)),),
+                      filteractions=(FilterAction("A", "block"),), assigned="P", dynamic=(DynamicRule(slammer),),
+                      domain=DomainAssignment("GPO", "LDAP://CN=x"), policyagent="running")
+    reported = json.loads(json.dumps(state_to_dict(state)))
+    assert reported["policies"][0]["assigned"] is True           # derived, and dropped on the way back
+    assert state_from_dict(reported) == state
+    assert state_from_dict(dict(reported, dynamic=None)).dynamic is None     # unknown stays unknown
+    with pytest.raises(ValueError, match="HostState: unknown keys colour"):
+        state_from_dict(dict(reported, colour="red"))
+    with pytest.raises(ValueError, match="Policy: unknown keys x"):
+        state_from_dict(dict(reported, policies=[dict(reported["policies"][0], x=1)]))

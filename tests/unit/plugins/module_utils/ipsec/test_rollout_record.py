@@ -153,15 +153,6 @@ def test_the_page_escapes_hostile_text_and_lists_every_host():
     assert "Corp <b>baseline</b>" in page.text_content()
 
 
-def test_states_convert_as_the_report_module_converts_them():
-    """The record's own converter (types resolved once) gives what report.state_from_dict gives."""
-    from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.report import state_from_dict
-    for data in (BEFORE, AFTER, dict(AFTER, domain={"name": "GPO", "path": "LDAP://CN=x"})):
-        assert rr.state_from_dict(data) == state_from_dict(data)
-    with pytest.raises(ValueError, match="HostState: unknown keys colour"):
-        rr.state_from_dict(dict(AFTER, colour="red"))
-
-
 # --------------------------------------------------------------------------------------------
 # merge: the records of sliced runs -> the record of one run (playbooks/merge_results.yml)
 # --------------------------------------------------------------------------------------------
