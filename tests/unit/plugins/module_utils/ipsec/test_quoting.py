@@ -227,3 +227,24 @@ def test_cmd_safe_checks_the_code_page():
     assert cmd_safe("name", "Größe", encoding="cp850") == "Größe"
     with pytest.raises(ValidationError, match="cp437"):
         cmd_safe("name", "日本語", encoding="cp437")
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=40))
+def test_the_plain_ascii_shortcut_gives_what_the_round_trip_gives(arg):
+    # Printable ASCII without space: the shortcut must agree with the full round trip, which finds the
+    # value PowerShell 5.1 passes intact (wrapped or not), or refuses.
+    from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import quoting
+    assert quoting._ps_value_for("a", arg) == quoting._ps_value_checked("a", arg)
+
+
+@pytest.mark.parametrize("arg", ["name=Block", "--%", "-", "a=b", "x" * 300, "dstport=1434", "'"] + list(HOSTILE_NAMES))
+def test_the_plain_ascii_shortcut_agrees_on_the_hostile_names(arg):
+    from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec import quoting
+    try:
+        expected = quoting._ps_value_checked("a", arg)
+    except ValidationError:
+        with pytest.raises(ValidationError):
+            quoting._ps_value_for("a", arg)
+        return
+    assert quoting._ps_value_for("a", arg) == expected
