@@ -152,9 +152,11 @@ class Estate:
     def write_inventory(self, path: str, scheme: str | None = None, transport: str | None = None) -> str:
         path = os.path.abspath(path)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
+        # Written aside and renamed: whoever waits for the file to appear (a script, a test) reads it whole.
+        with open(os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
             handle.write("# Written by winsim; valid while the estate in %s is served.\n" % self.state_dir)
             yaml.safe_dump(self.inventory(scheme, transport), handle, default_flow_style=False, sort_keys=False)
+        os.replace(path + ".tmp", path)
         return path
 
     # the estate file for `winsim ctl` ---------------------------------------------------------
