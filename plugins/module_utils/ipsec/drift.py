@@ -27,7 +27,7 @@ from .netdiag import summary as netdiag_summary
 from .plan import converged
 from .block import EMERGENCY_PREFIX, is_emergency_name
 from .model import unknown_as_empty
-from .report import SECRET_MASK, plain, state_from_dict
+from .report import SECRET_MASK, message_text, plain, state_from_dict
 
 REPORT_FORMAT = 2
 STATUSES = ("drift", "error", "in_sync")          # also the order problems are shown in
@@ -69,7 +69,7 @@ def host_record(result: Optional[Mapping[str, Any]], host: str, baseline: str = 
     if not isinstance(result, Mapping) or not result:
         record["errors"] = [NO_RESULT]
         return record
-    record["warnings"] = [str(w) for w in result.get("warnings") or ()]
+    record["warnings"] = [message_text(w) for w in result.get("warnings") or ()]
     record["os"] = {k: str(v) for k, v in (result.get("os") or {}).items() if v is not None}
     record["dialect"] = str(result.get("dialect") or "")
     record["commands"] = [str(c) for c in result.get("commands") or ()]
@@ -143,7 +143,7 @@ def dynamic_status(result: Mapping[str, Any]) -> str:
     before = result.get("before")
     if isinstance(before, Mapping) and any(key in before and before[key] is None for key in ("dynamic", "mmpolicies")):
         return UNKNOWN
-    if any(DYNAMIC_UNREAD in str(w) for w in result.get("warnings") or ()):
+    if any(DYNAMIC_UNREAD in message_text(w) for w in result.get("warnings") or ()):
         return UNKNOWN
     sections = _state_fact(result).get("sections")
     if isinstance(sections, Mapping):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import typing
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Mapping, Optional
 
 from .model import AuthMethod, HostState
 
@@ -46,6 +46,16 @@ def plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [plain(v) for v in value]
     return value
+
+
+def message_text(message: Any) -> str:
+    """A result's warning or deprecation as its text. ansible-core 2.19 hands the warnings of a registered
+    result back as WarningSummary objects (their text in `.event.msg`), or as dicts of the same shape
+    once they have been through JSON (a fact cache, AWX); str() of the object is its repr, which no
+    report may show."""
+    event = message.get("event") if isinstance(message, Mapping) else getattr(message, "event", None)
+    text = event.get("msg") if isinstance(event, Mapping) else getattr(event, "msg", None)
+    return str(message if text is None else text)
 
 
 def state_to_dict(state: Optional[HostState], guids: bool = False) -> Optional[Dict[str, Any]]:

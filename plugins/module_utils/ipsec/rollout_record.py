@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from .model import HostState
 from .netdiag import summary as netdiag_summary
-from .report import state_from_dict
+from .report import message_text, state_from_dict
 
 RECORD_FORMAT = 1
 STATUSES = ("failed", "not_reached", "done")        # also the order the page lists hosts in
@@ -133,7 +133,7 @@ def host_record(host: str, result: Any, present: bool = True, check: bool = Fals
         read_at=result.get("read_at") or fact.get("read_at"),
         summary=_one_line(result.get("summary"), 600),
         problems=[_one_line(p, 600) for p in result.get("problems") or ()],
-        warnings=[_one_line(w, 600) for w in result.get("warnings") or ()],
+        warnings=[_one_line(message_text(w), 600) for w in result.get("warnings") or ()],
         commands=[str(c) for c in result.get("commands") or ()],
         dialect=str(fact.get("dialect") or ""),
         placement={str(k): v for k, v in (result.get("placement") or {}).items()}

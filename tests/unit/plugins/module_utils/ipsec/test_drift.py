@@ -548,3 +548,15 @@ def test_an_emergency_block_on_a_host_whose_dynamic_rules_are_unknown_is_still_n
         result[name] = dict(result[name], dynamic=None, mmpolicies=None)
     r = drift.host_record(result, "de1", SLAMMER)
     assert (r["status"], r["emergency_block"], r["dynamic"]) == ("in_sync", True, drift.UNKNOWN)
+
+
+def test_warnings_as_ansible_registers_them_are_their_text():
+    """ansible-core 2.19 hands a registered result's warnings to the drift report as WarningSummary
+    objects: the report showed their repr ("WarningSummary(event=Event(msg=...") and read the
+    dynamic-unknown warning only by accident of that repr holding its text."""
+    from ansible.module_utils._internal._messages import Event, WarningSummary
+    text = drift.DYNAMIC_UNREAD + ", so they are reported as unknown (null): line 1 is not in the layout"
+    result = dict(check_result(store(BASELINE_RULES)), warnings=[WarningSummary(event=Event(msg=text))])
+    record = drift.host_record(result, "de1", SLAMMER)
+    assert record["warnings"] == [text]
+    assert drift.dynamic_status({"warnings": [WarningSummary(event=Event(msg=text))]}) == drift.UNKNOWN

@@ -9,7 +9,8 @@ from ansible.template import Templar, trust_as_template
 from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.model import (
     ANY, ME, DomainAssignment, DynamicRule, Filter, FilterAction, FilterList, HostState, Policy, Rule,
 )
-from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.report import plain, state_from_dict, state_to_dict
+from ansible_collections.winsec.ipsec.plugins.module_utils.ipsec.report import (
+    message_text, plain, state_from_dict, state_to_dict)
 
 
 def types(value):
@@ -66,3 +67,11 @@ def test_a_reported_state_converts_back_and_unknown_keys_are_refused():
         state_from_dict(dict(reported, colour="red"))
     with pytest.raises(ValueError, match="Policy: unknown keys x"):
         state_from_dict(dict(reported, policies=[dict(reported["policies"][0], x=1)]))
+
+
+def test_a_warning_is_its_text_as_an_object_after_json_or_as_a_plain_string():
+    from ansible.module_utils._internal._messages import Event, WarningSummary
+    summary = WarningSummary(event=Event(msg="listing line 1 is not in the layout"))
+    through_json = {"event": {"msg": "listing line 1 is not in the layout", "help_text": None}}
+    assert [message_text(m) for m in (summary, through_json, "a module's own string")] == [
+        "listing line 1 is not in the layout", "listing line 1 is not in the layout", "a module's own string"]

@@ -211,3 +211,11 @@ def test_a_host_entry_must_be_the_hosts_own():
     run["hosts"]["win9"] = run["hosts"].pop("win1")
     with pytest.raises(ValueError, match=r"runs\[0\]\.hosts\.win9: not a host entry of that host"):
         rr.merge([run])
+
+
+def test_warnings_as_ansible_registers_them_are_their_text():
+    # ansible-core 2.19 registers a result's warnings as WarningSummary objects; the record showed
+    # their repr, "WarningSummary(event=Event(msg=...), formatted_source_context=None, ...)".
+    from ansible.module_utils._internal._messages import Event, WarningSummary
+    warned = dict(blocked(), warnings=[WarningSummary(event=Event(msg="the dynamic rules could not be read\nat all"))])
+    assert rr.build(["h"], {"h": warned})["hosts"]["h"]["warnings"] == ["the dynamic rules could not be read / at all"]
