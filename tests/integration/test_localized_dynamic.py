@@ -4,13 +4,14 @@ unknown: ipsec_info reports them as null with a warning, ipsec_block does not ca
 when it cannot see its dynamic filters, and the drift check says they are unknown. Never a silent empty
 list."""
 import json
+import os
 
 import pytest
 import yaml
 
 from test_drift_check import PLAYBOOK, ansible_playbook
 from test_modules_kb import run_playbook
-from test_worm_block_role import CALLBACKS
+from test_worm_block_role import CALLBACKS, play, record_dir, summary
 
 RULE = ("netsh ipsec dynamic add rule srcaddr=any dstaddr=me protocol=TCP srcport=0 dstport=445 mirrored=yes "
         "conntype=all mmpolicy=AdminBlock actioninbound=block actionoutbound=block")
@@ -28,8 +29,11 @@ def only(results):
     return result
 
 
+DYNAMIC_UNREAD = "the dynamic rules could not be read"
+
+
 def warned(result):
-    return [w for w in result.get("warnings") or () if "dynamic rules could not be read" in w]
+    return [w for w in result.get("warnings") or () if DYNAMIC_UNREAD in w]
 
 
 @pytest.mark.winsim(count=1, personalities=("modern_de",))
@@ -95,6 +99,7 @@ def test_drift_check_says_a_german_hosts_dynamic_rules_are_unknown(estate, ansib
     assert {name: h["status"] for name, h in hosts.items()} == {names["modern_de"]: "in_sync",
                                                                 names["modern"]: "in_sync"}
     assert hosts[names["modern_de"]]["dynamic"] == "unknown" and warned(hosts[names["modern_de"]])
+    assert all(w.startswith(DYNAMIC_UNREAD) for w in hosts[names["modern_de"]]["warnings"])    # text, not a repr
     assert hosts[names["modern"]]["dynamic"] == "read" and not warned(hosts[names["modern"]])
     assert report["counts"]["dynamic_unknown"] == 1
     page = (tmp_path / "drift-report" / "drift.html").read_text(encoding="utf-8")
@@ -145,3 +150,36 @@ def test_gathered_and_dynamic_block_on_a_german_host(estate, ansible_env, tmp_pa
     assert "dynamic rules could not be read" in dynamic["msg"] and "planned and wrote nothing" in dynamic["msg"]
     assert "Regel" not in dynamic["msg"]                # the listing's German text is not repeated
     assert [e.rule.filter.dst_port for e in sim.dynamic] == [445]          # the host's own rule, untouched
+
+
+@pytest.mark.winsim(count=2, personalities=("modern_de", "modern"))
+def test_the_emergency_record_on_a_german_host(estate, ansible_env, tmp_path):
+    """playbooks/emergency_block.yml on a German and an English host. Dynamic and static: the German host
+    fails, says why, and nothing is written on it. Static only: it is blocked, and its record lists
+    the static change and says its dynamic rules are unknown, not that it has none."""
+    names = {served.personality: served.name for served in estate.hosts}
+    german = estate.host(names["modern_de"]).host
+    for argv in (["netsh", "ipsec", "dynamic", "add", "mmpolicy", "name=AdminBlock"], RULE.split()):
+        assert german.run_tool(argv).rc == 0
+    untouched = german.state()
+    path = os.path.join(record_dir(estate), "emergency-block.json")
+
+    out = play(estate, ansible_env, "emergency_block.yml", "-e", '{"emergency_waves": ["100%"]}')
+    assert out.returncode != 0
+    headline, results = summary(out.stdout)
+    assert headline == "2 hosts: 1 blocked and verified, 1 failed, 0 not reached"
+    assert "dynamic rules could not be read" in results[names["modern_de"]]
+    record = json.load(open(path, encoding="utf-8"))["hosts"]
+    assert record[names["modern_de"]]["status"] == "failed" and not record[names["modern_de"]]["changes"]
+    assert german.state() == untouched
+
+    out = play(estate, ansible_env, "emergency_block.yml", "-e", '{"emergency_waves": ["100%"]}',
+               "-e", "worm_block_mode=static")
+    assert out.returncode == 0, out.stdout[-4000:]
+    entry = json.load(open(path, encoding="utf-8"))["hosts"][names["modern_de"]]
+    assert entry["status"] == "done" and entry["line"].startswith("blocked and verified; static: own policy")
+    assert "assigned policy: none -> 'winsec-emergency UDP 1434'" in entry["changes"]
+    assert entry["changes"][-1] == "? dynamic rules: unknown (the host's listing of them could not be read)"
+    # the warning as text: the record showed the repr of ansible-core's WarningSummary object
+    assert entry["warnings"] and all(w.startswith(DYNAMIC_UNREAD) for w in entry["warnings"]), entry["warnings"]
+    assert [e.rule.filter.dst_port for e in german.dynamic] == [445]       # the host's own rule, untouched
